@@ -1,0 +1,74 @@
+"""The ``scanedge`` command line.
+
+Each area registers its own sub-commands (``register(subparsers, common)`` in the modules listed
+in ``COMMAND_MODULES``) so that this file stays a dispatcher. Sub-command modules keep their heavy
+imports (OpenCV, Tesseract) inside the handlers: ``scanedge --help`` must stay instant.
+
+Exit status: 0 when the command ran (even if it found nothing), 2 for bad arguments, bad
+settings or unreadable files, with one line on stderr; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from edge.config import ConfigError, Settings, load_settings
+
+COMMAND_MODULES = (
+    "edge.commands",
+    "ocr.cli",
+    "printers.cli",
+    "sync.cli",
+)
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit status 2."""
+
+
+def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
+    return load_settings(getattr(args, "config", None), **overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="TOML settings file (SCANEDGE_* variables win)")
+    parser = argparse.ArgumentParser(
+        prog="scanedge",
+        description="Warehouse edge service: scans, barcodes, waybills, labels, freezes, sync.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # that area has no commands yet
+                continue
+            raise
+        module.register(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, ConfigError) as e:
+        print(f"scanedge {args.command}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `scanedge decode ... | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

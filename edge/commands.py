@@ -1,0 +1,166 @@
+"""Sub-commands of the edge device: serve, orders import, scan, freeze, unfreeze, outbox."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+
+from edge.cli import CliError, settings_from
+from edge.config import Settings
+
+DEMO_ORDERS = "demo/orders.json"
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("serve", parents=[common], help="run the edge service")
+    p.add_argument("--listen", help="HOST:PORT (overrides the `listen` setting)")
+    p.add_argument("--demo", action="store_true", help="load the demo orders before serving")
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("orders", help="manage the orders on this device")
+    osub = p.add_subparsers(dest="orders_command", metavar="ACTION", required=True)
+    imp = osub.add_parser("import", parents=[common], help="import orders from JSON or CSV")
+    imp.add_argument("file", type=Path, nargs="?", help="order JSON (one or a list) or CSV")
+    imp.add_argument("--demo", action="store_true", help="import the bundled demo orders")
+    imp.set_defaults(func=_orders_import)
+
+    p = sub.add_parser("scan", parents=[common], help="apply one scan, as the HTTP API would")
+    p.add_argument("code", help="what the scanner typed")
+    p.add_argument("--station", help="station (default: the `station` setting)")
+    p.add_argument("--operator")
+    p.add_argument("--json", action="store_true", help="print the full JSON answer")
+    p.set_defaults(func=_scan)
+
+    p = sub.add_parser("freeze", parents=[common], help="freeze an order on this device")
+    p.add_argument("order_id")
+    p.add_argument("--reason", required=True, choices=("cancel", "address_change", "hold"))
+    p.set_defaults(func=_freeze)
+
+    p = sub.add_parser("unfreeze", parents=[common], help="lift a local freeze")
+    p.add_argument("order_id")
+    p.set_defaults(func=_unfreeze)
+
+    p = sub.add_parser("outbox", parents=[common], help="outbox depth and oldest unsent event")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_outbox)
+
+
+def _open(settings: Settings):
+    from edge.store import Store, StoreError
+
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return Store(settings.edge_db_path)
+    except (OSError, StoreError) as e:
+        raise CliError(f"cannot open the store in {settings.data_dir}: {e}") from None
+
+
+def load_demo_orders(store) -> str:
+    from edge.importing import import_orders, read_documents
+
+    with resources.as_file(resources.files("edge").joinpath(DEMO_ORDERS)) as path:
+        docs, rejected = read_documents(path)
+    report = import_orders(store, docs)
+    assert not rejected and not report.rejected, report.rejected
+    return report.summary()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from edge.server import serve
+
+    settings = settings_from(args, listen=args.listen)
+    return serve(settings, demo=args.demo)
+
+
+def _orders_import(args: argparse.Namespace) -> int:
+    from edge.domain.orders import OrderError
+    from edge.importing import import_orders, iter_report_lines, read_documents
+
+    settings = settings_from(args)
+    if args.demo == (args.file is not None):
+        raise CliError("give a FILE or --demo")
+    store = _open(settings)
+    try:
+        if args.demo:
+            print(load_demo_orders(store))
+            return 0
+        try:
+            docs, rejected = read_documents(args.file)
+        except OrderError as e:
+            raise CliError(str(e)) from None
+        report = import_orders(store, docs)
+        report.rejected[:0] = rejected
+        for line in iter_report_lines(report):
+            print(line)
+        return 0
+    finally:
+        store.close()
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from edge.scanning import ScanInputError, ScanService
+
+    settings = settings_from(args)
+    store = _open(settings)
+    try:
+        result = ScanService(store, settings).scan(args.code, station=args.station,
+                                                   operator=args.operator)
+    except ScanInputError as e:
+        raise CliError(str(e)) from None
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        print(f"{result['verdict']}: {result['message']['zh']} / {result['message']['en']}")
+    return 0
+
+
+def _freeze(args: argparse.Namespace) -> int:
+    from edge.freezing import freeze_order
+
+    settings = settings_from(args)
+    store = _open(settings)
+    try:
+        freeze = freeze_order(store, settings.device_id, args.order_id, args.reason, source="cli")
+    finally:
+        store.close()
+    print(f"order {args.order_id} frozen ({freeze.reason}) at {freeze.issued_at.isoformat()}")
+    return 0
+
+
+def _unfreeze(args: argparse.Namespace) -> int:
+    from edge.freezing import unfreeze_order
+
+    settings = settings_from(args)
+    store = _open(settings)
+    try:
+        lifted = unfreeze_order(store, settings.device_id, args.order_id, source="cli")
+    finally:
+        store.close()
+    print(f"order {args.order_id}: " + ("freeze lifted" if lifted else "was not frozen"))
+    return 0
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from edge.store.outbox import outbox_status
+
+    settings = settings_from(args)
+    store = _open(settings)
+    try:
+        status = outbox_status(store.read())
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(asdict(status)))
+    else:
+        oldest = (f"oldest unsent: #{status.oldest_pending_seq} at {status.oldest_pending_time}"
+                  if status.oldest_pending_seq else "nothing unsent")
+        print(f"outbox: {status.pending} pending, {status.parked} parked, "
+              f"{status.acked} acknowledged; {oldest}", file=sys.stdout)
+    return 0

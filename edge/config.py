@@ -1,0 +1,211 @@
+"""Settings: one TOML file plus ``SCANEDGE_<KEY>`` environment variables (the variable wins).
+
+With neither, the defaults run a working offline device. Every key is declared once in ``KEYS``
+with its type, default and a check; a bad value stops the start with one line naming the key and
+what is allowed (:class:`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "SCANEDGE_"
+PRINTER_SCHEMES = ("tcp", "usb", "serial", "file", "cups", "dummy", "preview")
+# Variables with our prefix that are not settings (tooling, tests).
+IGNORED_ENV = frozenset({"SCANEDGE_TEST_KEEP"})
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown or has a value that is not allowed."""
+
+
+def _host_port(value: str) -> str | None:
+    m = re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):(\d{1,5})", value)
+    if not m or not 0 < int(m.group(2)) < 65536:
+        return "HOST:PORT, e.g. 127.0.0.1:8080"
+    return None
+
+
+def _printer(value: str) -> str | None:
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme not in PRINTER_SCHEMES:
+        return "a printer address: " + ", ".join(f"{s}://..." for s in PRINTER_SCHEMES)
+    return None
+
+
+def _hub_url(value: str) -> str | None:
+    if value and not re.match(r"https?://[^/\s]+", value):
+        return "empty (offline) or an http:// or https:// URL"
+    return None
+
+
+def _station(value: str) -> str | None:
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", value):
+        return "1-64 characters of letters, digits, '.', '_' or '-'"
+    return None
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "a number greater than 0"
+
+
+def _choice(*allowed: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if value in allowed else "one of " + ", ".join(allowed)
+
+    return check
+
+
+@dataclass(frozen=True)
+class Key:
+    """One setting: its type, its default (a value or a function of the settings read so far)."""
+
+    name: str
+    type: type
+    default: Any
+    check: Callable[[Any], str | None] | None = None
+    help: str = ""
+
+
+def _default_hub_database(values: Mapping[str, Any]) -> str:
+    return str(Path(values["data_dir"]) / "hub.db")
+
+
+def _default_printer(values: Mapping[str, Any]) -> str:
+    return f"preview://{Path(values['data_dir']) / 'labels'}"
+
+
+# The order matters: a default may depend on keys declared above it (data_dir first).
+KEYS: tuple[Key, ...] = (
+    Key("data_dir", str, "./var", help="SQLite databases, captures, previews"),
+    Key("listen", str, "127.0.0.1:8080", _host_port, "edge HTTP address"),
+    Key("device_id", str, lambda v: socket.gethostname(), _station, "who this device is"),
+    Key("station", str, "bench-1", _station, "which bench or PDA gateway"),
+    Key("hub_url", str, "", _hub_url, "the hub; empty = offline"),
+    Key("hub_token", str, "", help="this device's token at the hub"),
+    Key("printer", str, _default_printer, _printer, "printer address"),
+    Key("hub_listen", str, "127.0.0.1:8090", _host_port, "hub HTTP address"),
+    Key("hub_database", str, _default_hub_database, help="SQLite path or postgresql:// URL"),
+    Key("hub_admin_token", str, "", help="order-system token; generated at first start"),
+    Key("http_threads", int, 8, _positive, "worker threads of the HTTP server"),
+    Key("max_body_mb", float, 20.0, _positive, "largest HTTP request body accepted"),
+    Key("log_level", str, "info", _choice("debug", "info", "warning", "error")),
+    Key("max_image_mb", float, 20.0, _positive, "largest image file decoded (photos, uploads)"),
+    Key("max_image_megapixels", float, 40.0, _positive, "largest image size decoded"),
+    Key("decode_budget_ms", int, 300, _positive, "time budget of one barcode decode"),
+)
+KEY_NAMES = frozenset(k.name for k in KEYS)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    listen: str
+    device_id: str
+    station: str
+    hub_url: str
+    hub_token: str
+    printer: str
+    hub_listen: str
+    hub_database: str
+    hub_admin_token: str
+    http_threads: int
+    max_body_mb: float
+    log_level: str
+    max_image_mb: float
+    max_image_megapixels: float
+    decode_budget_ms: int
+    source: str = field(default="defaults", compare=False)
+
+    @property
+    def edge_db_path(self) -> Path:
+        return self.data_dir / "edge.db"
+
+    @property
+    def listen_host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+assert {f.name for f in fields(Settings)} - {"source"} == KEY_NAMES, "KEYS and Settings disagree"
+
+
+def _coerce(key: Key, raw: Any, origin: str) -> Any:
+    where = f"{key.name} ({origin})"
+    if key.type is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in {"1", "true", "yes", "on", "0", "false", "no"}:
+            return raw.lower() in {"1", "true", "yes", "on"}
+        raise ConfigError(f"{where} = {raw!r}: expected true or false")
+    if key.type in (int, float):
+        if isinstance(raw, bool):
+            raise ConfigError(f"{where} = {raw!r}: expected a number")
+        try:
+            return key.type(raw)
+        except (TypeError, ValueError):
+            kind = "a whole number" if key.type is int else "a number"
+            raise ConfigError(f"{where} = {raw!r}: expected {kind}") from None
+    if not isinstance(raw, str):
+        raise ConfigError(f"{where} = {raw!r}: expected a string")
+    return raw.strip()
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Read the TOML file (if any), then the environment, then explicit overrides."""
+    env = os.environ if env is None else env
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        try:
+            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"config file {path} cannot be read: {e}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+        unknown = sorted(set(file_values) - KEY_NAMES)
+        if unknown:
+            raise ConfigError(
+                f"config file {path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(KEY_NAMES))})"
+            )
+    unknown_env = sorted(
+        name for name in env if name.startswith(ENV_PREFIX)
+        and name[len(ENV_PREFIX):].lower() not in KEY_NAMES
+        and name not in IGNORED_ENV
+    )
+    if unknown_env:
+        raise ConfigError(f"unknown environment variable {unknown_env[0]}")
+
+    values: dict[str, Any] = {}
+    for key in KEYS:
+        env_name = ENV_PREFIX + key.name.upper()
+        if key.name in overrides and overrides[key.name] is not None:
+            value = _coerce(key, overrides[key.name], "command line")
+        elif env_name in env:
+            value = _coerce(key, env[env_name], env_name)
+        elif key.name in file_values:
+            value = _coerce(key, file_values[key.name], str(config_file))
+        else:
+            value = key.default(values) if callable(key.default) else key.default
+        if key.check is not None:
+            problem = key.check(value)
+            if problem:
+                raise ConfigError(f"{key.name} = {value!r}: expected {problem}")
+        values[key.name] = value
+
+    values["data_dir"] = Path(values["data_dir"])
+    return Settings(**values, source=str(config_file) if config_file else "defaults")
+

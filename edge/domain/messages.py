@@ -1,0 +1,58 @@
+"""What the packer reads (and the PDA speaks) for each verdict, in Chinese and English."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge.domain.packing import Reason, ScanOutcome
+
+FREEZE_REASONS = {
+    "cancel": ("已取消", "cancelled"),
+    "address_change": ("地址已变更", "address changed"),
+    "hold": ("已暂停", "on hold"),
+    "needs_decision": ("待主管决定", "needs a supervisor's decision"),
+}
+
+_TEMPLATES: dict[Reason, tuple[str, str]] = {
+    Reason.ORDER_OPENED: ("订单 {order_id} 已打开,请扫描商品", "Order {order_id} opened: scan its items"),
+    Reason.ORDER_ALREADY_OPEN: ("订单 {order_id} 已在本工位打开", "Order {order_id} is already open here"),
+    Reason.ITEM_COUNTED: ("{name} {packed}/{qty}", "{name} {packed}/{qty}"),
+    Reason.ORDER_COMPLETE: ("订单 {order_id} 已配齐,可以打印面单",
+                            "Order {order_id} complete: ready to print"),
+    Reason.ORDER_FROZEN: ("订单 {order_id} {freeze_zh},请停止操作",
+                          "Order {order_id} is {freeze_en}: stop working on it"),
+    Reason.NOT_IN_ORDER: ("错货!{code} 不属于订单 {order_id}",
+                          "Wrong item: {code} is not in order {order_id}"),
+    Reason.LINE_FULL: ("多扫!{name} 已够 {qty} 件", "Over-scan: {name} already has {qty}"),
+    Reason.LOT_MISMATCH: ("批号错误:扫到 {lot},需要 {required_lot}",
+                          "Wrong lot: scanned {lot}, order needs {required_lot}"),
+    Reason.LOT_MISSING: ("需要批号 {required_lot}:请扫描带批号的条码",
+                         "Lot {required_lot} required: scan the code that carries the lot"),
+    Reason.EXPIRED: ("已过期(有效期 {expiry}),不能发货", "Expired ({expiry}): do not ship"),
+    Reason.EXPIRES_TOO_SOON: ("效期不足:{expiry},需要不早于 {required_expiry}",
+                              "Expires too soon: {expiry}, order needs {required_expiry} or later"),
+    Reason.NO_OPEN_ORDER: ("请先扫描订单号或运单号", "Scan an order or tracking number first"),
+    Reason.UNKNOWN_TRACKING: ("运单号 {code} 不属于任何已知订单", "Tracking number {code} matches no order"),
+    Reason.BAD_CHECK_DIGIT: ("条码校验位错误,请重扫", "Bad check digit: scan again"),
+    Reason.UNRECOGNIZED: ("无法识别的条码 {code}", "Unrecognized code {code}"),
+    Reason.EMPTY: ("空扫描", "Empty scan"),
+}
+
+
+class _Blank(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def scan_message(outcome: ScanOutcome, code_text: str) -> dict[str, str]:
+    values: dict[str, Any] = _Blank(code=code_text, order_id=outcome.order_id or "")
+    values.update({k: v for k, v in outcome.details.items() if v is not None})
+    state = outcome.state
+    if state is not None and outcome.line_no is not None:
+        line = state.order.lines[outcome.line_no]
+        values.update(name=line.name or line.sku, qty=line.qty, packed=state.packed[outcome.line_no])
+    if outcome.freeze is not None:
+        zh, en = FREEZE_REASONS.get(outcome.freeze.reason, (outcome.freeze.reason,) * 2)
+        values.update(freeze_zh=zh, freeze_en=en)
+    zh, en = _TEMPLATES[outcome.reason]
+    return {"zh": zh.format_map(values), "en": en.format_map(values)}

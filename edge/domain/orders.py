@@ -1,0 +1,170 @@
+"""Orders as the hub, the importer and the label renderer see them (DESIGN.md "Order JSON")."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+PRIORITIES = ("P0", "P1", "P2", "P3")
+DEFAULT_PRIORITY = "P2"
+ORDER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]{0,63}")
+KNOWN_KEYS = frozenset({
+    "order_id", "version", "station", "priority", "tracking_number", "carrier", "lane",
+    "lines", "gifts", "recipient",
+})
+
+
+class OrderError(ValueError):
+    """An order document that cannot be accepted; the message names the field."""
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    sku: str  # what an item scan matches: a GTIN/EAN/UPC or the seller's own code
+    qty: int
+    name: str = ""
+    lot: str | None = None  # required lot, checked against GS1 (10)
+    expires: date | None = None  # the item must not expire before this day (GS1 (17))
+
+
+@dataclass(frozen=True)
+class Gift:
+    name: str
+    qty: int = 1
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    version: int = 1
+    station: str | None = None
+    priority: str = DEFAULT_PRIORITY
+    tracking_number: str | None = None
+    carrier: str | None = None
+    lane: str | None = None
+    lines: tuple[OrderLine, ...] = ()
+    gifts: tuple[Gift, ...] = ()
+    recipient: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown keys: kept, ignored
+
+    @property
+    def total_items(self) -> int:
+        return sum(line.qty for line in self.lines)
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = dict(self.extra)
+        doc.update({
+            "order_id": self.order_id,
+            "version": self.version,
+            "station": self.station,
+            "priority": self.priority,
+            "tracking_number": self.tracking_number,
+            "carrier": self.carrier,
+            "lane": self.lane,
+            "lines": [_line_json(line) for line in self.lines],
+            "gifts": [{"name": g.name, "qty": g.qty} for g in self.gifts],
+            "recipient": self.recipient,
+        })
+        return doc
+
+
+def _line_json(line: OrderLine) -> dict[str, Any]:
+    doc: dict[str, Any] = {"sku": line.sku, "name": line.name, "qty": line.qty}
+    if line.lot is not None:
+        doc["lot"] = line.lot
+    if line.expires is not None:
+        doc["expires"] = line.expires.isoformat()
+    return doc
+
+
+def _text(doc: dict[str, Any], key: str, where: str, *, required: bool = False) -> str | None:
+    value = doc.get(key)
+    if value is None or value == "":
+        if required:
+            raise OrderError(f"{where}{key}: required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise OrderError(f"{where}{key}: expected text, got {type(value).__name__}")
+    return str(value).strip()
+
+
+def _qty(doc: dict[str, Any], where: str, default: int | None = None) -> int:
+    value = doc.get("qty", default)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
+        raise OrderError(f"{where}qty: expected a whole number from 1 to 100000, got {value!r}")
+    return value
+
+
+def parse_order(doc: Any) -> Order:
+    """Validate one order document; raise :class:`OrderError` naming the bad field."""
+    if not isinstance(doc, dict):
+        raise OrderError(f"an order must be a JSON object, got {type(doc).__name__}")
+    order_id = _text(doc, "order_id", "", required=True)
+    assert order_id is not None
+    if not ORDER_ID_RE.fullmatch(order_id):
+        raise OrderError(f"order_id {order_id!r}: 1-64 letters, digits, '-', '_', '.', '/'")
+    version = doc.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise OrderError(f"{order_id}: version: expected a whole number >= 1, got {version!r}")
+    priority = (_text(doc, "priority", f"{order_id}: ") or DEFAULT_PRIORITY).upper()
+    if priority not in PRIORITIES:
+        raise OrderError(f"{order_id}: priority {priority!r}: expected one of {', '.join(PRIORITIES)}")
+
+    raw_lines = doc.get("lines", [])
+    if not isinstance(raw_lines, list) or not raw_lines:
+        raise OrderError(f"{order_id}: lines: expected a non-empty list")
+    lines = tuple(_parse_line(item, f"{order_id}: lines[{i}].") for i, item in enumerate(raw_lines))
+
+    raw_gifts = doc.get("gifts") or []
+    if not isinstance(raw_gifts, list):
+        raise OrderError(f"{order_id}: gifts: expected a list")
+    gifts = []
+    for i, g in enumerate(raw_gifts):
+        where = f"{order_id}: gifts[{i}]."
+        if not isinstance(g, dict):
+            raise OrderError(f"{where[:-1]}: expected an object")
+        gifts.append(Gift(name=_text(g, "name", where, required=True) or "", qty=_qty(g, where, 1)))
+
+    recipient = doc.get("recipient") or {}
+    if not isinstance(recipient, dict):
+        raise OrderError(f"{order_id}: recipient: expected an object")
+    tracking = _text(doc, "tracking_number", f"{order_id}: ")
+    carrier = _text(doc, "carrier", f"{order_id}: ")
+    return Order(
+        order_id=order_id,
+        version=version,
+        station=_text(doc, "station", f"{order_id}: "),
+        priority=priority,
+        tracking_number=tracking.upper().replace(" ", "") if tracking else None,
+        carrier=carrier.upper() if carrier else None,
+        lane=_text(doc, "lane", f"{order_id}: "),
+        lines=lines,
+        gifts=tuple(gifts),
+        recipient=recipient,
+        extra={k: v for k, v in doc.items() if k not in KNOWN_KEYS},
+    )
+
+
+def _parse_line(item: Any, where: str) -> OrderLine:
+    if not isinstance(item, dict):
+        raise OrderError(f"{where[:-1]}: expected an object")
+    sku = _text(item, "sku", where, required=True)
+    assert sku is not None
+    expires_text = _text(item, "expires", where)
+    expires = None
+    if expires_text:
+        try:
+            expires = date.fromisoformat(expires_text)
+        except ValueError:
+            raise OrderError(f"{where}expires {expires_text!r}: expected YYYY-MM-DD") from None
+    return OrderLine(
+        sku=sku,
+        qty=_qty(item, where),
+        name=_text(item, "name", where) or "",
+        lot=_text(item, "lot", where),
+        expires=expires,
+    )

@@ -1,0 +1,52 @@
+"""Prometheus metrics of one edge device (a registry per app, so tests can run several)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from edge.store import Store
+from edge.store.outbox import outbox_status
+
+
+class _OutboxCollector(Collector):
+    """Reads the outbox at scrape time: the depth is the store's, not a counter we could skew."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        status = outbox_status(self._store.read())
+        depth = GaugeMetricFamily("scanedge_outbox_depth", "Events not yet acknowledged by the hub",
+                                  labels=["state"])
+        depth.add_metric(["pending"], status.pending)
+        depth.add_metric(["parked"], status.parked)
+        yield depth
+        age = 0.0
+        if status.oldest_pending_time:
+            oldest = datetime.fromisoformat(status.oldest_pending_time.replace("Z", "+00:00"))
+            age = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+        yield GaugeMetricFamily("scanedge_outbox_oldest_pending_seconds",
+                                "Age of the oldest event not yet acknowledged", value=age)
+
+
+class EdgeMetrics:
+    def __init__(self, store: Store) -> None:
+        self.registry = CollectorRegistry()
+        self.scans = Counter("scanedge_scans", "Scans answered, by verdict", ["verdict"],
+                             registry=self.registry)
+        self.alarms = Counter("scanedge_alarms", "Alarms raised, by verdict", ["verdict"],
+                              registry=self.registry)
+        self.registry.register(_OutboxCollector(store))
+
+    def on_scan(self, response: dict[str, Any]) -> None:
+        if response.get("replayed"):
+            return
+        self.scans.labels(response["verdict"]).inc()
+        if response.get("alarm"):
+            self.alarms.labels(response["verdict"]).inc()

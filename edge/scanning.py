@@ -1,0 +1,201 @@
+"""The scan service: loads what the rules need, applies them, commits state + event together.
+
+The answer is built inside the same transaction and returned only after the commit, so a scan
+the client saw answered is on disk; a scan the client did not see answered may be retried with
+the same ``scan_id`` and is then answered from the stored response instead of counted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlite_utils
+
+from edge.config import Settings
+from edge.domain.codes import ScannedCode, classify
+from edge.domain.messages import scan_message
+from edge.domain.packing import PackState, ScanContext, ScanOutcome, Verdict, evaluate_scan
+from edge.store import Store
+from edge.store.db import utc_now
+from edge.store.orders import (
+    load_freeze,
+    load_pack_state,
+    open_order_id,
+    order_id_for_code,
+    save_progress,
+    set_open_order,
+)
+from edge.store.outbox import append_event
+
+log = logging.getLogger(__name__)
+MAX_SCAN_ID = 128
+
+ScanListener = Callable[[dict[str, Any]], None]
+
+
+class ScanInputError(ValueError):
+    """A scan request that cannot be taken (bad station name, oversized scan id ...)."""
+
+
+class ScanService:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self._today = today
+        self.listeners: list[ScanListener] = []  # called after commit: metrics, page stream
+
+    def scan(
+        self,
+        code: str,
+        *,
+        station: str | None = None,
+        operator: str | None = None,
+        scan_id: str | None = None,
+    ) -> dict[str, Any]:
+        station = station or self.settings.station
+        _check_name("station", station, 64)
+        if operator is not None:
+            _check_name("operator", operator, 64, strict=False)
+        if scan_id is not None:
+            _check_name("scan_id", scan_id, MAX_SCAN_ID)
+        scanned = classify(code)
+        response = self.store.write(
+            lambda db: self._apply(db, scanned, station, operator, scan_id)
+        )
+        for listener in self.listeners:
+            try:
+                listener(response)
+            except Exception:  # a broken listener must not turn a committed scan into an error
+                log.exception("scan listener failed")
+        return response
+
+    def _apply(
+        self,
+        db: sqlite_utils.Database,
+        code: ScannedCode,
+        station: str,
+        operator: str | None,
+        scan_id: str | None,
+    ) -> dict[str, Any]:
+        if scan_id is not None:
+            row = db.execute(
+                "SELECT response FROM scan_requests WHERE scan_id = ?", [scan_id]
+            ).fetchone()
+            if row is not None:
+                return {**json.loads(row[0]), "replayed": True}
+
+        open_id = open_order_id(db, station)
+        open_state = load_pack_state(db, open_id) if open_id else None
+        named_id = order_id_for_code(db, code.text) if code.text else None
+        named = open_state if named_id == open_id else (
+            load_pack_state(db, named_id) if named_id else None
+        )
+        freezes = {
+            oid: f for oid in {open_id, named_id} if oid and (f := load_freeze(db, oid)) is not None
+        }
+        outcome = evaluate_scan(
+            code, ScanContext(station, self._today(), open_state, named, freezes)
+        )
+        if outcome.opens and outcome.state is not None:
+            set_open_order(db, station, outcome.state.order.order_id, operator)
+        if outcome.counted and outcome.state is not None:
+            save_progress(db, outcome.state)
+
+        message = scan_message(outcome, code.text)
+        payload: dict[str, Any] = {
+            "code": code.text,
+            "kind": code.kind.value,
+            "verdict": outcome.verdict.value,
+            "reason": outcome.reason.value,
+            "station": station,
+            "operator": operator,
+            "line_no": outcome.line_no,
+        }
+        if code.lot or code.expiry:
+            payload.update(lot=code.lot, expiry=code.expiry.isoformat() if code.expiry else None)
+        if outcome.freeze is not None:
+            payload["freeze_reason"] = outcome.freeze.reason
+            payload["seconds_since_freeze"] = round(
+                (datetime.now(UTC) - outcome.freeze.issued_at).total_seconds(), 3
+            )
+        event = append_event(
+            db, self.settings.device_id, "scan", payload, order_id=outcome.order_id
+        )
+        response = _response(code, outcome, message, station, event.event_id, event.seq)
+        if scan_id is not None:
+            db.execute(
+                "INSERT INTO scan_requests (scan_id, event_id, response, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                [scan_id, event.event_id, json.dumps(response, ensure_ascii=False), utc_now()],
+            )
+        return response
+
+
+def _check_name(field: str, value: object, max_len: int, *, strict: bool = True) -> None:
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+        raise ScanInputError(f"{field}: expected 1-{max_len} characters")
+    if strict and not all(ch.isalnum() or ch in "-_.:" for ch in value):
+        raise ScanInputError(f"{field}: only letters, digits, '-', '_', '.', ':' are allowed")
+
+
+def order_view(state: PackState) -> dict[str, Any]:
+    """The order as the pages and the API show it: lines with their packed counts."""
+    order = state.order
+    return {
+        "order_id": order.order_id,
+        "version": order.version,
+        "priority": order.priority,
+        "tracking_number": order.tracking_number,
+        "carrier": order.carrier,
+        "lane": order.lane,
+        "station": order.station,
+        "lines": [
+            {"line_no": i, "sku": line.sku, "name": line.name, "qty": line.qty,
+             "packed": state.packed[i], "lot": line.lot,
+             "expires": line.expires.isoformat() if line.expires else None}
+            for i, line in enumerate(order.lines)
+        ],
+        "gifts": [{"name": g.name, "qty": g.qty} for g in order.gifts],
+        "items_packed": state.items_packed,
+        "total_items": order.total_items,
+        "complete": state.complete,
+    }
+
+
+def _response(
+    code: ScannedCode,
+    outcome: ScanOutcome,
+    message: dict[str, str],
+    station: str,
+    event_id: str,
+    seq: int,
+) -> dict[str, Any]:
+    freeze = outcome.freeze
+    return {
+        "verdict": outcome.verdict.value,
+        "reason": outcome.reason.value,
+        "message": message,
+        "alarm": outcome.alarm,
+        "order_id": outcome.order_id,
+        "station": station,
+        "code": code.as_json(),
+        "order": order_view(outcome.state) if outcome.state is not None else None,
+        "complete": outcome.complete,
+        "ready_to_print": outcome.complete and outcome.verdict is Verdict.OK,
+        "freeze": None if freeze is None else {
+            "reason": freeze.reason,
+            "issued_at": freeze.issued_at.isoformat(),
+        },
+        "event_id": event_id,
+        "seq": seq,
+    }

@@ -1,0 +1,114 @@
+"""One writer thread with group commit.
+
+Every scan must be on disk (``synchronous=FULL``) before it is answered. One fsync per scan caps
+a Pi's SD card at a few hundred scans a second; so concurrent requests hand their work to one
+thread, which runs whatever has queued up inside a single transaction (a savepoint each, so one
+failing job rolls back alone) and commits once. Nobody is answered before that commit. It also
+means there is exactly one writer, so SQLite never answers "database is locked".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from edge.store.db import StoreError, connect
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class _Job:
+    __slots__ = ("done", "error", "fn", "result")
+
+    def __init__(self, fn: Callable[[sqlite_utils.Database], Any]) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+_STOP = object()
+
+
+class Writer:
+    def __init__(self, path: str | Path, *, max_batch: int = 256, timeout_s: float = 30.0) -> None:
+        self._db = connect(path)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._max_batch = max_batch
+        self._timeout_s = timeout_s
+        self._thread = threading.Thread(target=self._loop, name="store-writer", daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    def run(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run ``fn(db)`` in a committed transaction; return its result or raise its error."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        job = _Job(fn)
+        self._queue.put(job)
+        if not job.done.wait(self._timeout_s):
+            raise StoreError(f"the store did not commit within {self._timeout_s:.0f} s")
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_STOP)
+            self._thread.join(timeout=self._timeout_s)
+            self._db.close()
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            batch: list[_Job] = [item]
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Job]) -> None:
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                db.execute("SAVEPOINT job")
+                try:
+                    job.result = job.fn(db)
+                    db.execute("RELEASE job")
+                except BaseException as e:  # the job's own failure: undo only its writes
+                    job.error = e
+                    db.execute("ROLLBACK TO job")
+                    db.execute("RELEASE job")
+            db.execute("COMMIT")
+        except sqlite3.Error as e:
+            log.error("commit of %d jobs failed: %s", len(batch), e)
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            for job in batch:
+                if job.error is None:
+                    job.error = StoreError(f"nothing was recorded: {e}")
+        finally:
+            for job in batch:
+                job.done.set()

@@ -1,0 +1,65 @@
+"""``/api/v1``: scans and orders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from edge.scanning import ScanInputError, order_view
+from edge.store.orders import load_freeze, load_pack_state
+from edge.web import context
+from edge.web.errors import ApiError
+
+bp = Blueprint("api", __name__)
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a 400 that says what is wrong with it."""
+    if not request.is_json:
+        raise ApiError(400, "bad_request", "expected a JSON body (Content-Type: application/json)")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "the body is not a JSON object")
+    return body
+
+
+def _optional_text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, "bad_request", f"{key}: expected a string")
+    return value
+
+
+@bp.post("/scans")
+def post_scan():
+    body = json_body()
+    code = body.get("code")
+    if not isinstance(code, str):
+        raise ApiError(400, "bad_request", "code: required, a string (what the scanner typed)")
+    try:
+        result = context().scans.scan(
+            code,
+            station=_optional_text(body, "station"),
+            operator=_optional_text(body, "operator"),
+            scan_id=_optional_text(body, "scan_id"),
+        )
+    except ScanInputError as e:
+        raise ApiError(400, "bad_request", str(e)) from None
+    return jsonify(result)
+
+
+@bp.get("/orders/<order_id>")
+def get_order(order_id: str):
+    db = context().store.read()
+    state = load_pack_state(db, order_id)
+    if state is None:
+        raise ApiError(404, "not_found", f"order {order_id} is not on this device")
+    freeze = load_freeze(db, order_id)
+    view = order_view(state)
+    view["recipient"] = state.order.recipient
+    view["freeze"] = None if freeze is None else {
+        "reason": freeze.reason, "issued_at": freeze.issued_at.isoformat()}
+    return jsonify(view)

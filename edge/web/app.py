@@ -1,0 +1,40 @@
+"""Flask application factory for the edge service."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from edge.config import Settings
+from edge.context import EdgeContext
+from edge.web.errors import register_error_handlers
+
+
+def create_app(settings: Settings, context: EdgeContext | None = None) -> Flask:
+    """Build the edge app. ``context`` (store, services) is made from ``settings`` if not given."""
+    app = Flask("edge")
+    app.config["MAX_CONTENT_LENGTH"] = int(settings.max_body_mb * 1024 * 1024)
+    app.json.ensure_ascii = False  # Chinese messages stay readable on the wire
+    ctx = context or EdgeContext.open(settings)
+    app.extensions["scanedge"] = ctx
+    register_error_handlers(app)
+
+    # Blueprints, one per area. Each module exposes ``bp``.
+    from edge.web import api, health
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp, url_prefix="/api/v1")
+    for module_name in ("ocr.web", "printers.web"):
+        _register_optional(app, module_name)
+    return app
+
+
+def _register_optional(app: Flask, module_name: str) -> None:
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name != module_name:
+            raise
+        return
+    app.register_blueprint(module.bp, url_prefix="/api/v1")

@@ -1,0 +1,30 @@
+"""``/healthz`` and ``/metrics``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from edge.store.outbox import outbox_status
+from edge.web import context
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    ctx = context()
+    status = outbox_status(ctx.store.read())  # also proves the database answers
+    return jsonify({
+        "status": "ok",
+        "device_id": ctx.settings.device_id,
+        "station": ctx.settings.station,
+        "hub": ctx.settings.hub_url or None,
+        "outbox": {"pending": status.pending, "parked": status.parked,
+                   "oldest_pending_time": status.oldest_pending_time},
+    })
+
+
+@bp.get("/metrics")
+def metrics():
+    return Response(generate_latest(context().metrics.registry), mimetype=CONTENT_TYPE_LATEST)

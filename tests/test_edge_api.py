@@ -1,0 +1,130 @@
+"""The edge HTTP API through the real Flask app (demo orders loaded)."""
+
+import json
+
+import pytest
+
+GS = "\x1d"
+
+
+def post_scan(client, code, **extra):
+    resp = client.post("/api/v1/scans", json={"code": code, **extra})
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()
+
+
+# Every verdict, reached through HTTP, from a fresh bench with the demo orders.
+@pytest.mark.parametrize("setup, code, verdict, reason", [
+    ([], "SO-1001", "ok", "order_opened"),
+    ([], "SF1385628716739", "ok", "order_opened"),  # by tracking number
+    (["SO-1001"], "9787115428028", "wrong_item", "not_in_order"),
+    (["SO-1003", "]C1010001234560001210B7" + GS + "17300101"], "]C1010001234560001210B7", "ok",
+     "order_complete"),
+    (["SO-1003", "]C1010001234560001210B7", "]C1010001234560001210B7"], "]C1010001234560001210B7",
+     "over_scan", "line_full"),
+    (["SO-1001"], "]C1010690123456789210L9999" + GS + "17270131", "wrong_lot", "lot_mismatch"),
+    (["SO-1001"], "]C1010690123456789210L2301" + GS + "17200101", "expired", "expired"),
+    ([], "4006381333931", "unknown", "no_open_order"),
+    (["SO-1001"], "6901234567891", "unknown", "bad_check_digit"),
+])
+def test_every_verdict_over_http(client, setup, code, verdict, reason):
+    for c in setup:
+        post_scan(client, c)
+    body = post_scan(client, code, operator="张三")
+    assert (body["verdict"], body["reason"]) == (verdict, reason)
+    assert body["message"]["zh"] and body["message"]["en"]
+    assert body["alarm"] is (verdict not in ("ok", "unknown"))
+    assert body["event_id"] and body["seq"] > 0
+
+
+def test_frozen_over_http(client, demo_ctx):
+    from edge.freezing import freeze_order
+
+    post_scan(client, "SO-1001")
+    freeze_order(demo_ctx.store, "test-dev", "SO-1001", "address_change", source="test")
+    item = post_scan(client, "4006381333931")
+    assert item["verdict"] == "frozen" and item["alarm"]
+    assert item["freeze"]["reason"] == "address_change"
+    assert "地址已变更" in item["message"]["zh"]
+    again = post_scan(client, "SF1385628716739")
+    assert again["verdict"] == "frozen"
+    order = client.get("/api/v1/orders/SO-1001").get_json()
+    assert order["freeze"]["reason"] == "address_change"
+    assert order["items_packed"] == 0
+
+
+def test_complete_order_is_ready_to_print(client):
+    post_scan(client, "SO-1002")
+    post_scan(client, "9787115428028")
+    for _ in range(2):
+        assert post_scan(client, "SELLER-CASE-07")["ready_to_print"] is False
+    last = post_scan(client, "seller-case-07")
+    assert last["ready_to_print"] is True and last["order"]["complete"] is True
+
+
+def test_each_scan_writes_one_outbox_event(client, demo_ctx):
+    bodies = [post_scan(client, c) for c in ("SO-1001", "4006381333931", "garbage!")]
+    rows = demo_ctx.store.read().execute(
+        "SELECT event_id, type, payload FROM events ORDER BY seq").fetchall()
+    assert [r[0] for r in rows] == [b["event_id"] for b in bodies]
+    assert {r[1] for r in rows} == {"scan"}
+    assert json.loads(rows[1][2])["verdict"] == "ok"
+
+
+def test_scan_id_makes_a_retry_harmless(client, demo_ctx):
+    post_scan(client, "SO-1002")
+    first = post_scan(client, "9787115428028", scan_id="pda-7:0001")
+    retry = post_scan(client, "9787115428028", scan_id="pda-7:0001")
+    assert retry["replayed"] is True and retry["event_id"] == first["event_id"]
+    order = client.get("/api/v1/orders/SO-1002").get_json()
+    assert order["lines"][0]["packed"] == 1
+    n = demo_ctx.store.read().execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    assert n == 2
+
+
+def test_stations_are_independent(client):
+    post_scan(client, "SO-1001", station="bench-1")
+    other = post_scan(client, "4006381333931", station="bench-2")
+    assert other["reason"] == "no_open_order"
+
+
+@pytest.mark.parametrize("kwargs, status, fragment", [
+    ({"data": "code=1", "content_type": "application/x-www-form-urlencoded"}, 400, "JSON body"),
+    ({"data": "{not json", "content_type": "application/json"}, 400, "not a JSON object"),
+    ({"json": ["SO-1001"]}, 400, "not a JSON object"),
+    ({"json": {"code": 42}}, 400, "code: required"),
+    ({"json": {"code": "SO-1001", "station": "bench 1;drop"}}, 400, "station"),
+    ({"json": {"code": "SO-1001", "operator": 7}}, 400, "operator"),
+])
+def test_malformed_scans_get_clear_400(client, kwargs, status, fragment):
+    resp = client.post("/api/v1/scans", **kwargs)
+    assert resp.status_code == status
+    assert resp.is_json and fragment in resp.get_json()["message"]
+
+
+def test_errors_are_json_not_html(client, demo_ctx):
+    assert client.get("/api/v1/orders/NOPE").status_code == 404
+    resp = client.get("/no/such/page")
+    assert resp.status_code == 404 and resp.is_json
+    resp = client.delete("/api/v1/scans")
+    assert resp.status_code == 405 and resp.is_json
+    limit = int(demo_ctx.settings.max_body_mb * 1024 * 1024)
+    resp = client.post("/api/v1/scans", data=b"x" * (limit + 1), content_type="application/json")
+    assert resp.status_code == 413 and resp.is_json and "larger than" in resp.get_json()["message"]
+
+
+def test_healthz_and_metrics(client):
+    post_scan(client, "SO-1001")
+    post_scan(client, "9787115428028")
+    health = client.get("/healthz").get_json()
+    assert health["status"] == "ok" and health["outbox"]["pending"] == 2
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'scanedge_scans_total{verdict="ok"} 1.0' in text
+    assert 'scanedge_scans_total{verdict="wrong_item"} 1.0' in text
+    assert 'scanedge_outbox_depth{state="pending"} 2.0' in text
+
+
+def test_get_order(client):
+    body = client.get("/api/v1/orders/SO-1001").get_json()
+    assert body["priority"] == "P0" and body["gifts"] == [{"name": "帆布包", "qty": 1}]
+    assert body["lines"][0]["lot"] == "L2301" and body["freeze"] is None

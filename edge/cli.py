@@ -21,6 +21,7 @@ from edge.config import ConfigError, Settings, load_settings
 COMMAND_MODULES = (
     "edge.commands",
     "ocr.cli",
+    "ocr.waybill_cli",
     "printers.cli",
     "sync.cli",
 )

@@ -48,12 +48,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=_outbox)
 
 
-def _open(settings: Settings):
+def open_store(settings: Settings):
     from edge.store import Store, StoreError
 
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return Store(settings.edge_db_path)
+        return Store(settings.edge_db_path, min_free_mb=settings.min_free_mb)
     except (OSError, StoreError) as e:
         raise CliError(f"cannot open the store in {settings.data_dir}: {e}") from None
 
@@ -82,7 +82,7 @@ def _orders_import(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.demo == (args.file is not None):
         raise CliError("give a FILE or --demo")
-    store = _open(settings)
+    store = open_store(settings)
     try:
         if args.demo:
             print(load_demo_orders(store))
@@ -104,7 +104,7 @@ def _scan(args: argparse.Namespace) -> int:
     from edge.scanning import ScanInputError, ScanService
 
     settings = settings_from(args)
-    store = _open(settings)
+    store = open_store(settings)
     try:
         result = ScanService(store, settings).scan(args.code, station=args.station,
                                                    operator=args.operator)
@@ -123,7 +123,7 @@ def _freeze(args: argparse.Namespace) -> int:
     from edge.freezing import freeze_order
 
     settings = settings_from(args)
-    store = _open(settings)
+    store = open_store(settings)
     try:
         freeze = freeze_order(store, settings.device_id, args.order_id, args.reason, source="cli")
     finally:
@@ -136,7 +136,7 @@ def _unfreeze(args: argparse.Namespace) -> int:
     from edge.freezing import unfreeze_order
 
     settings = settings_from(args)
-    store = _open(settings)
+    store = open_store(settings)
     try:
         lifted = unfreeze_order(store, settings.device_id, args.order_id, source="cli")
     finally:
@@ -151,7 +151,7 @@ def _outbox(args: argparse.Namespace) -> int:
     from edge.store.outbox import outbox_status
 
     settings = settings_from(args)
-    store = _open(settings)
+    store = open_store(settings)
     try:
         status = outbox_status(store.read())
     finally:

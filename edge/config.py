@@ -19,7 +19,7 @@ from typing import Any
 ENV_PREFIX = "SCANEDGE_"
 PRINTER_SCHEMES = ("tcp", "usb", "serial", "file", "cups", "dummy", "preview")
 # Variables with our prefix that are not settings (tooling, tests).
-IGNORED_ENV = frozenset({"SCANEDGE_TEST_KEEP"})
+IGNORED_ENV = frozenset({"SCANEDGE_TEST_KEEP", "SCANEDGE_FAULT"})
 
 
 class ConfigError(ValueError):
@@ -91,15 +91,26 @@ KEYS: tuple[Key, ...] = (
     Key("hub_url", str, "", _hub_url, "the hub; empty = offline"),
     Key("hub_token", str, "", help="this device's token at the hub"),
     Key("printer", str, _default_printer, _printer, "printer address"),
+    Key("printer_model", str, "generic-80", help="row of printers/models.toml (paper, image mode, buzzer)"),
+    Key("paper", str, "", _choice("", "58", "80", "100x150"), "label paper; empty = the model's"),
+    Key("label_template", str, "", help="printers/templates name or .toml path; empty = standard"),
+    Key("label_font", str, "", help="CJK TrueType font for labels; empty = found by fc-match"),
     Key("hub_listen", str, "127.0.0.1:8090", _host_port, "hub HTTP address"),
     Key("hub_database", str, _default_hub_database, help="SQLite path or postgresql:// URL"),
     Key("hub_admin_token", str, "", help="order-system token; generated at first start"),
     Key("http_threads", int, 8, _positive, "worker threads of the HTTP server"),
     Key("max_body_mb", float, 20.0, _positive, "largest HTTP request body accepted"),
     Key("log_level", str, "info", _choice("debug", "info", "warning", "error")),
+    Key("hub_threads", int, 48, _positive, "hub worker threads (each open device stream holds one)"),
+    Key("min_free_mb", float, 200.0, _positive, "below this free disk space new work is refused"),
+    Key("outbox_retention_days", float, 7.0, _positive, "keep hub-acknowledged events this long"),
+    Key("sync_poll_s", float, 2.0, _positive, "pull interval while the hub stream is down"),
+    Key("hub_timeout_s", float, 10.0, _positive, "how long a push or pull waits for the hub"),
     Key("max_image_mb", float, 20.0, _positive, "largest image file decoded (photos, uploads)"),
     Key("max_image_megapixels", float, 40.0, _positive, "largest image size decoded"),
     Key("decode_budget_ms", int, 300, _positive, "time budget of one barcode decode"),
+    Key("waybill_ocr_engine", str, "auto", _choice("auto", "tesseract", "tesserocr", "rapidocr"),
+        "waybill text engine; auto = tesserocr when installed, else pytesseract"),
 )
 KEY_NAMES = frozenset(k.name for k in KEYS)
 
@@ -113,15 +124,25 @@ class Settings:
     hub_url: str
     hub_token: str
     printer: str
+    printer_model: str
+    paper: str
+    label_template: str
+    label_font: str
     hub_listen: str
     hub_database: str
     hub_admin_token: str
     http_threads: int
     max_body_mb: float
     log_level: str
+    hub_threads: int
+    min_free_mb: float
+    outbox_retention_days: float
+    sync_poll_s: float
+    hub_timeout_s: float
     max_image_mb: float
     max_image_megapixels: float
     decode_budget_ms: int
+    waybill_ocr_engine: str
     source: str = field(default="defaults", compare=False)
 
     @property

@@ -35,6 +35,27 @@ class _OutboxCollector(Collector):
                                 "Age of the oldest event not yet acknowledged", value=age)
 
 
+class _SyncCollector(Collector):
+    def __init__(self, worker: Any) -> None:
+        self._worker = worker
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        status = self._worker.status()
+        yield GaugeMetricFamily("scanedge_hub_online", "1 when the hub answered within 15 s",
+                                value=1.0 if status["online"] else 0.0)
+        yield GaugeMetricFamily("scanedge_sync_stream_connected", "1 while the change stream is open",
+                                value=1.0 if status["stream_connected"] else 0.0)
+        yield GaugeMetricFamily("scanedge_sync_push_failures", "Consecutive failed pushes",
+                                value=status["push_failures"])
+        for key in ("last_push_ok", "last_pull_ok"):
+            ts = status[key]
+            age = (datetime.now(UTC) - datetime.fromisoformat(ts.replace("Z", "+00:00"))
+                   ).total_seconds() if ts else -1.0
+            yield GaugeMetricFamily(f"scanedge_sync_{key}_age_seconds",
+                                    f"Seconds since the {key.replace('_', ' ')} (-1: never)",
+                                    value=age)
+
+
 class EdgeMetrics:
     def __init__(self, store: Store) -> None:
         self.registry = CollectorRegistry()
@@ -43,6 +64,9 @@ class EdgeMetrics:
         self.alarms = Counter("scanedge_alarms", "Alarms raised, by verdict", ["verdict"],
                               registry=self.registry)
         self.registry.register(_OutboxCollector(store))
+
+    def watch_sync(self, worker: Any) -> None:
+        self.registry.register(_SyncCollector(worker))
 
     def on_scan(self, response: dict[str, Any]) -> None:
         if response.get("replayed"):

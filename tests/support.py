@@ -26,7 +26,7 @@ def free_port() -> int:
 
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCANEDGE_")}
-    env.update(SCANEDGE_DATA_DIR=str(data_dir), SCANEDGE_DEVICE_ID="test-dev", **extra)
+    env.update({"SCANEDGE_DATA_DIR": str(data_dir), "SCANEDGE_DEVICE_ID": "test-dev", **extra})
     return env
 
 
@@ -86,3 +86,80 @@ class EdgeServer:
             return e.code, json.loads(e.read())
 
 
+
+
+class HubServer:
+    """``scanedge hub`` as a real process; ``database`` is a SQLite path or a postgresql:// URL."""
+
+    ADMIN = "test-admin-token"
+
+    def __init__(self, data_dir: Path, database: str, **env: str) -> None:
+        self.data_dir = data_dir
+        self.database = database
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = cli_env(data_dir, SCANEDGE_HUB_LISTEN=f"127.0.0.1:{self.port}",
+                           SCANEDGE_HUB_DATABASE=database, SCANEDGE_HUB_ADMIN_TOKEN=self.ADMIN,
+                           **env)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def add_device(self, device_id: str) -> str:
+        out = subprocess.run([SCANEDGE, "hub", "add-device", device_id], env=self.env,
+                             capture_output=True, text=True, timeout=60, check=True)
+        return out.stdout.strip()
+
+    def start(self, timeout: float = 20.0) -> HubServer:
+        self.proc = subprocess.Popen([SCANEDGE, "hub"], env=self.env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited: {self.proc.stderr.read().decode()}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("hub did not become healthy")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def admin(self, method: str, path: str, body: dict | None = None) -> dict:
+        req = urllib.request.Request(
+            self.url + path, method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.ADMIN}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def events(self, **query: str) -> list[dict]:
+        out, after = [], 0
+        while True:
+            qs = "&".join(f"{k}={v}" for k, v in {**query, "after": after, "limit": 5000}.items())
+            page = self.admin("GET", f"/api/v1/events?{qs}")["events"]
+            out.extend(page)
+            if len(page) < 5000:
+                return out
+            after = page[-1]["hub_seq"]
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -7,24 +7,28 @@ readers run beside the writer).
 
 from __future__ import annotations
 
+import shutil
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import sqlite_utils
 
-from edge.store.db import Migration, StoreError, connect, migrate
+from edge.store.db import DiskFull, Migration, StoreError, connect, migrate
 from edge.store.schema import EDGE_MIGRATIONS
 from edge.store.writer import Writer
 
 T = TypeVar("T")
-__all__ = ["Store", "StoreError"]
+__all__ = ["DiskFull", "Store", "StoreError"]
 
 
 class Store:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, min_free_mb: float = 0.0) -> None:
         self.path = Path(path)
+        self.min_free_bytes = int(min_free_mb * 1024 * 1024)
+        self._free_checked = (0.0, 0)  # (monotonic time, free bytes): statvfs once a second
         self.ensure_schema("edge", EDGE_MIGRATIONS)
         self._writer = Writer(self.path)
         self._local = threading.local()
@@ -39,8 +43,28 @@ class Store:
         finally:
             db.close()
 
-    def write(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+    def write(self, fn: Callable[[sqlite_utils.Database], T], *, essential: bool = False) -> T:
+        """Run ``fn(db)`` in a committed transaction on the writer thread.
+
+        Below ``min_free_mb`` of free disk, new work (scans, prints, captures) is refused with
+        :class:`DiskFull`; ``essential`` writes (freezes, hub acknowledgements, applied changes)
+        still go through: they are small, and refusing them would be worse than using the reserve.
+        """
+        if not essential and self.min_free_bytes:
+            free = self.free_bytes()
+            if free < self.min_free_bytes:
+                raise DiskFull(
+                    f"only {free // (1024 * 1024)} MB free on the disk of {self.path.parent} "
+                    f"(min_free_mb = {self.min_free_bytes // (1024 * 1024)}): new work is refused "
+                    f"until space is freed; freezes and sync still work")
         return self._writer.run(fn)
+
+    def free_bytes(self) -> int:
+        checked_at, free = self._free_checked
+        if time.monotonic() - checked_at > 1.0:
+            free = shutil.disk_usage(self.path.parent).free
+            self._free_checked = (time.monotonic(), free)
+        return free
 
     def read(self) -> sqlite_utils.Database:
         db = getattr(self._local, "db", None)

@@ -21,6 +21,10 @@ class StoreError(RuntimeError):
     """The store cannot take the write (disk full, read-only, corrupt): nothing was recorded."""
 
 
+class DiskFull(StoreError):
+    """Free disk space is below the configured reserve: new work is refused, nothing written."""
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

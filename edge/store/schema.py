@@ -87,4 +87,14 @@ def _v1(db: sqlite_utils.Database) -> None:
         )""")
 
 
-EDGE_MIGRATIONS = (Migration(1, "orders, freezes, stations, events outbox", _v1),)
+def _v2(db: sqlite_utils.Database) -> None:
+    # Sync: the hybrid-logical-clock time of each event, and the client's own state
+    # (cursor of applied hub changes, last contacts) as key/value rows.
+    db.execute("ALTER TABLE events ADD COLUMN hlc TEXT")
+    db.execute("CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+EDGE_MIGRATIONS = (
+    Migration(1, "orders, freezes, stations, events outbox", _v1),
+    Migration(2, "sync state, event HLC", _v2),
+)

@@ -7,7 +7,7 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from edge.store.db import StoreError
+from edge.store.db import DiskFull, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(e: ApiError):
         return error_body(e.status, e.code, e.message, **e.extra)
+
+    @app.errorhandler(DiskFull)
+    def _disk_full(e: DiskFull):
+        log.error("disk full: %s", e)
+        return error_body(507, "disk_full", str(e))
 
     @app.errorhandler(StoreError)
     def _store(e: StoreError):

@@ -20,6 +20,7 @@ def healthz():
         "device_id": ctx.settings.device_id,
         "station": ctx.settings.station,
         "hub": ctx.settings.hub_url or None,
+        "sync": ctx.sync.status() if ctx.sync is not None else None,
         "outbox": {"pending": status.pending, "parked": status.parked,
                    "oldest_pending_time": status.oldest_pending_time},
     })

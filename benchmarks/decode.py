@@ -1,0 +1,230 @@
+"""Barcode decoding benchmark: raw pyzbar, raw zxing-cpp and scanedge's cascade, same run.
+
+    .venv/bin/python benchmarks/decode.py [DATASET_DIR] [--budget-ms 300]
+
+DATASET_DIR (default ../shared/data/barcodes) holds images and ``manifest.csv`` with columns
+``file, format, expected_text`` (format ``none`` = no code in the image; expected_text is a
+JSON string body). Prints markdown tables:
+
+1. overall, per reader: read rate, wrong reads, false positives, median / p95 / max ms;
+2. per format, per reader: read and wrong;
+3. 1920x1080 frames: each sample with a code pasted at a random place on a cluttered background
+   (the no-code images of the set, scaled up), and the backgrounds alone (and mirrored).
+
+Timing starts from a decoded grayscale array for every reader (file decoding is the same for
+all and is not what is compared). A read is "wrong" when a reader returns any text other than
+the expected one for an image with one code; a "false positive" is any text from an image
+with no code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ocr.decode import decode_report  # noqa: E402
+from ocr.images import load_image  # noqa: E402
+from ocr.views import warm_up  # noqa: E402
+
+DEFAULT_SET = ROOT.parent / "shared" / "data" / "barcodes"
+FRAME_SIZE = (1920, 1080)
+
+
+@dataclass
+class Sample:
+    file: str
+    format: str  # manifest format, "none" for no code
+    expected: str
+    gray: np.ndarray
+
+
+@dataclass
+class Tally:
+    n_codes: int = 0
+    n_none: int = 0
+    read: int = 0
+    wrong: int = 0
+    false_pos: int = 0
+    ms: list[float] = field(default_factory=list)
+    wrong_files: list[str] = field(default_factory=list)
+    over_budget: int = 0
+
+    def add(self, sample: Sample, texts: list[str], ms: float) -> None:
+        self.ms.append(ms)
+        if sample.format == "none":
+            self.n_none += 1
+            if texts:
+                self.false_pos += 1
+                self.wrong_files.append(f"{sample.file} (no code) -> {texts!r}")
+            return
+        self.n_codes += 1
+        if sample.expected in texts:
+            self.read += 1
+        if any(t != sample.expected for t in texts):
+            self.wrong += 1
+            self.wrong_files.append(f"{sample.file}: expected {sample.expected!r}, got {texts!r}")
+
+
+def pyzbar_reader(gray: np.ndarray) -> list[str]:
+    from pyzbar import pyzbar
+
+    return [d.data.decode("utf-8", errors="replace") for d in pyzbar.decode(gray)]
+
+
+def zxing_reader(gray: np.ndarray) -> list[str]:
+    import zxingcpp
+
+    # Plain text mode: FNC1 as GS, like the expected texts (the default HRI mode writes "(01)")
+    return [b.text for b in zxingcpp.read_barcodes(gray, text_mode=zxingcpp.TextMode.Plain)]
+
+
+def product_reader(budget_ms: float) -> Callable[[np.ndarray], list[str]]:
+    def read(gray: np.ndarray) -> list[str]:
+        return [s.text for s in decode_report(gray, budget_ms=budget_ms).symbols]
+
+    return read
+
+
+def load_set(root: Path) -> list[Sample]:
+    samples = []
+    with open(root / "manifest.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            expected = json.loads('"' + row["expected_text"] + '"')
+            gray = load_image(root / row["file"], grayscale=True)
+            samples.append(Sample(row["file"], row["format"], expected, gray))
+    return samples
+
+
+def run(readers: dict[str, Callable[[np.ndarray], list[str]]], samples: list[Sample],
+        budget_ms: float) -> dict[str, dict[str, Tally]]:
+    """tallies[reader][format or 'all']"""
+    tallies: dict[str, dict[str, Tally]] = {name: defaultdict(Tally) for name in readers}
+    for sample in samples:
+        for name, reader in readers.items():
+            start = time.perf_counter()
+            texts = reader(sample.gray)
+            ms = (time.perf_counter() - start) * 1000.0
+            for key in ("all", sample.format):
+                tallies[name][key].add(sample, texts, ms)
+                if ms > budget_ms:
+                    tallies[name][key].over_budget += 1 if key == "all" else 0
+    return tallies
+
+
+def frames(samples: list[Sample], seed: int = 7) -> tuple[list[Sample], list[Sample]]:
+    """Codes pasted into 1080p clutter, and the clutter alone."""
+    rng = np.random.default_rng(seed)
+    backgrounds = [cv2.resize(s.gray, FRAME_SIZE, interpolation=cv2.INTER_LINEAR)
+                   for s in samples if s.format == "none"]
+    if not backgrounds:  # a set without no-code images: a mid-grey noisy background
+        backgrounds = [np.clip(rng.normal(128, 30, FRAME_SIZE[::-1]), 0, 255).astype(np.uint8)]
+    with_code, without = [], []
+    originals = [s for s in samples if s.format != "none" and s.file.count("__") == 1]
+    for i, s in enumerate(originals):
+        frame = backgrounds[i % len(backgrounds)].copy()
+        h, w = s.gray.shape[:2]
+        if h >= FRAME_SIZE[1] or w >= FRAME_SIZE[0]:
+            continue
+        y = int(rng.integers(0, FRAME_SIZE[1] - h))
+        x = int(rng.integers(0, FRAME_SIZE[0] - w))
+        frame[y:y + h, x:x + w] = s.gray
+        with_code.append(Sample("frame+" + s.file, s.format, s.expected, frame))
+    for i, bg in enumerate(backgrounds):
+        without.append(Sample(f"frame-empty-{i}", "none", "", bg))
+        without.append(Sample(f"frame-empty-{i}-mirrored", "none", "", np.ascontiguousarray(
+            bg[:, ::-1])))
+    return with_code, without
+
+
+def pct(a: int, b: int) -> str:
+    return f"{100.0 * a / b:.1f} %" if b else "-"
+
+
+def ms_stats(ms: list[float]) -> tuple[str, str, str]:
+    if not ms:
+        return "-", "-", "-"
+    return (f"{statistics.median(ms):.1f}", f"{float(np.percentile(ms, 95)):.1f}",
+            f"{max(ms):.0f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dataset", nargs="?", default=str(DEFAULT_SET))
+    ap.add_argument("--budget-ms", type=float, default=300.0)
+    ap.add_argument("--no-frames", action="store_true", help="skip the 1080p frames")
+    args = ap.parse_args(argv)
+    root = Path(args.dataset)
+    if not (root / "manifest.csv").is_file():
+        print(f"benchmarks/decode.py: {root}/manifest.csv not found", file=sys.stderr)
+        return 2
+    warm_up()
+    samples = load_set(root)
+    readers = {"pyzbar alone": pyzbar_reader, "zxing-cpp alone": zxing_reader,
+               "scanedge decode": product_reader(args.budget_ms)}
+    tallies = run(readers, samples, args.budget_ms)
+    n_codes = sum(1 for s in samples if s.format != "none")
+    n_none = len(samples) - n_codes
+
+    print(f"### Dev set: {root.name}, {n_codes} codes + {n_none} images without a code\n")
+    print("| reader | read | wrong | false positives | median ms | p95 ms | max ms |"
+          " over budget |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name in readers:
+        t = tallies[name]["all"]
+        med, p95, mx = ms_stats(t.ms)
+        print(f"| {name} | {t.read}/{t.n_codes} = {pct(t.read, t.n_codes)} | {t.wrong} | "
+              f"{t.false_pos}/{t.n_none} | {med} | {p95} | {mx} | {t.over_budget} |")
+
+    formats = sorted({s.format for s in samples} - {"none"})
+    print("\n### Per format (read / wrong; median ms)\n")
+    print("| format | n | " + " | ".join(readers) + " |")
+    print("| --- | --- | " + " | ".join("---" for _ in readers) + " |")
+    for fmt in formats:
+        cells = []
+        for name in readers:
+            t = tallies[name][fmt]
+            cells.append(f"{pct(t.read, t.n_codes)} / {t.wrong}; {ms_stats(t.ms)[0]}")
+        print(f"| {fmt} | {tallies['scanedge decode'][fmt].n_codes} | " + " | ".join(cells) + " |")
+
+    if not args.no_frames:
+        with_code, without = frames(samples)
+        frame_readers = dict(readers)
+        ft_code = run(frame_readers, with_code, args.budget_ms)
+        ft_none = run(frame_readers, without, args.budget_ms)
+        print(f"\n### 1920x1080 frames: {len(with_code)} with one code (a sample pasted on "
+              f"clutter), {len(without)} without\n")
+        print("| reader | read (one code) | wrong | median ms | p95 ms | false positives "
+              "(no code) | median ms | p95 ms | max ms (all) |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for name in frame_readers:
+            a, b = ft_code[name]["all"], ft_none[name]["all"]
+            am, ap95, amx = ms_stats(a.ms)
+            bm, bp95, bmx = ms_stats(b.ms)
+            print(f"| {name} | {a.read}/{a.n_codes} = {pct(a.read, a.n_codes)} | {a.wrong} | "
+                  f"{am} | {ap95} | {b.false_pos}/{b.n_none} | {bm} | {bp95} | "
+                  f"{max(float(amx), float(bmx)):.0f} |")
+
+    wrongs = tallies["scanedge decode"]["all"].wrong_files
+    if wrongs:
+        print("\nscanedge decode, reads that differ from the manifest:")
+        for w in wrongs:
+            print(f"- {w}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

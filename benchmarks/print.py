@@ -1,0 +1,139 @@
+"""Labels and printing: render + encode time and bytes per label for each paper, and a burst
+through the virtual printer over TCP.
+
+    .venv/bin/python benchmarks/print.py [ORDERS.json] [--burst 200] [--repeat 30]
+
+Orders default to ../shared/data/orders.json when present, else the demo orders. Baselines in
+the same run: Pillow drawing only the barcode and QR (the floor of any label renderer) and
+python-escpos encoding the same image on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edge.domain.orders import parse_order  # noqa: E402
+from printers.encode import label_bytes  # noqa: E402
+from printers.layout import load_template, render_label  # noqa: E402
+from printers.models import get_model  # noqa: E402
+
+
+def _orders(path: str | None) -> list:
+    candidates = [Path(path)] if path else [ROOT.parent / "shared" / "data" / "orders.json",
+                                             ROOT / "edge" / "demo" / "orders.json"]
+    for p in candidates:
+        if p.is_file():
+            doc = json.loads(p.read_text(encoding="utf-8"))
+            docs = doc if isinstance(doc, list) else [doc]
+            out = []
+            for d in docs:
+                with contextlib.suppress(ValueError):
+                    out.append(parse_order(d))
+            print(f"orders: {p} ({len(out)})\n")
+            return out
+    raise SystemExit("no orders file")
+
+
+def _ms(samples: list[float]) -> str:
+    p95 = sorted(samples)[int(len(samples) * 0.95) - 1]
+    return f"{statistics.median(samples) * 1000:.1f} / {p95 * 1000:.1f}"
+
+
+def bench_render(orders: list, repeat: int) -> None:
+    from escpos.printer import Dummy
+
+    print("| paper | template | model | render ms (p50 / p95) | encode ms (p50 / p95) | total ms p50 |"
+          " bytes per label | raw escpos encode ms p50 |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for paper in ("58", "80", "100x150"):
+        template = load_template(f"standard_{paper}")
+        model = get_model(f"generic-{paper}")
+        render_s, encode_s, sizes, raw_s = [], [], [], []
+        when = datetime(2025, 3, 1, 9, 30)
+        render_label(orders[0], template, printed_at=when)  # warm the font cache
+        for i in range(repeat):
+            order = orders[i % len(orders)]
+            t0 = time.perf_counter()
+            image, _ = render_label(order, template, printed_at=when)
+            t1 = time.perf_counter()
+            data = label_bytes([image], model)
+            t2 = time.perf_counter()
+            render_s.append(t1 - t0)
+            encode_s.append(t2 - t1)
+            sizes.append(len(data))
+            # raw library: python-escpos on its own, same image, no model table
+            t3 = time.perf_counter()
+            d = Dummy()
+            d.profile.profile_data = {**d.profile.profile_data, "media": {"width": {"pixels": model.dots}}}
+            d.image(image)
+            d.cut()
+            raw_s.append(time.perf_counter() - t3)
+        total = [a + b for a, b in zip(render_s, encode_s, strict=True)]
+        print(f"| {paper} | {template.name} | {model.name} | {_ms(render_s)} | {_ms(encode_s)} |"
+              f" {statistics.median(total) * 1000:.1f} | {statistics.median(sizes):.0f} |"
+              f" {statistics.median(raw_s) * 1000:.1f} |")
+
+
+def bench_burst(orders: list, count: int, speed: float) -> None:
+    from edge.config import load_settings
+    from edge.importing import import_orders
+    from edge.store import Store
+    from printers.service import PrintService
+    from printers.sim import VirtualPrinter
+
+    with tempfile.TemporaryDirectory() as tmp, VirtualPrinter(speed_mm_s=speed) as sim:
+        settings = load_settings(env={}, data_dir=tmp, device_id="bench", printer=sim.address,
+                                 printer_model="generic-80")
+        store = Store(settings.edge_db_path)
+        import_orders(store, [(f"#{i}", o.to_json()) for i, o in enumerate(orders)])
+        service = PrintService(store, settings, poll_interval=0.05, start=False)
+        jobs = [service.submit(orders[i % len(orders)].order_id) for i in range(count)]
+        t0 = time.perf_counter()
+        service.start()
+        ok = sim.wait_labels(count, timeout=600)
+        done = 0
+        for _ in range(500):  # the last job is recorded after its status poll
+            done = sum(1 for j in jobs if (service.get(j.job_id) or j).state == "printed")
+            if done == count:
+                break
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - t0
+        service.stop()
+        store.close()
+        label = f"{speed:.0f} mm/s" if speed else "instant"
+        print(f"| {count} | {label} | {elapsed:.2f} | {count / elapsed:.1f} | {len(sim.labels)} |"
+              f" {done} | {len(sim.received) / count / 1024:.1f} | {'yes' if ok else 'NO'} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("orders", nargs="?")
+    ap.add_argument("--burst", type=int, default=200)
+    ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--speed", type=float, default=150.0,
+                    help="emulated print speed for the second burst (mm/s; typical heads 150-250)")
+    args = ap.parse_args()
+    orders = _orders(args.orders)
+    print("### Render and encode, per label\n")
+    bench_render(orders, args.repeat)
+    print("\n### Burst through the virtual printer (TCP, status polled before and after each job)\n")
+    print("| labels | printer speed | seconds | labels/s | labels printed | jobs printed |"
+          " KiB per label | all printed |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    bench_burst(orders, args.burst, 0.0)
+    bench_burst(orders, max(10, args.burst // 10), args.speed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,518 @@
+"""Read every barcode in a photo: a cascade of readers, validated, within a time budget.
+
+The cascade (steps and order chosen by measurement on the dev set: docs/decode.md,
+``benchmarks/decode.py``):
+
+1. ``fast``: zxing-cpp on the whole image. Small images (up to 1.2 MP) get all of zxing-cpp's
+   own tries (90° turns, inversion, downscaling); bigger ones a cheap pass (no turns or
+   inversion) on a copy at most 4096 px wide. zxing-cpp also reports symbols it saw but could
+   not decode: those places become *regions* for the later steps.
+2. ``full-res``: a photo that was scaled down for step 1 gets one cheap pass at full size.
+3. ``zbar``: the second library, on the whole image (small images) or on the regions.
+4. ``locate1d``: OpenCV's 1D-barcode locator; each located code is cut out of the full
+   resolution image, turned horizontal, scaled up and read by both libraries.
+5. ``deskew``, ``tilt±30``: one turn by the dominant edge direction, then ±30°, cheap zxing-cpp
+   passes: tilted PDF417 and 1D codes (zxing-cpp only tries 90° turns). These run without a
+   sign of a code (a tilted PDF417 leaves none).
+6. only where something looks like a code (an undecodable symbol or a located 1D code; the
+   whole image when it is small): ``clahe`` (both libraries), ``sharpen``, ``up1.5``,
+   ``otsu``, ``global-histogram``, ``rot±15``, ``rot±45`` (zxing-cpp only: zbar misreads
+   turned and re-binarised images measurably more often).
+
+The cascade stops at the first step that produced a valid symbol (after one ``closer`` look,
+both libraries on an enlarged crop, at symbols zxing-cpp saw but nothing decoded; or never,
+with ``exhaustive``), and skips any step whose estimated cost does not fit in what is left of
+the budget.
+
+Every read is validated (:mod:`ocr.validate`). Weak reads (no check digit in the symbology)
+need the other library to agree; two reads of one place that disagree are both rejected and
+listed in :attr:`DecodeReport.rejected`: a miss is better than a wrong read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ocr.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, load_image
+from ocr.readers import Read, View, identity_view, read_zbar, read_zxing
+from ocr.symbols import Rejected, Symbol, family
+from ocr.validate import validate
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUDGET_MS = 300
+SMALL_IMAGE_PIXELS = 1_200_000  # up to here the whole image is cheap enough for every step
+WORK_MAX_SIDE = 4096  # bigger photos are read at this size first (a 12 MP photo at full size)
+MAX_REGIONS = 6
+
+# Estimated cost of one call, ms = fixed + per_mp * megapixels, measured on the 2-core dev box
+# on cluttered images (the slow case: a clean image is several times faster); a step is
+# skipped when its estimate exceeds the time left, so no decode runs far past its budget.
+COSTS: dict[str, tuple[float, float]] = {
+    "zxing": (2.0, 60.0),
+    "zxing_cheap": (1.0, 8.0),
+    "zbar": (1.5, 80.0),
+    "locate": (1.0, 9.0),
+}
+COST_SAFETY = 1.3
+
+
+@dataclass(frozen=True)
+class _Fallback:
+    """One fallback step: how to prepare the image, and how to read it."""
+
+    name: str
+    make: Callable[[np.ndarray], View | None] | None  # None: the region as it is
+    zbar: bool = False  # also ask zbar (not on rotated or binarised images: it misreads more)
+    binarizer: str = "LocalAverage"
+    cheap: bool = False  # zxing-cpp without its own rotations, inversion and downscaling
+    needs_evidence: bool = True
+    grows: float = 1.0  # pixels of the prepared image / pixels of the region
+
+
+def _rot(deg: float) -> Callable[[np.ndarray], View]:
+    def make(g: np.ndarray) -> View:
+        from ocr.views import rotated
+
+        return rotated(g, deg)
+
+    return make
+
+
+def _deskew(g: np.ndarray) -> View | None:
+    from ocr.views import dominant_angle, rotated
+
+    angle = dominant_angle(g)
+    if angle is None or abs(angle) < 4.0 or abs(angle) > 86.0:
+        return None  # upright or at 90 degrees: zxing-cpp has tried that already
+    return rotated(g, angle, "deskew")
+
+
+def _prep(name: str) -> Callable[[np.ndarray], View]:
+    def make(g: np.ndarray) -> View:
+        from ocr import views
+
+        if name == "up1.5":
+            return views.scaled(g, 1.5, name)
+        return getattr(views, name)(g)
+
+    return make
+
+
+# In order of (codes rescued on the dev set) / (time), see docs/decode.md.
+FALLBACKS: tuple[_Fallback, ...] = (
+    _Fallback("deskew", _deskew, needs_evidence=False, grows=1.6),
+    _Fallback("tilt+30", _rot(30), binarizer="GlobalHistogram", cheap=True,
+              needs_evidence=False, grows=1.9),
+    _Fallback("tilt-30", _rot(-30), binarizer="GlobalHistogram", cheap=True,
+              needs_evidence=False, grows=1.9),
+    _Fallback("clahe", _prep("clahe"), zbar=True),
+    _Fallback("sharpen", _prep("sharpen")),
+    _Fallback("up1.5", _prep("up1.5"), grows=2.25),
+    _Fallback("otsu", _prep("otsu")),
+    _Fallback("global-histogram", None, binarizer="GlobalHistogram"),
+    _Fallback("rot+15", _rot(15), grows=1.6),
+    _Fallback("rot-15", _rot(-15), grows=1.6),
+    _Fallback("rot+45", _rot(45), grows=2.0),
+    _Fallback("rot-45", _rot(-45), grows=2.0),
+)
+
+
+@dataclass
+class DecodeReport:
+    """Everything a decode did: the accepted symbols and what was rejected, and why."""
+
+    symbols: list[Symbol] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)  # the steps that ran, in order
+    skipped_for_budget: list[str] = field(default_factory=list)
+    elapsed_ms: float = 0.0
+    width: int = 0
+    height: int = 0
+
+
+def decode(
+    image: str | os.PathLike | bytes | np.ndarray,
+    *,
+    budget_ms: float = DEFAULT_BUDGET_MS,
+    exhaustive: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> list[Symbol]:
+    """Decode every barcode in ``image`` (a path, encoded bytes or a BGR/gray array).
+
+    Returns the validated symbols (possibly none) within about ``budget_ms``. ``exhaustive``
+    keeps going after the first step that found something (slower; finds more codes in
+    crowded frames). Raises :class:`ocr.images.ImageError` for input that is not an image.
+    """
+    return decode_report(image, budget_ms=budget_ms, exhaustive=exhaustive,
+                         max_bytes=max_bytes, max_pixels=max_pixels).symbols
+
+
+def decode_report(
+    image: str | os.PathLike | bytes | np.ndarray,
+    *,
+    budget_ms: float = DEFAULT_BUDGET_MS,
+    exhaustive: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> DecodeReport:
+    """Like :func:`decode`, with the rejected reads, the steps run and the time taken."""
+    start = time.perf_counter()
+    gray = load_image(image, max_bytes=max_bytes, max_pixels=max_pixels, grayscale=True)
+    cascade = _Cascade(gray, start=start, budget_ms=budget_ms, exhaustive=exhaustive)
+    cascade.run()
+    report = cascade.report
+    report.elapsed_ms = (time.perf_counter() - start) * 1000.0
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Candidate:
+    read: Read
+    strong: bool
+    gs1: bool
+    gs1_data: object
+    gs1_error: str
+    confirmations: set[str] = field(default_factory=set)  # readers/steps that agreed
+    asked_other: bool = False  # the other library was run on this place
+
+
+class _Cascade:
+    def __init__(self, gray: np.ndarray, *, start: float, budget_ms: float, exhaustive: bool):
+        self.gray = gray
+        self.deadline = start + budget_ms / 1000.0
+        self.slowdown = 1.0  # measured / estimated time of the first step
+        self.exhaustive = exhaustive
+        self.report = DecodeReport(height=gray.shape[0], width=gray.shape[1])
+        self.small = gray.size <= SMALL_IMAGE_PIXELS
+        from ocr.views import fit_within
+
+        self.work = identity_view(gray, "fast") if self.small else fit_within(
+            gray, WORK_MAX_SIDE, "fast")
+        self.accepted: list[_Candidate] = []
+        self.pending: list[_Candidate] = []  # valid but weak: waiting for a second read
+        self.conflicted: list[Read] = []  # places where two reads disagreed
+        self.error_regions: list[tuple] = []  # zxing-cpp: "a symbol is here, could not decode"
+        self._located: list | None = None
+        self._looked_closer = False
+
+    # -- budget ---------------------------------------------------------------------------------
+
+    def _estimate(self, kind: str, pixels: float, calls: int = 1) -> float:
+        fixed, per_mp = COSTS[kind]
+        return (fixed * calls + per_mp * pixels / 1e6) / 1000.0
+
+    def _fits(self, name: str, kind: str, pixels: float, calls: int = 1) -> bool:
+        estimate = self._estimate(kind, pixels, calls) * COST_SAFETY * self.slowdown
+        if time.perf_counter() + estimate > self.deadline:
+            self.report.skipped_for_budget.append(name)
+            return False
+        return True
+
+    def _time_left(self) -> bool:
+        return time.perf_counter() < self.deadline
+
+    # -- the cascade ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        from ocr import views
+
+        gray, work = self.gray, self.work
+        # 1. fast path: always runs, even when loading a huge photo used the budget up (an
+        # answer without looking would be worse than a late one). Big images, or a budget too
+        # tight for all of zxing-cpp's tries, get the cheap pass.
+        cheap = not self.small or not self._fits("fast", "zxing", work.gray.size)
+        kind = "zxing_cheap" if cheap else "zxing"
+        t0 = time.perf_counter()
+        reads = read_zxing(work, try_rotate=not cheap, try_invert=not cheap,
+                           return_errors=True, stage="fast")
+        # A busy machine (other requests, other processes) makes every later step slower by
+        # about as much as this one: scale the estimates (never below the table).
+        took = time.perf_counter() - t0
+        self.slowdown = min(4.0, max(1.0, took / self._estimate(kind, work.gray.size)))
+        self._take(reads, "fast")
+        if self._done():
+            return self._finish()
+
+        # 2. a big photo scaled down for the fast path: one cheap pass at full resolution
+        if work.gray.shape != gray.shape and self._fits("full-res", "zxing_cheap", gray.size):
+            self._take(read_zxing(identity_view(gray, "full-res"), try_rotate=False,
+                                  try_invert=False, return_errors=True), "full-res")
+            if self._done():
+                return self._finish()
+
+        # 3. the second library
+        regions = self._regions_for_fallbacks()
+        if regions and self._fits("zbar", "zbar", sum(v.gray.size for v in regions), len(regions)):
+            self.report.steps.append("zbar")
+            for region in regions:
+                self._take(read_zbar(View(region.gray, region.to_source, "zbar")), "zbar")
+        if self._done():
+            return self._finish()
+
+        # 4. locate and straighten 1D codes (cut out of the full-resolution image)
+        quads = self._located_1d() if not self.accepted else []
+        if quads:
+            self.report.steps.append("locate1d")
+        for i, q in enumerate(quads):
+            v = views.straightened(gray, np.asarray(q, dtype=np.float32), index=i)
+            if not self._fits(v.name, "zxing", v.gray.size):
+                break
+            self._take(read_zxing(v, stage="locate1d"), "locate1d")
+            if self._fits(v.name + "/zbar", "zbar", v.gray.size):
+                self._take(read_zbar(v, stage="locate1d"), "locate1d")
+        if self._done():
+            return self._finish()
+
+        # 5. tilt: PDF417 and 1D codes tilted by 15-45 degrees (zxing-cpp only tries 90 degree
+        # turns). Cheap passes, run even without a sign of a code: stacked codes leave none.
+        # 6. contrast, focus, scale: only where something looks like a code (zxing-cpp saw an
+        # undecodable symbol, or OpenCV located a 1D code); on a small image, all of it.
+        evidence = bool(self.error_regions or self._located_1d())
+        for fb in FALLBACKS:
+            if fb.needs_evidence and not evidence:
+                continue
+            regions = self._regions_for_fallbacks()
+            self._step(fb, regions)
+            if self._done():
+                break
+        return self._finish()
+
+    def _step(self, fb: _Fallback, regions: list[View]) -> None:
+        if not regions or not self._time_left():
+            return
+        pixels = sum(v.gray.size for v in regions) * fb.grows
+        kinds = [("zxing_cheap" if fb.cheap else "zxing")] + (["zbar"] if fb.zbar else [])
+        if not all(self._fits(fb.name, k, pixels, len(regions)) for k in kinds):
+            return
+        self.report.steps.append(fb.name)
+        for region in regions:
+            if not self._time_left():
+                break
+            view = _derive(region, fb.make) if fb.make is not None else region
+            if view is None:
+                continue
+            view = View(view.gray, view.to_source, fb.name)
+            self._take(read_zxing(view, binarizer=fb.binarizer, try_rotate=not fb.cheap,
+                                  try_invert=not fb.cheap, try_downscale=not fb.cheap,
+                                  stage=fb.name), fb.name)
+            if fb.zbar:
+                self._take(read_zbar(view, stage=fb.name), fb.name)
+
+    def _regions_for_fallbacks(self) -> list[View]:
+        """Where the fallbacks look.
+
+        A small image: all of it. A big one: full-resolution crops around what zxing-cpp saw
+        but could not decode and around located 1D codes. After a success: only the places of
+        undecoded symbols (another code in the same frame).
+        """
+        from ocr import views
+
+        quads = list(self._open_errors())
+        if not self.accepted:
+            if self.small:
+                return [identity_view(self.gray, "region")]
+            quads += self._located_1d()
+        return [views.crop_around(self.gray, q, name="region") for q in quads[:MAX_REGIONS]]
+
+    def _located_1d(self) -> list:
+        from ocr import views
+
+        if self._located is None:
+            self._located = []
+            if self._fits("locate1d", "locate", self.work.gray.size):
+                self._located = [self.work.map_points([tuple(p) for p in q])
+                                 for q in views.locate_1d(self.work.gray)]
+        return self._located
+
+    def _done(self) -> bool:
+        if not self._time_left():
+            return True
+        if self.exhaustive:
+            return False
+        if not self.accepted:
+            return False
+        # Found something. zxing-cpp may also have seen a symbol it could not decode (another
+        # code in the frame, or clutter that looked like one): one closer look there, both
+        # libraries on an enlarged crop, and no more (clutter must not cost the full cascade).
+        open_errors = self._open_errors()
+        if open_errors and not self._looked_closer:
+            self._looked_closer = True
+            self._look_closer(open_errors)
+        return True
+
+    def _look_closer(self, quads: list) -> None:
+        from ocr.views import crop_around
+
+        self.report.steps.append("closer")
+        for q in quads[:MAX_REGIONS]:
+            view = crop_around(self.gray, q, margin=0.3, name="closer")
+            if not self._fits("closer", "zxing", view.gray.size * 2):
+                break
+            self._take([r for r in read_zxing(view, stage="closer") if not r.error], "closer")
+            self._take(read_zbar(view, stage="closer"), "closer")
+
+    def _open_errors(self) -> list:
+        """Places where zxing-cpp saw a symbol that nothing has decoded yet."""
+        done = [c.read.position for c in self.accepted] + self.conflicted_positions()
+        return [q for q in self.error_regions if not any(_overlap(q, p) for p in done)]
+
+    def conflicted_positions(self) -> list:
+        return [r.position for r in self.conflicted]
+
+    # -- accepting reads ------------------------------------------------------------------------
+
+    def _take(self, reads: Iterable[Read], step: str) -> None:
+        for read in reads:
+            if read.error:
+                self.error_regions.append(read.position)
+                continue
+            verdict = validate(read)
+            if not verdict.ok:
+                self._reject(read, verdict.reason)
+                continue
+            cand = _Candidate(read, verdict.strong, verdict.gs1, verdict.gs1_data,
+                              verdict.gs1_error, {f"{read.reader}@{step}"})
+            self._add(cand)
+        self._confirm_pending()
+
+    def _confirm_pending(self) -> None:
+        """Ask the other library about each weak read, on a crop around it."""
+        from ocr.views import crop_around
+
+        for cand in list(self.pending):
+            if cand.asked_other or cand not in self.pending:
+                continue
+            cand.asked_other = True
+            if not self._fits("confirm", "zbar", 300_000):
+                return
+            view = crop_around(self.gray, cand.read.position, margin=0.3, name="confirm")
+            if cand.read.reader == "zxing-cpp":
+                reads = read_zbar(view, stage="confirm")
+            else:
+                reads = read_zxing(view, stage="confirm")
+            self._take([r for r in reads if not r.error], "confirm")
+
+    def _add(self, cand: _Candidate) -> None:
+        read = cand.read
+        if any(_overlap(read.position, c.position) for c in self.conflicted):
+            self._reject(read, "another read of this place disagreed")
+            return
+        for pool in (self.accepted, self.pending):
+            for other in pool:
+                if not _overlap(read.position, other.read.position):
+                    continue
+                if _same(read, other.read):
+                    other.confirmations |= cand.confirmations
+                    if read.reader == "zxing-cpp" and other.read.reader != "zxing-cpp":
+                        # zxing-cpp knows more (raw bytes, AIM identifier, GS1 flag): keep its
+                        other.read, other.gs1, other.gs1_data, other.gs1_error = (
+                            read, cand.gs1, cand.gs1_data, cand.gs1_error)
+                    if pool is self.pending and _independent(other.confirmations):
+                        self.pending.remove(other)
+                        self.accepted.append(other)
+                    return
+                if _contained_read(read, other.read):
+                    continue  # e.g. a 2D code inside a label next to a 1D code: both can be
+                self._conflict(read, other, pool)
+                return
+        (self.accepted if cand.strong else self.pending).append(cand)
+
+    def _conflict(self, read: Read, other: _Candidate, pool: list[_Candidate]) -> None:
+        pool.remove(other)
+        self.conflicted.extend([read, other.read])
+        why = (f"{read.reader} ({read.stage}) and {other.read.reader} ({other.read.stage}) "
+               f"read this {family(read.format)} code differently")
+        log.warning("decode: %s; neither is reported", why)
+        self._reject(read, why)
+        self._reject(other.read, why)
+
+    def _reject(self, read: Read, reason: str) -> None:
+        self.report.rejected.append(Rejected(read.format, reason, _int_quad(read.position),
+                                             read.reader, read.stage))
+
+    def _finish(self) -> None:
+        for cand in self.pending:
+            self._reject(cand.read, f"{cand.read.format} has no check digit and no second "
+                                    "reading agreed")
+        symbols = [_to_symbol(c) for c in self.accepted]
+        symbols.sort(key=lambda s: (s.position[0][1], s.position[0][0]))
+        self.report.symbols = symbols
+
+
+def _derive(region: View, fn: Callable[[np.ndarray], View | None]) -> View | None:
+    """Apply a preprocessing function to a region view, composing the transforms back."""
+    inner = fn(region.gray)
+    if inner is None:
+        return None
+    a = np.vstack([region.to_source, [0.0, 0.0, 1.0]])
+    b = np.vstack([inner.to_source, [0.0, 0.0, 1.0]])
+    return View(inner.gray, (a @ b)[:2], inner.name)
+
+
+def _same(a: Read, b: Read) -> bool:
+    return a.text == b.text and family(a.format) == family(b.format)
+
+
+def _independent(confirmations: set[str]) -> bool:
+    """Both libraries read the same text. (One library twice is not enough: a truncated ITF
+    read comes out the same from several rotations.)"""
+    return len({c.split("@")[0] for c in confirmations}) > 1
+
+
+def _contained_read(a: Read, b: Read) -> bool:
+    """A 1D code and a 2D code side by side on a label are not a disagreement."""
+    from ocr.symbols import is_linear
+
+    return is_linear(a.format) != is_linear(b.format)
+
+
+def _bbox(quad) -> tuple[float, float, float, float]:
+    xs = [p[0] for p in quad]
+    ys = [p[1] for p in quad]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _overlap(qa, qb) -> bool:
+    """Same place: the centre of either lies in the other's box (grown by a quarter)."""
+    for q1, q2 in ((qa, qb), (qb, qa)):
+        x0, y0, x1, y1 = _bbox(q1)
+        gx, gy = (x1 - x0) * 0.25 + 4, (y1 - y0) * 0.25 + 4
+        cx = sum(p[0] for p in q2) / len(q2)
+        cy = sum(p[1] for p in q2) / len(q2)
+        if x0 - gx <= cx <= x1 + gx and y0 - gy <= cy <= y1 + gy:
+            return True
+    return False
+
+
+def _int_quad(quad) -> tuple:
+    return tuple((round(p[0]), round(p[1])) for p in quad)
+
+
+def _to_symbol(c: _Candidate) -> Symbol:
+    r = c.read
+    readers = sorted({x.split("@")[0] for x in c.confirmations}, key=lambda n: n != "zxing-cpp")
+    return Symbol(
+        format=r.format,
+        text=r.text,
+        raw=r.raw,
+        position=_int_quad(r.position),
+        gs1=c.gs1,
+        gs1_data=c.gs1_data,  # type: ignore[arg-type]
+        gs1_error=c.gs1_error,
+        symbology_identifier=r.symbology_identifier,
+        content_type="GS1" if c.gs1 and r.content_type == "Text" else r.content_type,
+        readers=tuple(readers),
+        stage=r.stage,
+        charset=r.charset,
+    )

@@ -1,0 +1,69 @@
+"""``POST /api/v1/decode`` (multipart field ``image``): the JSON of ``scanedge decode --json``.
+
+Bad uploads get a JSON 400 (not an image, truncated, animated, ...) or 413 (too many bytes or
+pixels). At most one decode per CPU runs at a time: decoding is CPU-bound, and more at once
+would only make every request slower and hold more images in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from flask import Blueprint, jsonify, request
+
+from edge.web import context
+from edge.web.errors import ApiError
+
+bp = Blueprint("ocr", __name__)
+
+_decode_slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+MAX_BUDGET_MS = 5000.0
+
+
+@bp.record_once
+def _warm_up(_state) -> None:
+    """Load OpenCV, zxing-cpp, zbar and Pillow's plugins in the background when the app is
+    built, so that the first photo a PDA sends is not 100 ms slower than the others."""
+    from ocr.views import warm_up
+
+    threading.Thread(target=warm_up, name="ocr-warm-up", daemon=True).start()
+
+
+@bp.post("/decode")
+def post_decode():
+    from ocr.decode import decode_report
+    from ocr.images import ImageError, limits_from_settings
+
+    upload = request.files.get("image")
+    if upload is None:
+        raise ApiError(400, "missing_image", "send the photo as multipart/form-data field 'image'")
+    settings = context().settings
+    limits = limits_from_settings(settings)
+    budget = _budget(settings.decode_budget_ms)
+    exhaustive = request.args.get("exhaustive", "").lower() in ("1", "true", "yes")
+    # Read one byte more than allowed: enough to know that the file is too large.
+    data = upload.stream.read(limits.get("max_bytes", 20 * 1024 * 1024) + 1)
+    with _decode_slots:
+        try:
+            report = decode_report(data, budget_ms=budget, exhaustive=exhaustive, **limits)
+        except ImageError as e:
+            raise ApiError(e.http_status, e.code, e.message) from None
+    body = {"file": upload.filename or "", "symbols": [s.to_json() for s in report.symbols],
+            "elapsed_ms": round(report.elapsed_ms, 1)}
+    if report.rejected:
+        body["rejected"] = [r.to_json() for r in report.rejected]
+    return jsonify(body)
+
+
+def _budget(default: float) -> float:
+    raw = request.args.get("budget_ms")
+    if raw is None:
+        return float(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ApiError(400, "bad_budget", f"budget_ms must be a number, not {raw!r}") from None
+    if not 0 < value <= MAX_BUDGET_MS:
+        raise ApiError(400, "bad_budget", f"budget_ms must be in (0, {MAX_BUDGET_MS:.0f}]")
+    return value

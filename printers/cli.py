@@ -1,0 +1,101 @@
+"""``scanedge label`` (render without a printer) and ``scanedge printer-sim``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("label", parents=[common], help="render an order's label to PNG and ESC/POS bytes")
+    p.add_argument("order", metavar="ORDER.json", help="one order (DESIGN.md order JSON)")
+    p.add_argument("--paper", choices=("58", "80", "100x150"),
+                   help="paper (default: the printer model's, see printer_model / paper settings)")
+    p.add_argument("--template", metavar="NAME", help="template name or .toml path (default standard_PAPER)")
+    p.add_argument("--model", metavar="MODEL", help="printer model row (default: printer_model setting)")
+    p.add_argument("--reprint", type=int, default=0, metavar="N", help='mark the label "补打 #N"')
+    p.add_argument("--png", metavar="OUT.png", help="write the label image")
+    p.add_argument("--escpos", metavar="OUT.bin", help="write the ESC/POS bytes")
+    p.set_defaults(func=_cmd_label)
+
+    s = sub.add_parser("printer-sim", parents=[common], help="run a virtual ESC/POS network printer")
+    s.add_argument("--listen", default="127.0.0.1:9100", metavar="HOST:PORT")
+    s.add_argument("--mode", default="ok", help="ok, paper_near_end, paper_out, cover_open, offline, "
+                   "silent, disconnect_mid_job, paper_out_mid_job")
+    s.add_argument("--dots", type=int, default=576, help="paper width in dots (384, 576, 832)")
+    s.add_argument("--speed", type=float, default=0.0, metavar="MM_S",
+                   help="print speed to emulate in mm/s (0 = instant)")
+    s.set_defaults(func=_cmd_printer_sim)
+
+
+def _cmd_label(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from edge.cli import CliError, settings_from
+    from edge.domain.orders import OrderError, parse_order
+    from printers.encode import label_bytes
+    from printers.fonts import FontError
+    from printers.layout import LabelError, load_template, render_label
+    from printers.models import ModelError, get_model
+
+    if not args.png and not args.escpos:
+        raise CliError("nothing to write: give --png OUT.png and/or --escpos OUT.bin")
+    settings = settings_from(args)
+    try:
+        doc = json.loads(Path(args.order).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise CliError(f"{args.order}: {e.strerror or e}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CliError(f"{args.order}: not valid JSON: {e}") from None
+    if isinstance(doc, list):
+        if len(doc) != 1:
+            raise CliError(f"{args.order}: holds {len(doc)} orders; give a file with one")
+        doc = doc[0]
+    try:
+        order = parse_order(doc)
+        model = get_model(args.model or settings.printer_model)
+        paper = args.paper or settings.paper or model.paper
+        template = load_template(args.template or settings.label_template or f"standard_{paper}")
+        if args.template and args.paper and template.paper != args.paper:
+            raise CliError(f"template {template.name} is for {template.paper} paper, not {args.paper}")
+        if template.paper != model.paper and not args.model:
+            # the configured model is for other paper: use the generic one of this paper
+            model = get_model(f"generic-{template.paper}")
+        image, info = render_label(order, template, station=settings.station,
+                                   printed_at=datetime.now(), reprint_no=args.reprint,
+                                   font_path=settings.label_font)
+        data = label_bytes([image], model, beep=False)
+    except (OrderError, LabelError, ModelError, FontError, ValueError) as e:
+        raise CliError(str(e)) from None
+    try:
+        if args.png:
+            image.save(args.png)
+        if args.escpos:
+            Path(args.escpos).write_bytes(data)
+    except OSError as e:
+        raise CliError(f"cannot write output: {e}") from None
+    print(json.dumps({
+        "order_id": order.order_id, "template": template.name, "paper": template.paper,
+        "model": model.name, "width": image.width, "height": image.height, "bytes": len(data),
+        "barcode": {"text": info.barcode_text, "module_dots": info.barcode_module,
+                    "rotated": info.barcode_rotated},
+        "png": args.png, "escpos": args.escpos,
+    }, ensure_ascii=False))
+    return 0
+
+
+def _cmd_printer_sim(args: argparse.Namespace) -> int:
+    from edge.cli import CliError
+    from printers.sim import MODES, run
+
+    if args.mode not in MODES:
+        raise CliError(f"--mode {args.mode!r}: expected one of {', '.join(MODES)}")
+    port = args.listen.rpartition(":")[2]
+    if not port.isdigit():
+        raise CliError(f"--listen {args.listen!r}: expected HOST:PORT")
+    try:
+        run(args.listen, args.mode, args.dots, args.speed)
+    except OSError as e:
+        raise CliError(f"cannot listen on {args.listen}: {e}") from None
+    return 0

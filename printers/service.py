@@ -1,0 +1,422 @@
+"""The print service: queue API for the web layer, and the worker thread that drives the printer.
+
+One worker, one printer. For each job it connects, polls DLE EOT 1/2/4, claims the job (the
+freeze check), sends the bytes in chunks, polls again, and records the outcome. A printer fault
+(paper out, cover open, offline, no answer) holds the queue and raises an alarm until a poll
+finds the printer ready again; jobs wait, none is lost, none is sent twice without a person
+saying so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from edge.config import ConfigError, Settings
+from edge.store import Store
+from edge.store.orders import load_order
+from edge.store.outbox import append_event
+from printers import queue as q
+from printers import status as st
+from printers.models import ModelError, PrinterModel, get_model
+from printers.transports import PrintPayload, Transport, TransportError, make_transport
+
+log = logging.getLogger(__name__)
+Listener = Callable[[dict[str, Any]], None]
+MAX_COPIES = 20
+FAULT_MESSAGES = {
+    "paper_out": "打印机缺纸", "cover_open": "打印机盖未关", "offline": "打印机离线",
+    "error": "打印机故障", "no_answer": "打印机无响应", "unreachable": "连不上打印机",
+}
+
+
+@dataclass
+class PrinterState:
+    """What the worker last saw of the printer (served by GET /printer)."""
+
+    status: st.PrinterStatus | None = None
+    checked_at: str | None = None
+    hold: str | None = None  # the fault holding the queue
+    hold_since: str | None = None
+    warning: str | None = None
+    sending_job: str | None = None
+    sending_bytes: int = 0
+    printed: int = 0
+    last_error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class PrintService:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        transport: Transport | None = None,
+        start: bool = True,
+        poll_interval: float = 2.0,
+        retry_base: float = 1.0,
+        retry_max: float = 30.0,
+        status_timeout: float = 1.0,
+        connect_timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        try:
+            self.model: PrinterModel = get_model(settings.printer_model)
+        except ModelError as e:
+            raise ConfigError(f"printer_model = {settings.printer_model!r}: {e}") from None
+        self.paper = settings.paper or self.model.paper
+        self.template_name = settings.label_template or f"standard_{self.paper}"
+        try:
+            self.transport = transport or make_transport(
+                settings.printer, timeout=connect_timeout, status_timeout=status_timeout,
+                status=self.model.status,
+            )
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        self.poll_interval = poll_interval
+        self.retry_base = retry_base
+        self.retry_max = retry_max
+        self._clock = clock
+        self.listeners: list[Listener] = []  # job state changes (the page stream)
+        self.alarm_listeners: list[Listener] = []  # printer alarms (pages, buzzer, metrics)
+        self.state = PrinterState()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        store.ensure_schema(q.COMPONENT, q.MIGRATIONS)
+        self.store.write(lambda db: q.recover_after_crash(db, settings.device_id))
+        if start:
+            self.start()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="print-worker", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # --- API ------------------------------------------------------------------------------------
+
+    def submit(self, order_id: str, *, copies: int = 1, idempotency_key: str | None = None) -> q.Job:
+        """Queue an order's label; a frozen order is refused (logged), a known key is a no-op."""
+        _check_copies(copies)
+        device = self.settings.device_id
+
+        def write(db: sqlite_utils.Database) -> tuple[q.Job | None, str | None]:
+            if idempotency_key is not None:
+                existing = db.execute("SELECT job_id FROM print_jobs WHERE idempotency_key = ?",
+                                      [idempotency_key]).fetchone()
+                if existing is not None:
+                    order = load_order(db, order_id)
+                    if order is not None:
+                        return q.enqueue(db, device, order, copies=copies,
+                                         idempotency_key=idempotency_key)[0], None
+            order = load_order(db, order_id)
+            if order is None:
+                raise q.QueueError(404, "not_found", f"order {order_id} is not on this device")
+            reason = q.blocked_by_freeze(db, device, order_id, "print_request")
+            if reason:
+                self._alarm(db, "frozen_print", order_id=order_id, freeze_reason=reason)
+                return None, reason
+            return q.enqueue(db, device, order, copies=copies, idempotency_key=idempotency_key)[0], None
+
+        job, frozen = self.store.write(write)
+        if job is None:
+            self._notify_alarm({"kind": "frozen_print", "order_id": order_id, "reason": frozen})
+            raise q.QueueError(409, "frozen", f"order {order_id} is frozen ({frozen}): not printed")
+        self._notify(job)
+        self.wake()
+        return job
+
+    def get(self, job_id: str) -> q.Job | None:
+        return q.get_job(self.store.read(), job_id)
+
+    def reprint(self, job_id: str, *, operator: str, reason: str, copies: int = 1) -> q.Job:
+        """A new job for the same order, marked "补打 #n", logged with operator and reason."""
+        _check_copies(copies)
+        device = self.settings.device_id
+
+        def write(db: sqlite_utils.Database) -> q.Job:
+            original = q.get_job(db, job_id)
+            if original is None:
+                raise q.QueueError(404, "not_found", f"print job {job_id} does not exist")
+            if original.state in ("queued", "sending"):
+                raise q.QueueError(409, "bad_state", f"print job {job_id} is still {original.state}")
+            order = load_order(db, original.order_id)
+            if order is None:
+                raise q.QueueError(404, "not_found", f"order {original.order_id} is not on this device")
+            if q.blocked_by_freeze(db, device, order.order_id, "reprint"):
+                raise q.QueueError(409, "frozen", f"order {order.order_id} is frozen: not printed")
+            return q.enqueue(db, device, order, copies=copies, reprint_of=original,
+                             operator=operator, reason=reason)[0]
+
+        job = self.store.write(write)
+        self._notify(job)
+        self.wake()
+        return job
+
+    def confirm(self, job_id: str, *, outcome: str, operator: str) -> q.Job:
+        job = self.store.write(lambda db: q.confirm(db, self.settings.device_id, job_id, outcome, operator))
+        self._notify(job)
+        self.wake()
+        return job
+
+    def cancel_order_jobs(self, order_id: str, reason: str = "freeze") -> dict[str, list[str]]:
+        """Cancel an order's pending labels (one transaction; see queue.cancel_order_jobs)."""
+        result = self.store.write(
+            lambda db: q.cancel_order_jobs(db, self.settings.device_id, order_id, reason)
+        )
+        for job_id in result["cancelled"] + result["sending"]:
+            job = self.get(job_id)
+            if job is not None:
+                self._notify(job)
+        return result
+
+    def status_view(self) -> dict[str, Any]:
+        s = self.state
+        return {
+            "printer": self.transport.describe(),
+            "model": self.model.name,
+            "paper": self.paper,
+            "template": self.template_name,
+            "status": s.status.to_json() if s.status else None,
+            "checked_at": s.checked_at,
+            "hold": s.hold,
+            "hold_since": s.hold_since,
+            "warning": s.warning,
+            "sending_job": s.sending_job,
+            "sending_bytes": s.sending_bytes,
+            "queue": q.depth(self.store.read()),
+            "last_error": s.last_error,
+        }
+
+    # --- rendering -------------------------------------------------------------------------------
+
+    def render(self, job: q.Job) -> PrintPayload:
+        from printers.encode import label_bytes
+        from printers.layout import load_template, render_label
+
+        order = load_order(self.store.read(), job.order_id)
+        if order is None:
+            raise q.QueueError(404, "not_found", f"order {job.order_id} is not on this device")
+        template = load_template(self.template_name)
+        image, _ = render_label(order, template, station=self.settings.station,
+                                printed_at=datetime.now(), reprint_no=job.reprint_no,
+                                font_path=self.settings.label_font)
+        images = [image] * job.copies
+        data = label_bytes(images, self.model, beep=order.priority == "P0")
+        return PrintPayload(data=data, images=images, name=f"{job.job_id}-{_safe(order.order_id)}")
+
+    # --- worker ---------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                waited = self._step()
+            except Exception:  # the worker must survive anything; the job stays in the store
+                log.exception("print worker step failed")
+                waited = self.poll_interval
+            if waited:
+                self._wake.wait(waited)
+                self._wake.clear()
+
+    def _step(self) -> float:
+        """Do one thing; return how long to sleep (0 = go on at once)."""
+        if self.state.hold is not None:
+            return 0.0 if self._poll_hold() else self.poll_interval
+        now = self._clock()
+        job = q.next_due(self.store.read(), now)
+        if job is None:
+            nxt = q.next_wakeup(self.store.read())
+            return max(0.01, min(self.poll_interval, nxt - now)) if nxt else self.poll_interval
+        self._process(job)
+        return 0.0
+
+    def _backoff(self, attempts: int) -> float:
+        return self._clock() + min(self.retry_max, self.retry_base * 2 ** max(0, attempts - 1))
+
+    def _process(self, job: q.Job) -> None:
+        device = self.settings.device_id
+        try:
+            payload = self.render(job)
+        except Exception as e:  # LabelError, FontError, a missing order: retrying cannot help
+            error = str(e)
+            log.warning("print job %s cannot be rendered: %s", job.job_id, error)
+            self._notify(self.store.write(lambda db: q.fail(db, device, job.job_id, error)))
+            return
+        t = self.transport
+        try:
+            t.open()
+        except TransportError as e:
+            error = str(e)
+            self._hold("unreachable", error)
+            self.store.write(lambda db: q.defer(db, job.job_id, error, self._backoff(job.attempts + 1)))
+            return
+        try:
+            before = self._status(t)
+            if before.fault:
+                self._hold(before.fault, f"before job {job.job_id}")
+                self.store.write(lambda db: q.defer(db, job.job_id, before.fault or "",
+                                                    self._backoff(job.attempts + 1)))
+                return
+            claimed = self.store.write(lambda db: q.start_sending(db, device, job.job_id,
+                                                                  len(payload.data)))
+            if claimed is None:  # cancelled, frozen or taken meanwhile
+                current = self.get(job.job_id)
+                if current is not None:
+                    self._notify(current)
+                return
+            self._notify(claimed)
+            self.state.sending_job, self.state.sending_bytes = job.job_id, 0
+            try:
+                sent = t.send(payload, self._progress)
+            except TransportError as e:
+                self._after_send_error(claimed, e)
+                return
+            finally:
+                self.state.sending_job = None
+            try:
+                after = self._status(t)
+            except TransportError as e:
+                after = st.NO_ANSWER
+                self.state.last_error = str(e)
+            if after.fault:
+                # All bytes left us but the printer is not well: the label may be cut short.
+                done = self.store.write(lambda db: q.needs_confirmation(
+                    db, device, job.job_id, sent, f"printer {after.fault} after sending"))
+                self._notify(done)
+                self._hold(after.fault, f"after job {job.job_id}")
+                return
+            done = self.store.write(lambda db: q.finish_printed(db, device, job.job_id, sent))
+            self.state.printed += 1
+            self._notify(done)
+            if done.cancel_requested:
+                self._raise_alarm("printed_after_cancel", order_id=done.order_id, job_id=done.job_id)
+        finally:
+            t.close()
+
+    def _after_send_error(self, job: q.Job, e: TransportError) -> None:
+        device = self.settings.device_id
+        if e.sent == 0:
+            retry = self.store.write(
+                lambda db: q.retry_later(db, job.job_id, str(e), self._backoff(job.attempts)))
+            self._notify(retry)
+            self._hold("unreachable", str(e))
+            return
+        done = self.store.write(lambda db: q.needs_confirmation(db, device, job.job_id, e.sent, str(e)))
+        self._notify(done)
+        self._hold("unreachable", str(e))
+
+    def _progress(self, sent: int) -> None:
+        self.state.sending_bytes = sent
+
+    def _status(self, t: Transport) -> st.PrinterStatus:
+        status = t.status()
+        self.state.status = status
+        self.state.checked_at = _now()
+        warning = status.warning
+        if warning and self.state.warning != warning:
+            self._raise_alarm(warning, level="warning")
+        self.state.warning = warning
+        return status
+
+    def _poll_hold(self) -> bool:
+        """Poll a held printer; True when it is ready again (the hold is released)."""
+        t = self.transport
+        try:
+            t.open()
+        except TransportError as e:
+            self.state.last_error = str(e)
+            return False
+        try:
+            status = self._status(t)
+        except TransportError as e:
+            self.state.last_error = str(e)
+            return False
+        finally:
+            t.close()
+        if status.fault:
+            if status.fault != self.state.hold:
+                self._hold(status.fault, "while held")
+            return False
+        fault = self.state.hold
+        self.state.hold = self.state.hold_since = None
+
+        def write(db: sqlite_utils.Database) -> None:
+            q.release_backoff(db)
+            append_event(db, self.settings.device_id, "printer_ready", {"after": fault})
+
+        self.store.write(write)
+        self._notify_alarm({"kind": "printer_ready", "after": fault, "level": "info"})
+        return True
+
+    def _hold(self, fault: str, detail: str) -> None:
+        if self.state.hold == fault:
+            return
+        self.state.hold, self.state.hold_since = fault, _now()
+        self.state.last_error = detail
+        log.warning("printer %s: %s (%s): queue held", self.transport.describe(), fault, detail)
+        self._raise_alarm(fault, detail=detail)
+
+    def _alarm(self, db: sqlite_utils.Database, kind: str, *, level: str = "alarm",
+               order_id: str | None = None, **extra: Any) -> dict[str, Any]:
+        payload = {"kind": kind, "level": level, "message": FAULT_MESSAGES.get(kind, kind),
+                   "printer": self.transport.describe(), **extra}
+        append_event(db, self.settings.device_id, "alarm" if level == "alarm" else "warning",
+                     payload, order_id=order_id)
+        return payload
+
+    def _raise_alarm(self, kind: str, *, level: str = "alarm", order_id: str | None = None,
+                     **extra: Any) -> None:
+        payload = self.store.write(lambda db: self._alarm(db, kind, level=level, order_id=order_id,
+                                                          **extra))
+        self._notify_alarm({**payload, "order_id": order_id})
+
+    def _notify_alarm(self, payload: dict[str, Any]) -> None:
+        for listener in self.alarm_listeners:
+            with contextlib.suppress(Exception):
+                listener(payload)
+
+    def _notify(self, job: q.Job) -> None:
+        for listener in self.listeners:
+            try:
+                listener({"type": "print_job", **job.to_json()})
+            except Exception:
+                log.exception("print listener failed")
+
+
+def _check_copies(copies: int) -> None:
+    if isinstance(copies, bool) or not isinstance(copies, int) or not 1 <= copies <= MAX_COPIES:
+        raise q.QueueError(400, "bad_request", f"copies: expected a whole number from 1 to {MAX_COPIES}")
+
+
+def _safe(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
+
+
+def _now() -> str:
+    from edge.store.db import utc_now
+
+    return utc_now()

@@ -1,0 +1,81 @@
+"""``/api/v1`` print jobs and printer status (registered by edge.web.app when present)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from edge.web import context
+from edge.web.api import json_body
+from edge.web.errors import ApiError
+from printers.queue import QueueError
+
+bp = Blueprint("printing", __name__)
+
+
+def _text(body: dict[str, Any], key: str, *, required: bool = False, max_len: int = 200) -> str | None:
+    value = body.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ApiError(400, "bad_request", f"{key}: required, a non-empty string")
+        return None
+    if not isinstance(value, str) or len(value) > max_len:
+        raise ApiError(400, "bad_request", f"{key}: expected a string of at most {max_len} characters")
+    return value.strip()
+
+
+def _copies(body: dict[str, Any]) -> int:
+    copies = body.get("copies", 1)
+    if isinstance(copies, bool) or not isinstance(copies, int):
+        raise ApiError(400, "bad_request", "copies: expected a whole number")
+    return copies
+
+
+def _call(fn, *args: Any, **kwargs: Any):
+    try:
+        return fn(*args, **kwargs)
+    except QueueError as e:
+        raise ApiError(e.status, e.code, e.message) from None
+
+
+@bp.post("/print-jobs")
+def post_print_job():
+    body = json_body()
+    order_id = _text(body, "order_id", required=True, max_len=64)
+    key = _text(body, "idempotency_key", max_len=128) or request.headers.get("Idempotency-Key")
+    job = _call(context().printing.submit, order_id, copies=_copies(body), idempotency_key=key)
+    return jsonify({"job_id": job.job_id, "state": job.state}), 202
+
+
+@bp.get("/print-jobs/<job_id>")
+def get_print_job(job_id: str):
+    job = context().printing.get(job_id)
+    if job is None:
+        raise ApiError(404, "not_found", f"print job {job_id} does not exist")
+    return jsonify(job.to_json())
+
+
+@bp.post("/print-jobs/<job_id>/reprint")
+def post_reprint(job_id: str):
+    body = json_body()
+    operator = _text(body, "operator", required=True, max_len=64)
+    reason = _text(body, "reason", required=True)
+    job = _call(context().printing.reprint, job_id, operator=operator, reason=reason,
+                copies=_copies(body))
+    return jsonify({"job_id": job.job_id, "state": job.state, "reprint_no": job.reprint_no}), 202
+
+
+@bp.post("/print-jobs/<job_id>/confirm")
+def post_confirm(job_id: str):
+    """For a job in needs_confirmation: {outcome: printed|resend|cancel, operator}."""
+    body = json_body()
+    outcome = _text(body, "outcome", required=True, max_len=16)
+    operator = _text(body, "operator", required=True, max_len=64)
+    job = _call(context().printing.confirm, job_id, outcome=outcome, operator=operator)
+    return jsonify(job.to_json())
+
+
+@bp.get("/printer")
+def get_printer():
+    return jsonify(context().printing.status_view())

@@ -1,0 +1,120 @@
+"""Sub-commands: ``scanedge hub [add-device ID | devices]``, ``scanedge sync [status | --once]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from edge.cli import CliError, settings_from
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("hub", parents=[common], help="run the hub, or manage its devices")
+    hsub = p.add_subparsers(dest="hub_command", metavar="ACTION")
+    add = hsub.add_parser("add-device", parents=[common],
+                          help="register a device (or re-issue its token) and print its token")
+    add.add_argument("device_id")
+    add.set_defaults(func=_add_device)
+    lst = hsub.add_parser("devices", parents=[common], help="list the registered devices")
+    lst.set_defaults(func=_devices)
+    p.set_defaults(func=_serve_hub)
+
+    p = sub.add_parser("sync", parents=[common], help="sync status, or drain the outbox once")
+    p.add_argument("action", nargs="?", choices=("status",), help="show the sync status")
+    p.add_argument("--once", action="store_true",
+                   help="push every pending event and pull changes, then exit")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_sync)
+
+
+def _serve_hub(args: argparse.Namespace) -> int:
+    from sync.hub.server import serve_hub
+
+    return serve_hub(settings_from(args))
+
+
+def _storage(args: argparse.Namespace):
+    from sync.hub.server import open_hub_storage
+
+    settings = settings_from(args)
+    try:
+        return open_hub_storage(settings)
+    except Exception as e:  # sqlite3/psycopg errors: say which database
+        raise CliError(f"cannot open the hub database {settings.hub_database}: {e}") from None
+
+
+def _add_device(args: argparse.Namespace) -> int:
+    from sync.hub.app import DEVICE_ID_RE
+
+    if not DEVICE_ID_RE.fullmatch(args.device_id):
+        raise CliError("device id: 1-64 letters, digits, '.', '_' or '-'")
+    storage = _storage(args)
+    try:
+        token = storage.add_device(args.device_id)
+    finally:
+        storage.close()
+    print(token)
+    print(f"on device {args.device_id}: set hub_url and hub_token = \"{token}\" "
+          f"(or SCANEDGE_HUB_TOKEN)", file=sys.stderr)
+    return 0
+
+
+def _devices(args: argparse.Namespace) -> int:
+    storage = _storage(args)
+    try:
+        devices = storage.devices()
+    finally:
+        storage.close()
+    for d in devices:
+        print(f"{d['device_id']}\tlast push {d['last_push'] or '-'}\tlast seq {d['last_seq'] or '-'}")
+    return 0
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from edge.commands import open_store
+    from edge.store.outbox import outbox_status
+    from edge.store.syncstate import get_cursor, get_state
+
+    settings = settings_from(args)
+    store = open_store(settings)
+    try:
+        if args.once:
+            return _sync_once(settings, store)
+        db = store.read()
+        status = {**asdict(outbox_status(db)), "hub_url": settings.hub_url or None,
+                  "cursor": get_cursor(db), "last_push_ok": get_state(db, "last_push_ok"),
+                  "last_pull_ok": get_state(db, "last_pull_ok")}
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(status))
+    else:
+        for key, value in status.items():
+            print(f"{key:20} {value if value is not None else '-'}")
+    return 0
+
+
+def _sync_once(settings, store) -> int:
+    from edge.progress import Progress
+    from sync.client import HubRefused, HubUnavailable
+    from sync.worker import SyncWorker
+
+    if not settings.hub_url:
+        raise CliError("no hub_url set: this device is offline")
+    worker = SyncWorker(store, settings)
+    pending = store.read().execute(
+        "SELECT COUNT(*) FROM events WHERE state = 'pending'").fetchone()[0]
+    bar = Progress(pending)
+    try:
+        pushed = worker.drain(progress=lambda done, left: bar.show(done, "events pushed"))
+        applied = worker.pull_once()
+    except (HubUnavailable, HubRefused) as e:
+        bar.done()
+        raise CliError(f"hub {settings.hub_url}: {e}") from None
+    bar.done()
+    print(f"pushed {pushed.sent} events ({pushed.acked} acknowledged, {pushed.parked} parked); "
+          f"pulled {applied.count} changes, cursor {applied.cursor}")
+    return 0

@@ -1,0 +1,1 @@
+"""The hub: orders and commands for the devices, the events they send. See docs/sync.md."""

@@ -1,0 +1,52 @@
+"""Running the hub on waitress (each open stream holds a worker thread: size threads for the fleet)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+
+from edge.config import Settings
+from sync.hub.storage import HubStorage, PostgresHubStorage, open_storage
+from sync.protocol import HEARTBEAT_S
+
+
+def open_hub_storage(settings: Settings) -> HubStorage:
+    database = settings.hub_database
+    return open_storage(database)
+
+
+def serve_hub(settings: Settings) -> int:
+    import waitress
+
+    from sync.hub.app import create_hub_app
+    from sync.hub.notify import listen_postgres
+
+    storage = open_hub_storage(settings)
+    new_token = storage.ensure_admin_token(settings.hub_admin_token)
+    listening = isinstance(storage, PostgresHubStorage)
+    # With LISTEN/NOTIFY every process is woken at once; re-reading is only a safety net.
+    app = create_hub_app(storage, reread_s=HEARTBEAT_S if listening else 1.0)
+    stop = threading.Event()
+    if listening:
+        listen_postgres(settings.hub_database, storage.CHANNEL,
+                        app.extensions["scanedge_hub"].notifier, stop)
+    host, _, port = settings.hub_listen.rpartition(":")
+    where = "PostgreSQL" if isinstance(storage, PostgresHubStorage) else settings.hub_database
+    print(f"scanedge hub: storage {where}\nlistening on http://{settings.hub_listen}/",
+          file=sys.stderr, flush=True)
+    if new_token:
+        print(f"admin token (shown once; set hub_admin_token to choose your own): {new_token}",
+              file=sys.stderr, flush=True)
+    logging.getLogger("waitress").setLevel(logging.ERROR)
+    try:
+        waitress.serve(app, host=host.strip("[]"), port=int(port), threads=settings.hub_threads,
+                       ident="scanedge-hub", channel_timeout=60)
+    except OSError as e:
+        print(f"scanedge hub: cannot listen on {settings.hub_listen}: {e.strerror or e}",
+              file=sys.stderr)
+        return 2
+    finally:
+        stop.set()
+        storage.close()
+    return 0

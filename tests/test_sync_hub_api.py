@@ -1,0 +1,133 @@
+"""The hub's HTTP API through the real Flask app, against SQLite and PostgreSQL storage."""
+
+import pytest
+from ulid import ULID
+
+from sync.hub.app import create_hub_app
+from sync.hub.storage import open_storage
+
+ADMIN = "admin-token-for-tests"
+
+
+@pytest.fixture
+def hub(hub_database):
+    storage = open_storage(hub_database)
+    storage.ensure_admin_token(ADMIN)
+    app = create_hub_app(storage)
+    client = app.test_client()
+    client.device_token = storage.add_device("dev-1")
+    client.other_token = storage.add_device("dev-2")
+    yield client
+    storage.close()
+
+
+def admin(client, method, path, body=None):
+    return client.open(path, method=method, json=body, headers={"Authorization": f"Bearer {ADMIN}"})
+
+
+def device(client, method, path, body=None, token=None):
+    return client.open(path, method=method, json=body,
+                       headers={"Authorization": f"Bearer {token or client.device_token}"})
+
+
+def event(seq, device_id="dev-1", **over):
+    return {"event_id": str(ULID()), "device_id": device_id, "seq": seq, "type": "scan",
+            "order_id": "SO-1", "payload": {"code": "x"}, "device_time": "2026-11-22T00:00:00Z",
+            "hlc": f"{1795000000000 + seq:013d}.0000", **over}
+
+
+ORDER = {"lines": [{"sku": "6901234567892", "qty": 1}], "priority": "P1"}
+
+
+def test_tokens_are_checked(hub):
+    assert hub.put("/api/v1/orders/SO-1", json=ORDER).status_code == 401
+    assert device(hub, "PUT", "/api/v1/orders/SO-1", ORDER).status_code == 403  # device != admin
+    assert admin(hub, "POST", "/api/v1/sync/push", {"events": []}).status_code == 403
+    resp = hub.get("/api/v1/sync/pull", headers={"Authorization": "Bearer nope"})
+    assert resp.status_code == 403 and "add-device" in resp.get_json()["message"]
+
+
+def test_order_upsert_is_versioned(hub):
+    r = admin(hub, "PUT", "/api/v1/orders/SO-1", ORDER).get_json()
+    assert (r["version"], r["changed"]) == (1, True)
+    r = admin(hub, "PUT", "/api/v1/orders/SO-1", ORDER).get_json()
+    assert (r["version"], r["changed"]) == (1, False)  # same content: no new version
+    r = admin(hub, "PUT", "/api/v1/orders/SO-1", {**ORDER, "priority": "P0"}).get_json()
+    assert (r["version"], r["changed"]) == (2, True)
+    bad = admin(hub, "PUT", "/api/v1/orders/SO-1", {"lines": []})
+    assert bad.status_code == 400 and "lines" in bad.get_json()["message"]
+    other = admin(hub, "PUT", "/api/v1/orders/SO-1", {**ORDER, "order_id": "SO-2"})
+    assert other.status_code == 400
+
+
+def test_commands_bump_the_order_version(hub):
+    admin(hub, "PUT", "/api/v1/orders/SO-1", ORDER)
+    f = admin(hub, "POST", "/api/v1/orders/SO-1/freeze", {"reason": "cancel"})
+    assert f.status_code == 202
+    body = f.get_json()
+    assert body["command_id"] and body["issued_at"] and body["version"] == 2
+    u = admin(hub, "POST", "/api/v1/orders/SO-1/unfreeze", {}).get_json()
+    assert u["version"] == 3
+    bad = admin(hub, "POST", "/api/v1/orders/SO-1/freeze", {"reason": "whim"})
+    assert bad.status_code == 400
+
+
+def test_push_accepts_once_and_says_duplicate(hub):
+    batch = [event(1), event(2)]
+    r = device(hub, "POST", "/api/v1/sync/push", {"events": batch}).get_json()
+    assert [x["status"] for x in r["results"]] == ["accepted", "accepted"]
+    r = device(hub, "POST", "/api/v1/sync/push", {"events": [*batch, event(3)]}).get_json()
+    assert [x["status"] for x in r["results"]] == ["duplicate", "duplicate", "accepted"]
+    events = admin(hub, "GET", "/api/v1/events?order_id=SO-1").get_json()["events"]
+    assert [e["seq"] for e in events] == [1, 2, 3]
+
+
+def test_push_rejects_bad_events_without_blocking_the_rest(hub):
+    batch = [event(1), {"event_id": "nope"}, event(2, device_id="dev-2"), event(0),
+             event(4, payload="text"), "garbage", event(5)]
+    r = device(hub, "POST", "/api/v1/sync/push", {"events": batch}).get_json()
+    assert [x["status"] for x in r["results"]] == [
+        "accepted", "rejected:bad_event_id", "rejected:device_mismatch", "rejected:bad_seq",
+        "rejected:bad_payload", "rejected:not_an_object", "accepted"]
+
+
+@pytest.mark.parametrize("body, status", [({"events": "x"}, 400), ({}, 400),
+                                          ({"events": [{}] * 1001}, 413)])
+def test_push_bad_bodies(hub, body, status):
+    assert device(hub, "POST", "/api/v1/sync/push", body).status_code == status
+
+
+def test_pull_pages_by_cursor(hub):
+    for i in range(5):
+        admin(hub, "PUT", f"/api/v1/orders/SO-{i}", ORDER)
+    admin(hub, "POST", "/api/v1/orders/SO-0/freeze", {"reason": "hold"})
+    page = device(hub, "GET", "/api/v1/sync/pull?cursor=0&limit=4").get_json()
+    assert [c["kind"] for c in page["changes"]] == ["order"] * 4 and page["more"] is True
+    rest = device(hub, "GET", f"/api/v1/sync/pull?cursor={page['cursor']}&limit=4").get_json()
+    assert [c["kind"] for c in rest["changes"]] == ["order", "freeze"] and rest["more"] is False
+    assert rest["changes"][-1]["payload"]["reason"] == "hold"
+    empty = device(hub, "GET", f"/api/v1/sync/pull?cursor={rest['cursor']}").get_json()
+    assert empty == {"changes": [], "cursor": rest["cursor"], "more": False}
+    assert device(hub, "GET", "/api/v1/sync/pull?cursor=abc").status_code == 400
+
+
+def test_stream_resumes_after_last_event_id(hub):
+    for i in range(3):
+        admin(hub, "PUT", f"/api/v1/orders/SO-{i}", ORDER)
+    resp = hub.get("/api/v1/sync/stream", headers={
+        "Authorization": f"Bearer {hub.device_token}", "Last-Event-ID": "1"}, buffered=False)
+    assert resp.mimetype == "text/event-stream"
+    chunks = []
+    for chunk in resp.response:
+        chunks.append(chunk if isinstance(chunk, str) else chunk.decode())
+        if "event: heartbeat" in chunks[-1]:
+            break
+    resp.close()
+    text = "".join(chunks)
+    assert "id: 1\n" not in text and "id: 2\n" in text and "id: 3\n" in text
+
+
+def test_errors_are_json(hub):
+    assert hub.get("/nope").is_json
+    r = admin(hub, "GET", "/api/v1/events?after=x")
+    assert r.status_code == 400 and r.is_json

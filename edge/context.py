@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from edge.bus import EventBus
 from edge.config import Settings
 from edge.metrics import EdgeMetrics
 from edge.scanning import ScanService
@@ -22,6 +23,7 @@ class EdgeContext:
     scans: ScanService
     metrics: EdgeMetrics
     printing: PrintService
+    bus: EventBus  # live messages for the pages (scans, jobs, alarms)
     sync: SyncWorker | None = None  # None: offline device (no hub_url)
 
     @classmethod
@@ -32,7 +34,12 @@ class EdgeContext:
         metrics = EdgeMetrics(store)
         scans.listeners.append(metrics.on_scan)
         printing = PrintService(store, settings)  # starts the print-queue worker thread
-        ctx = cls(settings=settings, store=store, scans=scans, metrics=metrics, printing=printing)
+        bus = EventBus()
+        scans.listeners.append(lambda r: bus.publish("scan", r))
+        printing.listeners.append(lambda job: bus.publish("job", job))
+        printing.alarm_listeners.append(lambda alarm: bus.publish("alarm", alarm))
+        ctx = cls(settings=settings, store=store, scans=scans, metrics=metrics, printing=printing,
+                  bus=bus)
         if settings.hub_url:
             from sync.worker import SyncWorker
 

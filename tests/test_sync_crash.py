@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import threading
+from typing import ClassVar
 
 import pytest
 
@@ -79,7 +80,7 @@ def test_replayed_batches_are_duplicates_not_doubles(tmp_path, hub):
 
 
 class _Garbage(http.server.BaseHTTPRequestHandler):
-    answers = [
+    answers: ClassVar[list[tuple[int, bytes]]] = [
         (200, b"<html>proxy login</html>"),
         (200, b'{"results": "all good"}'),
         (200, b'{"results": []}'),
@@ -88,7 +89,7 @@ class _Garbage(http.server.BaseHTTPRequestHandler):
     ]
     index = 0
 
-    def do_POST(self):  # noqa: N802 (http.server's naming)
+    def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         status, body = self.answers[type(self).index % len(self.answers)]
         type(self).index += 1

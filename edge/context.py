@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from edge.alarms import AlarmCenter
 from edge.bus import EventBus
 from edge.config import Settings
 from edge.metrics import EdgeMetrics
@@ -24,22 +25,25 @@ class EdgeContext:
     metrics: EdgeMetrics
     printing: PrintService
     bus: EventBus  # live messages for the pages (scans, jobs, alarms)
+    alarms: AlarmCenter
     sync: SyncWorker | None = None  # None: offline device (no hub_url)
 
     @classmethod
     def open(cls, settings: Settings) -> EdgeContext:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.edge_db_path, min_free_mb=settings.min_free_mb)
-        scans = ScanService(store, settings)
+        bus = EventBus()
+        alarms = AlarmCenter(store, settings.device_id, bus)
+        scans = ScanService(store, settings, alarms=alarms)
         metrics = EdgeMetrics(store)
         scans.listeners.append(metrics.on_scan)
         printing = PrintService(store, settings)  # starts the print-queue worker thread
-        bus = EventBus()
         scans.listeners.append(lambda r: bus.publish("scan", r))
         printing.listeners.append(lambda job: bus.publish("job", job))
-        printing.alarm_listeners.append(lambda alarm: bus.publish("alarm", alarm))
+        # printer faults are states that clear themselves (paper refilled), not acked alarms
+        printing.alarm_listeners.append(lambda alarm: bus.publish("printer_alarm", alarm))
         ctx = cls(settings=settings, store=store, scans=scans, metrics=metrics, printing=printing,
-                  bus=bus)
+                  bus=bus, alarms=alarms)
         if settings.hub_url:
             from sync.worker import SyncWorker
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import sqlite_utils
 
+from edge.alarms import AlarmCenter
 from edge.config import Settings
 from edge.domain.codes import ScannedCode, classify
 from edge.domain.messages import scan_message
 from edge.domain.packing import PackState, ScanContext, ScanOutcome, Verdict, evaluate_scan
+from edge.interceptions import record_interception, seconds_since
 from edge.store import Store
 from edge.store.db import utc_now
 from edge.store.orders import (
@@ -47,10 +49,12 @@ class ScanService:
         store: Store,
         settings: Settings,
         *,
+        alarms: AlarmCenter | None = None,
         today: Callable[[], date] = date.today,
     ) -> None:
         self.store = store
         self.settings = settings
+        self.alarms = alarms  # a frozen scan raises an alarm that waits for a person
         self._today = today
         self.listeners: list[ScanListener] = []  # called after commit: metrics, page stream
 
@@ -72,6 +76,9 @@ class ScanService:
         response = self.store.write(
             lambda db: self._apply(db, scanned, station, operator, scan_id)
         )
+        alarm = response.pop("_alarm", None)
+        if alarm is not None and self.alarms is not None:
+            self.alarms.announce(alarm)
         for listener in self.listeners:
             try:
                 listener(response)
@@ -125,19 +132,27 @@ class ScanService:
             payload.update(lot=code.lot, expiry=code.expiry.isoformat() if code.expiry else None)
         if outcome.freeze is not None:
             payload["freeze_reason"] = outcome.freeze.reason
-            payload["seconds_since_freeze"] = round(
-                (datetime.now(UTC) - outcome.freeze.issued_at).total_seconds(), 3
-            )
+            payload["seconds_since_freeze"] = seconds_since(outcome.freeze)
         event = append_event(
             db, self.settings.device_id, "scan", payload, order_id=outcome.order_id
         )
         response = _response(code, outcome, message, station, event.event_id, event.seq)
+        alarm = None
+        if outcome.freeze is not None:
+            record_interception(db, self.settings.device_id, outcome.freeze, action="scan",
+                                station=station, operator=operator, code=code.text)
+            if self.alarms is not None:
+                alarm = self.alarms.insert(db, "frozen_scan", message, order_id=outcome.order_id,
+                                           station=station, operator=operator, code=code.text)
+                response["alarm_id"] = alarm.alarm_id
         if scan_id is not None:
             db.execute(
                 "INSERT INTO scan_requests (scan_id, event_id, response, created_at)"
                 " VALUES (?, ?, ?, ?)",
                 [scan_id, event.event_id, json.dumps(response, ensure_ascii=False), utc_now()],
             )
+        if alarm is not None:
+            response["_alarm"] = alarm  # announced after the commit, not stored
         return response
 
 

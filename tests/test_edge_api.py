@@ -128,3 +128,35 @@ def test_get_order(client):
     body = client.get("/api/v1/orders/SO-1001").get_json()
     assert body["priority"] == "P0" and body["gifts"] == [{"name": "帆布包", "qty": 1}]
     assert body["lines"][0]["lot"] == "L2301" and body["freeze"] is None
+
+
+def test_frozen_scan_raises_an_alarm_that_waits_for_a_person(client, demo_ctx):
+    from edge.freezing import freeze_order
+
+    heard = []
+    demo_ctx.alarms.listeners.append(heard.append)
+    sub = demo_ctx.bus.subscribe()
+    freeze_order(demo_ctx.store, "test-dev", "SO-1002", "cancel", source="test")
+    body = post_scan(client, "SO-1002", operator="王五")
+    assert body["verdict"] == "frozen" and body["alarm_id"]
+    assert [a.alarm_id for a in heard] == [body["alarm_id"]]
+    kinds = [m.kind for m in iter(lambda: sub.get(0.1), None)]
+    assert "alarm" in kinds and "scan" in kinds
+    active = client.get("/api/v1/alarms").get_json()["alarms"]
+    assert [a["alarm_id"] for a in active] == [body["alarm_id"]]
+    assert active[0]["speak"] == "订单 SO-1002 已取消,请停止操作"
+    # an acknowledgement names who did it; a blank one is refused
+    assert client.post(f"/api/v1/alarms/{body['alarm_id']}/ack", json={}).status_code == 400
+    assert client.post("/api/v1/alarms/NOPE/ack", json={"operator": "x"}).status_code == 404
+    ack = client.post(f"/api/v1/alarms/{body['alarm_id']}/ack", json={"operator": "王五"})
+    assert ack.status_code == 200 and ack.get_json()["acked_by"] == "王五"
+    assert client.get("/api/v1/alarms").get_json()["alarms"] == []
+    again = client.post(f"/api/v1/alarms/{body['alarm_id']}/ack", json={"operator": "赵六"})
+    assert again.get_json()["acked_by"] == "王五"
+    types = [r[0] for r in demo_ctx.store.read().execute("SELECT type FROM events ORDER BY seq")]
+    assert types == ["freeze_applied", "scan", "interception", "alarm", "alarm_ack"]
+    interception = demo_ctx.store.read().execute(
+        "SELECT payload FROM events WHERE type = 'interception'").fetchone()[0]
+    payload = json.loads(interception)
+    assert payload["action"] == "scan" and payload["operator"] == "王五"
+    assert payload["seconds_since_freeze"] >= 0

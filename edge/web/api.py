@@ -63,3 +63,27 @@ def get_order(order_id: str):
     view["freeze"] = None if freeze is None else {
         "reason": freeze.reason, "issued_at": freeze.issued_at.isoformat()}
     return jsonify(view)
+
+
+@bp.get("/alarms")
+def list_alarms():
+    """Active alarms (``?all=1``: the latest 50, acknowledged ones too)."""
+    center = context().alarms
+    if request.args.get("all"):
+        alarms = center.recent()
+    else:
+        alarms = center.active(request.args.get("station") or None)
+    return jsonify({"alarms": [a.as_json() for a in alarms]})
+
+
+@bp.post("/alarms/<alarm_id>/ack")
+def ack_alarm(alarm_id: str):
+    from edge.alarms import AlarmError
+
+    body = json_body()
+    try:
+        alarm = context().alarms.acknowledge(alarm_id, body.get("operator"))
+    except AlarmError as e:
+        status = 404 if str(e).startswith("no alarm") else 400
+        raise ApiError(status, "not_found" if status == 404 else "bad_request", str(e)) from None
+    return jsonify(alarm.as_json())

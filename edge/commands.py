@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.cli import CliError, settings_from
 from edge.config import Settings
+
+if TYPE_CHECKING:
+    from edge.store import Store
 
 DEMO_ORDERS = "demo/orders.json"
 
@@ -48,14 +54,20 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=_outbox)
 
 
-def open_store(settings: Settings):
+@contextmanager
+def opened_store(settings: Settings) -> Iterator[Store]:
+    """The device's store for one command, closed after it; a one-line error if it won't open."""
     from edge.store import Store, StoreError
 
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return Store(settings.edge_db_path, min_free_mb=settings.min_free_mb)
+        store = Store(settings.edge_db_path, min_free_mb=settings.min_free_mb)
     except (OSError, StoreError) as e:
         raise CliError(f"cannot open the store in {settings.data_dir}: {e}") from None
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def load_demo_orders(store) -> str:
@@ -82,8 +94,7 @@ def _orders_import(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.demo == (args.file is not None):
         raise CliError("give a FILE or --demo")
-    store = open_store(settings)
-    try:
+    with opened_store(settings) as store:
         if args.demo:
             print(load_demo_orders(store))
             return 0
@@ -92,26 +103,22 @@ def _orders_import(args: argparse.Namespace) -> int:
         except OrderError as e:
             raise CliError(str(e)) from None
         report = import_orders(store, docs)
-        report.rejected[:0] = rejected
-        for line in iter_report_lines(report):
-            print(line)
-        return 0
-    finally:
-        store.close()
+    report.rejected[:0] = rejected
+    for line in iter_report_lines(report):
+        print(line)
+    return 0
 
 
 def _scan(args: argparse.Namespace) -> int:
     from edge.scanning import ScanInputError, ScanService
 
     settings = settings_from(args)
-    store = open_store(settings)
-    try:
-        result = ScanService(store, settings).scan(args.code, station=args.station,
-                                                   operator=args.operator)
-    except ScanInputError as e:
-        raise CliError(str(e)) from None
-    finally:
-        store.close()
+    with opened_store(settings) as store:
+        try:
+            result = ScanService(store, settings).scan(args.code, station=args.station,
+                                                       operator=args.operator)
+        except ScanInputError as e:
+            raise CliError(str(e)) from None
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
     else:
@@ -123,11 +130,8 @@ def _freeze(args: argparse.Namespace) -> int:
     from edge.freezing import freeze_order
 
     settings = settings_from(args)
-    store = open_store(settings)
-    try:
+    with opened_store(settings) as store:
         freeze = freeze_order(store, settings.device_id, args.order_id, args.reason, source="cli")
-    finally:
-        store.close()
     print(f"order {args.order_id} frozen ({freeze.reason}) at {freeze.issued_at.isoformat()}")
     return 0
 
@@ -136,11 +140,8 @@ def _unfreeze(args: argparse.Namespace) -> int:
     from edge.freezing import unfreeze_order
 
     settings = settings_from(args)
-    store = open_store(settings)
-    try:
+    with opened_store(settings) as store:
         lifted = unfreeze_order(store, settings.device_id, args.order_id, source="cli")
-    finally:
-        store.close()
     print(f"order {args.order_id}: " + ("freeze lifted" if lifted else "was not frozen"))
     return 0
 
@@ -151,11 +152,8 @@ def _outbox(args: argparse.Namespace) -> int:
     from edge.store.outbox import outbox_status
 
     settings = settings_from(args)
-    store = open_store(settings)
-    try:
+    with opened_store(settings) as store:
         status = outbox_status(store.read())
-    finally:
-        store.close()
     if args.json:
         print(json.dumps(asdict(status)))
     else:

@@ -74,21 +74,18 @@ def _devices(args: argparse.Namespace) -> int:
 def _sync(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from edge.commands import open_store
+    from edge.commands import opened_store
     from edge.store.outbox import outbox_status
     from edge.store.syncstate import get_cursor, get_state
 
     settings = settings_from(args)
-    store = open_store(settings)
-    try:
+    with opened_store(settings) as store:
         if args.once:
             return _sync_once(settings, store)
         db = store.read()
         status = {**asdict(outbox_status(db)), "hub_url": settings.hub_url or None,
                   "cursor": get_cursor(db), "last_push_ok": get_state(db, "last_push_ok"),
                   "last_pull_ok": get_state(db, "last_pull_ok")}
-    finally:
-        store.close()
     if args.json:
         print(json.dumps(status))
     else:

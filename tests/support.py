@@ -38,30 +38,31 @@ def run_cli(*args: str, data_dir: Path, check: bool = True, **env: str):
     return proc
 
 
-class EdgeServer:
-    """``scanedge serve`` as a real process on a free loopback port."""
+class ServerProcess:
+    """A `scanedge` sub-command serving HTTP as a real process, healthy when /healthz answers."""
 
-    def __init__(self, data_dir: Path, **env: str) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = cli_env(data_dir, SCANEDGE_LISTEN=f"127.0.0.1:{self.port}", **env)
+    command: tuple[str, ...] = ()
+
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.env = env
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 20.0) -> EdgeServer:
-        self.proc = subprocess.Popen([SCANEDGE, "serve"], env=self.env,
+    def start(self, timeout: float = 20.0):
+        self.proc = subprocess.Popen([SCANEDGE, *self.command], env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()}")
+                raise RuntimeError(f"{self.command[0]} exited: {self.proc.stderr.read().decode()}")
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
                     if r.status == 200:
                         return self
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError("server did not become healthy")
+        raise RuntimeError(f"{self.command[0]} did not become healthy")
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -75,6 +76,17 @@ class EdgeServer:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class EdgeServer(ServerProcess):
+    """``scanedge serve`` on a free loopback port."""
+
+    command = ("serve",)
+
+    def __init__(self, data_dir: Path, **env: str) -> None:
+        self.data_dir = data_dir
+        port = free_port()
+        super().__init__(cli_env(data_dir, SCANEDGE_LISTEN=f"127.0.0.1:{port}", **env), port)
 
     def post(self, path: str, body: dict, timeout: float = 10) -> tuple[int, dict]:
         req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
@@ -88,53 +100,24 @@ class EdgeServer:
 
 
 
-class HubServer:
-    """``scanedge hub`` as a real process; ``database`` is a SQLite path or a postgresql:// URL."""
+class HubServer(ServerProcess):
+    """``scanedge hub``; ``database`` is a SQLite path or a postgresql:// URL."""
 
     ADMIN = "test-admin-token"
+    command = ("hub",)
 
     def __init__(self, data_dir: Path, database: str, **env: str) -> None:
         self.data_dir = data_dir
         self.database = database
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = cli_env(data_dir, SCANEDGE_HUB_LISTEN=f"127.0.0.1:{self.port}",
-                           SCANEDGE_HUB_DATABASE=database, SCANEDGE_HUB_ADMIN_TOKEN=self.ADMIN,
-                           **env)
-        self.proc: subprocess.Popen[bytes] | None = None
+        port = free_port()
+        super().__init__(cli_env(data_dir, SCANEDGE_HUB_LISTEN=f"127.0.0.1:{port}",
+                                 SCANEDGE_HUB_DATABASE=database,
+                                 SCANEDGE_HUB_ADMIN_TOKEN=self.ADMIN, **env), port)
 
     def add_device(self, device_id: str) -> str:
         out = subprocess.run([SCANEDGE, "hub", "add-device", device_id], env=self.env,
                              capture_output=True, text=True, timeout=60, check=True)
         return out.stdout.strip()
-
-    def start(self, timeout: float = 20.0) -> HubServer:
-        self.proc = subprocess.Popen([SCANEDGE, "hub"], env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"hub exited: {self.proc.stderr.read().decode()}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("hub did not become healthy")
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
     def admin(self, method: str, path: str, body: dict | None = None) -> dict:
         req = urllib.request.Request(

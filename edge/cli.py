@@ -32,7 +32,9 @@ class CliError(Exception):
 
 
 def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
-    return load_settings(getattr(args, "config", None), **overrides)
+    settings = load_settings(getattr(args, "config", None), **overrides)
+    logging.getLogger().setLevel(settings.log_level.upper())
+    return settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,12 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_escpos(record: logging.LogRecord) -> bool:
+    # python-escpos logs every connect/close at INFO on the root logger: keep its warnings only.
+    return record.levelno >= logging.WARNING or "/escpos/" not in record.pathname
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_quiet_escpos)
     try:
         return int(args.func(args) or 0)
     except (CliError, ConfigError) as e:

@@ -23,7 +23,9 @@ DEMO_ORDERS = "demo/orders.json"
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("serve", parents=[common], help="run the edge service")
     p.add_argument("--listen", help="HOST:PORT (overrides the `listen` setting)")
-    p.add_argument("--demo", action="store_true", help="load the demo orders before serving")
+    p.add_argument("--demo", action="store_true",
+                   help="a whole site in one process: local hub with the demo orders, "
+                        "virtual printer, this edge service")
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("orders", help="manage the orders on this device")
@@ -48,6 +50,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("unfreeze", parents=[common], help="lift a local freeze")
     p.add_argument("order_id")
     p.set_defaults(func=_unfreeze)
+
+    p = sub.add_parser("config", parents=[common],
+                       help="show the effective settings (file, SCANEDGE_* variables, defaults)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_config)
 
     p = sub.add_parser("outbox", parents=[common], help="outbox depth and oldest unsent event")
     p.add_argument("--json", action="store_true")
@@ -81,10 +88,14 @@ def load_demo_orders(store) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    settings = settings_from(args, listen=args.listen)
+    if args.demo:
+        from edge.demo import run_demo
+
+        return run_demo(settings)
     from edge.server import serve
 
-    settings = settings_from(args, listen=args.listen)
-    return serve(settings, demo=args.demo)
+    return serve(settings)
 
 
 def _orders_import(args: argparse.Namespace) -> int:
@@ -161,4 +172,20 @@ def _outbox(args: argparse.Namespace) -> int:
                   if status.oldest_pending_seq else "nothing unsent")
         print(f"outbox: {status.pending} pending, {status.parked} parked, "
               f"{status.acked} acknowledged; {oldest}", file=sys.stdout)
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    from edge.config import KEYS
+
+    settings = settings_from(args)
+    secret = ("hub_token", "hub_admin_token")
+    values = {k.name: ("***" if k.name in secret and getattr(settings, k.name) else
+                       str(getattr(settings, k.name))) for k in KEYS}
+    if args.json:
+        print(json.dumps(values, ensure_ascii=False))
+        return 0
+    width = max(len(k.name) for k in KEYS)
+    for key in KEYS:
+        print(f"{key.name:<{width}}  {values[key.name]:<30}  {key.help}")
     return 0

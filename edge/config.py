@@ -100,7 +100,7 @@ KEYS: tuple[Key, ...] = (
     Key("hub_admin_token", str, "", help="order-system token; generated at first start"),
     Key("http_threads", int, 8, _positive, "worker threads of the HTTP server"),
     Key("max_body_mb", float, 20.0, _positive, "largest HTTP request body accepted"),
-    Key("log_level", str, "info", _choice("debug", "info", "warning", "error")),
+    Key("log_level", str, "info", _choice("debug", "info", "warning", "error"), "log verbosity"),
     Key("hub_threads", int, 48, _positive, "hub worker threads (each open device stream holds one)"),
     Key("min_free_mb", float, 200.0, _positive, "below this free disk space new work is refused"),
     Key("outbox_retention_days", float, 7.0, _positive, "keep hub-acknowledged events this long"),

@@ -10,7 +10,7 @@ from edge.config import Settings
 log = logging.getLogger("scanedge")
 
 
-def serve(settings: Settings, *, demo: bool = False) -> int:
+def serve(settings: Settings) -> int:
     import waitress
 
     from edge.context import EdgeContext
@@ -18,10 +18,6 @@ def serve(settings: Settings, *, demo: bool = False) -> int:
 
     ctx = EdgeContext.open(settings)
     try:
-        if demo:
-            from edge.commands import load_demo_orders
-
-            print(f"demo orders: {load_demo_orders(ctx.store)}", file=sys.stderr)
         app = create_app(settings, ctx)
         host, port = settings.listen_host_port
         print(

@@ -155,7 +155,14 @@ def _to_photo(view: _View, box: tuple[int, int, int, int]) -> tuple[tuple[float,
 def _crop(gray: np.ndarray, box: tuple[int, int, int, int], glyph_px: int) -> np.ndarray:
     x, y, w, h = box
     pv, ph = max(3, int(0.3 * h)), max(4, int(0.6 * h))
-    c = gray[max(0, y - pv) : y + h + pv, max(0, x - ph) : x + w + ph]
+    x0, y0 = max(0, x - ph), max(0, y - pv)
+    c = gray[y0 : y + h + pv, x0 : x + w + ph].copy()
+    # Paper beyond the run's ends: a neighbour there ("运单号:"'s colon, the next word) would be
+    # read as more characters and make the number look glued to others.
+    m = max(2, int(0.2 * h))
+    paper = np.percentile(c, 90) if c.size else 255
+    c[:, : max(0, x - m - x0)] = paper
+    c[:, x + w + m - x0 :] = paper
     s = glyph_px / max(h, 1)
     interp = cv2.INTER_CUBIC if s > 1 else cv2.INTER_AREA
     c = cv2.resize(c, None, fx=s, fy=s, interpolation=interp)

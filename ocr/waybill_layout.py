@@ -272,26 +272,15 @@ def number_runs(line: Line, *, min_glyphs: int = 8) -> list[tuple[int, int, int,
         count += round(w / (0.6 * h)) if joined else 1.0
         joins += joined
     close()
-    # A run may have lost its first glyphs to blur ("YT" printed as one blob): take back at most
-    # two tight neighbours of the run's height on the left (a "运单号:" label stands a colon
-    # and a space away, so it stays out).
-    by_x = {b[0]: b for b in g}
-    xs_sorted = sorted(by_x)
+    # A run may have lost glyphs at either end: blur melts a prefix ("YT", "JT") into one blob,
+    # grouped printing ("JT 2948 2924 4289 3") puts a wider space before a short group, and a
+    # thin "1" may stand apart. Take back at most three neighbours of the run's height and
+    # baseline on each side: narrow glyphs up to a group space away, wider blobs (melted
+    # glyphs) only when tight. A "运单号:" label stays out: its colon is a speck that stops the
+    # walk, and Chinese glyphs are square and taller than digits.
     for r in runs:
-        first = r[0]
-        for _ in range(2):
-            fx, fy, _fw, fh = first
-            left = [by_x[x] for x in xs_sorted if x < fx]
-            if not left:
-                break
-            nb = max(left, key=lambda b: b[0] + b[2])
-            gap = fx - (nb[0] + nb[2])
-            if (-0.1 * fh <= gap <= 0.3 * fh and abs(nb[3] - fh) <= 0.2 * fh
-                    and abs((nb[1] + nb[3]) - (fy + fh)) <= 0.2 * fh and nb[2] <= 2.6 * fh):
-                r.insert(0, nb)
-                first = nb
-            else:
-                break
+        _extend(r, g, left=True)
+        _extend(r, g, left=False)
     out = []
     for r in runs:
         x1 = min(b[0] for b in r)
@@ -300,3 +289,40 @@ def number_runs(line: Line, *, min_glyphs: int = 8) -> list[tuple[int, int, int,
         y2 = max(b[1] + b[3] for b in r)
         out.append((x1, y1, x2 - x1, y2 - y1))
     return out
+
+
+def _extend(run: list[tuple[int, int, int, int]], glyphs: list[tuple[int, int, int, int]], *,
+            left: bool) -> None:
+    """Grow ``run`` (glyph boxes sorted by x) by up to three neighbours on one side, in place."""
+    hs = sorted(b[3] for b in run)
+    ref = hs[len(hs) // 2]
+    base = sorted(b[1] + b[3] for b in run)[len(run) // 2]
+    members = set(run)
+    for _ in range(3):
+        edge = run[0] if left else run[-1]
+        if left:
+            side = [b for b in glyphs if b[0] + b[2] <= edge[0] + 0.3 * ref and b not in members]
+            if not side:
+                return
+            nb = max(side, key=lambda b: b[0] + b[2])
+            gap = edge[0] - (nb[0] + nb[2])
+        else:
+            side = [b for b in glyphs if b[0] >= edge[0] + edge[2] - 0.3 * ref
+                    and b not in members]
+            if not side:
+                return
+            nb = min(side, key=lambda b: b[0])
+            gap = nb[0] - (edge[0] + edge[2])
+        x, y, w, h = nb
+        if abs(h - ref) > 0.25 * ref or abs((y + h) - base) > 0.25 * ref:
+            return
+        narrow = w <= 0.95 * h
+        melted = 1.15 * h <= w <= 2.6 * h
+        if not ((narrow and -0.1 * ref <= gap <= 1.4 * ref)
+                or (melted and -0.1 * ref <= gap <= 0.35 * ref)):
+            return
+        if left:
+            run.insert(0, nb)
+        else:
+            run.append(nb)
+        members.add(nb)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -79,19 +78,18 @@ def test_truncated(fmt: str) -> None:
     assert code(data[: len(data) // 2]) == "truncated"
 
 
-def test_decompression_bomb_is_refused_fast_without_allocating() -> None:
+def test_decompression_bomb_is_refused_without_allocating() -> None:
+    # How fast it is refused is measured in benchmarks/decode.py; here: refused from the header,
+    # with no pixel buffer ever allocated.
     bomb = png_header_only(20_000, 20_000)
     assert len(bomb) < 20_000
     tracemalloc.start()
-    start = time.perf_counter()
     with pytest.raises(ImageError) as info:
         load_image(bomb)
-    elapsed = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert info.value.code == "too_many_pixels" and info.value.http_status == 413
     assert "megapixels" in info.value.message
-    assert elapsed < 0.05
     assert peak < 5_000_000  # 400 MB if it had been decoded
 
 

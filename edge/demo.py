@@ -1,0 +1,71 @@
+"""``scanedge serve --demo``: a whole site in one process, for a first look.
+
+A virtual network printer (printers/sim.py), a local hub over SQLite (sync/hub) holding the demo
+orders, and the edge service connected to both, all under ``data_dir``. Tokens are kept in
+``data_dir/demo`` so a restart finds the same hub and device.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from dataclasses import replace
+from importlib import resources
+
+from edge.config import Settings
+
+
+def _token(path, make) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    token = make()
+    path.write_text(token)
+    path.chmod(0o600)
+    return token
+
+
+def run_demo(settings: Settings) -> int:
+    import secrets
+
+    import waitress
+
+    from edge.server import serve
+    from printers.sim import VirtualPrinter
+    from sync.hub.app import create_hub_app
+    from sync.hub.storage import open_storage
+
+    demo_dir = settings.data_dir / "demo"
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    printer = VirtualPrinter("127.0.0.1", 0).start()
+    storage = open_storage(settings.hub_database)
+    admin = _token(demo_dir / "admin_token", lambda: secrets.token_urlsafe(24))
+    storage.ensure_admin_token(admin)
+    device_token = _token(demo_dir / "device_token", lambda: storage.add_device(settings.device_id))
+    orders = json.loads(resources.files("edge").joinpath("demo/orders.json").read_text("utf-8"))
+    for doc in orders:
+        storage.upsert_order(doc)
+    host, _, port = settings.hub_listen.rpartition(":")
+    hub_server = waitress.create_server(create_hub_app(storage), host=host, port=int(port),
+                                        threads=8)
+    threading.Thread(target=hub_server.run, name="demo-hub", daemon=True).start()
+    edge_settings = replace(settings, hub_url=f"http://{settings.hub_listen}",
+                            hub_token=device_token, printer=printer.address)
+    print(
+        "scanedge demo\n"
+        f"  pages        http://{settings.listen}/  (scan, bench, waybill, supervisor)\n"
+        f"  hub          http://{settings.hub_listen}/  admin token: {admin}\n"
+        f"  printer      {printer.address} (virtual; labels kept in memory)\n"
+        f"  demo orders  {', '.join(d['order_id'] for d in orders)}\n"
+        "  try: curl -s localhost:8080/api/v1/scans -H 'Content-Type: application/json' "
+        "-d '{\"code\": \"SO-1001\"}'\n"
+        f"       curl -s -X POST http://{settings.hub_listen}/api/v1/orders/SO-1002/freeze "
+        f"-H 'Authorization: Bearer {admin}' -H 'Content-Type: application/json' "
+        "-d '{\"reason\": \"cancel\"}'",
+        file=sys.stderr, flush=True)
+    try:
+        return serve(edge_settings)
+    finally:
+        hub_server.close()
+        storage.close()
+        printer.stop()

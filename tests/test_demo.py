@@ -1,0 +1,47 @@
+"""The README's first command: `scanedge serve --demo` runs a whole site in one process."""
+
+import json
+import time
+import urllib.request
+
+import pytest
+
+from tests.support import EdgeServer, free_port, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def test_demo_scans_prints_syncs_and_freezes(tmp_path):
+    hub_port = free_port()
+    server = EdgeServer(tmp_path / "var", SCANEDGE_HUB_LISTEN=f"127.0.0.1:{hub_port}")
+    server.command = ("serve", "--demo")
+    server.start()
+    try:
+        # the demo orders come down from the local hub
+        wait_until(lambda: server.post("/api/v1/scans", {"code": "SO-1001"})[1]["verdict"] == "ok",
+                   timeout=15, what="demo order SO-1001 synced")
+        status, job = server.post("/api/v1/print-jobs", {"order_id": "SO-1001"})
+        assert status == 202
+        wait_until(lambda: get(f"{server.url}/api/v1/print-jobs/{job['job_id']}")["state"]
+                   == "printed", timeout=20, what="the label printed on the virtual printer")
+        admin = (tmp_path / "var" / "demo" / "admin_token").read_text().strip()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{hub_port}/api/v1/orders/SO-1002/freeze", method="POST",
+            data=b'{"reason": "cancel"}', headers={"Authorization": f"Bearer {admin}",
+                                                    "Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=5).close()
+        t0 = time.monotonic()
+        wait_until(lambda: server.post("/api/v1/scans", {"code": "SO-1002"})[1]["verdict"]
+                   == "frozen", timeout=10, what="the freeze from the hub")
+        assert time.monotonic() - t0 < 3
+        health = get(f"{server.url}/healthz")
+        assert health["sync"]["online"] is True
+        wait_until(lambda: get(f"{server.url}/healthz")["outbox"]["pending"] == 0, timeout=15,
+                   what="events pushed to the local hub")
+    finally:
+        server.stop()

@@ -60,6 +60,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_outbox)
 
+    p = sub.add_parser("backup", parents=[common],
+                       help="copy edge.db (and hub.db) consistently, even while serving")
+    p.add_argument("--to", type=Path, metavar="DIR", help="where (default: <data_dir>/backups)")
+    p.add_argument("--keep", type=int, help="backups kept per database (default: backup_keep)")
+    p.set_defaults(func=_backup)
+
+    p = sub.add_parser("restore", parents=[common],
+                       help="put a backup back (the service must be stopped, or --force)")
+    p.add_argument("file", type=Path, help="a file made by `scanedge backup`")
+    p.add_argument("--force", action="store_true", help="restore even while the service runs")
+    p.set_defaults(func=_restore)
+
 
 @contextmanager
 def opened_store(settings: Settings) -> Iterator[Store]:
@@ -188,4 +200,35 @@ def _config(args: argparse.Namespace) -> int:
     width = max(len(k.name) for k in KEYS)
     for key in KEYS:
         print(f"{key.name:<{width}}  {values[key.name]:<30}  {key.help}")
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from edge.backup import BackupError, backup, become_data_owner
+
+    settings = settings_from(args)
+    become_data_owner(settings.data_dir)
+    try:
+        made = backup(settings, to=args.to, keep=args.keep)
+    except BackupError as e:
+        raise CliError(str(e)) from None
+    if not made:
+        print(f"nothing to back up: no database in {settings.data_dir}", file=sys.stderr)
+    for path in made:
+        print(path)
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from edge.backup import BackupError, become_data_owner, restore
+
+    settings = settings_from(args)
+    become_data_owner(settings.data_dir)
+    try:
+        kind, target, safety = restore(settings, args.file, force=args.force)
+    except BackupError as e:
+        raise CliError(str(e)) from None
+    if safety is not None:
+        print(f"the {kind} database as it was is kept in {safety}", file=sys.stderr)
+    print(f"restored {args.file} into {target}")
     return 0

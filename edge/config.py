@@ -111,6 +111,7 @@ KEYS: tuple[Key, ...] = (
     Key("decode_budget_ms", int, 300, _positive, "time budget of one barcode decode"),
     Key("waybill_ocr_engine", str, "auto", _choice("auto", "tesseract", "tesserocr", "rapidocr"),
         "waybill text engine; auto = tesserocr when installed, else pytesseract"),
+    Key("backup_keep", int, 10, _positive, "SQLite backups kept per database (scanedge backup)"),
 )
 KEY_NAMES = frozenset(k.name for k in KEYS)
 
@@ -143,6 +144,7 @@ class Settings:
     max_image_megapixels: float
     decode_budget_ms: int
     waybill_ocr_engine: str
+    backup_keep: int
     source: str = field(default="defaults", compare=False)
 
     @property

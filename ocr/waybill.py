@@ -159,7 +159,7 @@ def _crop(gray: np.ndarray, box: tuple[int, int, int, int], glyph_px: int) -> np
     c = gray[y0 : y + h + pv, x0 : x + w + ph].copy()
     # Paper beyond the run's ends: a neighbour there ("运单号:"'s colon, the next word) would be
     # read as more characters and make the number look glued to others.
-    m = max(2, int(0.2 * h))
+    m = max(2, int(0.35 * h))
     paper = np.percentile(c, 90) if c.size else 255
     c[:, : max(0, x - m - x0)] = paper
     c[:, x + w + m - x0 :] = paper

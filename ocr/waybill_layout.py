@@ -244,8 +244,12 @@ def number_runs(line: Line, *, min_glyphs: int = 8) -> list[tuple[int, int, int,
             runs.append(cur)
         cur, count, joins = [], 0.0, 0
 
+    colon = _colon_specks(g)
     for b in g:
         x, y, w, h = b
+        if b in colon:
+            close()  # "运单号:" -- what stands before a colon is a label, not the number
+            continue
         narrow = 0.2 * h <= w <= 0.95 * h
         thin = w < 0.2 * h  # "1", "I"
         # Blur joins neighbouring digits into one blob: inside a run, a blob as tall as the
@@ -296,7 +300,6 @@ def _extend(run: list[tuple[int, int, int, int]], glyphs: list[tuple[int, int, i
     """Grow ``run`` (glyph boxes sorted by x) by up to three neighbours on one side, in place."""
     hs = sorted(b[3] for b in run)
     ref = hs[len(hs) // 2]
-    base = sorted(b[1] + b[3] for b in run)[len(run) // 2]
     members = set(run)
     for _ in range(3):
         edge = run[0] if left else run[-1]
@@ -314,15 +317,30 @@ def _extend(run: list[tuple[int, int, int, int]], glyphs: list[tuple[int, int, i
             nb = min(side, key=lambda b: b[0])
             gap = nb[0] - (edge[0] + edge[2])
         x, y, w, h = nb
-        if abs(h - ref) > 0.25 * ref or abs((y + h) - base) > 0.25 * ref:
+        # the baseline of the glyph at the end (a photo's residual tilt moves it along the run)
+        if abs(h - ref) > 0.25 * ref or abs((y + h) - (edge[1] + edge[3])) > 0.25 * ref:
             return
         narrow = w <= 0.95 * h
-        melted = 1.15 * h <= w <= 2.6 * h
         if not ((narrow and -0.1 * ref <= gap <= 1.4 * ref)
-                or (melted and -0.1 * ref <= gap <= 0.35 * ref)):
+                or (w <= 2.6 * h and -0.1 * ref <= gap <= 0.35 * ref)):
             return
         if left:
             run.insert(0, nb)
         else:
             run.append(nb)
         members.add(nb)
+
+
+def _colon_specks(glyphs: list[tuple[int, int, int, int]]) -> set[tuple[int, int, int, int]]:
+    """Specks that stand one above the other in a column: the two dots of a colon."""
+    if not glyphs:
+        return set()
+    line_h = sorted(b[3] for b in glyphs)[len(glyphs) // 2]
+    specks = [b for b in glyphs if b[3] < 0.45 * line_h and b[2] < 0.6 * line_h]
+    out = set()
+    for i, a in enumerate(specks):
+        for b in specks[i + 1:]:
+            overlap = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+            if overlap > 0.5 * min(a[2], b[2]) and abs(a[1] - b[1]) > max(a[3], b[3]):
+                out |= {a, b}
+    return out

@@ -28,6 +28,7 @@ class PrinterModel:
     status: bool
     cut: str
     fragment_height: int
+    usb_ids: tuple[str, ...] = ()  # "vvvv:pppp" (lsusb): for the udev rules, systemd/udev_rules.py
 
     @property
     def escpos_impl(self) -> str:
@@ -41,7 +42,7 @@ def models() -> dict[str, PrinterModel]:
     out: dict[str, PrinterModel] = {}
     for name, entry in doc.items():
         try:
-            model = PrinterModel(name=name, **entry)
+            model = PrinterModel(name=name, **{**entry, "usb_ids": tuple(entry.get("usb_ids", ()))})
         except TypeError as e:
             raise ModelError(f"{MODELS_FILE.name} [{name}]: {e}") from None
         if model.image not in IMAGE_MODES or model.buzzer not in BUZZERS or model.cut not in CUTS:

@@ -4,7 +4,12 @@ The new cursor is saved in the same transaction as the changes it covers, so a c
 two cannot skip a change or apply one twice. Rules:
 - an order is replaced only by a higher version (a late, older copy is ignored);
 - a freeze is kept until an unfreeze with a higher version arrives (a replayed old unfreeze is
-  ignored); every applied freeze/unfreeze writes an outbox event.
+  ignored); every applied freeze/unfreeze writes an outbox event;
+- a command (freeze, unfreeze, expedite) takes effect only with a valid signature by the pinned
+  hub key and a command id never seen before (sync/signing.py); anything else is rejected: an
+  outbox event ``command_rejected`` now, an alarm for the supervisor after the commit;
+- an applied freeze leaves a follow-up row (cancel labels, alarm, ack to the hub) that the
+  listeners run after the commit (edge/freeze_effects.py).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from edge.domain.packing import Freeze
 from edge.store.orders import delete_freeze, load_freeze, save_freeze, save_order, stored_version
 from edge.store.outbox import append_event
 from edge.store.syncstate import get_cursor, set_state
+from sync import command_log
+from sync.signing import SIGNED_KINDS, verify_command
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +43,13 @@ class Applied:
     freezes: list[dict[str, Any]] = field(default_factory=list)
     unfreezes: list[dict[str, Any]] = field(default_factory=list)
     expedites: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # {change_seq, kind, problem...}
     ignored: int = 0
 
     @property
     def count(self) -> int:
         return (len(self.orders) + len(self.freezes) + len(self.unfreezes) + len(self.expedites)
-                + self.ignored)
+                + len(self.rejected) + self.ignored)
 
 
 def apply_changes(db: sqlite_utils.Database, device_id: str,
@@ -49,6 +57,7 @@ def apply_changes(db: sqlite_utils.Database, device_id: str,
     """Apply changes newer than the stored cursor, then store the new cursor. In a transaction."""
     cursor = get_cursor(db)
     applied = Applied(cursor=cursor)
+    command_log.ensure_tables(db)
     for change in changes:
         seq = int(change["seq"])
         if seq <= cursor:
@@ -69,6 +78,18 @@ def _apply_one(db: sqlite_utils.Database, device_id: str, change: dict[str, Any]
                applied: Applied) -> None:
     kind, payload = change.get("kind"), change.get("payload") or {}
     order_id = change.get("order_id")
+    if kind in SIGNED_KINDS:
+        problem = verify_command(db, device_id, change)
+        if problem is None and command_log.seen(db, payload["command_id"]):
+            problem = "replayed"
+        if problem is not None:
+            _reject(db, device_id, change, problem, applied)
+            return
+        ignored_before = applied.ignored
+        _apply_command(db, device_id, change, applied)
+        command_log.log_command(db, change,
+                                "ignored" if applied.ignored > ignored_before else "applied")
+        return
     if kind == "order":
         try:
             order = parse_order(payload)
@@ -82,11 +103,37 @@ def _apply_one(db: sqlite_utils.Database, device_id: str, change: dict[str, Any]
             return
         save_order(db, order)
         applied.orders.append(order.order_id)
-    elif kind == "freeze":
+    elif kind == "setting":
+        set_state(db, f"setting:{payload.get('key')}", json.dumps(payload.get("value")))
+    else:
+        log.warning("hub change %s: unknown kind %r ignored", change.get("seq"), kind)
+        applied.ignored += 1
+
+
+def _reject(db: sqlite_utils.Database, device_id: str, change: dict[str, Any], problem: str,
+            applied: Applied) -> None:
+    payload = change.get("payload") if isinstance(change.get("payload"), dict) else {}
+    command_id = payload.get("command_id")
+    item = {"change_seq": change["seq"], "kind": change.get("kind"),
+            "order_id": change.get("order_id"), "problem": problem,
+            "command_id": command_id if isinstance(command_id, str) else None,
+            "version": payload.get("version")}
+    log.error("hub change %s: %s command for %s rejected: %s", change.get("seq"),
+              change.get("kind"), change.get("order_id"), problem)
+    append_event(db, device_id, "command_rejected", item, order_id=change.get("order_id"))
+    command_log.log_command(db, change, "rejected", problem)
+    applied.rejected.append(item)
+
+
+def _apply_command(db: sqlite_utils.Database, device_id: str, change: dict[str, Any],
+                   applied: Applied) -> None:
+    kind, payload = change.get("kind"), change["payload"]
+    order_id = change.get("order_id")
+    if kind == "freeze":
         version = int(payload.get("version") or 0)
         existing = load_freeze(db, order_id)
         if existing is not None and (existing.version or 0) >= version:
-            applied.ignored += 1
+            _ignored(db, device_id, change, applied, "old_version")
             return
         freeze = Freeze(order_id, payload["reason"], _parse_time(payload["issued_at"]), version)
         save_freeze(db, freeze, source="hub", command_id=payload.get("command_id"))
@@ -94,12 +141,14 @@ def _apply_one(db: sqlite_utils.Database, device_id: str, change: dict[str, Any]
             "command_id": payload.get("command_id"), "reason": freeze.reason,
             "issued_at": payload["issued_at"], "version": version,
             "change_seq": change["seq"]}, order_id=order_id)
-        applied.freezes.append(payload)
+        command_log.add_followup(db, {**payload, "order_id": order_id, "version": version})
+        applied.freezes.append({**payload, "change_seq": change["seq"]})
     elif kind == "unfreeze":
         version = int(payload.get("version") or 0)
         existing = load_freeze(db, order_id)
         if existing is None or (existing.version or 0) >= version:
-            applied.ignored += 1
+            _ignored(db, device_id, change, applied,
+                     "not_frozen" if existing is None else "old_version")
             return
         delete_freeze(db, order_id)
         append_event(db, device_id, "freeze_lifted", {
@@ -112,8 +161,15 @@ def _apply_one(db: sqlite_utils.Database, device_id: str, change: dict[str, Any]
             "command_id": payload.get("command_id"), "version": payload.get("version"),
             "change_seq": change["seq"]}, order_id=order_id)
         applied.expedites.append(payload)
-    elif kind == "setting":
-        set_state(db, f"setting:{payload.get('key')}", json.dumps(payload.get("value")))
-    else:
-        log.warning("hub change %s: unknown kind %r ignored", change.get("seq"), kind)
-        applied.ignored += 1
+
+
+def _ignored(db: sqlite_utils.Database, device_id: str, change: dict[str, Any], applied: Applied,
+             why: str) -> None:
+    """A genuine command that changes nothing here (an unfreeze older than the freeze)."""
+    applied.ignored += 1
+    if why == "old_version":
+        payload = change["payload"]
+        append_event(db, device_id, "command_ignored", {
+            "command_id": payload.get("command_id"), "kind": change.get("kind"),
+            "version": payload.get("version"), "why": why, "change_seq": change["seq"]},
+            order_id=change.get("order_id"))

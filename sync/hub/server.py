@@ -17,8 +17,20 @@ def open_hub_storage(settings: Settings) -> HubStorage:
 
 
 def serve_hub(settings: Settings) -> int:
+    from edge.backup import BackupError, service_lock
+
+    try:
+        with service_lock(settings, "hub"):  # `scanedge restore` of hub.db refuses while held
+            return _serve_hub(settings)
+    except BackupError as e:
+        print(f"scanedge hub: {e}", file=sys.stderr)
+        return 2
+
+
+def _serve_hub(settings: Settings) -> int:
     import waitress
 
+    from edge.lifecycle import all_of, http_check, probe_url, run_server
     from sync.hub.app import create_hub_app
     from sync.hub.notify import listen_postgres
 
@@ -40,8 +52,17 @@ def serve_hub(settings: Settings) -> int:
               file=sys.stderr, flush=True)
     logging.getLogger("waitress").setLevel(logging.ERROR)
     try:
-        waitress.serve(app, host=host.strip("[]"), port=int(port), threads=settings.hub_threads,
-                       ident="scanedge-hub", channel_timeout=60)
+        server = waitress.create_server(app, host=host.strip("[]"), port=int(port),
+                                        threads=settings.hub_threads, ident="scanedge-hub",
+                                        channel_timeout=60)
+
+        def storage_answers() -> str | None:
+            storage.last_change_seq()
+            return None
+
+        url = probe_url(server.effective_host, server.effective_port)
+        run_server(server, health=all_of(lambda: http_check(url, timeout=10), storage_answers),
+                   ready_status=f"hub serving on {settings.hub_listen}")
     except OSError as e:
         print(f"scanedge hub: cannot listen on {settings.hub_listen}: {e.strerror or e}",
               file=sys.stderr)

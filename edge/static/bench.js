@@ -1,0 +1,177 @@
+/* The packing bench: the open order (lines tick off as items are scanned, here or on a PDA of
+ * this station), the label preview, print / reprint (with a reason), printer status. */
+(function () {
+  'use strict';
+  var S = window.ScanEdge, t = S.t, el = S.el;
+  var order = null, jobs = {}, previewFor = null;
+
+  function lastJob() {
+    var list = Object.keys(jobs).map(function (k) { return jobs[k]; })
+      .filter(function (j) { return order && j.order_id === order.order_id; })
+      .sort(function (a, b) { return a.created_at < b.created_at ? -1 : 1; });
+    return list[list.length - 1] || null;
+  }
+  function frozen() { return !!(order && order.freeze) || !el('order-frozen').hidden; }
+
+  function renderButtons() {
+    var last = lastJob();
+    el('print-btn').disabled = !order || frozen();
+    el('reprint-btn').disabled = !order || frozen() || !last || last.state === 'queued' || last.state === 'sending';
+  }
+
+  function renderJobs() {
+    var list = el('jobs');
+    list.textContent = '';
+    var mine = Object.keys(jobs).map(function (k) { return jobs[k]; })
+      .filter(function (j) { return order && j.order_id === order.order_id; })
+      .sort(function (a, b) { return a.created_at < b.created_at ? 1 : -1; });
+    mine.forEach(function (j) {
+      var li = S.make('li');
+      li.dataset.jobId = j.job_id;
+      li.dataset.state = j.state;
+      var word = t('job_' + j.state);
+      li.appendChild(S.make('span', 'job-state job-' + j.state, word.indexOf('job_') === 0 ? j.state : word));
+      var text = ' ' + j.order_id + (j.reprint_no ? ' · ' + t('reprint') + ' #' + j.reprint_no : '') +
+                 ' · ' + S.clock(j.printed_at || j.updated_at || j.created_at);
+      if (j.reason) text += ' · ' + j.reason;
+      if (j.last_error && j.state !== 'printed') text += ' · ' + j.last_error;
+      li.appendChild(S.make('span', null, text));
+      if (j.state === 'needs_confirmation') {
+        [['printed', 'job_confirm_printed'], ['resend', 'job_confirm_resend'], ['cancel', 'cancel']]
+          .forEach(function (o) {
+            var b = S.make('button', 'btn btn-small', t(o[1]));
+            b.type = 'button';
+            b.addEventListener('click', function () { confirmJob(j.job_id, o[0]); });
+            li.appendChild(b);
+          });
+      }
+      list.appendChild(li);
+    });
+    el('jobs-empty').hidden = mine.length > 0;
+    renderButtons();
+  }
+
+  function addJob(j) {
+    if (!j || !j.job_id) return;
+    var old = jobs[j.job_id];
+    if (old && old.updated_at > j.updated_at) return;
+    jobs[j.job_id] = j;
+    renderJobs();
+  }
+
+  function preview() {
+    var img = el('label-preview');
+    if (!order) { img.hidden = true; previewFor = null; return; }
+    var key = order.order_id + ':' + order.version;
+    if (previewFor === key) return;
+    previewFor = key;
+    img.onload = function () { img.hidden = false; };
+    img.onerror = function () { img.hidden = true; };
+    img.src = '/api/v1/label-preview/' + encodeURIComponent(order.order_id) + '?v=' + order.version;
+  }
+
+  S.on('order', function (o) {
+    var changed = !order || !o || order.order_id !== o.order_id;
+    order = o;
+    if (o && o.jobs) o.jobs.forEach(function (j) { jobs[j.job_id] = j; });
+    if (changed) el('print-status').textContent = '';
+    renderJobs();
+    preview();
+  });
+  S.on('job', function (j) { addJob(j); });
+
+  // --- printing -------------------------------------------------------------------------------
+  var printing = false;
+  el('print-btn').addEventListener('click', function () {
+    if (!order || printing) return;
+    printing = true;
+    var id = order.order_id;
+    // one key per order and station: a double tap or a retry after a network error is one label;
+    // another label for the same order is a reprint, which needs a reason
+    var key = 'bench:' + S.config.station + ':' + id;
+    send(0);
+    function send(attempt) {
+      S.api('POST', '/api/v1/print-jobs', { order_id: id, idempotency_key: key }).then(function (r) {
+        printing = false;
+        if (r.status === 202) {
+          el('print-status').textContent = t('print_sent');
+          S.api('GET', '/api/v1/print-jobs/' + r.body.job_id).then(function (g) { if (g.ok) addJob(g.body); });
+        } else {
+          el('print-status').textContent = t('print_failed', { message: r.body.message || r.status });
+          S.play('error');
+        }
+      }, function () {
+        if (attempt < 5) { setTimeout(function () { send(attempt + 1); }, 500 * (attempt + 1)); return; }
+        printing = false;
+        el('print-status').textContent = t('print_failed', { message: t('conn_edge_down') });
+      });
+    }
+  });
+
+  var dialog = el('reprint-dialog');
+  el('reprint-btn').addEventListener('click', function () {
+    el('reprint-operator').value = S.operator();
+    el('reprint-error').textContent = '';
+    if (dialog.showModal) dialog.showModal(); else dialog.setAttribute('open', '');
+  });
+  el('reprint-cancel').addEventListener('click', function () { dialog.close(); });
+  el('reprint-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var picked = dialog.querySelector('input[name=reason]:checked');
+    var other = el('reprint-other').value.trim();
+    var reason = picked ? picked.value : '';
+    if (other) reason = reason ? reason + ': ' + other : other;
+    var operatorName = el('reprint-operator').value.trim();
+    var last = lastJob();
+    if (!reason || !operatorName || !last) {
+      el('reprint-error').textContent = !operatorName ? t('alarm_ack_needs_operator') : t('reprint_reason');
+      return;
+    }
+    S.setOperator(operatorName);
+    S.api('POST', '/api/v1/print-jobs/' + last.job_id + '/reprint', { operator: operatorName, reason: reason })
+      .then(function (r) {
+        if (r.status === 202) {
+          dialog.close();
+          el('print-status').textContent = t('print_sent');
+          S.api('GET', '/api/v1/print-jobs/' + r.body.job_id).then(function (g) { if (g.ok) addJob(g.body); });
+        } else {
+          el('reprint-error').textContent = t('print_failed', { message: r.body.message || r.status });
+        }
+      }, function () { el('reprint-error').textContent = t('conn_edge_down'); });
+  });
+
+  function confirmJob(jobId, outcome) {
+    var name = S.operator() || window.prompt(t('operator'));
+    if (!name) return;
+    S.setOperator(name);
+    S.api('POST', '/api/v1/print-jobs/' + jobId + '/confirm', { outcome: outcome, operator: name })
+      .then(function (r) { if (r.ok) addJob(r.body); });
+  }
+
+  // --- printer status -------------------------------------------------------------------------
+  function renderPrinter(p) {
+    if (!p) return;
+    var state = el('printer-state');
+    var fault = p.hold, warning = p.warning;
+    var key = fault ? 'printer_' + fault : warning ? 'printer_' + warning : 'printer_ok';
+    var word = t(key);
+    state.textContent = word === key ? (fault || warning) : word;
+    state.className = 'printer-state ' + (fault ? 'bad' : warning ? 'warn' : 'ok');
+    el('paper-out').hidden = fault !== 'paper_out';
+    var q = p.queue || {};
+    var waiting = (q.queued || 0) + (q.sending || 0);
+    el('printer-queue').textContent = t('printer_queue', { n: waiting }) + ' · ' + (p.printer || '');
+  }
+  var printerTimer = null;
+  function refreshPrinter() {
+    clearTimeout(printerTimer);
+    printerTimer = setTimeout(function () {
+      S.api('GET', '/api/v1/printer').then(function (r) { if (r.ok) renderPrinter(r.body); }, function () {});
+    }, 150);
+  }
+  S.on('state', function (s) { renderPrinter(s.printer); });
+  S.on('status', function (s) { renderPrinter(s.printer); });
+  S.on('printer_alarm', refreshPrinter);
+  S.on('job', refreshPrinter);
+  S.on('scan', function (r) { if (r.verdict === 'frozen') renderButtons(); });
+})();

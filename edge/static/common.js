@@ -1,0 +1,386 @@
+/* scanedge pages, shared part: words, API calls, sounds, the live stream, connection banners
+ * and the full-screen alarm. Plain ES2017, no modules, no build step: runs in Chromium and in
+ * Android WebView as it is. Everything public hangs off window.ScanEdge. */
+(function () {
+  'use strict';
+
+  var CONFIG = JSON.parse(document.getElementById('scanedge-config').textContent);
+  var T = CONFIG.messages;
+  var HEARTBEAT_TIMEOUT_MS = 10000; // the stream sends a status event every 3 s
+  var KINDS = ['state', 'status', 'scan', 'alarm', 'alarm_ack', 'job', 'printer_alarm', 'freeze',
+               'unfreeze', 'conflict', 'sync', 'waybill', 'interception', 'message'];
+
+  function t(key, vars) {
+    var s = T[key] || key;
+    if (vars) s = s.replace(/\{(\w+)\}/g, function (m, k) { return k in vars ? vars[k] : m; });
+    return s;
+  }
+  /* A {zh, en} message from the edge in the page's language. */
+  function msg(m) {
+    if (!m) return '';
+    if (typeof m === 'string') return m;
+    return m[CONFIG.lang] || m.zh || m.en || '';
+  }
+  function el(id) { return document.getElementById(id); }
+  function make(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function clock(iso) {
+    if (!iso) return '';
+    var d = typeof iso === 'number' ? new Date(iso) : new Date(iso);
+    if (isNaN(d)) return String(iso);
+    var today = new Date().toDateString() === d.toDateString();
+    return today ? d.toLocaleTimeString(CONFIG.lang === 'zh' ? 'zh-CN' : 'en-GB')
+                 : d.toLocaleString(CONFIG.lang === 'zh' ? 'zh-CN' : 'en-GB');
+  }
+  /* An id made here, unique enough for scan_id / idempotency keys; crypto.randomUUID needs a
+   * secure context, which a LAN page over http is not. */
+  function newId(prefix) {
+    var b = new Uint8Array(10);
+    (window.crypto || window.msCrypto).getRandomValues(b);
+    var hex = Array.prototype.map.call(b, function (x) { return ('0' + x.toString(16)).slice(-2); }).join('');
+    return (prefix || 'p') + '-' + Date.now().toString(36) + '-' + hex;
+  }
+  function store(key, value) {
+    try {
+      if (value === undefined) return JSON.parse(localStorage.getItem(key) || 'null');
+      localStorage.setItem(key, JSON.stringify(value));
+    } catch (e) { /* private mode, full storage: the page still works without memory */ }
+    return null;
+  }
+  function operator() { return store('scanedge.operator') || ''; }
+  function setOperator(name) { if (name) store('scanedge.operator', name); }
+
+  /* For the browser tests and for debugging on a device: what the page made noise about. */
+  var noise = [];
+  window.scanedgeLog = noise;
+  function record(kind, detail) {
+    noise.push({ kind: kind, detail: detail, at: Date.now() });
+    if (noise.length > 200) noise.shift();
+  }
+
+  // --- HTTP ---------------------------------------------------------------------------------
+
+  /* fetch with a timeout. Resolves {status, body} for every HTTP answer; rejects only when the
+   * edge could not be reached (then nothing was done, or the caller retries idempotently). */
+  function api(method, path, body, timeoutMs) {
+    var ctrl = window.AbortController ? new AbortController() : null;
+    var timer = ctrl ? setTimeout(function () { ctrl.abort(); }, timeoutMs || 8000) : null;
+    var init = { method: method, headers: {}, cache: 'no-store', signal: ctrl ? ctrl.signal : undefined };
+    if (body instanceof FormData) {
+      init.body = body;
+    } else if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    return fetch(path, init).then(function (r) {
+      clearTimeout(timer);
+      var type = r.headers.get('Content-Type') || '';
+      var parse = type.indexOf('json') >= 0 ? r.json() : Promise.resolve(null);
+      return parse.catch(function () { return null; }).then(function (b) {
+        return { status: r.status, ok: r.ok, body: b || {} };
+      });
+    }, function (err) {
+      clearTimeout(timer);
+      edge.requestFailed();
+      throw err;
+    });
+  }
+
+  // --- sound, vibration, voice ----------------------------------------------------------------
+
+  var audio = null;
+  function audioContext() {
+    var C = window.AudioContext || window.webkitAudioContext;
+    if (!C) return null;
+    if (!audio) { try { audio = new C(); } catch (e) { return null; } }
+    if (audio.state === 'suspended' && audio.resume) audio.resume().catch(function () {});
+    return audio;
+  }
+  // Browsers start audio only after a gesture; a scanner's key press counts as one.
+  ['keydown', 'pointerdown', 'touchstart'].forEach(function (type) {
+    document.addEventListener(type, audioContext, { capture: true, passive: true });
+  });
+  var SOUNDS = {
+    ok: [[1320, 0.08]],
+    error: [[330, 0.22], [220, 0.3]],
+    alarm: [[1050, 0.18], [700, 0.18], [1050, 0.18], [700, 0.18], [1050, 0.18], [700, 0.3]]
+  };
+  function play(name) {
+    record('sound', name);
+    var ac = audioContext();
+    if (!ac) return;
+    var at = ac.currentTime + 0.01;
+    SOUNDS[name].forEach(function (tone) {
+      var osc = ac.createOscillator(), gain = ac.createGain();
+      osc.type = name === 'ok' ? 'sine' : 'square';
+      osc.frequency.value = tone[0];
+      gain.gain.setValueAtTime(name === 'ok' ? 0.3 : 0.5, at);
+      gain.gain.exponentialRampToValueAtTime(0.001, at + tone[1]);
+      osc.connect(gain); gain.connect(ac.destination);
+      osc.start(at); osc.stop(at + tone[1]);
+      at += tone[1] + 0.03;
+    });
+  }
+  function vibrate(pattern) {
+    record('vibrate', pattern);
+    try { if (navigator.vibrate) navigator.vibrate(pattern); } catch (e) { /* not allowed */ }
+  }
+  function speak(text) {
+    record('speak', text);
+    if (!text || !('speechSynthesis' in window) || !window.SpeechSynthesisUtterance) return;
+    try {
+      window.speechSynthesis.cancel();
+      var u = new SpeechSynthesisUtterance(text);
+      u.lang = 'zh-CN';
+      u.rate = 0.95;
+      window.speechSynthesis.speak(u);
+    } catch (e) { /* no voice installed */ }
+  }
+
+  // --- the live stream ------------------------------------------------------------------------
+
+  var handlers = {};
+  function on(kind, fn) { (handlers[kind] = handlers[kind] || []).push(fn); }
+  function emit(kind, data, id) {
+    (handlers[kind] || []).concat(handlers['*'] || []).forEach(function (fn) {
+      try { fn(data, kind, id); } catch (e) { if (window.console) console.error(e); }
+    });
+  }
+
+  var live = { es: null, lastId: null, lastMessage: 0, state: null, retryTimer: null, up: false };
+  function connect() {
+    clearTimeout(live.retryTimer);
+    if (live.es) live.es.close();
+    var params = new URLSearchParams({ station: CONFIG.station });
+    if (live.lastId !== null) params.set('after', live.lastId);
+    var es = new EventSource('/api/v1/stream?' + params.toString());
+    live.es = es;
+    live.lastMessage = Date.now();
+    KINDS.forEach(function (kind) {
+      es.addEventListener(kind, function (ev) {
+        live.lastMessage = Date.now();
+        if (ev.lastEventId) live.lastId = Number(ev.lastEventId);
+        var data;
+        try { data = JSON.parse(ev.data); } catch (e) { return; }
+        if (kind === 'state' || kind === 'status') { edge.streamUp(); banners(data.sync); }
+        if (kind === 'state') { live.state = data; if (live.lastId === null) live.lastId = data.last_id; }
+        emit(kind, data, ev.lastEventId);
+      });
+    });
+    es.onerror = function () {
+      if (es.readyState === EventSource.CLOSED) {
+        // refused (503: too many pages) or the edge is gone: find out which, then retry
+        fetch('/healthz', { cache: 'no-store' }).then(function (r) {
+          edge.set(r.ok, r.ok);
+        }, function () { edge.set(false, false); });
+        live.retryTimer = setTimeout(connect, 3000);
+      } else {
+        edge.streamDown(); // EventSource reconnects by itself, with Last-Event-ID
+      }
+    };
+  }
+  // A dead Wi-Fi link looks like silence, not like an error: watch the heartbeats.
+  setInterval(function () {
+    if (Date.now() - live.lastMessage > HEARTBEAT_TIMEOUT_MS) {
+      edge.streamDown();
+      connect();
+    }
+  }, 1000);
+
+  /* Edge reachability: the stream and the last API calls. */
+  var edge = {
+    streamOk: true, busy: false, failures: 0,
+    streamUp: function () { this.streamOk = true; this.busy = false; this.failures = 0; this.render(); },
+    streamDown: function () { this.streamOk = false; this.render(); },
+    requestFailed: function () { this.failures += 1; this.render(); },
+    requestOk: function () { this.failures = 0; this.render(); },
+    set: function (reachable, busy) {
+      this.streamOk = false; this.busy = !!busy;
+      if (!reachable) this.failures += 1; else this.failures = 0;
+      this.render();
+    },
+    down: function () { return (!this.streamOk && !this.busy) || this.failures > 0; },
+    render: function () {
+      var down = this.down();
+      el('conn-edge').hidden = !down;
+      el('conn-busy').hidden = !(this.busy && !down);
+      document.body.classList.toggle('edge-down', down);
+      if (down) el('conn-freeze').hidden = false;
+      emit('edge', { down: down });
+    }
+  };
+
+  var lastSync = null;
+  function banners(sync) {
+    if (!sync) return;
+    lastSync = sync;
+    var hubDown = sync.hub && sync.online === false;
+    el('conn-hub').hidden = !hubDown;
+    if (hubDown) el('conn-hub').textContent = t('conn_hub_offline', { since: clock(sync.offline_since) || '?' });
+    el('conn-freeze').hidden = !(sync.freeze_status === 'unknown' || edge.down());
+  }
+
+  // --- the alarm ------------------------------------------------------------------------------
+
+  var alarm = {
+    active: [],      // alarms for this station, oldest first
+    acked: {},       // ids acknowledged here or elsewhere: a replayed "alarm" must not revive them
+    held: 0,         // scans typed while the alarm is up (the scanner module sends them after)
+    repeat: null,
+    isUp: function () { return this.active.length > 0; },
+    relevant: function (a) {
+      return a && a.alarm_id && a.active !== false && a.level !== 'warning' &&
+             (!a.station || a.station === CONFIG.station);
+    },
+    add: function (a) {
+      if (!this.relevant(a) || this.acked[a.alarm_id]) return;
+      for (var i = 0; i < this.active.length; i++) if (this.active[i].alarm_id === a.alarm_id) return;
+      this.active.push(a);
+      this.render();
+      this.loud(a);
+    },
+    remove: function (id) {
+      this.acked[id] = true;
+      this.active = this.active.filter(function (a) { return a.alarm_id !== id; });
+      this.render();
+      if (!this.isUp()) emit('alarms_cleared', {});
+    },
+    replace: function (list) { // the state a (re)connect starts from
+      var self = this, ids = {};
+      (list || []).forEach(function (a) { ids[a.alarm_id] = true; });
+      this.active = this.active.filter(function (a) { return ids[a.alarm_id]; });
+      (list || []).forEach(function (a) { self.add(a); });
+      this.render();
+      if (!this.isUp()) emit('alarms_cleared', {});
+    },
+    loud: function (a) {
+      play('alarm');
+      vibrate([500, 150, 500, 150, 900]);
+      speak(a.speak || (a.message && a.message.zh) || '');
+    },
+    render: function () {
+      var box = el('alarm'), up = this.isUp();
+      box.hidden = !up;
+      document.body.classList.toggle('alarm-up', up);
+      clearInterval(this.repeat);
+      if (!up) return;
+      var a = this.active[0];
+      el('alarm-message').textContent = msg(a.message) || a.type;
+      var sub = [];
+      if (CONFIG.lang === 'zh' && a.message && a.message.en) sub.push(a.message.en);
+      if (a.order_id) sub.push(a.order_id);
+      if (a.created_at) sub.push(clock(a.created_at));
+      el('alarm-sub').textContent = sub.join(' · ');
+      el('alarm-more').hidden = this.active.length < 2;
+      el('alarm-more').textContent = t('alarm_more', { n: this.active.length - 1 });
+      el('alarm-held').hidden = !this.held;
+      el('alarm-held').textContent = t('alarm_held_scans', { n: this.held });
+      var op = el('alarm-operator');
+      if (!op.value) op.value = operator();
+      el('alarm-error').textContent = '';
+      // keep reminding until a person answers: beep and buzz every 5 s
+      this.repeat = setInterval(function () { play('alarm'); vibrate([400, 100, 400]); }, 5000);
+    },
+    setHeld: function (n) { this.held = n; if (this.isUp()) this.render(); },
+    ack: function () {
+      var a = this.active[0], self = this;
+      if (!a) return;
+      var name = el('alarm-operator').value.trim();
+      if (!name) {
+        el('alarm-error').textContent = t('alarm_ack_needs_operator');
+        el('alarm-operator').focus();
+        return;
+      }
+      setOperator(name);
+      el('alarm-ack').disabled = true;
+      api('POST', '/api/v1/alarms/' + encodeURIComponent(a.alarm_id) + '/ack', { operator: name })
+        .then(function (r) {
+          if (r.ok || r.status === 404) { self.remove(a.alarm_id); edge.requestOk(); }
+          else el('alarm-error').textContent = t('alarm_ack_failed', { message: r.body.message || r.status });
+        }, function (e) {
+          el('alarm-error').textContent = t('alarm_ack_failed', { message: e.message || e });
+        })
+        .then(function () { el('alarm-ack').disabled = false; });
+    }
+  };
+  // Only a deliberate tap or click dismisses it: a keyboard "click" (the scanner's Enter on a
+  // focused button) has event.detail 0 and is ignored; the button is also out of the tab order.
+  el('alarm-ack').addEventListener('click', function (ev) {
+    if (ev.detail === 0) { ev.preventDefault(); return; }
+    alarm.ack();
+  });
+  el('alarm-ack').addEventListener('keydown', function (ev) { ev.preventDefault(); });
+  el('alarm-operator').addEventListener('keydown', function (ev) {
+    if (ev.key === 'Enter') ev.preventDefault(); // Enter never acknowledges
+  });
+
+  on('state', function (s) { alarm.replace(s.alarms); });
+  on('alarm', function (a) { if (a.active === false) alarm.remove(a.alarm_id); else alarm.add(a); });
+  on('alarm_ack', function (a) { alarm.remove(a.alarm_id); });
+
+  // --- the order panel (scan and bench pages) -------------------------------------------------
+
+  var orderSeq = {};
+  /* Show an order's lines with their counts; `seq` (the scan event's number) keeps an older
+   * answer that arrives late from undoing a newer one. */
+  function renderOrder(order, seq, frozen) {
+    if (!el('order')) return;
+    if (order && seq !== undefined && seq !== null) {
+      if (orderSeq[order.order_id] !== undefined && seq < orderSeq[order.order_id]) return;
+      orderSeq[order.order_id] = seq;
+    }
+    el('order-empty').hidden = !!order;
+    el('order-progress').hidden = !order;
+    el('order-id').textContent = order ? order.order_id : '';
+    el('order-p0').hidden = !(order && order.priority === 'P0');
+    el('order-complete').hidden = !(order && order.complete);
+    el('order-frozen').hidden = !(order && (frozen || order.freeze));
+    var lines = el('order-lines');
+    lines.textContent = '';
+    var gifts = el('order-gift-list');
+    gifts.textContent = '';
+    el('order-gifts').hidden = !(order && order.gifts && order.gifts.length);
+    if (!order) { emit('order', null); return; }
+    el('order-progress').textContent = t('items_packed', { packed: order.items_packed, total: order.total_items });
+    order.lines.forEach(function (line) {
+      var li = make('li', 'line' + (line.packed >= line.qty ? ' line-done' : ''));
+      li.dataset.sku = line.sku;
+      li.appendChild(make('span', 'line-name', line.name || line.sku));
+      var meta = line.sku;
+      if (line.lot) meta += ' · ' + t('lot') + ' ' + line.lot;
+      if (line.expires) meta += ' · ' + t('expires') + ' ' + line.expires;
+      li.appendChild(make('span', 'line-meta', meta));
+      var count = make('span', 'line-count', line.packed + '/' + line.qty);
+      count.setAttribute('aria-label', t('packed') + ' ' + line.packed + ' / ' + t('qty') + ' ' + line.qty);
+      li.appendChild(count);
+      lines.appendChild(li);
+    });
+    (order.gifts || []).forEach(function (g) { gifts.appendChild(make('li', null, g.name + ' × ' + g.qty)); });
+    emit('order', order);
+  }
+  on('state', function (s) {
+    if (el('order') && s.open_order !== undefined) {
+      // a reconnect's snapshot: newer than anything seen before it
+      if (s.open_order) orderSeq[s.open_order.order_id] = -1;
+      renderOrder(s.open_order, null);
+    }
+  });
+  on('scan', function (r) {
+    if (r.station === CONFIG.station && r.order) renderOrder(r.order, r.seq, r.verdict === 'frozen');
+  });
+
+  window.ScanEdge = {
+    config: CONFIG, t: t, msg: msg, el: el, make: make, clock: clock, newId: newId, store: store,
+    operator: operator, setOperator: setOperator, api: api, play: play, vibrate: vibrate,
+    speak: speak, record: record, on: on, emit: emit, live: live, edge: edge, alarm: alarm,
+    renderOrder: renderOrder, banners: banners, lastSync: function () { return lastSync; }
+  };
+
+  edge.render();
+  el('conn-edge').hidden = true;
+  connect();
+})();

@@ -140,3 +140,37 @@ def test_sync_status_command(tmp_path, hub):
     down = subprocess.run([SCANEDGE, "sync", "--once"], capture_output=True, text=True,
                           env={**env, "SCANEDGE_HUB_URL": "http://127.0.0.1:9"})
     assert down.returncode == 2 and len(down.stderr.strip().splitlines()) == 1
+
+
+def test_rejected_event_is_parked_and_never_blocks_the_queue(tmp_path, hub):
+    token = hub.add_device("dev-1")
+    hub.start()
+    fill(tmp_path / "edge", 3)
+    store = Store(tmp_path / "edge" / "edge.db")
+    store.write(lambda db: append_event(db, "dev-1", "Not A Valid Type!", {}))
+    after = store.write(lambda db: append_event(db, "dev-1", "scan", {"after": True}))
+    settings = load_settings(env={}, data_dir=str(tmp_path / "edge"), device_id="dev-1",
+                             hub_url=hub.url, hub_token=token)
+    from sync.worker import SyncWorker
+
+    result = SyncWorker(store, settings).drain()
+    assert (result.sent, result.acked, result.parked) == (5, 4, 1)
+    status = outbox_status(store.read())
+    assert (status.pending, status.parked, status.acked) == (0, 1, 4)
+    error = store.read().execute("SELECT error FROM events WHERE state = 'parked'").fetchone()[0]
+    assert error == "rejected:bad_type"
+    assert after.event_id in {e["event_id"] for e in hub.events()}
+    store.close()
+
+
+def test_purge_removes_only_old_acknowledged_events(tmp_path):
+    from edge.store.outbox import mark_results, purge_acked
+
+    store = Store(tmp_path / "edge.db")
+    ids = [store.write(lambda db: append_event(db, "d", "scan", {})).event_id for _ in range(3)]
+    store.write(lambda db: mark_results(db, [(ids[0], "accepted"), (ids[1], "rejected:bad")]))
+    assert store.write(lambda db: purge_acked(db, "2000-01-01T00:00:00Z")) == 0  # too recent
+    assert store.write(lambda db: purge_acked(db, "9999-01-01T00:00:00Z")) == 1
+    left = dict(store.read().execute("SELECT event_id, state FROM events").fetchall())
+    assert left == {ids[1]: "parked", ids[2]: "pending"}
+    store.close()

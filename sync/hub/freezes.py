@@ -1,0 +1,198 @@
+"""The hub's side of freezes: its signing key, expedite/cancel conflicts, the devices' acks.
+
+Everything here runs inside a :class:`~sync.hub.storage.Tx` of the storage (SQLite or
+PostgreSQL, ``?`` placeholders), so a command, the conflict it causes and the ``needs_decision``
+freeze that follows commit together.
+
+Conflict rule (DESIGN.md "Freeze"): an ``expedite`` and a ``freeze`` with reason ``cancel`` for one
+order, issued within ``conflict_window_s`` of each other (either order), put the order in
+``needs_decision``: the hub records a conflict and issues a signed freeze with reason
+``needs_decision`` right after the second command, so every device blocks the order as frozen.
+Only an admin's decision (``cancel`` -> a cancel freeze; ``ship`` -> an unfreeze) closes it;
+commands before a decision never conflict again.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sync.hub.storage import HubStorage, Tx
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS freeze_acks (
+        command_id TEXT NOT NULL, device_id TEXT NOT NULL, order_id TEXT,
+        applied_at TEXT, effects_at TEXT, received_at TEXT NOT NULL, result TEXT NOT NULL,
+        PRIMARY KEY (command_id, device_id))""",
+    """CREATE TABLE IF NOT EXISTS order_conflicts (
+        conflict_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, commands TEXT NOT NULL,
+        freeze_command TEXT NOT NULL, detected_at TEXT NOT NULL, window_s REAL NOT NULL,
+        decision TEXT, decided_at TEXT, decided_by TEXT, decision_command TEXT,
+        decision_seq BIGINT)""",
+    "CREATE INDEX IF NOT EXISTS order_conflicts_order ON order_conflicts (order_id, decided_at)",
+)
+DECISIONS = ("cancel", "ship")
+
+
+class ConflictError(LookupError):
+    """No open conflict to decide."""
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _is_cancel(kind: str, payload: dict[str, Any]) -> bool:
+    return kind == "freeze" and payload.get("reason") == "cancel"
+
+
+def open_conflict(tx: Tx, order_id: str) -> dict[str, Any] | None:
+    row = tx.one("SELECT conflict_id, commands, freeze_command, detected_at, window_s"
+                 " FROM order_conflicts WHERE order_id = ? AND decided_at IS NULL", [order_id])
+    if row is None:
+        return None
+    return {"conflict_id": row[0], "commands": json.loads(row[1]), "freeze_command": row[2],
+            "detected_at": row[3], "window_s": row[4]}
+
+
+def detect_conflict(storage: HubStorage, tx: Tx, payload: dict[str, Any],
+                    window_s: float) -> dict[str, Any] | None:
+    """After a command was appended: a conflict it causes (or joins), with the needs_decision
+    freeze issued in this transaction; None when it causes none."""
+    kind, order_id = payload["kind"], payload["order_id"]
+    if kind != "expedite" and not _is_cancel(kind, payload):
+        return None
+    current = open_conflict(tx, order_id)
+    if current is not None:
+        # Another cancel or expedite while undecided: log it with the conflict and put a fresh
+        # needs_decision freeze on top (a newer cancel freeze must not hide the open question).
+        commands = [*current["commands"], payload["command_id"]]
+        freeze = storage.append_command(tx, "freeze", order_id, {
+            "reason": "needs_decision", "conflict_id": current["conflict_id"]})
+        tx.execute("UPDATE order_conflicts SET commands = ?, freeze_command = ?"
+                   " WHERE conflict_id = ?",
+                   [json.dumps(commands), freeze["command_id"], current["conflict_id"]])
+        return {**current, "commands": commands, "freeze_command": freeze["command_id"]}
+    row = tx.one("SELECT COALESCE(MAX(decision_seq), 0) FROM order_conflicts WHERE order_id = ?",
+                 [order_id])
+    decided_seq = int(row[0] or 0)
+    want = "freeze" if kind == "expedite" else "expedite"
+    issued = parse_time(payload["issued_at"])
+    rows = tx.all("SELECT change_seq, payload FROM changes WHERE order_id = ? AND kind = ?"
+                  " AND change_seq > ? AND change_seq < ? ORDER BY change_seq DESC LIMIT 20",
+                  [order_id, want, decided_seq, payload["change_seq"]])
+    for _, text in rows:
+        other = json.loads(text)
+        if want == "freeze" and not _is_cancel("freeze", other):
+            continue
+        if abs((issued - parse_time(other["issued_at"])).total_seconds()) > window_s:
+            break  # older ones are further away still
+        conflict_id = secrets.token_hex(8)
+        freeze = storage.append_command(tx, "freeze", order_id, {
+            "reason": "needs_decision", "conflict_id": conflict_id})
+        commands = [other["command_id"], payload["command_id"]]
+        tx.execute(
+            "INSERT INTO order_conflicts (conflict_id, order_id, commands, freeze_command,"
+            " detected_at, window_s) VALUES (?, ?, ?, ?, ?, ?)",
+            [conflict_id, order_id, json.dumps(commands), freeze["command_id"],
+             freeze["issued_at"], window_s])
+        return {"conflict_id": conflict_id, "commands": commands,
+                "freeze_command": freeze["command_id"], "detected_at": freeze["issued_at"],
+                "window_s": window_s}
+    return None
+
+
+def decide(storage: HubStorage, tx: Tx, order_id: str, decision: str,
+           operator: str) -> dict[str, Any]:
+    """Close the open conflict of ``order_id``: a cancel freeze or an unfreeze, signed."""
+    current = open_conflict(tx, order_id)
+    if current is None:
+        raise ConflictError(f"order {order_id} has no open conflict to decide")
+    if decision == "cancel":
+        command = storage.append_command(tx, "freeze", order_id, {
+            "reason": "cancel", "conflict_id": current["conflict_id"], "decided_by": operator})
+    else:
+        command = storage.append_command(tx, "unfreeze", order_id, {
+            "conflict_id": current["conflict_id"], "decided_by": operator})
+    tx.execute("UPDATE order_conflicts SET decision = ?, decided_at = ?, decided_by = ?,"
+               " decision_command = ?, decision_seq = ? WHERE conflict_id = ?",
+               [decision, command["issued_at"], operator, command["command_id"],
+                command["change_seq"], current["conflict_id"]])
+    return {**current, "decision": decision, "decided_by": operator, "command": command}
+
+
+def list_conflicts(tx: Tx, *, open_only: bool, limit: int) -> list[dict[str, Any]]:
+    sql = ("SELECT conflict_id, order_id, commands, freeze_command, detected_at, window_s,"
+           " decision, decided_at, decided_by, decision_command FROM order_conflicts")
+    if open_only:
+        sql += " WHERE decided_at IS NULL"
+    rows = tx.all(sql + " ORDER BY detected_at DESC LIMIT ?", [limit])
+    keys = ("conflict_id", "order_id", "commands", "freeze_command", "detected_at", "window_s",
+            "decision", "decided_at", "decided_by", "decision_command")
+    out = []
+    for r in rows:
+        item = dict(zip(keys, r, strict=True))
+        item["commands"] = json.loads(item["commands"])
+        out.append(item)
+    return out
+
+
+# -- acknowledgements ---------------------------------------------------------------------------
+def store_acks(tx: Tx, device_id: str, acks: list[dict[str, Any]], received_at: str) -> int:
+    stored = 0
+    for ack in acks:
+        tx.execute(
+            "INSERT INTO freeze_acks (command_id, device_id, order_id, applied_at, effects_at,"
+            " received_at, result) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (command_id, device_id) DO NOTHING",
+            [ack["command_id"], device_id, ack.get("order_id"), ack.get("applied_at"),
+             ack.get("effects_at"), received_at,
+             json.dumps(ack.get("result") or {}, ensure_ascii=False)])
+        stored += 1
+    return stored
+
+
+def list_freezes(tx: Tx, *, now: datetime, within_s: float, unacked: bool, since: str | None,
+                 limit: int) -> list[dict[str, Any]]:
+    """Freeze commands, newest first, with each registered device's acknowledgement.
+
+    ``late`` lists the devices (registered before the freeze) whose ack did not reach the hub
+    within ``within_s`` of the issue; a freeze younger than that is not late yet.
+    ``unacked``: only freezes with a late device.
+    """
+    where, params = "kind = 'freeze'", []
+    if since:
+        where += " AND created_at >= ?"
+        params.append(since)
+    rows = tx.all(f"SELECT change_seq, order_id, payload FROM changes WHERE {where}"
+                  " ORDER BY change_seq DESC LIMIT ?", [*params, limit])
+    devices = tx.all("SELECT device_id, created_at FROM devices ORDER BY device_id")
+    out = []
+    for seq, order_id, text in rows:
+        payload = json.loads(text)
+        issued = parse_time(payload["issued_at"])
+        acks = {r[0]: r for r in tx.all(
+            "SELECT device_id, received_at, applied_at, effects_at, result FROM freeze_acks"
+            " WHERE command_id = ?", [payload["command_id"]])}
+        expected = [d for d, created in devices if parse_time(created) <= issued]
+        items, late = [], []
+        for device_id in sorted(set(expected) | set(acks)):
+            ack = acks.get(device_id)
+            seconds = None if ack is None else round(
+                (parse_time(ack[1]) - issued).total_seconds(), 3)
+            items.append({"device_id": device_id, "received_at": ack[1] if ack else None,
+                          "seconds": seconds, "applied_at": ack[2] if ack else None,
+                          "effects_at": ack[3] if ack else None,
+                          "result": json.loads(ack[4]) if ack else None})
+            overdue = (now - issued).total_seconds() > within_s
+            if (seconds is None and overdue) or (seconds is not None and seconds > within_s):
+                late.append(device_id)
+        if unacked and not late:
+            continue
+        out.append({"change_seq": seq, "command_id": payload["command_id"], "order_id": order_id,
+                    "reason": payload.get("reason"), "version": payload.get("version"),
+                    "issued_at": payload["issued_at"], "acks": items, "late": late})
+    return out

@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{res.elapsed_ms:.0f} ms", file=sys.stderr, flush=True)
             print(_row(f"scanedge waybill, {name}", folder, len(rows), exact, wrong, carrier,
                        ms), flush=True)
+    print(f"\n`auto` (the setting's default) is `{text_engines.auto_name()}` on this install.")
     return 0
 
 

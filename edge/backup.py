@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import importlib.util
 import os
 import re
 import sqlite3
@@ -25,20 +27,14 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import import_module
 from pathlib import Path
 
 from edge.config import Settings
 
 NAME_RE = re.compile(r"^(?P<kind>edge|hub)-(?P<seq>\d{6,})-(?P<stamp>\d{8}T\d{6}Z)\.db$")
 KINDS = ("edge", "hub")
-# Every component that migrates edge.db: (module, its component-name attribute, its steps).
-# A test checks that each ``ensure_schema(...)`` caller in the code is listed here.
-MIGRATING_COMPONENTS: tuple[tuple[str, str | None, str], ...] = (
-    ("edge.store.schema", None, "EDGE_MIGRATIONS"),  # component "edge"
-    ("edge.alarms", "COMPONENT", "MIGRATIONS"),
-    ("printers.queue", "COMPONENT", "MIGRATIONS"),
-)
+CODE_PACKAGES = ("edge", "ocr", "printers", "sync")
+CODE_MARKER = ".scanedge-code"  # in data_dir: identity of the code that last started here
 
 
 class BackupError(RuntimeError):
@@ -179,17 +175,6 @@ def kind_of(path: Path) -> str | None:
         conn.close()
 
 
-def code_schema_versions() -> dict[str, int]:
-    """The newest migration this code knows, per component of edge.db."""
-    out = {}
-    for module_name, component_attr, steps_attr in MIGRATING_COMPONENTS:
-        module = import_module(module_name)
-        component = getattr(module, component_attr) if component_attr else "edge"
-        steps = getattr(module, steps_attr)
-        out[component] = steps[-1].version if steps else 0
-    return out
-
-
 def stored_schema_versions(path: Path) -> dict[str, int]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
@@ -202,11 +187,18 @@ def stored_schema_versions(path: Path) -> dict[str, int]:
     return dict(rows)
 
 
-def pending_migrations(path: Path) -> list[str]:
-    """Components of an existing edge.db whose schema is older than the code: "edge 1 -> 2"."""
-    stored = stored_schema_versions(path)
-    return [f"{c} {stored[c]} -> {v}" for c, v in code_schema_versions().items()
-            if c in stored and stored[c] < v]
+def code_identity() -> str:
+    """A hash of the program's Python sources: changes with every upgrade (or local edit)."""
+    h = hashlib.sha256()
+    for package in CODE_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            continue
+        base = Path(spec.origin).parent
+        for path in sorted(base.rglob("*.py")):
+            h.update(str(path.relative_to(base.parent)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:20]
 
 
 # ---------------------------------------------------------------- backup
@@ -290,16 +282,31 @@ def prune(directory: Path, keep: int) -> list[Path]:
     return removed
 
 
-def backup_before_migration(settings: Settings) -> list[Path]:
-    """Called by ``scanedge serve`` before it opens the store (which migrates): back up edge.db
-    when its schema is older than the code, i.e. on the first start after an upgrade."""
+def backup_before_upgrade(settings: Settings) -> list[Path]:
+    """Called by ``scanedge serve`` before it opens the store (which runs the migrations).
+
+    Backs edge.db up when the code differs from the code that last started on this data (an
+    upgrade, or the first start of a version with this check). Any component's migration can
+    only come with new code, so this covers every schema change without a list of components to
+    keep up to date, and a normal start costs a hash of the sources, no copy. The marker is
+    written right after the copy: a migration that then fails and restarts in a loop does not
+    make a copy per attempt that would rotate the good one away.
+    """
     path = settings.edge_db_path
-    if not path.exists():
+    marker = settings.data_dir / CODE_MARKER
+    current = code_identity()
+    try:
+        previous = marker.read_text().strip()
+    except OSError:
+        previous = ""
+    if previous == current:
         return []
-    pending = pending_migrations(path)
-    if not pending:
-        return []
-    return backup(settings, kinds=("edge",))
+    made = backup(settings, kinds=("edge",)) if path.exists() else []
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = marker.with_name(marker.name + ".tmp")
+    tmp.write_text(current + "\n")
+    os.replace(tmp, marker)
+    return made
 
 
 # ---------------------------------------------------------------- restore
@@ -326,9 +333,11 @@ def restore(settings: Settings, file: Path, *, force: bool = False,
         raise BackupError(f"{file} is a {found_kind} database, not a {kind} one")
     if found_kind == "edge":
         target = settings.edge_db_path
-        code = code_schema_versions()
-        newer = [f"{c} {v} > {code[c]}" for c, v in stored_schema_versions(file).items()
-                 if c in code and v > code[c]]
+        # The live database was migrated by this code: a file with a newer schema comes from a
+        # newer scanedge (with no live database, the start itself refuses such a file).
+        live = stored_schema_versions(target) if target.exists() else {}
+        newer = [f"{c} {v} > {live[c]}" for c, v in stored_schema_versions(file).items()
+                 if c in live and v > live[c]]
         if newer:
             raise BackupError(f"{file} has a newer schema than this scanedge "
                               f"({', '.join(newer)}): upgrade first")

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "ocr.waybill_cli",
     "printers.cli",
     "sync.cli",
+    "edge.interception_report",
 )
 
 

@@ -56,6 +56,24 @@ def _positive(value: float) -> str | None:
     return None if value > 0 else "a number greater than 0"
 
 
+def _hub_public_key(value: str) -> str | None:
+    if not value:
+        return None
+    from sync.signing import check_public_key  # cryptography only when a key is configured
+
+    return check_public_key(value)
+
+
+def _waybill_rules(value: str) -> str | None:
+    from edge.waybills import parse_rules  # the rules' format lives with the capture code
+
+    try:
+        parse_rules(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
 def _choice(*allowed: str) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         return None if value in allowed else "one of " + ", ".join(allowed)
@@ -98,7 +116,8 @@ KEYS: tuple[Key, ...] = (
     Key("hub_listen", str, "127.0.0.1:8090", _host_port, "hub HTTP address"),
     Key("hub_database", str, _default_hub_database, help="SQLite path or postgresql:// URL"),
     Key("hub_admin_token", str, "", help="order-system token; generated at first start"),
-    Key("http_threads", int, 8, _positive, "worker threads of the HTTP server"),
+    Key("http_threads", int, 24, _positive,
+        "HTTP worker threads; each open page stream holds one (at most this - 4 streams)"),
     Key("max_body_mb", float, 20.0, _positive, "largest HTTP request body accepted"),
     Key("log_level", str, "info", _choice("debug", "info", "warning", "error"), "log verbosity"),
     Key("hub_threads", int, 48, _positive, "hub worker threads (each open device stream holds one)"),
@@ -110,8 +129,28 @@ KEYS: tuple[Key, ...] = (
     Key("max_image_megapixels", float, 40.0, _positive, "largest image size decoded"),
     Key("decode_budget_ms", int, 300, _positive, "time budget of one barcode decode"),
     Key("waybill_ocr_engine", str, "auto", _choice("auto", "tesseract", "tesserocr", "rapidocr"),
-        "waybill text engine; auto = tesserocr when installed, else pytesseract"),
+        "waybill text engine; auto = rapidocr, else tesserocr, else pytesseract (installed)"),
     Key("backup_keep", int, 10, _positive, "SQLite backups kept per database (scanedge backup)"),
+)
+KEYS += (  # freeze interception (docs/freeze.md)
+    Key("hub_public_key", str, "", _hub_public_key,
+        "the hub's command-signing key (`scanedge hub public-key`); empty = trust on first use"),
+    Key("offline_print", str, "allow", _choice("allow", "hold_p0", "hold_all"),
+        "printing while the hub is silent (freeze status unknown): allow, hold P0 jobs, hold all"),
+    Key("offline_after_s", float, 15.0, _positive, "hub silent this long = freeze status unknown"),
+    Key("conflict_window_s", float, 15.0, _positive,
+        "hub: an expedite and a cancel closer than this need a supervisor's decision"),
+    Key("gpio_buzzer_pin", str, "", help="GPIO pin of the alarm buzzer (gpiozero name); empty = none"),
+    Key("gpio_led_pin", str, "", help="GPIO pin of the red alarm LED (gpiozero name); empty = none"),
+)
+KEYS += (  # waybill capture (docs/waybill.md)
+    Key("waybill_retention_days", float, 30.0, _positive, "keep captured waybill photos this long"),
+    Key("waybill_captures_max_mb", float, 2000.0, _positive,
+        "disk space for captured waybill photos; the oldest go first"),
+    Key("waybill_auto_attach", float, 0.95, _positive,
+        "attach a read number to its order without a tap from this confidence (above 1 = never)"),
+    Key("waybill_rules", str, "", _waybill_rules,
+        "per-distributor tracking-number rules, a JSON object (docs/waybill.md); empty = none"),
 )
 KEY_NAMES = frozenset(k.name for k in KEYS)
 
@@ -145,6 +184,16 @@ class Settings:
     decode_budget_ms: int
     waybill_ocr_engine: str
     backup_keep: int
+    hub_public_key: str
+    offline_print: str
+    offline_after_s: float
+    conflict_window_s: float
+    gpio_buzzer_pin: str
+    gpio_led_pin: str
+    waybill_retention_days: float
+    waybill_captures_max_mb: float
+    waybill_auto_attach: float
+    waybill_rules: str
     source: str = field(default="defaults", compare=False)
 
     @property

@@ -14,6 +14,9 @@ from edge.store import Store
 from printers.service import PrintService
 
 if TYPE_CHECKING:
+    from edge.freeze_effects import AckSender, FreezeEffects
+    from edge.freeze_status import FreezeStatus
+    from edge.gpio import GpioAlarm
     from sync.worker import SyncWorker
 
 
@@ -27,6 +30,10 @@ class EdgeContext:
     bus: EventBus  # live messages for the pages (scans, jobs, alarms)
     alarms: AlarmCenter
     sync: SyncWorker | None = None  # None: offline device (no hub_url)
+    freezes: FreezeEffects | None = None  # what a hub freeze does here (docs/freeze.md)
+    freeze_status: FreezeStatus | None = None  # offline policy: "freeze status unknown"
+    acks: AckSender | None = None  # freeze acks to the hub, ahead of the event backlog
+    gpio: GpioAlarm | None = None  # buzzer + red LED, when pins are configured
 
     @classmethod
     def open(cls, settings: Settings) -> EdgeContext:
@@ -37,24 +44,59 @@ class EdgeContext:
         scans = ScanService(store, settings, alarms=alarms)
         metrics = EdgeMetrics(store)
         scans.listeners.append(metrics.on_scan)
-        printing = PrintService(store, settings)  # starts the print-queue worker thread
+        # started at the end: the offline policy's gate must be in place before the first job
+        printing = PrintService(store, settings, start=False)
+        printing.alarms = alarms  # a refused print is an alarm that waits for a person
         scans.listeners.append(lambda r: bus.publish("scan", r))
         printing.listeners.append(lambda job: bus.publish("job", job))
         # printer faults are states that clear themselves (paper refilled), not acked alarms
         printing.alarm_listeners.append(lambda alarm: bus.publish("printer_alarm", alarm))
         ctx = cls(settings=settings, store=store, scans=scans, metrics=metrics, printing=printing,
                   bus=bus, alarms=alarms)
+        ctx._wire_freezes()
         if settings.hub_url:
+            from edge.freeze_effects import AckSender
+            from sync.signing import pin_configured_key
             from sync.worker import SyncWorker
 
-            ctx.sync = SyncWorker(store, settings)
+            pin_configured_key(store, settings.device_id, settings.hub_public_key)
+            ctx.sync = SyncWorker(store, settings, offline_after_s=settings.offline_after_s)
             scans.listeners.append(ctx.sync.notify_new_event)
             metrics.watch_sync(ctx.sync)
+            assert ctx.freezes is not None
+            ctx.sync.on_applied.append(ctx.freezes.on_applied)  # after the commit
+            ctx.acks = ctx.freezes.acks = AckSender(store, ctx.sync.client).start()
             ctx.sync.start()
+        ctx._start_freeze_status()
+        printing.start()
+        ctx.freezes.run_pending()  # follow-ups of freezes a crash interrupted
         return ctx
 
+    def _wire_freezes(self) -> None:
+        from edge.freeze_effects import FreezeEffects
+        from edge.gpio import GpioAlarm
+
+        printing = self.printing
+        # Noise makers hear every alarm after its commit: the printer's buzzer (per model, sent
+        # between labels by the print worker) and the bench's GPIO buzzer + LED.
+        self.alarms.listeners.append(lambda alarm: alarm.level == "alarm" and printing.buzz())
+        self.gpio = GpioAlarm.from_settings(self.settings, self.alarms, self.bus)
+        self.freezes = FreezeEffects(self.store, self.settings, printing, self.alarms, self.bus)
+
+    def _start_freeze_status(self) -> None:
+        from edge.freeze_status import FreezeStatus, FreezeStatusCollector
+
+        self.freeze_status = FreezeStatus(self.settings, self.sync, self.printing, self.bus).start()
+        self.metrics.registry.register(FreezeStatusCollector(self.freeze_status))
+
     def close(self) -> None:
+        if self.freeze_status is not None:
+            self.freeze_status.stop()
+        if self.acks is not None:
+            self.acks.stop()
         if self.sync is not None:
             self.sync.stop()
+        if self.gpio is not None:
+            self.gpio.close()
         self.printing.stop()
         self.store.close()

@@ -57,8 +57,8 @@ def run_demo(settings: Settings) -> int:
         f"  hub          http://{settings.hub_listen}/  admin token: {admin}\n"
         f"  printer      {printer.address} (virtual; labels kept in memory)\n"
         f"  demo orders  {', '.join(d['order_id'] for d in orders)}\n"
-        "  try: curl -s localhost:8080/api/v1/scans -H 'Content-Type: application/json' "
-        "-d '{\"code\": \"SO-1001\"}'\n"
+        f"  try: curl -s http://{settings.listen}/api/v1/scans "
+        "-H 'Content-Type: application/json' -d '{\"code\": \"SO-1001\"}'\n"
         f"       curl -s -X POST http://{settings.hub_listen}/api/v1/orders/SO-1002/freeze "
         f"-H 'Authorization: Bearer {admin}' -H 'Content-Type: application/json' "
         "-d '{\"reason\": \"cancel\"}'",

@@ -11,13 +11,14 @@ log = logging.getLogger("scanedge")
 
 
 def serve(settings: Settings) -> int:
-    from edge.backup import BackupError, backup_before_migration, service_lock
+    from edge.backup import BackupError, backup_before_upgrade, service_lock
 
     try:
         with service_lock(settings, "edge"):  # `scanedge restore` refuses while this is held
-            made = backup_before_migration(settings)  # the store migrates when it opens
+            made = backup_before_upgrade(settings)  # the store migrates when it opens
             for path in made:
-                print(f"schema upgrade: backed up to {path}", file=sys.stderr)
+                print(f"new code: edge.db backed up to {path} before any migration",
+                      file=sys.stderr)
             return _serve(settings)
     except BackupError as e:
         print(f"scanedge serve: {e}", file=sys.stderr)

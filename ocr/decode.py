@@ -8,7 +8,8 @@ The cascade (steps and order chosen by measurement on the dev set: docs/decode.m
    inversion) on a copy at most 4096 px wide. zxing-cpp also reports symbols it saw but could
    not decode: those places become *regions* for the later steps.
 2. ``full-res``: a photo that was scaled down for step 1 gets one cheap pass at full size.
-3. ``zbar``: the second library, on the whole image (small images) or on the regions.
+3. ``zbar``: the second library, on the whole image (small images) or on the regions; on a
+   big image without any region (nothing seen, nothing located), on the whole working image.
 4. ``locate1d``: OpenCV's 1D-barcode locator; each located code is cut out of the full
    resolution image, turned horizontal, scaled up and read by both libraries.
 5. ``deskew``, ``tilt±30``: one turn by the dominant edge direction, then ±30°, cheap zxing-cpp
@@ -251,8 +252,12 @@ class _Cascade:
             if self._done():
                 return self._finish()
 
-        # 3. the second library
+        # 3. the second library. A big photo in which neither zxing-cpp nor OpenCV's locator saw
+        # a sign of a code has no regions: zbar then reads the whole (working) image, since its
+        # scanner finds smudged or blurred 1D codes that neither of the others sees at all.
         regions = self._regions_for_fallbacks()
+        if not regions and not self.accepted:
+            regions = [work]
         if regions and self._fits("zbar", "zbar", sum(v.gray.size for v in regions), len(regions)):
             self.report.steps.append("zbar")
             for region in regions:

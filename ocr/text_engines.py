@@ -1,15 +1,19 @@
 """OCR engines for the waybill reader, behind one small interface.
 
-* ``tesseract`` (pytesseract, the default install): one ``tesseract`` process per call, so the
-  line crops of one photo are stacked into a single image and read in one call (psm 6): the
-  ~100 ms process start is paid once per photo, not once per line.
+* ``rapidocr`` (the default install, scripts/setup.sh; ``auto`` takes it when installed):
+  PaddleOCR models (PP-OCRv4) on ONNX Runtime, shipped inside the ``rapidocr-onnxruntime``
+  wheel. It reads blurred digits and Chinese carrier names far better than Tesseract, reads
+  line crops in batches, and can also find and read every line of a page itself
+  (:meth:`RapidOcrEngine.read_page`), which the reader uses when the located runs were not
+  enough.
 * ``tesserocr`` (optional extra ``scanedge[tesserocr]``): the Tesseract C++ API in-process; each
   crop is read as one line (psm 7) in a few milliseconds.
-* ``rapidocr`` (optional extra ``scanedge[rapidocr]``): PaddleOCR models on ONNX Runtime, shipped
-  inside the wheel. Slower, but it reads Chinese carrier names and hard photos far better.
+* ``tesseract`` (pytesseract, the fallback when rapidocr is absent): one ``tesseract`` process
+  per call, so the line crops of one photo are stacked into a single image and read in one call
+  (psm 6): the ~100 ms process start is paid once per photo, not once per line.
 
-``engine("auto")`` takes tesserocr when it is installed, else pytesseract. Every engine returns
-:class:`TextRead` (text and a 0..1 confidence) per crop, and plain text for a header crop.
+Every engine returns :class:`TextRead` (text and a 0..1 confidence) per crop, and plain text for
+a header crop.
 """
 
 from __future__ import annotations
@@ -192,33 +196,80 @@ class TesserocrEngine:
         return api.GetUTF8Text()
 
 
+@dataclass(frozen=True)
+class PageLine:
+    """One text line found and read on a whole page (engines that detect text themselves)."""
+
+    text: str
+    confidence: float  # 0..1, the engine's own
+    quad: tuple[tuple[float, float], ...]  # corners in the pixels of the image that was read
+    turned: bool = False  # the line was upside down (turned by half a turn before reading)
+
+
 class RapidOcrEngine:
+    """PaddleOCR (PP-OCRv4 detection + recognition, mobile angle classifier) on ONNX Runtime.
+
+    The models ship inside the ``rapidocr-onnxruntime`` wheel: nothing is downloaded at run
+    time. Its own pipeline is called step by step (detect, cut, classify, recognize) so that
+    crops are recognized in batches and the page is detected at a size we choose.
+    """
+
     name = "rapidocr"
+    PAGE_MAX_SIDE = 1024  # detection size of a whole label: 13-px glyphs still found, ~0.3 s
 
     def __init__(self) -> None:
         from rapidocr_onnxruntime import RapidOCR
 
-        self._ocr = RapidOCR()
-        self._lock = threading.Lock()
+        # limit_type "max": never upscale (the default "min" blows a 700x150 header up to
+        # 3400x736 before detecting).
+        self._ocr = RapidOCR(det_limit_type="max", det_limit_side_len=self.PAGE_MAX_SIDE,
+                             print_verbose=False)
+        self._lock = threading.Lock()  # the detector's post-processing keeps state
+
+    @staticmethod
+    def _bgr(image: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
 
     def read_lines(self, crops: Sequence[np.ndarray]) -> list[TextRead]:
+        if not crops:
+            return []
+        with self._lock:
+            res, _ = self._ocr.text_rec([self._bgr(c) for c in crops])
+        return [TextRead(str(text).upper(), float(score)) for text, score, *_ in res]
+
+    def read_page(self, image: np.ndarray, max_side: int | None = None) -> list[PageLine]:
+        """Every text line of ``image``: detected, turned upright when upside down, read."""
+        limit = max_side or self.PAGE_MAX_SIDE
+        s = min(1.0, limit / max(image.shape[:2]))
+        img = self._bgr(image)
+        if s < 1.0:
+            img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        with self._lock:
+            boxes, _ = self._ocr.text_det(img)
+            if boxes is None or len(boxes) == 0:
+                return []
+            boxes = self._ocr.sorted_boxes(boxes)
+            crops = self._ocr.get_crop_img_list(img, boxes)
+            crops, turns, _ = self._ocr.text_cls(crops)
+            res, _ = self._ocr.text_rec(crops)
         out = []
-        for c in crops:
-            bgr = cv2.cvtColor(c, cv2.COLOR_GRAY2BGR) if c.ndim == 2 else c
-            with self._lock:
-                res, _ = self._ocr(bgr, use_det=False, use_cls=False, use_rec=True)
-            if res:
-                text, score = res[0][0], float(res[0][1])
-                out.append(TextRead(text.upper(), score))
-            else:
-                out.append(TextRead("", 0.0))
+        for box, turn, (text, score, *_) in zip(boxes, turns, res, strict=True):
+            if not str(text).strip():
+                continue
+            quad = tuple((float(x) / s, float(y) / s) for x, y in np.asarray(box))
+            out.append(PageLine(str(text), float(score), quad, turned=str(turn[0]) == "180"))
         return out
 
     def read_text(self, image: np.ndarray) -> str:
-        bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
-        with self._lock:
-            res, _ = self._ocr(bgr)
-        return "\n".join(r[1] for r in res or ())
+        return "\n".join(line.text for line in self.read_page(image))
+
+
+def auto_name() -> str:
+    """What ``auto`` means here: the best engine installed (docs/benchmarks.md, "Waybill
+    capture"): rapidocr (the default install), else tesserocr, else pytesseract."""
+    if installed("rapidocr"):
+        return "rapidocr"
+    return "tesserocr" if installed("tesserocr") and tessdata_dir() else "tesseract"
 
 
 def installed(name: str) -> bool:
@@ -236,7 +287,7 @@ def engine(name: str = "auto") -> TextEngine:
     if name not in ENGINE_NAMES:
         raise ValueError(f"unknown OCR engine {name!r}: one of {', '.join(ENGINE_NAMES)}")
     if name == "auto":
-        name = "tesserocr" if installed("tesserocr") and tessdata_dir() else "tesseract"
+        name = auto_name()
     with _engines_lock:
         if name not in _engines:
             if not installed(name):

@@ -13,8 +13,11 @@ The method (docs/waybill.md has the long version):
    plain digits only when two printed copies agree, glued numbers rejected, near-miss reads
    voted, two different numbers (two labels) rejected. When nothing is accepted the result has
    no number, only ``candidates`` for a person to confirm.
-4. Nothing found and the photo may be upside down: the text stage is run once more turned by
-   half a turn.
+4. **The whole page** with an engine that finds text itself (RapidOCR, the default install)
+   when the located runs gave no accepted number: heavy blur melts a number's glyphs into one
+   blob the run finder cannot cut. Its reads of a copy already read count as the same place.
+   Its angle classifier turns upside-down lines; with Tesseract, nothing found and the photo
+   maybe upside down, the text stage runs once more turned by half a turn.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
@@ -50,6 +53,7 @@ WORK_MAX_SIDE = 1800  # photos are reduced to this before the text stage (speed,
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="waybill-ocr")
 
 Quad = list[list[float]]
+Box = tuple[int, int, int, int]
 
 
 @dataclass
@@ -87,27 +91,13 @@ class WaybillResult:
 
 
 def _barcode_reads(gray: np.ndarray, budget_ms: int) -> list[Read]:
-    try:
-        from ocr.decode import decode
-    except ImportError:  # the cascade is not there yet: zxing-cpp alone
-        decode = None
-    reads = []
-    if decode is not None:
-        # exhaustive: a second label's barcode in the frame must be seen, or the reader would
-        # answer with whichever label it happened to decode first.
-        symbols = decode(gray, budget_ms=budget_ms, exhaustive=True)
-        for i, s in enumerate(symbols):
-            quad = _quad(getattr(s, "position", None))
-            reads.append(Read(s.text, "barcode", f"barcode:{i}", 1.0, quad))
-        return reads
-    import zxingcpp
+    from ocr.decode import decode
 
-    for i, r in enumerate(zxingcpp.read_barcodes(gray)):
-        p = r.position
-        quad = tuple((float(q.x), float(q.y)) for q in (p.top_left, p.top_right,
-                                                           p.bottom_right, p.bottom_left))
-        reads.append(Read(r.text, "barcode", f"barcode:{i}", 1.0, quad))
-    return reads
+    # exhaustive: a second label's barcode in the frame must be seen, or the reader would answer
+    # with whichever label it happened to decode first.
+    symbols = decode(gray, budget_ms=budget_ms, exhaustive=True)
+    return [Read(s.text, "barcode", f"barcode:{i}", 1.0, _quad(getattr(s, "position", None)))
+            for i, s in enumerate(symbols)]
 
 
 def _quad(position: Any) -> tuple[tuple[float, float], ...] | None:
@@ -130,6 +120,8 @@ class _View:
     gray: np.ndarray
     back: np.ndarray  # 2x3: view -> photo
     name: str
+    # number run -> the other glyphs of its line (painted over in its crop)
+    neighbours: dict[Box, tuple[Box, ...]] = field(default_factory=dict)
 
 
 def _views(gray: np.ndarray, scale: float) -> tuple[_View, _View]:
@@ -152,17 +144,24 @@ def _to_photo(view: _View, box: tuple[int, int, int, int]) -> tuple[tuple[float,
     return tuple((round(float(px), 1), round(float(py), 1)) for px, py in out)
 
 
-def _crop(gray: np.ndarray, box: tuple[int, int, int, int], glyph_px: int) -> np.ndarray:
+def _crop(gray: np.ndarray, box: Box, glyph_px: int, others: tuple[Box, ...] = ()) -> np.ndarray:
     x, y, w, h = box
     pv, ph = max(3, int(0.3 * h)), max(4, int(0.6 * h))
     x0, y0 = max(0, x - ph), max(0, y - pv)
     c = gray[y0 : y + h + pv, x0 : x + w + ph].copy()
-    # Paper beyond the run's ends: a neighbour there ("运单号:"'s colon, the next word) would be
-    # read as more characters and make the number look glued to others.
-    m = max(2, int(0.35 * h))
-    paper = np.percentile(c, 90) if c.size else 255
-    c[:, : max(0, x - m - x0)] = paper
-    c[:, x + w + m - x0 :] = paper
+    # Paper over the line's other glyphs: a neighbour in the margin ("运单号:"'s colon, the next
+    # word) would be read as more characters and make the number look glued to others.
+    if others and c.size:
+        paper = np.percentile(c, 90)
+        d = max(2, int(0.12 * h))  # a blurred glyph's halo reaches past its ink box
+        for gx, gy, gw, gh in others:
+            left, right = gx - d, gx + gw + d
+            # never into the run itself
+            right = min(right, x) if gx < x else right
+            left = max(left, x + w) if gx >= x + w else left
+            if right > left:
+                c[max(0, gy - y0 - d) : max(0, gy + gh - y0 + d),
+                  max(0, left - x0) : max(0, right - x0)] = paper
     s = glyph_px / max(h, 1)
     interp = cv2.INTER_CUBIC if s > 1 else cv2.INTER_AREA
     c = cv2.resize(c, None, fx=s, fy=s, interpolation=interp)
@@ -183,6 +182,7 @@ def _binarized(crop: np.ndarray) -> np.ndarray:
 def _number_boxes(view: _View) -> tuple[list[tuple[int, int, int, int]], list, tuple]:
     """Number-like runs (best first), the lines, and the text area (x0, y0, x1, y1)."""
     lines = find_lines(view.gray)
+    neighbours = view.neighbours
     if not lines:
         return [], [], (0, 0, view.gray.shape[1], view.gray.shape[0])
     bands = barcode_bands(view.gray)
@@ -194,7 +194,9 @@ def _number_boxes(view: _View) -> tuple[list[tuple[int, int, int, int]], list, t
                 bx - h < x + w / 2 < bx + bw + h and (by - 3 * h < y < by + bh + 2 * h)
                 for bx, by, bw, bh in bands
             )
+            others = tuple(gl for gl in ln.glyphs if not x <= gl[0] + gl[2] / 2 <= x + w)
             runs.append((near, w / max(h, 1), box))
+            neighbours[box] = others
     # Beside a barcode first, then the longest runs (a number is 10-22 glyphs).
     runs.sort(key=lambda r: (not r[0], -r[1]))
     tops = np.array([ln.y for ln in lines])
@@ -231,7 +233,7 @@ def _ocr_view(
         header = _header_crop(view, lines, area)
         if header is not None:
             header_job = _pool.submit(engine.read_text, header)
-    crops = [_crop(view.gray, b, GLYPH_PX) for b in boxes]
+    crops = [_crop(view.gray, b, GLYPH_PX, view.neighbours.get(b, ())) for b in boxes]
     texts = engine.read_lines(crops) if crops else []
     reads = []
     retry = []
@@ -241,7 +243,8 @@ def _ocr_view(
             retry.append(i)
     # The re-read rule: a copy that gave nothing usable is read once more, binarized and larger.
     if retry:
-        again = engine.read_lines([_binarized(_crop(view.gray, boxes[i], GLYPH_PX + 10))
+        again = engine.read_lines([_binarized(_crop(view.gray, boxes[i], GLYPH_PX + 10,
+                                                            view.neighbours.get(boxes[i], ())))
                                    for i in retry])
         for i, t in zip(retry, again, strict=True):
             reads.append(
@@ -249,6 +252,76 @@ def _ocr_view(
             )
     header_text = header_job.result() if header_job is not None else ""
     return reads, header_text
+
+
+def _page_reads(view: _View, engine: text_engines.TextEngine) -> tuple[list[Read], str, bool]:
+    """Every text line of the page, found and read by an engine that detects text itself.
+
+    Returns the reads, the header's text and whether the page was upside down (most lines
+    were). Each line is its own place (two printed copies are two independent reads); lines
+    whose boxes overlap are one place. The carrier's name is looked for in the header band: the
+    top quarter of the text, or the bottom one when the page was upside down.
+    """
+    lines = engine.read_page(view.gray)  # type: ignore[attr-defined]
+    if not lines:
+        return [], "", False
+    boxes = [_bbox(ln.quad) for ln in lines]
+    places: list[int] = []
+    for i, b in enumerate(boxes):
+        same = next((places[j] for j in range(i) if _iou(b, boxes[j]) > 0.5), i)
+        places.append(same)
+    reads = [
+        Read(ln.text, "ocr", f"{view.name}-page:{p}", ln.confidence, _quad_to_photo(view, ln.quad))
+        for ln, p in zip(lines, places, strict=True)
+    ]
+    y0 = min(b[1] for b in boxes)
+    y1 = max(b[3] for b in boxes)
+    turned = sum(ln.turned for ln in lines) > len(lines) / 2
+    band = 0.25 * (y1 - y0)
+    header = [ln.text for ln, b in zip(lines, boxes, strict=True)
+              if ((b[1] + b[3]) / 2 > y1 - band if turned else (b[1] + b[3]) / 2 < y0 + band)]
+    return reads, "\n".join(header), turned
+
+
+def _same_places(page_reads: list[Read], line_reads: list[Read]) -> list[Read]:
+    """Page reads of a copy that a located run already read take that run's place.
+
+    The same printed copy read twice is not two independent reads: a plain-digit number must
+    not be accepted on one copy seen by both passes.
+    """
+    out = []
+    for r in page_reads:
+        box = _bbox(r.region) if r.region else None
+        for lr in line_reads:
+            if box is None or not lr.region:
+                continue
+            cx = sum(p[0] for p in lr.region) / len(lr.region)
+            cy = sum(p[1] for p in lr.region) / len(lr.region)
+            if box[0] <= cx <= box[2] and box[1] <= cy <= box[3]:
+                r = replace(r, where=lr.where)
+                break
+        out.append(r)
+    return out
+
+
+def _bbox(quad) -> tuple[float, float, float, float]:
+    xs = [p[0] for p in quad]
+    ys = [p[1] for p in quad]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _quad_to_photo(view: _View, quad) -> tuple[tuple[float, float], ...]:
+    pts = np.array([[x, y, 1.0] for x, y in quad])
+    out = pts @ view.back.T
+    return tuple((round(float(px), 1), round(float(py), 1)) for px, py in out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,7 +374,9 @@ def read_waybill(
         file = os.fspath(source)
     ocr_engine = text_engines.engine(engine)
     if header_on_barcode is None:
-        header_on_barcode = ocr_engine.name != "tesseract"  # cheap in-process engines only
+        # tesserocr reads a header in ~50 ms; rapidocr (~0.2 s) and pytesseract (~0.7 s) only when
+        # the pattern leaves several carriers
+        header_on_barcode = ocr_engine.name == "tesserocr"
 
     flags: list[str] = []
     reads = _barcode_reads(gray, budget_ms)
@@ -330,7 +405,17 @@ def read_waybill(
     printed = find_carrier_names(header_text)
     all_reads = reads + ocr_reads
     decision = decide(collect(all_reads, printed))
-    if decision.winner is None and not any(c.matches for c in decision.candidates):
+    if decision.winner is None and hasattr(ocr_engine, "read_page"):
+        # An engine that finds text itself reads the whole page when the located runs were not
+        # enough: blur that melts a number's glyphs into one blob hides it from the run finder,
+        # and its classifier turns upside-down lines (no second pass needed).
+        page_reads, page_header, upside_down = _page_reads(level, ocr_engine)
+        all_reads += _same_places(page_reads, ocr_reads)
+        printed = printed or find_carrier_names(page_header)
+        decision = decide(collect(all_reads, printed))
+        if upside_down:
+            flags.append("upside_down")
+    elif decision.winner is None and not any(c.matches for c in decision.candidates):
         # Nothing that even looks like a number: maybe the label is upside down.
         turned_reads, turned_header = _ocr_view(turned, ocr_engine, with_header=not printed)
         more = decide(collect(all_reads + turned_reads,
@@ -368,8 +453,15 @@ def _result(
     carrier, factor = _carrier(winner, printed, flags)
     shown = [c for c in candidates if c.matches or "barcode" in c.sources][:5]
     if winner is None:
+        if not printed:
+            # No number and no printed name: the letter prefix of the candidates still tells the
+            # carrier when they all agree (JD..., YT...); plain digits say nothing certain.
+            codes = {m.carrier.code for c in shown for m in c.matches if m.prefixed}
+            carrier = codes.pop() if len(codes) == 1 else None
+            if carrier:
+                flags.append("carrier_from_candidates")
         return WaybillResult(
-            file=file, tracking_number=None, carrier=carrier if printed else None, source=None,
+            file=file, tracking_number=None, carrier=carrier, source=None,
             confidence=0.0, elapsed_ms=(time.perf_counter() - t0) * 1000,
             candidates=[c.to_json() for c in shown],
             carrier_name=printed[0].name_zh if printed else None, flags=flags,

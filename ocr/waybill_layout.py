@@ -316,9 +316,12 @@ def _extend(run: list[tuple[int, int, int, int]], glyphs: list[tuple[int, int, i
                 return
             nb = min(side, key=lambda b: b[0])
             gap = nb[0] - (edge[0] + edge[2])
-        x, y, w, h = nb
-        # the baseline of the glyph at the end (a photo's residual tilt moves it along the run)
-        if abs(h - ref) > 0.25 * ref or abs((y + h) - (edge[1] + edge[3])) > 0.25 * ref:
+        _x, y, w, h = nb
+        # Aligned with the glyph at the end (a photo's residual tilt moves the line along the
+        # run) by the baseline, or by the top for a descender ("J" of a melted "JT").
+        on_base = abs((y + h) - (edge[1] + edge[3])) <= 0.25 * ref and abs(h - ref) <= 0.25 * ref
+        on_top = abs(y - edge[1]) <= 0.15 * ref and 0 <= h - ref <= 0.35 * ref
+        if not (on_base or on_top):
             return
         narrow = w <= 0.95 * h
         if not ((narrow and -0.1 * ref <= gap <= 1.4 * ref)

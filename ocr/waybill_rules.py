@@ -207,7 +207,11 @@ def decide(cands: Sequence[Candidate]) -> Decision:
         if other is best or not other.matches:
             continue
         if _near(other.number, best.number):
-            if len(other.places) >= len(best.places) and "barcode" not in best.sources:
+            # A misread copy is a vote against; it vetoes unless the winner has more places, a
+            # barcode, or stands on its own (prefix, check digit) against a rival that does not.
+            strong = best.single_ok and not accepted(other)
+            if (len(other.places) >= len(best.places) and "barcode" not in best.sources
+                    and not strong):
                 flags.append("reads_disagree")
                 return Decision(None, list(cands), flags)
             flags.append("reads_disagree")

@@ -13,25 +13,31 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
 from edge.config import ConfigError, Settings
+from edge.domain.messages import freeze_message
+from edge.interceptions import record_interception
 from edge.store import Store
-from edge.store.orders import load_order
+from edge.store.orders import load_freeze, load_order
 from edge.store.outbox import append_event
 from printers import queue as q
 from printers import status as st
 from printers.models import ModelError, PrinterModel, get_model
 from printers.transports import PrintPayload, Transport, TransportError, make_transport
 
+if TYPE_CHECKING:
+    from edge.alarms import Alarm, AlarmCenter
+
 log = logging.getLogger(__name__)
 Listener = Callable[[dict[str, Any]], None]
 MAX_COPIES = 20
+BUZZ_TIMES, BUZZ_DURATION = 5, 3  # ESC B n t: five beeps; a frozen order must be heard
 FAULT_MESSAGES = {
     "paper_out": "打印机缺纸", "cover_open": "打印机盖未关", "offline": "打印机离线",
     "error": "打印机故障", "no_answer": "打印机无响应", "unreachable": "连不上打印机",
@@ -90,6 +96,11 @@ class PrintService:
         self._clock = clock
         self.listeners: list[Listener] = []  # job state changes (the page stream)
         self.alarm_listeners: list[Listener] = []  # printer alarms (pages, buzzer, metrics)
+        # Set by EdgeContext: a print refused for a freeze is an alarm that waits for a person.
+        self.alarms: AlarmCenter | None = None
+        # Set by EdgeContext (offline policy): the priorities to hold back now, or None.
+        self.print_gate: Callable[[], Sequence[str] | None] | None = None
+        self._buzz = threading.Event()
         self.state = PrinterState()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -124,7 +135,7 @@ class PrintService:
         _check_copies(copies)
         device = self.settings.device_id
 
-        def write(db: sqlite_utils.Database) -> tuple[q.Job | None, str | None]:
+        def write(db: sqlite_utils.Database) -> tuple[q.Job | None, str | None, Alarm | None]:
             if idempotency_key is not None:
                 existing = db.execute("SELECT job_id FROM print_jobs WHERE idempotency_key = ?",
                                       [idempotency_key]).fetchone()
@@ -132,17 +143,19 @@ class PrintService:
                     order = load_order(db, order_id)
                     if order is not None:
                         return q.enqueue(db, device, order, copies=copies,
-                                         idempotency_key=idempotency_key)[0], None
+                                         idempotency_key=idempotency_key)[0], None, None
             order = load_order(db, order_id)
             if order is None:
                 raise q.QueueError(404, "not_found", f"order {order_id} is not on this device")
             reason = q.blocked_by_freeze(db, device, order_id, "print_request")
             if reason:
                 self._alarm(db, "frozen_print", order_id=order_id, freeze_reason=reason)
-                return None, reason
-            return q.enqueue(db, device, order, copies=copies, idempotency_key=idempotency_key)[0], None
+                return None, reason, self._intercept(db, order_id, "print_request")
+            job = q.enqueue(db, device, order, copies=copies, idempotency_key=idempotency_key)[0]
+            return job, None, None
 
-        job, frozen = self.store.write(write)
+        job, frozen, alarm = self.store.write(write)
+        self._announce(alarm)
         if job is None:
             self._notify_alarm({"kind": "frozen_print", "order_id": order_id, "reason": frozen})
             raise q.QueueError(409, "frozen", f"order {order_id} is frozen ({frozen}): not printed")
@@ -158,7 +171,7 @@ class PrintService:
         _check_copies(copies)
         device = self.settings.device_id
 
-        def write(db: sqlite_utils.Database) -> q.Job:
+        def write(db: sqlite_utils.Database) -> tuple[q.Job | None, str, Alarm | None]:
             original = q.get_job(db, job_id)
             if original is None:
                 raise q.QueueError(404, "not_found", f"print job {job_id} does not exist")
@@ -168,11 +181,16 @@ class PrintService:
             if order is None:
                 raise q.QueueError(404, "not_found", f"order {original.order_id} is not on this device")
             if q.blocked_by_freeze(db, device, order.order_id, "reprint"):
-                raise q.QueueError(409, "frozen", f"order {order.order_id} is frozen: not printed")
+                # refused, but committed: the interception and its alarm are the record
+                return None, order.order_id, self._intercept(db, order.order_id, "reprint",
+                                                             operator=operator, job_id=job_id)
             return q.enqueue(db, device, order, copies=copies, reprint_of=original,
-                             operator=operator, reason=reason)[0]
+                             operator=operator, reason=reason)[0], order.order_id, None
 
-        job = self.store.write(write)
+        job, order_id, alarm = self.store.write(write)
+        self._announce(alarm)
+        if job is None:
+            raise q.QueueError(409, "frozen", f"order {order_id} is frozen: not printed")
         self._notify(job)
         self.wake()
         return job
@@ -244,15 +262,103 @@ class PrintService:
 
     def _step(self) -> float:
         """Do one thing; return how long to sleep (0 = go on at once)."""
+        if self._buzz.is_set():
+            self._send_buzzer()
         if self.state.hold is not None:
             return 0.0 if self._poll_hold() else self.poll_interval
         now = self._clock()
-        job = q.next_due(self.store.read(), now)
+        job = self._next_due(now)
         if job is None:
+            if self.held_jobs():  # only held labels are due: the gate's change wakes us
+                return self.poll_interval
             nxt = q.next_wakeup(self.store.read())
             return max(0.01, min(self.poll_interval, nxt - now)) if nxt else self.poll_interval
         self._process(job)
         return 0.0
+
+    def _next_due(self, now: float) -> q.Job | None:
+        """The next job, leaving queued the priorities the offline policy holds back."""
+        held = self.print_gate() if self.print_gate is not None else None
+        if not held:
+            return q.next_due(self.store.read(), now)
+        marks = ", ".join("?" for _ in held)
+        row = self.store.read().execute(
+            "SELECT job_id FROM print_jobs WHERE state = 'queued' AND next_attempt_at <= ?"
+            f" AND priority NOT IN ({marks}) ORDER BY rank, id LIMIT 1", [now, *held]).fetchone()
+        return q.get_job(self.store.read(), row[0]) if row else None
+
+    def held_jobs(self) -> int:
+        """Queued jobs the offline policy holds back right now."""
+        held = self.print_gate() if self.print_gate is not None else None
+        if not held:
+            return 0
+        marks = ", ".join("?" for _ in held)
+        return self.store.read().execute(
+            f"SELECT COUNT(*) FROM print_jobs WHERE state = 'queued' AND priority IN ({marks})",
+            list(held)).fetchone()[0]
+
+    # --- freezes: the check right before the bytes go out, interceptions, the buzzer ------------
+
+    def _claim(self, job: q.Job, size: int) -> q.Job | None:
+        """Claim the job for sending; a freeze committed before this stops it (logged as an
+        interception and alarmed, in the same transaction as the cancel)."""
+        device = self.settings.device_id
+
+        def write(db: sqlite_utils.Database) -> tuple[q.Job | None, Alarm | None]:
+            before = q.get_job(db, job.job_id)
+            claimed = q.start_sending(db, device, job.job_id, size)
+            alarm = None
+            if claimed is None and before is not None and before.state == "queued":
+                alarm = self._intercept(db, job.order_id, "print_job", operator=before.operator,
+                                        job_id=job.job_id)
+            return claimed, alarm
+
+        claimed, alarm = self.store.write(write)
+        self._announce(alarm)
+        return claimed
+
+    def _intercept(self, db: sqlite_utils.Database, order_id: str, what: str, *,
+                   operator: str | None = None, **details: Any) -> Alarm | None:
+        """Log a refused print of a frozen order as an interception; write its alarm."""
+        freeze = load_freeze(db, order_id)
+        if freeze is None:
+            return None
+        station = self.settings.station
+        record_interception(db, self.settings.device_id, freeze, action="print", station=station,
+                            operator=operator, what=what, **details)
+        if self.alarms is None:
+            return None
+        return self.alarms.insert(db, "frozen_print", freeze_message(order_id, freeze.reason),
+                                  order_id=order_id, station=station, operator=operator,
+                                  what=what, freeze_reason=freeze.reason, **details)
+
+    def _announce(self, alarm: Alarm | None) -> None:
+        """After the commit: the pages and the noise makers hear the alarm."""
+        if alarm is not None and self.alarms is not None:
+            self.alarms.announce(alarm)
+
+    def buzz(self) -> bool:
+        """Sound the printer's buzzer (per model) as soon as the worker is between jobs.
+        Requests coalesce; False when the model or the transport has no buzzer."""
+        if self.model.buzzer == "none" or self.transport.scheme in ("preview", ""):
+            return False
+        self._buzz.set()
+        self.wake()
+        return True
+
+    def _send_buzzer(self) -> None:
+        from printers.encode import buzzer_command
+
+        self._buzz.clear()
+        data = buzzer_command(self.model, times=BUZZ_TIMES, duration=BUZZ_DURATION)
+        t = self.transport
+        try:
+            t.open()
+            t.send(PrintPayload(data=data, name="buzzer"))
+        except TransportError as e:  # the other channels (pages, GPIO) still sound
+            log.warning("printer buzzer: %s", e)
+        finally:
+            t.close()
 
     def _backoff(self, attempts: int) -> float:
         return self._clock() + min(self.retry_max, self.retry_base * 2 ** max(0, attempts - 1))
@@ -281,8 +387,7 @@ class PrintService:
                 self.store.write(lambda db: q.defer(db, job.job_id, before.fault or "",
                                                     self._backoff(job.attempts + 1)))
                 return
-            claimed = self.store.write(lambda db: q.start_sending(db, device, job.job_id,
-                                                                  len(payload.data)))
+            claimed = self._claim(job, len(payload.data))
             if claimed is None:  # cancelled, frozen or taken meanwhile
                 current = self.get(job.job_id)
                 if current is not None:

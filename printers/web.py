@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from edge.web import context
 from edge.web.api import json_body
@@ -79,3 +79,29 @@ def post_confirm(job_id: str):
 @bp.get("/printer")
 def get_printer():
     return jsonify(context().printing.status_view())
+
+
+@bp.get("/label-preview/<order_id>")
+def get_label_preview(order_id: str):
+    """The order's label as this device would print it now, as a PNG (the bench page's preview).
+    Nothing is queued or logged; a frozen order still previews (the print is what is refused)."""
+    from datetime import datetime
+    from io import BytesIO
+
+    from edge.store.orders import load_order
+    from printers.fonts import FontError
+    from printers.layout import LabelError, load_template, render_label
+
+    ctx = context()
+    order = load_order(ctx.store.read(), order_id)
+    if order is None:
+        raise ApiError(404, "not_found", f"order {order_id} is not on this device")
+    try:
+        image, _ = render_label(order, load_template(ctx.printing.template_name),
+                                station=ctx.settings.station, printed_at=datetime.now(),
+                                font_path=ctx.settings.label_font)
+    except (LabelError, FontError) as e:
+        raise ApiError(422, "cannot_render", str(e)) from None
+    out = BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return Response(out.getvalue(), mimetype="image/png", headers={"Cache-Control": "no-store"})

@@ -77,7 +77,6 @@ def _parse_time(text: str) -> datetime:
 def _apply_one(db: sqlite_utils.Database, device_id: str, change: dict[str, Any],
                applied: Applied) -> None:
     kind, payload = change.get("kind"), change.get("payload") or {}
-    order_id = change.get("order_id")
     if kind in SIGNED_KINDS:
         problem = verify_command(db, device_id, change)
         if problem is None and command_log.seen(db, payload["command_id"]):

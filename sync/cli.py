@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add.set_defaults(func=_add_device)
     lst = hsub.add_parser("devices", parents=[common], help="list the registered devices")
     lst.set_defaults(func=_devices)
+    key = hsub.add_parser("public-key", parents=[common],
+                          help="print the hub's command-signing public key (devices' hub_public_key)")
+    key.set_defaults(func=_public_key)
     p.set_defaults(func=_serve_hub)
 
     p = sub.add_parser("sync", parents=[common], help="sync status, or drain the outbox once")
@@ -71,6 +74,19 @@ def _devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _public_key(args: argparse.Namespace) -> int:
+    from sync.signing import key_id
+
+    storage = _storage(args)
+    try:
+        public = storage.signer().public_b64  # made now if the hub never started
+    finally:
+        storage.close()
+    print(public)
+    print(f"key id {key_id(public)}; on each device: hub_public_key = \"{public}\"", file=sys.stderr)
+    return 0
+
+
 def _sync(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
@@ -101,6 +117,9 @@ def _sync_once(settings, store) -> int:
 
     if not settings.hub_url:
         raise CliError("no hub_url set: this device is offline")
+    from sync.signing import pin_configured_key
+
+    pin_configured_key(store, settings.device_id, settings.hub_public_key)
     worker = SyncWorker(store, settings)
     pending = store.read().execute(
         "SELECT COUNT(*) FROM events WHERE state = 'pending'").fetchone()[0]

@@ -71,3 +71,14 @@ def test_code32_reads_the_same_from_both_libraries() -> None:
     zb = read_zbar(identity_view(gray))
     assert [(r.format, r.text) for r in zx] == [("Code32", "A123456788")]
     assert [(r.format, r.text) for r in zb] == [("Code32", "A123456788")]
+
+
+def test_big_photo_with_no_sign_of_a_code_still_gets_zbar() -> None:
+    # 1312x1749 (over SMALL_IMAGE_PIXELS): zxing-cpp sees nothing, OpenCV's locator finds
+    # nothing, zbar alone reads the smudged Code 128. It used to run on regions only, so here
+    # it never ran and the decode returned nothing.
+    photo = Path(__file__).parent / "data" / "waybills" / "barcode_0031_JT.jpg"
+    report = decode_report(photo, exhaustive=True)
+    assert [s.text for s in report.symbols] == ["JT1559065407836"]
+    assert "zbar" in report.steps
+    assert [s.text for s in decode(photo)] == ["JT1559065407836"]

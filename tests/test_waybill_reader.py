@@ -1,4 +1,5 @@
-"""The waybill reader on real photos (a sample of the dev set) and crafted cases; real Tesseract."""
+"""The waybill reader on real photos (a sample of the dev set) and crafted cases; real engines:
+pytesseract (the fallback) and RapidOCR (the default install; skipped where it is absent)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,17 @@ import numpy as np
 import pytest
 
 from edge.cli import main
+from ocr import text_engines
 from ocr.images import ImageError
 from ocr.waybill import read_waybill
 
 DATA = Path(__file__).parent / "data" / "waybills"
-ENGINE = "tesseract"  # the default install
+ENGINE = "tesseract"  # the fallback, always there (CLI and input tests)
+NO_RAPIDOCR = pytest.mark.skipif(
+    not text_engines.installed("rapidocr"),
+    reason="rapidocr-onnxruntime is not installed (scripts/setup.sh installs it)")
+# The behaviour every engine must have.
+ENGINES = ["tesseract", pytest.param("rapidocr", marks=NO_RAPIDOCR)]
 
 
 def _truth() -> list[dict[str, str]]:
@@ -23,9 +30,10 @@ def _truth() -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("row", _truth(), ids=lambda r: r["file"])
-def test_dev_sample_never_wrong(row: dict[str, str]) -> None:
-    res = read_waybill(str(DATA / row["file"]), engine=ENGINE)
+def test_dev_sample_never_wrong(row: dict[str, str], engine: str) -> None:
+    res = read_waybill(str(DATA / row["file"]), engine=engine)
     # a wrong number is the one failure that must not happen; "not sure" is allowed
     assert res.tracking_number in (None, row["tracking_number"])
     if res.tracking_number is None:
@@ -51,19 +59,22 @@ def test_barcode_first() -> None:
             "candidates", "carrier_name", "flags", "region"} <= set(doc)
 
 
-def test_text_only_letter_prefixed() -> None:
-    res = read_waybill(str(DATA / "nobarcode_0002_SF.jpg"), engine=ENGINE)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_text_only_letter_prefixed(engine: str) -> None:
+    res = read_waybill(str(DATA / "nobarcode_0002_SF.jpg"), engine=engine)
     assert (res.tracking_number, res.carrier, res.source) == ("SF3395329961247", "SF", "ocr")
 
 
-def test_upside_down_label() -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_upside_down_label(engine: str) -> None:
     img = cv2.rotate(cv2.imread(str(DATA / "nobarcode_0002_SF.jpg")), cv2.ROTATE_180)
-    res = read_waybill(img, engine=ENGINE)
+    res = read_waybill(img, engine=engine)
     assert res.tracking_number in (None, "SF3395329961247")
     assert res.tracking_number == "SF3395329961247" and "upside_down" in res.flags
 
 
-def test_two_labels_in_one_photo_give_no_number() -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_two_labels_in_one_photo_give_no_number(engine: str) -> None:
     import zxingcpp
 
     a = cv2.imread(str(DATA / "barcode_0000_EMS.jpg"), cv2.IMREAD_GRAYSCALE)
@@ -72,15 +83,16 @@ def test_two_labels_in_one_photo_give_no_number() -> None:
                     .to_image(scale=3))
     other = np.full_like(a, 240)
     other[500 : 500 + bars.shape[0], 100 : 100 + bars.shape[1]] = bars
-    res = read_waybill(np.hstack([a, other]), engine=ENGINE)
+    res = read_waybill(np.hstack([a, other]), engine=engine)
     assert res.tracking_number is None and "several_numbers" in res.flags
     assert {c["tracking_number"] for c in res.candidates} >= {"1174567041595",
                                                               "YT7463103515258"}
 
 
-def test_blank_photo() -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_blank_photo(engine: str) -> None:
     blank = np.full((1200, 900, 3), 235, np.uint8)
-    res = read_waybill(blank, engine=ENGINE)
+    res = read_waybill(blank, engine=engine)
     assert res.tracking_number is None and res.candidates == [] and res.source is None
 
 

@@ -68,3 +68,29 @@ def test_ocr_confusions_repaired_only_toward_prefixed_formats() -> None:
     assert decide(collect([ocr("5F3395329961247", "a")])).winner is None
     # letters are never turned into digits to make a plain-digit number
     assert interpret("77634744918568B") is None
+
+
+def test_prefixed_number_is_not_vetoed_by_a_plain_near_miss() -> None:
+    # the stub copy lost its "YT" and its last digit: a 13-digit EMS look-alike, one read
+    d = decide(collect([ocr("YT5723757215841", "a"), ocr("1572375721584", "b")]))
+    assert d.winner is not None and d.winner.number == "YT5723757215841"
+    assert "reads_disagree" in d.flags
+    # two plain-digit reads of one place each still tie
+    tie = decide(collect([ocr("776347449185688", "a"), ocr("776347449185688", "c"),
+                          ocr("776347449185683", "b"), ocr("776347449185683", "d")]))
+    assert tie.winner is None
+
+
+def test_runs_stop_at_a_colon_and_take_back_a_melted_prefix() -> None:
+    from ocr.waybill_layout import Line, number_runs
+
+    digits = [(100 + 24 * i, 40, 20, 30) for i in range(13)]
+    label = [(20, 40, 26, 30), (50, 40, 26, 30)]  # "单号": narrow enough to pass for digits
+    colon = [(82, 48, 6, 6), (82, 62, 6, 6)]
+    melted_jt = (56, 40, 42, 36)  # "JT" as one blob, the J's descender below the baseline
+    line = Line(20, 40, 420, 36, tuple(label + colon + digits))
+    (run,) = number_runs(line)
+    assert run[0] == 100  # the label before the colon is not part of the number
+    line = Line(56, 40, 400, 36, (melted_jt, *digits))
+    (run,) = number_runs(line)
+    assert run[0] == 56

@@ -10,7 +10,7 @@ FREEZE_REASONS = {
     "cancel": ("已取消", "cancelled"),
     "address_change": ("地址已变更", "address changed"),
     "hold": ("已暂停", "on hold"),
-    "needs_decision": ("待主管决定", "needs a supervisor's decision"),
+    "needs_decision": ("待主管决定", "waiting for a supervisor's decision"),
 }
 
 _TEMPLATES: dict[Reason, tuple[str, str]] = {
@@ -37,6 +37,24 @@ _TEMPLATES: dict[Reason, tuple[str, str]] = {
     Reason.UNRECOGNIZED: ("无法识别的条码 {code}", "Unrecognized code {code}"),
     Reason.EMPTY: ("空扫描", "Empty scan"),
 }
+
+
+def freeze_message(order_id: str, reason: str) -> dict[str, str]:
+    """The alarm a freeze raises ("订单 SO-1 已取消,请停止操作"), per reason."""
+    zh, en = FREEZE_REASONS.get(reason, (reason, reason))
+    tzh, ten = _TEMPLATES[Reason.ORDER_FROZEN]
+    values = {"order_id": order_id, "freeze_zh": zh, "freeze_en": en}
+    return {"zh": tzh.format_map(values), "en": ten.format_map(values)}
+
+
+COMMAND_REJECTED = ("中心指令未通过验证,已拒绝:{kind} {order_id}({problem}),请通知主管",
+                    "A hub command failed verification and was rejected: {kind} {order_id} "
+                    "({problem}); tell the supervisor")
+
+
+def command_rejected_message(kind: str, order_id: str, problem: str) -> dict[str, str]:
+    values = {"kind": kind, "order_id": order_id, "problem": problem}
+    return {"zh": COMMAND_REJECTED[0].format_map(values), "en": COMMAND_REJECTED[1].format_map(values)}
 
 
 class _Blank(dict[str, Any]):

@@ -167,6 +167,10 @@
         var data;
         try { data = JSON.parse(ev.data); } catch (e) { return; }
         if (kind === 'state' || kind === 'status') { edge.streamUp(); banners(data.sync); }
+        if (kind === 'sync' && data.freeze_status) { // the offline policy changed its mind
+          banners({ hub: data.freeze_status !== 'local', online: data.hub_online,
+                    offline_since: data.offline_since, freeze_status: data.freeze_status });
+        }
         if (kind === 'state') { live.state = data; if (live.lastId === null) live.lastId = data.last_id; }
         emit(kind, data, ev.lastEventId);
       });
@@ -183,9 +187,16 @@
       }
     };
   }
+  // Leaving the page closes the stream at once: a browser holds at most 6 connections to one
+  // host, and a stream left open by a page in the back/forward cache would take one of them.
+  window.addEventListener('pagehide', function () {
+    clearTimeout(live.retryTimer);
+    if (live.es) { live.es.close(); live.es = null; }
+  });
+  window.addEventListener('pageshow', function (ev) { if (ev.persisted) connect(); });
   // A dead Wi-Fi link looks like silence, not like an error: watch the heartbeats.
   setInterval(function () {
-    if (Date.now() - live.lastMessage > HEARTBEAT_TIMEOUT_MS) {
+    if (live.es && Date.now() - live.lastMessage > HEARTBEAT_TIMEOUT_MS) {
       edge.streamDown();
       connect();
     }
@@ -209,7 +220,7 @@
       el('conn-edge').hidden = !down;
       el('conn-busy').hidden = !(this.busy && !down);
       document.body.classList.toggle('edge-down', down);
-      if (down) el('conn-freeze').hidden = false;
+      freezeBanner();
       emit('edge', { down: down });
     }
   };
@@ -221,7 +232,11 @@
     var hubDown = sync.hub && sync.online === false;
     el('conn-hub').hidden = !hubDown;
     if (hubDown) el('conn-hub').textContent = t('conn_hub_offline', { since: clock(sync.offline_since) || '?' });
-    el('conn-freeze').hidden = !(sync.freeze_status === 'unknown' || edge.down());
+    freezeBanner();
+  }
+  // With the edge out of reach, the page cannot know about freezes either.
+  function freezeBanner() {
+    el('conn-freeze').hidden = !((lastSync && lastSync.freeze_status === 'unknown') || edge.down());
   }
 
   // --- the alarm ------------------------------------------------------------------------------

@@ -19,11 +19,13 @@ def create_app(settings: Settings, context: EdgeContext | None = None) -> Flask:
     register_error_handlers(app)
 
     # Blueprints, one per area. Each module exposes ``bp``.
-    from edge.web import api, health
+    from edge.web import api, health, pages, stream
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
-    for module_name in ("ocr.web", "printers.web"):
+    app.register_blueprint(stream.bp, url_prefix="/api/v1")  # the pages' live feed
+    app.register_blueprint(pages.bp)  # /, /scan, /bench, /waybill, /supervisor (+ /static)
+    for module_name in ("ocr.web", "ocr.waybill_web", "printers.web"):
         _register_optional(app, module_name)
     return app
 

@@ -21,6 +21,8 @@ def healthz():
         "station": ctx.settings.station,
         "hub": ctx.settings.hub_url or None,
         "sync": ctx.sync.status() if ctx.sync is not None else None,
+        # "known" | "unknown" (hub silent: freezes may be missing) | "local" (no hub)
+        "freeze": ctx.freeze_status.state() if ctx.freeze_status is not None else None,
         "outbox": {"pending": status.pending, "parked": status.parked,
                    "oldest_pending_time": status.oldest_pending_time},
     })

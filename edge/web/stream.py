@@ -88,6 +88,9 @@ def sync_view(ctx: EdgeContext) -> dict[str, Any]:
         "outbox_parked": outbox.parked,
         "oldest_pending_time": outbox.oldest_pending_time,
     }
+    # "known" | "unknown" (hub silent: freezes may be missing) | "local" (no hub): the offline
+    # policy's own verdict when it runs, else the same rule from the sync worker
+    freeze = getattr(ctx, "freeze_status", None)
     if ctx.sync is None:  # a standalone device: freezes only come from its own CLI
         view.update(online=None, offline_since=None, freeze_status="local")
         return view
@@ -95,8 +98,8 @@ def sync_view(ctx: EdgeContext) -> dict[str, Any]:
     view.update(online=status.get("online"), offline_since=status.get("offline_since"),
                 last_contact=status.get("last_contact"), stream_connected=status.get("stream_connected"),
                 last_error=status.get("last_error"))
-    # issue 7 may report it directly; otherwise a silent hub means freezes may be missing
-    view["freeze_status"] = status.get("freeze_status") or ("known" if status.get("online") else "unknown")
+    view["freeze_status"] = freeze.status if freeze is not None else (
+        "known" if status.get("online") else "unknown")
     return view
 
 
@@ -182,7 +185,10 @@ def get_stream():
     ctx = context()
     station = _station_arg(ctx)
     after = _after()
-    heartbeat = min(max(float(request.args.get("heartbeat", HEARTBEAT_S)), 0.2), 30.0)
+    try:  # tests and slow links may ask for another heartbeat interval
+        heartbeat = min(max(float(request.args.get("heartbeat", HEARTBEAT_S)), 0.2), 30.0)
+    except ValueError:
+        raise ApiError(400, "bad_request", "heartbeat: expected seconds") from None
     slots = _slots(ctx)
     if not slots.take():
         raise ApiError(503, "too_many_streams",

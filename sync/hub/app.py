@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from edge.domain.orders import OrderError
 from edge.web.api import json_body
 from edge.web.errors import ApiError, register_error_handlers
+from sync.hub import freezes as hub_freezes
 from sync.hub.notify import ChangeNotifier
 from sync.hub.storage import HubStorage
 from sync.protocol import HEARTBEAT_S, MAX_BATCH_BYTES, MAX_BATCH_EVENTS
@@ -106,6 +107,11 @@ def put_order(order_id: str):
 
 def _command(kind: str, order_id: str, fields: dict[str, Any]):
     payload = hub().storage.add_command(kind, order_id, fields)
+    if payload.get("conflict"):
+        conflict = payload["conflict"]
+        log.warning("order %s: expedite and cancel within %.0f s (commands %s): needs_decision "
+                    "(conflict %s)", order_id, conflict["window_s"],
+                    ", ".join(conflict["commands"]), conflict["conflict_id"])
     return jsonify(payload), 202
 
 
@@ -129,6 +135,65 @@ def unfreeze(order_id: str):
 @admin_only
 def expedite(order_id: str):
     return _command("expedite", order_id, {})
+
+
+@bp.post("/orders/<order_id>/decide")
+@admin_only
+def decide(order_id: str):
+    """Resolve a needs_decision conflict: ``{decision: cancel|ship, operator}``."""
+    body = json_body()
+    decision = body.get("decision")
+    if decision not in hub_freezes.DECISIONS:
+        raise ApiError(400, "bad_request", "decision: expected cancel or ship")
+    operator = body.get("operator")
+    if not isinstance(operator, str) or not operator.strip() or len(operator) > 64:
+        raise ApiError(400, "bad_request", "operator: required (who decided), 1-64 characters")
+    try:
+        result = hub().storage.decide(order_id, decision, operator.strip())
+    except hub_freezes.ConflictError as e:
+        raise ApiError(409, "no_conflict", str(e)) from None
+    log.info("order %s: conflict %s decided %s by %s (command %s)", order_id,
+             result["conflict_id"], decision, operator, result["command"]["command_id"])
+    return jsonify(result)
+
+
+@bp.get("/conflicts")
+@admin_only
+def conflicts():
+    """Expedite/cancel conflicts (``?open=1``: only those waiting for a decision)."""
+    return jsonify({"conflicts": hub().storage.conflicts(
+        open_only=request.args.get("open") in ("1", "true"), limit=_int_arg("limit", 200, 1, 5000))})
+
+
+@bp.get("/freezes")
+@admin_only
+def list_freezes():
+    """Freezes with each device's ack; ``?unacked=1``: only those a device did not acknowledge
+    within ``within_s`` (default 3) seconds of the issue."""
+    try:
+        within = float(request.args.get("within_s") or 3.0)
+    except ValueError:
+        raise ApiError(400, "bad_request", "within_s: expected a number of seconds") from None
+    items = hub().storage.list_freezes(
+        within_s=within, unacked=request.args.get("unacked") in ("1", "true"),
+        since=request.args.get("since") or None, limit=_int_arg("limit", 200, 1, 5000))
+    return jsonify({"freezes": items, "within_s": within})
+
+
+@bp.get("/reports/interceptions")
+@admin_only
+def interception_report():
+    """The interception report over the events the devices pushed (docs/freeze.md)."""
+    from edge.interception_report import format_table, parse_since
+
+    try:
+        since = parse_since(request.args.get("since") or "")
+    except ValueError as e:
+        raise ApiError(400, "bad_request", str(e)) from None
+    report = hub().storage.interception_report(since)
+    if request.args.get("format") == "markdown":
+        return Response(format_table(report) + "\n", mimetype="text/markdown")
+    return jsonify(report.as_json())
 
 
 @bp.get("/events")
@@ -159,6 +224,21 @@ def push():
         raise ApiError(413, "too_large", f"at most {MAX_PUSH_EVENTS} events per push")
     results = hub().storage.store_events(g.device_id, events)
     return jsonify({"results": results})
+
+
+@bp.post("/sync/acks")
+@device_only
+def freeze_acks():
+    """A device applied these freezes (and cancelled labels, raised its alarm): sent at once,
+    ahead of its event backlog. ``{acks: [{command_id, order_id, applied_at, effects_at,
+    result}]}``; idempotent by (command, device)."""
+    body = json_body()
+    acks = body.get("acks")
+    if not isinstance(acks, list) or len(acks) > 1000 or not all(
+            isinstance(a, dict) and isinstance(a.get("command_id"), str) for a in acks):
+        raise ApiError(400, "bad_request", "acks: expected a list of {command_id, ...}")
+    stored = hub().storage.store_freeze_acks(g.device_id, acks)
+    return jsonify({"stored": stored})
 
 
 @bp.get("/sync/pull")
@@ -212,12 +292,19 @@ def stream():
 
 @bp.get("/healthz")
 def healthz():
-    return jsonify({"status": "ok", "role": "hub", "storage": hub().storage.dialect,
-                    "last_change": hub().storage.last_change_seq()})
+    from sync.signing import key_id
+
+    storage = hub().storage
+    return jsonify({"status": "ok", "role": "hub", "storage": storage.dialect,
+                    "last_change": storage.last_change_seq(),
+                    "signing_key_id": key_id(storage.signer().public_b64)})
 
 
 def create_hub_app(storage: HubStorage, *, heartbeat_s: float = HEARTBEAT_S,
-                   reread_s: float = 1.0) -> Flask:
+                   reread_s: float = 1.0, conflict_window_s: float | None = None) -> Flask:
+    storage.signer()  # the keypair is made at the first start (kept in hub_meta)
+    if conflict_window_s is not None:
+        storage.conflict_window_s = conflict_window_s
     app = Flask("scanedge_hub")
     app.config["MAX_CONTENT_LENGTH"] = MAX_PUSH_EVENTS * (MAX_BATCH_BYTES // MAX_BATCH_EVENTS) * 4
     app.json.ensure_ascii = False

@@ -38,7 +38,8 @@ def _serve_hub(settings: Settings) -> int:
     new_token = storage.ensure_admin_token(settings.hub_admin_token)
     listening = isinstance(storage, PostgresHubStorage)
     # With LISTEN/NOTIFY every process is woken at once; re-reading is only a safety net.
-    app = create_hub_app(storage, reread_s=HEARTBEAT_S if listening else 1.0)
+    app = create_hub_app(storage, reread_s=HEARTBEAT_S if listening else 1.0,
+                         conflict_window_s=settings.conflict_window_s)
     stop = threading.Event()
     if listening:
         listen_postgres(settings.hub_database, storage.CHANNEL,

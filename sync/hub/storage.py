@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from edge.domain.orders import Order, parse_order
+from sync.hub import freezes
 from sync.protocol import ACCEPTED, DUPLICATE, event_problem, rejected
+from sync.signing import HubSigner
 
 CHANGES_LOCK = 735_001  # PostgreSQL advisory lock keys
 EVENTS_LOCK = 735_002
@@ -75,6 +77,7 @@ def _schema(auto_pk: str, big: str) -> list[str]:
         # can tell an old unfreeze from a new one.
         """CREATE TABLE IF NOT EXISTS order_versions (
             order_id TEXT PRIMARY KEY, version INTEGER NOT NULL)""",
+        *freezes.SCHEMA,  # freeze acks from the devices, expedite/cancel conflicts
     ]
 
 
@@ -101,6 +104,9 @@ class HubStorage:
     dialect = "base"
     # Called (no arguments) after a transaction that appended changes has committed.
     on_change: Callable[[], None] | None = None
+    # An expedite and a cancel for one order closer than this put it in needs_decision.
+    conflict_window_s: float = 15.0
+    _signer: HubSigner | None = None
 
     # -- plumbing (subclasses) ------------------------------------------------------------
     @contextmanager
@@ -204,21 +210,96 @@ class HubStorage:
                    [order_id, version])
         return version
 
+    def signer(self) -> HubSigner:
+        """The hub's Ed25519 keypair, made at the first start and kept in hub_meta."""
+        if self._signer is None:
+            with self.transaction() as tx:
+                row = tx.one("SELECT value FROM hub_meta WHERE key = 'signing_key'")
+                if row is None:
+                    new = HubSigner.generate()
+                    # DO NOTHING + re-read: two hub processes starting at once agree on one key
+                    tx.execute("INSERT INTO hub_meta (key, value) VALUES ('signing_key', ?)"
+                               " ON CONFLICT (key) DO NOTHING",
+                               [json.dumps({"private": new.private_b64, "public": new.public_b64})])
+                    row = tx.one("SELECT value FROM hub_meta WHERE key = 'signing_key'")
+            doc = json.loads(row[0])
+            self._signer = HubSigner(doc["private"], doc["public"])
+        return self._signer
+
     def add_command(self, kind: str, order_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-        """Record a freeze/unfreeze/expedite command in the change log; returns its payload."""
+        """Record a signed freeze/unfreeze/expedite command in the change log; returns its payload
+        (with ``conflict`` when it put the order in needs_decision, see sync/hub/freezes.py)."""
+        self.signer()  # loaded outside the transaction (it may need one of its own)
         with self.transaction() as tx:
             self.lock(tx, CHANGES_LOCK)
-            payload = {
-                "command_id": secrets.token_hex(16),
-                "order_id": order_id,
-                "kind": kind,
-                "issued_at": now_iso(),
-                "version": self._bump_version(tx, order_id, 1),
-                **fields,
-            }
-            payload["change_seq"] = self._append_change(tx, kind, order_id, payload)
+            payload = self.append_command(tx, kind, order_id, fields)
+            conflict = freezes.detect_conflict(self, tx, payload, self.conflict_window_s)
         self._changed()
+        return {**payload, "conflict": conflict} if conflict else payload
+
+    def append_command(self, tx: Tx, kind: str, order_id: str,
+                       fields: dict[str, Any]) -> dict[str, Any]:
+        """Inside a transaction holding CHANGES_LOCK: bump the version, sign, append."""
+        assert self._signer is not None, "call signer() before the transaction"
+        payload = self._signer.sign({
+            "command_id": secrets.token_hex(16),
+            "order_id": order_id,
+            "kind": kind,
+            "issued_at": now_iso(),
+            "version": self._bump_version(tx, order_id, 1),
+            **fields,
+        })
+        payload["change_seq"] = self._append_change(tx, kind, order_id, payload)
         return payload
+
+    def decide(self, order_id: str, decision: str, operator: str) -> dict[str, Any]:
+        """Resolve an order's needs_decision conflict (raises freezes.ConflictError if none)."""
+        self.signer()
+        with self.transaction() as tx:
+            self.lock(tx, CHANGES_LOCK)
+            result = freezes.decide(self, tx, order_id, decision, operator)
+        self._changed()
+        return result
+
+    def conflicts(self, *, open_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+        with self.transaction() as tx:
+            return freezes.list_conflicts(tx, open_only=open_only, limit=limit)
+
+    def store_freeze_acks(self, device_id: str, acks: list[dict[str, Any]]) -> int:
+        with self.transaction() as tx:
+            return freezes.store_acks(tx, device_id, acks, now_iso())
+
+    def interception_report(self, since: datetime) -> Any:
+        """The interception report (edge/interception_report.py) over the pushed events."""
+        from edge.interception_report import DeviceEvent, FreezeRecord, build_report, parse_time
+
+        since_iso = since.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        with self.transaction() as tx:
+            commands = tx.all("SELECT kind, order_id, payload FROM changes WHERE kind IN"
+                              " ('freeze', 'unfreeze') AND created_at >= ? ORDER BY change_seq",
+                              [since_iso])
+            rows = tx.all(
+                "SELECT device_id, type, order_id, payload, device_time FROM events"
+                " WHERE type IN ('freeze_applied', 'interception', 'print_printed')"
+                " AND order_id IN (SELECT order_id FROM changes WHERE kind = 'freeze'"
+                " AND created_at >= ?) ORDER BY hub_seq", [since_iso])
+        freezes_, lifts = [], []
+        for kind, order_id, text in commands:
+            payload = json.loads(text)
+            issued = parse_time(payload["issued_at"])
+            if kind == "freeze":
+                freezes_.append(FreezeRecord(payload["command_id"], order_id,
+                                             payload.get("reason", "?"), issued))
+            else:
+                lifts.append((order_id, issued))
+        events = [DeviceEvent(r[0], r[1], r[2], parse_time(r[4]), json.loads(r[3])) for r in rows]
+        return build_report(since, freezes_, lifts, events)
+
+    def list_freezes(self, *, within_s: float = 3.0, unacked: bool = False, since: str | None = None,
+                limit: int = 200) -> list[dict[str, Any]]:
+        with self.transaction() as tx:
+            return freezes.list_freezes(tx, now=datetime.now(UTC), within_s=within_s,
+                                        unacked=unacked, since=since, limit=limit)
 
     def put_setting(self, key: str, value: Any) -> int:
         with self.transaction() as tx:

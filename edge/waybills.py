@@ -1,0 +1,464 @@
+"""Waybill capture at the edge: the photo, the read, the confirmation, the order's tracking number.
+
+``POST /api/v1/waybills`` (``ocr/waybill_web.py``) calls :meth:`WaybillCaptures.capture`;
+``POST /api/v1/waybills/<capture_id>/confirm`` calls :meth:`WaybillCaptures.confirm`.
+
+- The photo is kept content-addressed (``<data_dir>/captures/<sha256[:2]>/<sha256>.<ext>``): the
+  same photo sent twice is stored once. :meth:`WaybillCaptures.purge` removes photos older than
+  ``waybill_retention_days`` and the oldest beyond ``waybill_captures_max_mb``; the rows stay.
+- Each capture and each confirmation is a row of ``waybill_captures`` and an outbox event
+  (``waybill_capture``, ``waybill_confirmed``) written in the same transaction.
+- A number is attached to the order (``orders.tracking_number``/``carrier``) only when the
+  reader accepted it with at least ``waybill_auto_attach`` confidence and nothing is in doubt
+  (no flag, the distributor's rules pass, the number is on no other order, the carrier and an
+  already known number of the order agree), or when a person confirms it. A frozen order
+  refuses both (409) and records an interception.
+- Per-distributor rules (config ``waybill_rules``, JSON): ``{"<distributor>" | "*": {"length":
+  12 | [min, max], "min_letters": 1, "min_digits": 0, "pattern": "regex", "carriers": ["SF"]}}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from ulid import ULID
+
+from edge.config import Settings
+from edge.domain.carriers import carrier_by_code, identify, normalize_tracking
+from edge.store import Store
+from edge.store.db import Migration, utc_now
+from edge.store.orders import load_freeze
+from edge.store.outbox import append_event
+
+CAPTURE_DIR = "captures"
+PURGE_EVERY_S = 3600.0
+# Flags of the reader that need a person's eye before a number goes on an order.
+DOUBT_FLAGS = frozenset({"carrier_mismatch", "carrier_ambiguous", "reads_disagree",
+                         "several_numbers", "unknown_format"})
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db.execute("""
+        CREATE TABLE waybill_captures (
+            capture_id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            order_id TEXT,
+            station TEXT,
+            operator TEXT,
+            distributor TEXT,
+            photo_sha256 TEXT NOT NULL,
+            photo_path TEXT,               -- NULL once purged
+            photo_bytes INTEGER NOT NULL,
+            result TEXT NOT NULL,          -- JSON: the reader's answer
+            tracking_number TEXT,          -- what the reader accepted (may be NULL)
+            carrier TEXT,
+            status TEXT NOT NULL CHECK (status IN ('attached', 'needs_confirmation',
+                                                   'confirmed')),
+            confirmed_number TEXT,
+            confirmed_carrier TEXT,
+            confirmed_by TEXT,
+            confirmed_at TEXT
+        )""")
+    db.execute("CREATE INDEX waybill_captures_order ON waybill_captures (order_id)")
+    db.execute("CREATE INDEX waybill_captures_photo ON waybill_captures (photo_sha256)")
+
+
+MIGRATIONS = (Migration(1, "waybill captures", _v1),)
+
+
+class WaybillError(Exception):
+    """A capture or confirmation refused: HTTP status, code, message (and details)."""
+
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+# ---------------------------------------------------------------------------------------------
+# distributor rules
+
+
+@dataclass(frozen=True)
+class Rule:
+    length: tuple[int, int] | None = None
+    min_letters: int = 0
+    min_digits: int = 0
+    pattern: re.Pattern[str] | None = None
+    carriers: tuple[str, ...] = ()
+
+    def problems(self, number: str, carrier: str | None) -> list[str]:
+        out = []
+        if self.length and not self.length[0] <= len(number) <= self.length[1]:
+            lo, hi = self.length
+            out.append(f"{lo} characters" if lo == hi else f"{lo}-{hi} characters")
+        if sum(c.isalpha() for c in number) < self.min_letters:
+            out.append(f"at least {self.min_letters} letter(s)")
+        if sum(c.isdigit() for c in number) < self.min_digits:
+            out.append(f"at least {self.min_digits} digit(s)")
+        if self.pattern is not None and not self.pattern.fullmatch(number):
+            out.append(f"the pattern {self.pattern.pattern}")
+        if self.carriers and carrier not in self.carriers:
+            out.append("a carrier of " + ", ".join(self.carriers))
+        return out
+
+
+def parse_rules(text: str) -> dict[str, Rule]:
+    """The ``waybill_rules`` setting: ``{distributor: rule}``; ``"*"`` applies to everyone else."""
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"waybill_rules is not JSON: {e.msg}") from None
+    if not isinstance(data, dict):
+        raise ValueError("waybill_rules: expected a JSON object {distributor: rule}")
+    known = {"length", "min_letters", "min_digits", "pattern", "carriers"}
+    out = {}
+    for name, r in data.items():
+        if not isinstance(r, dict) or set(r) - known:
+            raise ValueError(f"waybill_rules[{name!r}]: an object with keys "
+                             + ", ".join(sorted(known)))
+        length = r.get("length")
+        if isinstance(length, int):
+            length = (length, length)
+        elif length is not None:
+            if not (isinstance(length, list) and len(length) == 2
+                    and all(isinstance(v, int) for v in length)):
+                raise ValueError(f"waybill_rules[{name!r}].length: a number or [min, max]")
+            length = (length[0], length[1])
+        try:
+            pattern = re.compile(r["pattern"]) if r.get("pattern") else None
+        except re.error as e:
+            raise ValueError(f"waybill_rules[{name!r}].pattern: {e}") from None
+        carriers = tuple(str(c).upper() for c in r.get("carriers", ()))
+        for c in carriers:
+            if carrier_by_code(c) is None:
+                raise ValueError(f"waybill_rules[{name!r}].carriers: unknown carrier {c!r}")
+        out[str(name)] = Rule(length, int(r.get("min_letters", 0)), int(r.get("min_digits", 0)),
+                              pattern, tuple(carrier_by_code(c).code for c in carriers))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the service
+
+
+class WaybillCaptures:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.root = Path(settings.data_dir) / CAPTURE_DIR
+        self.rules = parse_rules(settings.waybill_rules)
+        store.ensure_schema("waybills", MIGRATIONS)
+        self._last_purge = 0.0
+        self._purge_lock = threading.Lock()
+
+    # -- capture ----------------------------------------------------------------------------
+
+    def check_order(self, order_id: str | None, *, station: str | None,
+                    operator: str | None) -> None:
+        """Refuse an unknown or frozen order before any work is done (a frozen one is logged)."""
+        if not order_id:
+            return
+        db = self.store.read()
+        if not db.execute("SELECT 1 FROM orders WHERE order_id = ?", [order_id]).fetchone():
+            raise WaybillError(404, "unknown_order", f"no order {order_id}")
+        if load_freeze(db, order_id) is not None:
+            self._refuse_frozen(order_id, station=station, operator=operator)
+
+    def capture(self, photo: bytes, result: dict[str, Any], *, order_id: str | None,
+                station: str | None, operator: str | None,
+                distributor: str | None) -> dict[str, Any]:
+        """Store the photo and the read; attach the number when nothing is in doubt."""
+        sha, path = self._store_photo(photo)
+        capture_id = str(ULID())
+        station = station or self.settings.station
+
+        def tx(db: sqlite_utils.Database) -> dict[str, Any]:
+            freeze = load_freeze(db, order_id) if order_id else None
+            if freeze is not None:  # frozen between the check and now
+                return {"frozen": True}
+            number, carrier = result.get("tracking_number"), result.get("carrier")
+            dist = distributor or _distributor_of(db, order_id)
+            checks = self._checks(db, order_id, number, carrier, dist) if number else []
+            auto = (number is not None and order_id is not None and not checks
+                    and float(result.get("confidence") or 0) >= self.settings.waybill_auto_attach
+                    and not DOUBT_FLAGS & set(result.get("flags", [])))
+            status = "attached" if auto else "needs_confirmation"
+            db.execute(
+                "INSERT INTO waybill_captures (capture_id, created_at, order_id, station,"
+                " operator, distributor, photo_sha256, photo_path, photo_bytes, result,"
+                " tracking_number, carrier, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [capture_id, utc_now(), order_id, station, operator, dist, sha,
+                 str(path), len(photo), json.dumps(result, ensure_ascii=False), number,
+                 carrier, status])
+            if auto:
+                _attach(db, order_id, number, carrier)
+            payload = {"capture_id": capture_id, "station": station, "operator": operator,
+                       "distributor": dist, "photo_sha256": sha, "status": status,
+                       "checks": checks, **{k: result.get(k) for k in (
+                           "tracking_number", "carrier", "source", "confidence", "flags",
+                           "candidates", "elapsed_ms")}}
+            event = append_event(db, self.settings.device_id, "waybill_capture", payload,
+                                 order_id=order_id)
+            return {"capture_id": capture_id, "order_id": order_id, "status": status,
+                    "attached": auto, "checks": checks, "photo_sha256": sha,
+                    "event_id": event.event_id}
+
+        out = self.store.write(tx)
+        if out.get("frozen"):
+            self._refuse_frozen(order_id, station=station, operator=operator)
+        self.purge_if_due()
+        return out
+
+    # -- confirm ----------------------------------------------------------------------------
+
+    def confirm(self, capture_id: str, *, tracking_number: str, carrier: str | None,
+                operator: str, order_id: str | None = None) -> dict[str, Any]:
+        """A person's one tap (the read number), pick (a candidate) or typed number."""
+        number = normalize_tracking(tracking_number or "")
+        if not re.fullmatch(r"[A-Z0-9]{6,40}", number):
+            raise WaybillError(422, "invalid_tracking_number",
+                               "a tracking number is 6-40 letters and digits")
+        matches = identify(number)
+        if carrier:
+            c = carrier_by_code(carrier)
+            if c is None:
+                raise WaybillError(422, "unknown_carrier", f"unknown carrier {carrier!r}")
+            if c.code not in {m.carrier.code for m in matches}:
+                raise WaybillError(422, "invalid_tracking_number",
+                                   f"{number} is not a {c.name_en} tracking number")
+            code = c.code
+        elif matches:
+            codes = list(dict.fromkeys(m.carrier.code for m in matches))
+            code = codes[0] if len(codes) == 1 else None
+        else:
+            raise WaybillError(422, "invalid_tracking_number",
+                               f"{number} fits no carrier's format: check it or name the carrier")
+
+        def tx(db: sqlite_utils.Database) -> dict[str, Any]:
+            row = db.execute(
+                "SELECT order_id, status, result, station, distributor FROM waybill_captures"
+                " WHERE capture_id = ?", [capture_id]).fetchone()
+            if row is None:
+                raise WaybillError(404, "unknown_capture", f"no capture {capture_id}")
+            cap_order, status, result_json, station, dist = row
+            if status != "needs_confirmation":
+                raise WaybillError(409, "already_done", f"capture {capture_id} is {status}")
+            target = cap_order or order_id
+            if order_id and cap_order and order_id != cap_order:
+                raise WaybillError(409, "other_order",
+                                   f"capture {capture_id} belongs to order {cap_order}")
+            if target and _order_row(db, target) is None:
+                raise WaybillError(404, "unknown_order", f"no order {target}")
+            chosen = code
+            if chosen is None:  # several carriers fit: the order's own carrier decides
+                order_carrier = _order_row(db, target)[1] if target else None  # type: ignore[index]
+                fits = {m.carrier.code for m in matches}
+                if order_carrier not in fits:
+                    raise WaybillError(422, "carrier_ambiguous",
+                                       f"{number} fits several carriers: name the carrier",
+                                       carriers=sorted(fits))
+                chosen = order_carrier
+            freeze = load_freeze(db, target) if target else None
+            if freeze is not None:
+                return {"frozen": target, "station": station}
+            dist = dist or _distributor_of(db, target)
+            rule_problems = self._rule_problems(number, chosen, dist)
+            if rule_problems:
+                raise WaybillError(422, "rule_failed",
+                                   f"{dist or 'this distributor'} needs " + "; ".join(rule_problems))
+            other = _other_order(db, target, number)
+            if other:
+                raise WaybillError(409, "tracking_in_use",
+                                   f"{number} is already the tracking number of order {other}",
+                                   other_order_id=other)
+            result = json.loads(result_json)
+            read = [result.get("tracking_number")] + [c["tracking_number"]
+                                                       for c in result.get("candidates", [])]
+            how = ("one_tap" if number == result.get("tracking_number")
+                   else "candidate" if number in read else "manual")
+            flags = []
+            if target:
+                prev_number, prev_carrier = _order_row(db, target)  # type: ignore[misc]
+                if prev_carrier and prev_carrier != chosen:
+                    flags.append("carrier_differs_from_order")
+                if prev_number and prev_number != number:
+                    flags.append("replaces_tracking_number")
+                _attach(db, target, number, chosen)
+            db.execute(
+                "UPDATE waybill_captures SET status = 'confirmed', confirmed_number = ?,"
+                " confirmed_carrier = ?, confirmed_by = ?, confirmed_at = ?,"
+                " order_id = COALESCE(order_id, ?) WHERE capture_id = ?",
+                [number, chosen, operator, utc_now(), target, capture_id])
+            payload = {"capture_id": capture_id, "tracking_number": number, "carrier": chosen,
+                       "operator": operator, "how": how, "flags": flags,
+                       "read_number": result.get("tracking_number")}
+            event = append_event(db, self.settings.device_id, "waybill_confirmed", payload,
+                                 order_id=target)
+            return {"capture_id": capture_id, "order_id": target, "status": "confirmed",
+                    "tracking_number": number, "carrier": chosen, "how": how, "flags": flags,
+                    "attached": target is not None, "event_id": event.event_id}
+
+        out = self.store.write(tx)
+        if out.get("frozen"):
+            self._refuse_frozen(out["frozen"], station=out["station"], operator=operator)
+        return out
+
+    def get(self, capture_id: str) -> dict[str, Any] | None:
+        row = self.store.read().execute(
+            "SELECT capture_id, created_at, order_id, station, operator, distributor,"
+            " photo_sha256, photo_path, result, status, confirmed_number, confirmed_carrier,"
+            " confirmed_by, confirmed_at FROM waybill_captures WHERE capture_id = ?",
+            [capture_id]).fetchone()
+        if row is None:
+            return None
+        keys = ("capture_id", "created_at", "order_id", "station", "operator", "distributor",
+                "photo_sha256", "photo_path", "result", "status", "confirmed_number",
+                "confirmed_carrier", "confirmed_by", "confirmed_at")
+        out = dict(zip(keys, row, strict=True))
+        out["result"] = json.loads(out["result"])
+        out["photo_kept"] = bool(out.pop("photo_path"))
+        return out
+
+    # -- checks -----------------------------------------------------------------------------
+
+    def _rule_problems(self, number: str, carrier: str | None, dist: str | None) -> list[str]:
+        rule = self.rules.get(dist or "") or self.rules.get("*")
+        return rule.problems(number, carrier) if rule else []
+
+    def _checks(self, db: sqlite_utils.Database, order_id: str | None, number: str,
+                carrier: str | None, dist: str | None) -> list[str]:
+        """Why a read number must not go on the order by itself (empty: it may)."""
+        out = []
+        if self._rule_problems(number, carrier, dist):
+            out.append("rule_failed")
+        other = _other_order(db, order_id, number)
+        if other:
+            out.append("tracking_on_other_order")
+        if order_id:
+            prev_number, prev_carrier = _order_row(db, order_id) or (None, None)
+            if prev_carrier and carrier and prev_carrier != carrier:
+                out.append("carrier_differs_from_order")
+            if prev_number and prev_number != number:
+                out.append("differs_from_order")
+        return out
+
+    def _refuse_frozen(self, order_id: str, *, station: str | None,
+                       operator: str | None) -> None:
+        from edge.interceptions import record_interception
+
+        def tx(db: sqlite_utils.Database) -> Any:
+            freeze = load_freeze(db, order_id)
+            if freeze is not None:
+                record_interception(db, self.settings.device_id, freeze, action="waybill",
+                                    station=station or self.settings.station,
+                                    operator=operator)
+            return freeze
+
+        freeze = self.store.write(tx, essential=True)
+        reason = freeze.reason if freeze else "frozen"
+        raise WaybillError(409, "frozen", f"order {order_id} is frozen ({reason}): "
+                           "no waybill may be attached", order_id=order_id, reason=reason)
+
+    # -- photos -----------------------------------------------------------------------------
+
+    def _store_photo(self, photo: bytes) -> tuple[str, Path]:
+        sha = hashlib.sha256(photo).hexdigest()
+        path = self.root / sha[:2] / f"{sha}{_extension(photo)}"
+        if not path.exists():
+            if self.store.min_free_bytes and self.store.free_bytes() < (
+                    self.store.min_free_bytes + len(photo)):
+                from edge.store import DiskFull
+
+                raise DiskFull("not enough free disk for the photo (min_free_mb)")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(path.suffix + f".{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_bytes(photo)
+            os.replace(tmp, path)
+        else:
+            os.utime(path)  # sent again: young again for the retention
+        return sha, path
+
+    def purge_if_due(self) -> None:
+        if time.monotonic() - self._last_purge < PURGE_EVERY_S:
+            return
+        if self._purge_lock.acquire(blocking=False):
+            try:
+                self._last_purge = time.monotonic()
+                self.purge()
+            finally:
+                self._purge_lock.release()
+
+    def purge(self, now: datetime | None = None) -> dict[str, int]:
+        """Delete photos past the retention, then the oldest beyond the size limit."""
+        now = now or datetime.now(UTC)
+        cutoff = (now - timedelta(days=self.settings.waybill_retention_days)).timestamp()
+        limit = int(self.settings.waybill_captures_max_mb * 1024 * 1024)
+        files = sorted(((p.stat().st_mtime, p.stat().st_size, p)
+                        for p in self.root.glob("*/*") if p.is_file()), key=lambda t: t[0])
+        total = sum(size for _, size, _ in files)
+        gone: list[Path] = []
+        for mtime, size, path in files:
+            if mtime < cutoff or total > limit:
+                path.unlink(missing_ok=True)
+                total -= size
+                gone.append(path)
+        if gone:
+            def tx(db: sqlite_utils.Database) -> None:
+                for p in gone:
+                    db.execute("UPDATE waybill_captures SET photo_path = NULL"
+                               " WHERE photo_path = ?", [str(p)])
+
+            self.store.write(tx, essential=True)  # freeing space must work on a full disk
+        return {"deleted": len(gone), "kept_bytes": total}
+
+
+def _extension(photo: bytes) -> str:
+    for magic, ext in ((b"\xff\xd8\xff", ".jpg"), (b"\x89PNG", ".png"), (b"RIFF", ".webp"),
+                       (b"GIF8", ".gif"), (b"BM", ".bmp"), (b"II*\x00", ".tif"),
+                       (b"MM\x00*", ".tif")):
+        if photo.startswith(magic):
+            return ext
+    return ".img"
+
+
+def _order_row(db: sqlite_utils.Database, order_id: str | None) -> tuple[Any, Any] | None:
+    """(tracking_number, carrier) of the order, or None when there is no such order."""
+    row = db.execute("SELECT tracking_number, carrier FROM orders WHERE order_id = ?",
+                     [order_id]).fetchone() if order_id else None
+    return (row[0], row[1]) if row else None
+
+
+def _other_order(db: sqlite_utils.Database, order_id: str | None, number: str) -> str | None:
+    row = db.execute("SELECT order_id FROM orders WHERE tracking_number = ? AND order_id IS NOT ?"
+                     " LIMIT 1", [number, order_id]).fetchone()
+    return row[0] if row else None
+
+
+def _distributor_of(db: sqlite_utils.Database, order_id: str | None) -> str | None:
+    """The order's distributor (an order system's extra key ``distributor``), if any."""
+    if not order_id:
+        return None
+    row = db.execute("SELECT extra FROM orders WHERE order_id = ?", [order_id]).fetchone()
+    try:
+        extra = json.loads(row[0]) if row and row[0] else {}
+    except json.JSONDecodeError:
+        return None
+    value = extra.get("distributor") if isinstance(extra, dict) else None
+    return str(value) if value else None
+
+
+def _attach(db: sqlite_utils.Database, order_id: str, number: str, carrier: str | None) -> None:
+    db.execute("UPDATE orders SET tracking_number = ?, carrier = COALESCE(?, carrier),"
+               " updated_at = ? WHERE order_id = ?", [number, carrier, utc_now(), order_id])

@@ -1,0 +1,119 @@
+"""Waybill capture over HTTP (docs/waybill.md).
+
+``POST /api/v1/waybills`` (multipart ``image``; form fields ``order_id``, ``station``,
+``operator``, ``distributor``, all optional): reads the photo like ``scanedge waybill --json``,
+stores the photo and the result, and attaches the number to the order when nothing is in doubt.
+Answers ``201`` with the reader's JSON plus ``capture_id``, ``status`` (``attached`` or
+``needs_confirmation``), ``attached`` and ``checks``. Bad photos: 400/413; unknown order: 404;
+frozen order: 409 (an interception is recorded).
+
+``POST /api/v1/waybills/<capture_id>/confirm`` ``{tracking_number, carrier?, operator,
+order_id?}``: a person's one tap, candidate pick or typed number; validated against the carrier
+table and the distributor's rules (422), refused for a frozen order or a number already on
+another order (409). ``GET /api/v1/waybills/<capture_id>``: the stored capture.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from flask import Blueprint, current_app, jsonify, request
+
+from edge.web import context
+from edge.web.errors import ApiError
+
+bp = Blueprint("waybills", __name__)
+
+_read_slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))  # OCR is CPU-bound
+_service_lock = threading.Lock()
+MAX_FIELD = 64
+
+
+def _service():
+    from edge.waybills import WaybillCaptures
+
+    with _service_lock:
+        svc = current_app.extensions.get("scanedge_waybills")
+        if svc is None:
+            ctx = context()
+            svc = current_app.extensions["scanedge_waybills"] = WaybillCaptures(ctx.settings,
+                                                                                ctx.store)
+        return svc
+
+
+def _field(source, name: str) -> str | None:
+    value = source.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_FIELD or not value.strip():
+        raise ApiError(400, "bad_field", f"{name}: 1-{MAX_FIELD} characters")
+    return value.strip()
+
+
+def _api_error(e) -> ApiError:
+    return ApiError(e.status, e.code, e.message, **e.details)
+
+
+@bp.post("/waybills")
+def post_waybill():
+    from edge.waybills import WaybillError
+    from ocr.images import ImageError, limits_from_settings, load_image
+    from ocr.waybill import read_waybill
+
+    upload = request.files.get("image")
+    if upload is None:
+        raise ApiError(400, "missing_image", "send the photo as multipart/form-data field 'image'")
+    order_id, station, operator, distributor = (
+        _field(request.form, k) for k in ("order_id", "station", "operator", "distributor"))
+    settings = context().settings
+    svc = _service()
+    try:
+        svc.check_order(order_id, station=station, operator=operator)
+    except WaybillError as e:
+        raise _api_error(e) from None
+    limits = limits_from_settings(settings)
+    data = upload.stream.read(limits.get("max_bytes", 20 * 1024 * 1024) + 1)
+    with _read_slots:
+        try:
+            image = load_image(data, **limits)
+        except ImageError as e:
+            raise ApiError(e.http_status, e.code, e.message) from None
+        result = read_waybill(image, file=upload.filename or "", engine=settings.waybill_ocr_engine,
+                              budget_ms=settings.decode_budget_ms).to_json()
+    try:
+        stored = svc.capture(data, result, order_id=order_id, station=station,
+                             operator=operator, distributor=distributor)
+    except WaybillError as e:
+        raise _api_error(e) from None
+    return jsonify({**result, **stored}), 201
+
+
+@bp.post("/waybills/<capture_id>/confirm")
+def confirm_waybill(capture_id: str):
+    from edge.waybills import WaybillError
+
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_json", "send a JSON object {tracking_number, carrier?, operator}")
+    number = body.get("tracking_number")
+    if not isinstance(number, str) or not number.strip():
+        raise ApiError(400, "missing_tracking_number", "tracking_number is required")
+    operator = _field(body, "operator")
+    if operator is None:
+        raise ApiError(400, "missing_operator", "operator is required: who confirmed")
+    carrier, order_id = _field(body, "carrier"), _field(body, "order_id")
+    try:
+        out = _service().confirm(capture_id, tracking_number=number, carrier=carrier,
+                                 operator=operator, order_id=order_id)
+    except WaybillError as e:
+        raise _api_error(e) from None
+    return jsonify(out)
+
+
+@bp.get("/waybills/<capture_id>")
+def get_waybill(capture_id: str):
+    found = _service().get(capture_id)
+    if found is None:
+        raise ApiError(404, "unknown_capture", f"no capture {capture_id}")
+    return jsonify(found)

@@ -1,0 +1,352 @@
+"""The pages in a real browser: Debian's headless Chromium driven by selenium, against a real
+``scanedge serve`` (demo orders) printing to a real ``scanedge printer-sim`` over TCP.
+
+Each page is looked at as a 360x640 phone; screenshots go to artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import (
+    DATA,
+    ROOT,
+    SCANEDGE,
+    EdgeServer,
+    HubServer,
+    cli_env,
+    free_port,
+    run_cli,
+    wait_until,
+)
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+SHOTS = ROOT / "artifacts" / "screenshots"
+
+if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+    pytest.skip("Debian's chromium and chromium-driver are not installed "
+                "(apt-get install chromium chromium-driver; scripts/setup.sh test does it)",
+                allow_module_level=True)
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (.[dev])")
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+class PrinterSim:
+    """``scanedge printer-sim`` as a process; counts the labels it reports on stdout."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [SCANEDGE, "printer-sim", "--listen", f"127.0.0.1:{self.port}"], env=cli_env(data_dir),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        wait_until(lambda: any("virtual printer on" in line for line in self.lines), timeout=20,
+                   what="the virtual printer")
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.strip())
+
+    @property
+    def labels(self) -> int:
+        return sum(1 for line in self.lines if line.startswith("label "))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory) -> Iterator[tuple[EdgeServer, PrinterSim]]:
+    data = tmp_path_factory.mktemp("pages") / "var"
+    run_cli("orders", "import", "--demo", data_dir=data)
+    printer = PrinterSim(data)
+    edge = EdgeServer(data, SCANEDGE_PRINTER=printer.address).start()
+    yield edge, printer
+    edge.kill()
+    printer.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    profile = tempfile.mkdtemp(prefix="scanedge-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--autoplay-policy=no-user-gesture-required",
+                "--window-size=360,640", f"--user-data-dir={profile}"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # a phone: 360x640 CSS pixels, touch
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 360, "height": 640, "deviceScaleFactor": 1, "mobile": True})
+    driver.set_page_load_timeout(20)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def js_until(driver, script: str, timeout: float = 5.0, what: str = "the page"):
+    try:
+        return wait_until(lambda: driver.execute_script(script), timeout=timeout, interval=0.02,
+                          what=what)
+    except AssertionError as e:  # say what the page said
+        logs = [entry["message"] for entry in driver.get_log("browser")]
+        raise AssertionError(f"{e}\nbrowser console: {logs}") from None
+
+
+def open_page(driver, edge: EdgeServer, path: str) -> None:
+    driver.get(edge.url + path)
+    # connected: the stream's first "state" event has arrived
+    js_until(driver, "return window.ScanEdge && ScanEdge.live.state !== null", what=f"{path} to connect")
+
+
+def scan(driver, code: str) -> None:
+    """What a keyboard-wedge scanner does: type into whatever has the focus, then Enter."""
+    driver.switch_to.active_element.send_keys(code + Keys.ENTER)
+
+
+def shot(driver, name: str) -> Path:
+    path = SHOTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+def get_json(edge: EdgeServer, path: str) -> dict:
+    with urllib.request.urlopen(edge.url + path, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def verdict(driver) -> str | None:
+    return driver.execute_script("return document.getElementById('verdict').dataset.verdict || null")
+
+
+def test_scanner_types_codes_into_the_scan_page(rig, browser) -> None:
+    edge, _ = rig
+    open_page(browser, edge, "/scan")
+    assert browser.execute_script("return innerWidth") == 360
+    assert browser.switch_to.active_element.get_attribute("id") == "scan-input"
+    scan(browser, "SO-1002")
+    js_until(browser, "return document.getElementById('order-id').textContent === 'SO-1002'")
+    assert verdict(browser) == "ok"
+    # the success sound came after the edge's committed answer, not on the key press
+    log = browser.execute_script("return scanedgeLog")
+    assert [e["detail"] for e in log if e["kind"] == "sound"] == ["ok"]
+    typed = next(e["at"] for e in log if e["kind"] == "scan_typed")
+    assert next(e["at"] for e in log if e["kind"] == "sound") >= typed
+
+    # a lost answer: the request reaches the edge, the page never hears back -> it retries with
+    # the same scan_id and the edge answers from what it stored (counted once)
+    browser.execute_script("""
+        const real = window.fetch; let dropped = false;
+        window.fetch = function (url, init) {
+          const p = real.apply(this, arguments);
+          if (!dropped && String(url).endsWith('/api/v1/scans')) {
+            dropped = true; return p.then(() => { throw new TypeError('answer lost'); });
+          }
+          return p;
+        };""")
+    scan(browser, "9787115428028")
+    js_until(browser, "return document.querySelector('#order-lines li[data-sku=\"9787115428028\"]')"
+                      "?.classList.contains('line-done')")
+    # clicking around the page never takes the focus away from the scan field
+    browser.find_element(By.ID, "history-heading").click()
+    js_until(browser, "return document.activeElement.id === 'scan-input'")
+    scan(browser, "4006381333931")  # not in SO-1002
+    js_until(browser, "return document.getElementById('verdict').dataset.verdict === 'wrong_item'")
+    assert "verdict-bad" in browser.find_element(By.ID, "verdict").get_attribute("class")
+    for _ in range(3):
+        scan(browser, "SELLER-CASE-07")
+    js_until(browser, "return document.getElementById('order-complete').hidden === false")
+    order = get_json(edge, "/api/v1/orders/SO-1002")
+    assert [line["packed"] for line in order["lines"]] == [1, 3]  # the retried scan counted once
+    shot(browser, "scan-360x640")
+
+    # the last 10 scans survive a reload
+    browser.refresh()
+    open_page(browser, edge, "/scan")
+    items = browser.find_elements(By.CSS_SELECTOR, "#history li")
+    assert len(items) == 6 and "SELLER-CASE-07" in items[0].text
+    # English on request
+    browser.get(edge.url + "/scan?lang=en")
+    assert browser.find_element(By.ID, "scan-input").get_attribute("placeholder") == "Scan a barcode"
+    browser.get(edge.url + "/scan?lang=zh")
+
+
+def test_freeze_raises_the_alarm_on_an_open_page_and_enter_does_not_dismiss_it(rig, browser) -> None:
+    edge, _ = rig
+    open_page(browser, edge, "/bench")
+    # the hub is not in this test: the order is frozen on the device (same data dir), and the
+    # PDA at this station then scans it: the edge refuses it and raises the alarm
+    run_cli("freeze", "SO-1003", "--reason", "cancel", data_dir=Path(edge.data_dir))
+    status, body = edge.post("/api/v1/scans", {"code": "SO-1003", "operator": "pda-7"})
+    raised = time.monotonic()
+    assert status == 200 and body["verdict"] == "frozen"
+    js_until(browser, "return !document.getElementById('alarm').hidden", timeout=3)
+    delay = time.monotonic() - raised
+    assert delay < 1.0, f"the alarm took {delay:.2f} s"
+    text = browser.find_element(By.ID, "alarm-message").text
+    assert "SO-1003" in text and "已取消" in text
+    log = browser.execute_script("return scanedgeLog")
+    kinds = {(e["kind"], json.dumps(e["detail"], ensure_ascii=False)) for e in log}
+    assert ("sound", '"alarm"') in kinds
+    assert any(k == "vibrate" for k, _ in kinds)
+    assert any(k == "speak" and "SO-1003" in d for k, d in kinds)
+    shot(browser, "alarm-360x640")
+
+    # the scanner keeps typing: Enter does not dismiss the alarm, the scan is held, not lost
+    scan(browser, "6901234567892")
+    ack = browser.find_element(By.ID, "alarm-ack")
+    browser.execute_script("arguments[0].focus()", ack)
+    ack.send_keys(Keys.ENTER)
+    ack.send_keys(Keys.SPACE)
+    time.sleep(0.3)
+    assert not browser.execute_script("return document.getElementById('alarm').hidden")
+    assert browser.execute_script("return ScanEdge.scanner.queue().length") == 1
+    assert "1" in browser.find_element(By.ID, "alarm-held").text
+    assert get_json(edge, "/api/v1/alarms")["alarms"][0]["order_id"] == "SO-1003"
+
+    # a deliberate tap, with a name, acknowledges it; then the held scan goes out
+    browser.find_element(By.ID, "alarm-operator").send_keys("张三")
+    ack.click()
+    js_until(browser, "return document.getElementById('alarm').hidden")
+    assert get_json(edge, "/api/v1/alarms")["alarms"] == []
+    acked = get_json(edge, "/api/v1/alarms?all=1")["alarms"][0]
+    assert acked["acked_by"] == "张三"
+    js_until(browser, "return ScanEdge.scanner.queue().length === 0")
+    js_until(browser, "return ScanEdge.scanner.history()[0].code === '6901234567892'")
+
+
+def test_bench_prints_to_the_virtual_printer(rig, browser) -> None:
+    edge, printer = rig
+    open_page(browser, edge, "/bench")
+    scan(browser, "SO-1001")
+    js_until(browser, "return document.getElementById('order-id').textContent === 'SO-1001'")
+    assert browser.find_element(By.ID, "order-p0").is_displayed()
+    assert "帆布包" in browser.find_element(By.ID, "order-gifts").text
+    js_until(browser, "const i = document.getElementById('label-preview');"
+                      " return !i.hidden && i.naturalWidth > 300", what="the label preview")
+    before = printer.labels
+    browser.find_element(By.ID, "print-btn").click()
+    wait_until(lambda: printer.labels == before + 1, timeout=15, what="the label at the printer")
+    js_until(browser, "return document.querySelector('#jobs li')?.dataset.state === 'printed'",
+             timeout=10)
+    shot(browser, "bench-360x640")
+    # reprint asks for a reason and who
+    browser.find_element(By.ID, "reprint-btn").click()
+    browser.find_element(By.CSS_SELECTOR, "input[name=reason]").click()
+    browser.find_element(By.ID, "reprint-operator").clear()
+    browser.find_element(By.ID, "reprint-operator").send_keys("李四")
+    browser.find_element(By.ID, "reprint-submit").click()
+    wait_until(lambda: printer.labels == before + 2, timeout=15, what="the reprint")
+    js_until(browser, "return document.querySelectorAll('#jobs li[data-state=printed]').length === 2",
+             timeout=10)
+    jobs = browser.find_elements(By.CSS_SELECTOR, "#jobs li")
+    assert "卡纸" in jobs[0].text
+
+
+def test_waybill_photo_upload(rig, browser) -> None:
+    edge, _ = rig
+    open_page(browser, edge, "/waybill")
+    photo = DATA / "waybills" / "barcode_0000_EMS.jpg"
+    browser.find_element(By.ID, "waybill-photo").send_keys(str(photo))
+    js_until(browser, "return document.getElementById('waybill-number').textContent !== ''",
+             timeout=20, what="the tracking number")
+    assert browser.find_element(By.ID, "waybill-number").text == "1174567041595"
+    js_until(browser, "return document.querySelector('#waybill-overlay polygon') !== null",
+             what="the photo region")
+    shot(browser, "waybill-360x640")
+    browser.find_element(By.ID, "waybill-confirm").click()
+    js_until(browser, "return !document.getElementById('waybill-done').hidden")
+    assert "1174567041595" in browser.find_element(By.ID, "waybill-done").text
+
+
+def test_supervisor_page_updates_live(rig, browser) -> None:
+    edge, _ = rig
+    open_page(browser, edge, "/supervisor")
+    js_until(browser, "return document.getElementById('sup-sync').textContent.includes('单机')")
+    run_cli("freeze", "SO-1002", "--reason", "address_change", data_dir=Path(edge.data_dir))
+    edge.post("/api/v1/scans", {"code": "SO-1002", "station": "bench-2", "operator": "pda-9"})
+    # another station's alarm: listed here, no full-screen alarm on this station's pages
+    js_until(browser, "return document.querySelector('#sup-unacked li[data-alarm-id]') !== null",
+             timeout=3, what="the new alarm on the supervisor page")
+    assert browser.execute_script("return document.getElementById('alarm').hidden")
+    assert "SO-1002" in browser.find_element(By.ID, "sup-unacked").text
+    assert "2" in browser.find_element(By.ID, "sup-int-summary").text  # SO-1003, SO-1002
+    shot(browser, "supervisor-360x640")
+    browser.get(edge.url + "/")
+    shot(browser, "menu-360x640")
+
+
+@pytest.fixture
+def hub_rig(tmp_path) -> Iterator[tuple[HubServer, EdgeServer]]:
+    hub = HubServer(tmp_path / "hub", str(tmp_path / "hub" / "hub.db")).start()
+    token = hub.add_device("page-dev")
+    data = tmp_path / "edge"
+    run_cli("orders", "import", "--demo", data_dir=data)
+    edge = EdgeServer(data, SCANEDGE_DEVICE_ID="page-dev", SCANEDGE_HUB_URL=hub.url,
+                      SCANEDGE_HUB_TOKEN=token, SCANEDGE_PRINTER="dummy://")
+    edge.env["SCANEDGE_DEVICE_ID"] = "page-dev"  # cli_env's default is test-dev
+    edge.start()
+    yield hub, edge
+    edge.kill()  # graceful shutdowns are tested elsewhere; here they only cost time
+    hub.kill()
+
+
+def test_hub_freeze_raises_the_alarm_within_a_second(hub_rig, browser) -> None:
+    hub, edge = hub_rig
+    demo = json.loads((ROOT / "edge" / "demo" / "orders.json").read_text(encoding="utf-8"))
+    hub.admin("PUT", "/api/v1/orders/SO-1001", demo[0])
+    open_page(browser, edge, "/scan")
+    js_until(browser, "return ScanEdge.lastSync() && ScanEdge.lastSync().online === true",
+             timeout=15, what="the hub to be online")
+    scan(browser, "SO-1001")  # the order is open at this station: a freeze must alarm here
+    js_until(browser, "return document.getElementById('order-id').textContent === 'SO-1001'")
+    issued = time.monotonic()
+    hub.admin("POST", "/api/v1/orders/SO-1001/freeze", {"reason": "cancel"})
+    js_until(browser, "return !document.getElementById('alarm').hidden", timeout=5,
+             what="the freeze alarm")
+    delay = time.monotonic() - issued
+    assert delay < 1.0, f"hub freeze -> alarm on the page took {delay:.2f} s"
+    assert "SO-1001" in browser.find_element(By.ID, "alarm-message").text
+    shot(browser, "hub-freeze-alarm-360x640")
+    browser.get("about:blank")
+
+
+def test_edge_unreachable_is_shown_and_scans_wait(rig, browser) -> None:
+    edge, _ = rig
+    open_page(browser, edge, "/scan")
+    edge.kill()  # as a power cut would
+    try:
+        js_until(browser, "return !document.getElementById('conn-edge').hidden", timeout=10,
+                 what="the edge-unreachable banner")
+        scan(browser, "SO-1002")  # taken by the page, not by the edge: it waits
+        time.sleep(0.5)
+        assert browser.execute_script("return ScanEdge.scanner.queue().length") == 1
+        shot(browser, "edge-down-360x640")
+    finally:
+        edge.start()
+    js_until(browser, "return ScanEdge.scanner.queue().length === 0", timeout=15,
+             what="the waiting scan to be sent")
+    js_until(browser, "return document.getElementById('conn-edge').hidden", timeout=10)

@@ -89,3 +89,30 @@ def run_server(server: Any, *, health: Callable[[], str | None], ready_status: s
             if dog is not None:
                 dog.stop()
             server.close()
+
+
+def serve_wsgi(app: Any, *, command: str, listen: str, threads: int,
+               check: Callable[[], str | None], ready_status: str, banner: str,
+               **waitress_options: Any) -> int:
+    """Serve a WSGI app on waitress until stopped: the edge's and the hub's one way to run.
+
+    Ready once the socket listens; the watchdog pings only while ``/healthz`` answers (accept
+    loop, a worker thread) and ``check`` (the service's own store) passes. Returns the exit
+    status: 2 with one line on stderr when the address cannot be bound.
+    """
+    import waitress
+
+    host, _, port = listen.rpartition(":")
+    logging.getLogger("waitress").setLevel(logging.WARNING)
+    try:
+        server = waitress.create_server(app, host=host.strip("[]"), port=int(port),
+                                        threads=threads, **waitress_options)
+    except OSError as e:
+        print(f"scanedge {command}: cannot listen on {listen}: {e.strerror or e}",
+              file=sys.stderr)
+        return 2
+    print(banner, file=sys.stderr, flush=True)
+    url = probe_url(server.effective_host, server.effective_port)
+    run_server(server, health=all_of(lambda: http_check(url, timeout=10), check),
+               ready_status=ready_status)
+    return 0

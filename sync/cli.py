@@ -44,7 +44,8 @@ def _storage(args: argparse.Namespace):
     try:
         return open_hub_storage(settings)
     except Exception as e:  # sqlite3/psycopg errors: say which database
-        raise CliError(f"cannot open the hub database {settings.hub_database}: {e}") from None
+        raise CliError(f"cannot open the hub database {settings.hub_database}: "
+                       f"{' '.join(str(e).split())}") from None
 
 
 def _add_device(args: argparse.Namespace) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 
@@ -28,13 +27,17 @@ def serve_hub(settings: Settings) -> int:
 
 
 def _serve_hub(settings: Settings) -> int:
-    import waitress
-
-    from edge.lifecycle import all_of, http_check, probe_url, run_server
+    from edge.lifecycle import serve_wsgi
     from sync.hub.app import create_hub_app
     from sync.hub.notify import listen_postgres
 
-    storage = open_hub_storage(settings)
+    try:
+        storage = open_hub_storage(settings)
+    except Exception as e:  # sqlite3 / psycopg errors: one line naming the database
+        print(f"scanedge hub: cannot open the hub database {settings.hub_database}: "
+              f"{' '.join(str(e).split())}",
+              file=sys.stderr)
+        return 2
     new_token = storage.ensure_admin_token(settings.hub_admin_token)
     listening = isinstance(storage, PostgresHubStorage)
     # With LISTEN/NOTIFY every process is woken at once; re-reading is only a safety net.
@@ -44,31 +47,20 @@ def _serve_hub(settings: Settings) -> int:
     if listening:
         listen_postgres(settings.hub_database, storage.CHANNEL,
                         app.extensions["scanedge_hub"].notifier, stop)
-    host, _, port = settings.hub_listen.rpartition(":")
-    where = "PostgreSQL" if isinstance(storage, PostgresHubStorage) else settings.hub_database
-    print(f"scanedge hub: storage {where}\nlistening on http://{settings.hub_listen}/",
-          file=sys.stderr, flush=True)
+    where = "PostgreSQL" if listening else settings.hub_database
+    banner = f"scanedge hub: storage {where}\nlistening on http://{settings.hub_listen}/"
     if new_token:
-        print(f"admin token (shown once; set hub_admin_token to choose your own): {new_token}",
-              file=sys.stderr, flush=True)
-    logging.getLogger("waitress").setLevel(logging.ERROR)
+        banner += f"\nadmin token (shown once; set hub_admin_token to choose your own): {new_token}"
+
+    def storage_answers() -> str | None:
+        storage.last_change_seq()
+        return None
+
     try:
-        server = waitress.create_server(app, host=host.strip("[]"), port=int(port),
-                                        threads=settings.hub_threads, ident="scanedge-hub",
-                                        channel_timeout=60)
-
-        def storage_answers() -> str | None:
-            storage.last_change_seq()
-            return None
-
-        url = probe_url(server.effective_host, server.effective_port)
-        run_server(server, health=all_of(lambda: http_check(url, timeout=10), storage_answers),
-                   ready_status=f"hub serving on {settings.hub_listen}")
-    except OSError as e:
-        print(f"scanedge hub: cannot listen on {settings.hub_listen}: {e.strerror or e}",
-              file=sys.stderr)
-        return 2
+        return serve_wsgi(app, command="hub", listen=settings.hub_listen,
+                          threads=settings.hub_threads, check=storage_answers,
+                          ready_status=f"hub serving on {settings.hub_listen}", banner=banner,
+                          ident="scanedge-hub", channel_timeout=60)
     finally:
         stop.set()
         storage.close()
-    return 0

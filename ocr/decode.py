@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ocr.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, load_image
-from ocr.readers import Read, View, identity_view, read_zbar, read_zxing
+from ocr.readers import Read, View, bbox, identity_view, read_zbar, read_zxing
 from ocr.symbols import Rejected, Symbol, family
 from ocr.validate import validate
 
@@ -482,16 +482,10 @@ def _contained_read(a: Read, b: Read) -> bool:
     return is_linear(a.format) != is_linear(b.format)
 
 
-def _bbox(quad) -> tuple[float, float, float, float]:
-    xs = [p[0] for p in quad]
-    ys = [p[1] for p in quad]
-    return min(xs), min(ys), max(xs), max(ys)
-
-
 def _overlap(qa, qb) -> bool:
     """Same place: the centre of either lies in the other's box (grown by a quarter)."""
     for q1, q2 in ((qa, qb), (qb, qa)):
-        x0, y0, x1, y1 = _bbox(q1)
+        x0, y0, x1, y1 = bbox(q1)
         gx, gy = (x1 - x0) * 0.25 + 4, (y1 - y0) * 0.25 + 4
         cx = sum(p[0] for p in q2) / len(q2)
         cy = sum(p[1] for p in q2) / len(q2)

@@ -40,6 +40,13 @@ class View:
         return tuple((float(x), float(y)) for x, y in out)  # type: ignore[return-value]
 
 
+def bbox(quad) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of a quad or any sequence of points."""
+    xs = [p[0] for p in quad]
+    ys = [p[1] for p in quad]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
 def identity_view(gray: np.ndarray, name: str = "full") -> View:
     return View(gray, np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), name)
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from edge.domain.carriers import Carrier, carrier_by_code, find_carrier_names
 from ocr import text_engines
+from ocr.readers import bbox
 from ocr.waybill_layout import (
     barcode_bands,
     estimate_skew,
@@ -265,7 +266,7 @@ def _page_reads(view: _View, engine: text_engines.TextEngine) -> tuple[list[Read
     lines = engine.read_page(view.gray)  # type: ignore[attr-defined]
     if not lines:
         return [], "", False
-    boxes = [_bbox(ln.quad) for ln in lines]
+    boxes = [bbox(ln.quad) for ln in lines]
     places: list[int] = []
     for i, b in enumerate(boxes):
         same = next((places[j] for j in range(i) if _iou(b, boxes[j]) > 0.5), i)
@@ -291,23 +292,19 @@ def _same_places(page_reads: list[Read], line_reads: list[Read]) -> list[Read]:
     """
     out = []
     for r in page_reads:
-        box = _bbox(r.region) if r.region else None
+        # the line's own quad, not its upright box: on a tilted photo that box reaches into
+        # the lines above and below
+        quad = np.array(r.region, np.float32).reshape(-1, 1, 2) if r.region else None
         for lr in line_reads:
-            if box is None or not lr.region:
+            if quad is None or not lr.region:
                 continue
             cx = sum(p[0] for p in lr.region) / len(lr.region)
             cy = sum(p[1] for p in lr.region) / len(lr.region)
-            if box[0] <= cx <= box[2] and box[1] <= cy <= box[3]:
+            if cv2.pointPolygonTest(quad, (float(cx), float(cy)), False) >= 0:
                 r = replace(r, where=lr.where)
                 break
         out.append(r)
     return out
-
-
-def _bbox(quad) -> tuple[float, float, float, float]:
-    xs = [p[0] for p in quad]
-    ys = [p[1] for p in quad]
-    return min(xs), min(ys), max(xs), max(ys)
 
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:

@@ -143,11 +143,13 @@ if [ "$VENV" -eq 1 ]; then
         "$py" -m venv "$ROOT$VENV_DIR"
         "$ROOT$VENV_DIR/bin/python" -m pip install -q --upgrade pip
     fi
-    target="$SRC"
-    # A GPIO chip (Raspberry Pi): gpiozero needs the lgpio pin factory for the buzzer and LED.
-    compgen -G "/dev/gpiochip*" >/dev/null && target="$SRC[gpio]"
+    # RapidOCR (the waybill reader's default engine) is an extra plus a --no-deps step shared
+    # with scripts/setup.sh; a GPIO chip (Raspberry Pi) adds the lgpio pin factory for gpiozero.
+    extras="rapidocr"
+    compgen -G "/dev/gpiochip*" >/dev/null && extras="$extras,gpio"
     say "installing scanedge into $VENV_DIR"
-    "$ROOT$VENV_DIR/bin/python" -m pip install -q --upgrade "$target"
+    "$ROOT$VENV_DIR/bin/python" -m pip install -q --upgrade "$SRC[$extras]"
+    "$SRC/scripts/setup.sh" rapidocr "$ROOT$VENV_DIR/bin/python"
 else
     note "venv: skipped (--no-venv)"
 fi

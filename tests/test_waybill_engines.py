@@ -71,3 +71,12 @@ def test_one_copy_read_by_both_passes_is_one_read() -> None:
     other = _same_places([Read("76269889531945", "ocr", "level-page:7", 0.9, elsewhere)], line)
     assert other[0].where == "level-page:7"
     assert decide(collect(line + merged + other)).winner.number == "76269889531945"
+
+
+def test_a_tilted_line_does_not_take_the_place_of_the_line_below() -> None:
+    # a 15-degree line: its upright box reaches down over the next line's run
+    tilted = ((100.0, 200.0), (500.0, 93.0), (508.0, 123.0), (108.0, 230.0))
+    below = ((400.0, 200.0), (600.0, 200.0), (600.0, 225.0), (400.0, 225.0))
+    line = [Read("76269889531945", "ocr", "level:4", 0.9, below)]
+    merged = _same_places([Read("76269889531945", "ocr", "level-page:1", 0.9, tilted)], line)
+    assert merged[0].where == "level-page:1"

@@ -54,6 +54,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("config", parents=[common],
                        help="show the effective settings (file, SCANEDGE_* variables, defaults)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--markdown", action="store_true", help="the table of docs/configuration.md")
     p.set_defaults(func=_config)
 
     p = sub.add_parser("outbox", parents=[common], help="outbox depth and oldest unsent event")
@@ -188,8 +189,11 @@ def _outbox(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
-    from edge.config import KEYS
+    from edge.config import KEYS, markdown_table
 
+    if args.markdown:
+        print(markdown_table())
+        return 0
     settings = settings_from(args)
     secret = ("hub_token", "hub_admin_token")
     values = {k.name: ("***" if k.name in secret and getattr(settings, k.name) else

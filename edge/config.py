@@ -281,3 +281,11 @@ def load_settings(
     values["data_dir"] = Path(values["data_dir"])
     return Settings(**values, source=str(config_file) if config_file else "defaults")
 
+
+def markdown_table() -> str:
+    """The settings as docs/configuration.md lists them (``scanedge config --markdown``)."""
+    rows = ["| key | variable | default | meaning |", "| --- | --- | --- | --- |"]
+    for key in KEYS:
+        default = "(computed)" if callable(key.default) else repr(key.default)
+        rows.append(f"| `{key.name}` | `{ENV_PREFIX}{key.name.upper()}` | {default} | {key.help} |")
+    return "\n".join(rows)

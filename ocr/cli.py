@@ -13,7 +13,7 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -51,7 +51,7 @@ def expand(paths: list[str]) -> Iterator[str]:
 def _cmd_decode(args: argparse.Namespace) -> int:
     from edge.cli import CliError, settings_from
     from ocr.decode import decode_report
-    from ocr.images import ImageError, limits_from_settings
+    from ocr.images import limits_from_settings
     from ocr.views import warm_up
 
     settings = settings_from(args)
@@ -60,64 +60,81 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     if budget <= 0:
         raise CliError(f"--budget-ms must be greater than 0, not {budget}")
     limits = limits_from_settings(settings)
-    files = list(expand(args.images))
-    if not files:
-        raise CliError("no image files given (a directory with no images?)")
-
     out = _utf8(sys.stdout)
-    progress = _Progress(len(files), enabled=not args.no_progress and sys.stderr.isatty()
-                         and len(files) >= PROGRESS_MIN_FILES)
     table = None if args.json else _Table(out)
-    failed = 0
-    for i, name in enumerate(files):
-        progress.show(i, name)
-        start = time.perf_counter()
-        try:
-            report = decode_report(name, budget_ms=budget, exhaustive=args.exhaustive, **limits)
-        except ImageError as e:
-            failed += 1
-            _error_line(progress, name, e.message)
-            row = _error_row(name, e.code, e.message, start)
-        except FileNotFoundError:
-            failed += 1
-            _error_line(progress, name, "no such file")
-            row = _error_row(name, "not_found", "no such file", start)
-        except IsADirectoryError:
-            failed += 1
-            _error_line(progress, name, "is a directory")
-            row = _error_row(name, "not_a_file", "is a directory", start)
-        except OSError as e:
-            failed += 1
-            _error_line(progress, name, f"cannot read: {e.strerror or e}")
-            row = _error_row(name, "unreadable", f"cannot read: {e.strerror or e}", start)
-        else:
-            row = {"file": name, "symbols": [s.to_json() for s in report.symbols],
-                   "elapsed_ms": round(report.elapsed_ms, 1)}
-            if report.rejected:
-                row["rejected"] = [r.to_json() for r in report.rejected]
+
+    def read(name: str) -> dict[str, Any]:
+        report = decode_report(name, budget_ms=budget, exhaustive=args.exhaustive, **limits)
+        row = {"file": name, "symbols": [s.to_json() for s in report.symbols],
+               "elapsed_ms": round(report.elapsed_ms, 1)}
+        if report.rejected:
+            row["rejected"] = [r.to_json() for r in report.rejected]
+        return row
+
+    def emit(row: dict[str, Any]) -> None:
         if table is None:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
             out.flush()
         else:
             table.add(row)
-    progress.done()
-    if table is not None:
-        table.flush()
+
+    try:
+        return run_over_images("decode", args.images, read=read, emit=emit,
+                               empty={"symbols": []}, progress=not args.no_progress)
+    finally:
+        if table is not None:
+            table.flush()
+
+
+def image_problem(e: Exception) -> tuple[str, str]:
+    """(error code, message) for a file that could not be read as an image."""
+    from ocr.images import ImageError
+
+    if isinstance(e, ImageError):
+        return e.code, e.message
+    if isinstance(e, FileNotFoundError):
+        return "not_found", "no such file"
+    if isinstance(e, IsADirectoryError):
+        return "not_a_file", "is a directory"
+    return "unreadable", f"cannot read: {getattr(e, 'strerror', None) or e}"
+
+
+def run_over_images(command: str, images: list[str], *, read: Callable[[str], dict[str, Any]],
+                    emit: Callable[[dict[str, Any]], None], empty: dict[str, Any],
+                    progress: bool = True) -> int:
+    """The batch loop of `scanedge decode` and `scanedge waybill`.
+
+    Each file gives one row; a file that cannot be read gives an error row (``empty`` filled in),
+    one line on stderr, and the run goes on; exit status 2 at the end if any file failed.
+    """
+    from edge.cli import CliError
+    from ocr.images import ImageError
+
+    files = list(expand(images))
+    if not files:
+        raise CliError("no image files given (a directory with no images?)")
+    bar = Progress(len(files), enabled=progress and sys.stderr.isatty()
+                    and len(files) >= PROGRESS_MIN_FILES)
+    failed = 0
+    for i, name in enumerate(files):
+        bar.show(i, Path(name).name)
+        start = time.perf_counter()
+        try:
+            row = read(name)
+        except (ImageError, OSError) as e:
+            failed += 1
+            code, message = image_problem(e)
+            bar.clear()
+            print(f"scanedge {command}: {name}: {message}", file=sys.stderr)
+            row = {"file": name, "error": code, "message": message, **empty,
+                   "elapsed_ms": round((time.perf_counter() - start) * 1000.0, 1)}
+        emit(row)
+    bar.done()
     if failed:
-        print(f"scanedge decode: {failed} of {len(files)} files could not be read",
+        print(f"scanedge {command}: {failed} of {len(files)} files could not be read",
               file=sys.stderr)
         return 2
     return 0
-
-
-def _error_row(name: str, code: str, message: str, start: float) -> dict[str, Any]:
-    return {"file": name, "error": code, "message": message, "symbols": [],
-            "elapsed_ms": round((time.perf_counter() - start) * 1000.0, 1)}
-
-
-def _error_line(progress: _Progress, name: str, message: str) -> None:
-    progress.clear()
-    print(f"scanedge decode: {name}: {message}", file=sys.stderr)
 
 
 def _utf8(stream: TextIO) -> TextIO:
@@ -164,10 +181,3 @@ class _Table:
                            f"{r[3]:>7}\n")
         self.out.flush()
         self.rows = []
-
-
-class _Progress(Progress):
-    """The shared progress bar (stderr, terminals only), labelled with file names."""
-
-    def show(self, done: int, label: str = "") -> None:
-        super().show(done, Path(label).name)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from typing import Any
 
 
@@ -32,8 +31,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 def _cmd_waybill(args: argparse.Namespace) -> int:
     from edge.cli import CliError, settings_from
     from ocr import text_engines
-    from ocr.cli import PROGRESS_MIN_FILES, _Progress, _utf8, expand
-    from ocr.images import ImageError, limits_from_settings
+    from ocr.cli import _utf8, run_over_images
+    from ocr.images import limits_from_settings
     from ocr.waybill import read_waybill
 
     settings = settings_from(args)
@@ -43,51 +42,19 @@ def _cmd_waybill(args: argparse.Namespace) -> int:
     except text_engines.EngineUnavailable as e:
         raise CliError(str(e)) from None
     limits = limits_from_settings(settings)
-    files = list(expand(args.images))
-    if not files:
-        raise CliError("no image files given (a directory with no images?)")
     out = _utf8(sys.stdout)
-    progress = _Progress(len(files), enabled=not args.no_progress and sys.stderr.isatty()
-                         and len(files) >= PROGRESS_MIN_FILES)
-    failed = 0
-    for i, name in enumerate(files):
-        progress.show(i, name)
-        start = time.perf_counter()
-        try:
-            row = read_waybill(name, engine=engine, budget_ms=settings.decode_budget_ms,
-                               **limits).to_json()
-        except (ImageError, OSError) as e:
-            failed += 1
-            code, message = _problem(e)
-            progress.clear()
-            print(f"scanedge waybill: {name}: {message}", file=sys.stderr)
-            row = {"file": name, "error": code, "message": message, "tracking_number": None,
-                   "carrier": None, "source": None, "confidence": 0.0,
-                   "elapsed_ms": round((time.perf_counter() - start) * 1000, 1)}
-        if args.json:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
-            out.write(_text_line(row) + "\n")
+
+    def read(name: str) -> dict[str, Any]:
+        return read_waybill(name, engine=engine, budget_ms=settings.decode_budget_ms,
+                            **limits).to_json()
+
+    def emit(row: dict[str, Any]) -> None:
+        out.write((json.dumps(row, ensure_ascii=False) if args.json else _text_line(row)) + "\n")
         out.flush()
-    progress.done()
-    if failed:
-        print(f"scanedge waybill: {failed} of {len(files)} files could not be read",
-              file=sys.stderr)
-        return 2
-    return 0
 
-
-def _problem(e: Exception) -> tuple[str, str]:
-    from ocr.images import ImageError
-
-    if isinstance(e, ImageError):
-        return e.code, e.message
-    if isinstance(e, FileNotFoundError):
-        return "not_found", "no such file"
-    if isinstance(e, IsADirectoryError):
-        return "not_a_file", "is a directory"
-    assert isinstance(e, OSError)
-    return "unreadable", f"cannot read: {e.strerror or e}"
+    return run_over_images("waybill", args.images, read=read, emit=emit, empty={
+        "tracking_number": None, "carrier": None, "source": None, "confidence": 0.0},
+        progress=not args.no_progress)
 
 
 def _text_line(row: dict[str, Any]) -> str:

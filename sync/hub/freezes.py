@@ -130,14 +130,11 @@ def list_conflicts(tx: Tx, *, open_only: bool, limit: int) -> list[dict[str, Any
     if open_only:
         sql += " WHERE decided_at IS NULL"
     rows = tx.all(sql + " ORDER BY detected_at DESC LIMIT ?", [limit])
-    keys = ("conflict_id", "order_id", "commands", "freeze_command", "detected_at", "window_s",
-            "decision", "decided_at", "decided_by", "decision_command")
-    out = []
-    for r in rows:
-        item = dict(zip(keys, r, strict=True))
-        item["commands"] = json.loads(item["commands"])
-        out.append(item)
-    return out
+    from sync.hub.storage import rows_as_dicts  # storage imports this module
+
+    return rows_as_dicts(rows, ("conflict_id", "order_id", "commands", "freeze_command",
+                                "detected_at", "window_s", "decision", "decided_at", "decided_by",
+                                "decision_command"), json_keys=("commands",))
 
 
 # -- acknowledgements ---------------------------------------------------------------------------

@@ -376,18 +376,25 @@ class HubStorage:
                 "SELECT hub_seq, event_id, device_id, seq, type, order_id, payload, device_time,"
                 " hlc, received_at FROM events WHERE " + " AND ".join(where)
                 + " ORDER BY hub_seq LIMIT ?", [*params, limit])
-        keys = ("hub_seq", "event_id", "device_id", "seq", "type", "order_id", "payload",
-                "device_time", "hlc", "received_at")
-        out = []
-        for r in rows:
-            item = dict(zip(keys, r, strict=True))
-            item["payload"] = json.loads(item["payload"])
-            out.append(item)
-        return out
+        return rows_as_dicts(rows, ("hub_seq", "event_id", "device_id", "seq", "type", "order_id",
+                                    "payload", "device_time", "hlc", "received_at"),
+                             json_keys=("payload",))
 
     def count_events(self) -> int:
         with self.transaction() as tx:
             return int(tx.one("SELECT COUNT(*) FROM events")[0])
+
+
+def rows_as_dicts(rows: Sequence[Any], keys: Sequence[str], *,
+                  json_keys: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Query rows as dicts, the JSON text columns parsed."""
+    out = []
+    for r in rows:
+        item = dict(zip(keys, r, strict=True))
+        for key in json_keys:
+            item[key] = json.loads(item[key])
+        out.append(item)
+    return out
 
 
 def _same_content(a: Order, b: Order) -> bool:

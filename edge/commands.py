@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from edge.cli import CliError, settings_from
 from edge.config import Settings
+from edge.domain.packing import FREEZE_REASONS
 
 if TYPE_CHECKING:
     from edge.store import Store
@@ -44,7 +45,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     p = sub.add_parser("freeze", parents=[common], help="freeze an order on this device")
     p.add_argument("order_id")
-    p.add_argument("--reason", required=True, choices=("cancel", "address_change", "hold"))
+    p.add_argument("--reason", required=True, choices=FREEZE_REASONS)
     p.set_defaults(func=_freeze)
 
     p = sub.add_parser("unfreeze", parents=[common], help="lift a local freeze")

@@ -6,12 +6,10 @@ from datetime import UTC, datetime
 
 import sqlite_utils
 
-from edge.domain.packing import Freeze
+from edge.domain.packing import FREEZE_REASONS, Freeze
 from edge.store import Store
 from edge.store.orders import delete_freeze, save_freeze
 from edge.store.outbox import append_event
-
-FREEZE_REASONS = ("cancel", "address_change", "hold")
 
 
 def freeze_order(

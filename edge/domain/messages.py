@@ -6,7 +6,7 @@ from typing import Any
 
 from edge.domain.packing import Reason, ScanOutcome
 
-FREEZE_REASONS = {
+FREEZE_WORDING = {
     "cancel": ("已取消", "cancelled"),
     "address_change": ("地址已变更", "address changed"),
     "hold": ("已暂停", "on hold"),
@@ -41,7 +41,7 @@ _TEMPLATES: dict[Reason, tuple[str, str]] = {
 
 def freeze_message(order_id: str, reason: str) -> dict[str, str]:
     """The alarm a freeze raises ("订单 SO-1 已取消,请停止操作"), per reason."""
-    zh, en = FREEZE_REASONS.get(reason, (reason, reason))
+    zh, en = FREEZE_WORDING.get(reason, (reason, reason))
     tzh, ten = _TEMPLATES[Reason.ORDER_FROZEN]
     values = {"order_id": order_id, "freeze_zh": zh, "freeze_en": en}
     return {"zh": tzh.format_map(values), "en": ten.format_map(values)}
@@ -70,7 +70,7 @@ def scan_message(outcome: ScanOutcome, code_text: str) -> dict[str, str]:
         line = state.order.lines[outcome.line_no]
         values.update(name=line.name or line.sku, qty=line.qty, packed=state.packed[outcome.line_no])
     if outcome.freeze is not None:
-        zh, en = FREEZE_REASONS.get(outcome.freeze.reason, (outcome.freeze.reason,) * 2)
+        zh, en = FREEZE_WORDING.get(outcome.freeze.reason, (outcome.freeze.reason,) * 2)
         values.update(freeze_zh=zh, freeze_en=en)
     zh, en = _TEMPLATES[outcome.reason]
     return {"zh": zh.format_map(values), "en": en.format_map(values)}

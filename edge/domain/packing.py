@@ -46,6 +46,10 @@ class Reason(StrEnum):
     EMPTY = "empty"
 
 
+# What an operator or the order system may freeze an order for; the hub itself adds
+# "needs_decision" when an expedite and a cancel collide.
+FREEZE_REASONS = ("cancel", "address_change", "hold")
+
 # Verdicts that must stop the packer: buzzer, red screen.
 ALARM_VERDICTS = frozenset({
     Verdict.FROZEN, Verdict.WRONG_ITEM, Verdict.OVER_SCAN, Verdict.WRONG_LOT, Verdict.EXPIRED,

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 from edge.domain.orders import OrderError
+from edge.domain.packing import FREEZE_REASONS
 from edge.web.api import json_body
 from edge.web.errors import ApiError, register_error_handlers
 from sync.hub import freezes as hub_freezes
@@ -22,7 +23,6 @@ from sync.protocol import HEARTBEAT_S, MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 
 log = logging.getLogger(__name__)
 bp = Blueprint("hub", __name__)
-FREEZE_REASONS = ("cancel", "address_change", "hold")
 DEVICE_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 # A device pushes at most MAX_BATCH_EVENTS; the hub takes a few batches' worth in one request.
 MAX_PUSH_EVENTS = 5 * MAX_BATCH_EVENTS

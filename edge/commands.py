@@ -7,7 +7,6 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +17,6 @@ from edge.domain.packing import FREEZE_REASONS
 if TYPE_CHECKING:
     from edge.store import Store
 
-DEMO_ORDERS = "demo/orders.json"
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -92,12 +90,11 @@ def opened_store(settings: Settings) -> Iterator[Store]:
 
 
 def load_demo_orders(store) -> str:
-    from edge.importing import import_orders, read_documents
+    from edge.demo import demo_orders
+    from edge.importing import import_orders
 
-    with resources.as_file(resources.files("edge").joinpath(DEMO_ORDERS)) as path:
-        docs, rejected = read_documents(path)
-    report = import_orders(store, docs)
-    assert not rejected and not report.rejected, report.rejected
+    report = import_orders(store, [(doc["order_id"], doc) for doc in demo_orders()])
+    assert not report.rejected, report.rejected
     return report.summary()
 
 

@@ -16,6 +16,11 @@ from importlib import resources
 from edge.config import Settings
 
 
+def demo_orders() -> list[dict]:
+    """The bundled demo orders (DESIGN.md's order JSON), shipped inside the package."""
+    return json.loads(resources.files("edge").joinpath("demo/orders.json").read_text("utf-8"))
+
+
 def _token(path, make) -> str:
     if path.exists():
         return path.read_text().strip()
@@ -42,7 +47,7 @@ def run_demo(settings: Settings) -> int:
     admin = _token(demo_dir / "admin_token", lambda: secrets.token_urlsafe(24))
     storage.ensure_admin_token(admin)
     device_token = _token(demo_dir / "device_token", lambda: storage.add_device(settings.device_id))
-    orders = json.loads(resources.files("edge").joinpath("demo/orders.json").read_text("utf-8"))
+    orders = demo_orders()
     for doc in orders:
         storage.upsert_order(doc)
     host, _, port = settings.hub_listen.rpartition(":")

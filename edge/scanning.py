@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
-from edge.alarms import AlarmCenter
+from edge.alarms import Alarm, AlarmCenter
 from edge.config import Settings
 from edge.domain.codes import ScannedCode, classify
 from edge.domain.messages import scan_message
@@ -73,10 +73,9 @@ class ScanService:
         if scan_id is not None:
             _check_name("scan_id", scan_id, MAX_SCAN_ID)
         scanned = classify(code)
-        response = self.store.write(
+        response, alarm = self.store.write(
             lambda db: self._apply(db, scanned, station, operator, scan_id)
         )
-        alarm = response.pop("_alarm", None)
         if alarm is not None and self.alarms is not None:
             self.alarms.announce(alarm)
         for listener in self.listeners:
@@ -93,13 +92,14 @@ class ScanService:
         station: str,
         operator: str | None,
         scan_id: str | None,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], Alarm | None]:
+        """The answer, and the alarm to announce once the transaction has committed."""
         if scan_id is not None:
             row = db.execute(
                 "SELECT response FROM scan_requests WHERE scan_id = ?", [scan_id]
             ).fetchone()
             if row is not None:
-                return {**json.loads(row[0]), "replayed": True}
+                return {**json.loads(row[0]), "replayed": True}, None
 
         open_id = open_order_id(db, station)
         open_state = load_pack_state(db, open_id) if open_id else None
@@ -151,9 +151,7 @@ class ScanService:
                 " VALUES (?, ?, ?, ?)",
                 [scan_id, event.event_id, json.dumps(response, ensure_ascii=False), utc_now()],
             )
-        if alarm is not None:
-            response["_alarm"] = alarm  # announced after the commit, not stored
-        return response
+        return response, alarm
 
 
 def _check_name(field: str, value: object, max_len: int, *, strict: bool = True) -> None:

@@ -238,7 +238,12 @@ def test_expedite_and_cancel_within_the_window_need_a_decision(rig):
     cancel = rig.command("SO-C1", "freeze", {"reason": "cancel"})
     assert cancel["conflict"]["commands"] == [expedite["command_id"], cancel["command_id"]]
     for edge in (e1, e2):
-        body = verdict_becomes(edge, "SO-C1", "frozen", "probe-c")
+        # The cancel freeze and the hub's needs_decision freeze arrive one after the other: the
+        # order is blocked throughout, and ends up waiting for the supervisor.
+        body = wait_until(
+            lambda edge=edge: (r := scan(edge, "SO-C1", station="probe-c"))["verdict"] == "frozen"
+            and r["freeze"]["reason"] == "needs_decision" and r,
+            timeout=10, interval=0.05, what="SO-C1 frozen for needs_decision")
         assert body["freeze"]["reason"] == "needs_decision"
     assert "待主管决定" in scan(e1, "SO-C1", station="probe-c")["message"]["zh"]
     open_ = rig.hub.admin("GET", "/api/v1/conflicts?open=1")["conflicts"]

@@ -117,10 +117,13 @@ KEYS: tuple[Key, ...] = (
     Key("hub_database", str, _default_hub_database, help="SQLite path or postgresql:// URL"),
     Key("hub_admin_token", str, "", help="order-system token; generated at first start"),
     Key("http_threads", int, 24, _positive,
-        "HTTP worker threads; each open page stream holds one (at most this - 4 streams)"),
+        "threads for the API's requests (page streams are served from the event loop, not these)"),
+    Key("page_streams_max", int, 1000, _positive,
+        "live page streams open at once; one more is answered 503 and retries"),
     Key("max_body_mb", float, 20.0, _positive, "largest HTTP request body accepted"),
     Key("log_level", str, "info", _choice("debug", "info", "warning", "error"), "log verbosity"),
-    Key("hub_threads", int, 48, _positive, "hub worker threads (each open device stream holds one)"),
+    Key("hub_threads", int, 16, _positive,
+        "hub threads for device requests (push, pull, acks); streams take none"),
     Key("min_free_mb", float, 200.0, _positive, "below this free disk space new work is refused"),
     Key("outbox_retention_days", float, 7.0, _positive, "keep hub-acknowledged events this long"),
     Key("sync_poll_s", float, 2.0, _positive, "pull interval while the hub stream is down"),
@@ -152,6 +155,18 @@ KEYS += (  # waybill capture (docs/waybill.md)
     Key("waybill_rules", str, "", _waybill_rules,
         "per-distributor tracking-number rules, a JSON object (docs/waybill.md); empty = none"),
 )
+KEYS += (  # a hub for a fleet (docs/scaling.md)
+    Key("hub_admin_threads", int, 8, _positive,
+        "hub threads kept for the order system and admin API, whatever the devices do"),
+    Key("hub_streams_per_device", int, 2, _positive,
+        "open streams per device token; one more closes the oldest"),
+    Key("hub_pull_rate", float, 5.0, _positive, "pulls per second per device (then 429)"),
+    Key("hub_pull_burst", float, 20.0, _positive, "pulls a device may make at once"),
+    Key("hub_push_rate", float, 20.0, _positive, "pushes per second per device (then 429)"),
+    Key("hub_push_burst", float, 60.0, _positive, "pushes a device may make at once"),
+    Key("hub_stream_rate", float, 0.5, _positive, "stream (re)connects per second per device"),
+    Key("hub_stream_burst", float, 5.0, _positive, "stream connects a device may make at once"),
+)
 KEY_NAMES = frozenset(k.name for k in KEYS)
 
 
@@ -172,6 +187,7 @@ class Settings:
     hub_database: str
     hub_admin_token: str
     http_threads: int
+    page_streams_max: int
     max_body_mb: float
     log_level: str
     hub_threads: int
@@ -194,6 +210,14 @@ class Settings:
     waybill_captures_max_mb: float
     waybill_auto_attach: float
     waybill_rules: str
+    hub_admin_threads: int
+    hub_streams_per_device: int
+    hub_pull_rate: float
+    hub_pull_burst: float
+    hub_push_rate: float
+    hub_push_burst: float
+    hub_stream_rate: float
+    hub_stream_burst: float
     source: str = field(default="defaults", compare=False)
 
     @property

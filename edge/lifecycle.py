@@ -1,9 +1,9 @@
-"""Running a waitress server as a systemd service: readiness, watchdog, clean stop.
+"""Running an ASGI app on uvicorn as a systemd service: readiness, watchdog, clean stop.
 
-Shared by ``scanedge serve`` and ``scanedge hub``. The server is created (socket bound and
-listening) before READY=1 is sent, so systemd -- and whatever is ordered after the unit -- sees the
-service as started only when the port takes connections. SIGTERM ends the loop the same way
-Ctrl-C does, so the stores close cleanly and STOPPING=1 is sent.
+Shared by ``scanedge serve`` and ``scanedge hub``. The socket is bound and listening before
+READY=1 is sent, so systemd -- and whatever is ordered after the unit -- sees the service as
+started only when the port takes connections. SIGTERM ends the loop the same way Ctrl-C does, so
+the stores close cleanly and STOPPING=1 is sent.
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ from __future__ import annotations
 import faulthandler
 import logging
 import signal
+import socket
 import sys
+import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -91,28 +94,134 @@ def run_server(server: Any, *, health: Callable[[], str | None], ready_status: s
             server.close()
 
 
-def serve_wsgi(app: Any, *, command: str, listen: str, threads: int,
-               check: Callable[[], str | None], ready_status: str, banner: str,
-               **waitress_options: Any) -> int:
-    """Serve a WSGI app on waitress until stopped: the edge's and the hub's one way to run.
+def _uvicorn_config(app: Any, **options: Any) -> Any:
+    import uvicorn
 
-    Ready once the socket listens; the watchdog pings only while ``/healthz`` answers (accept
-    loop, a worker thread) and ``check`` (the service's own store) passes. Returns the exit
-    status: 2 with one line on stderr when the address cannot be bound.
+    def have(module: str) -> bool:
+        import importlib.util
+
+        return importlib.util.find_spec(module) is not None
+
+    settings: dict[str, Any] = {
+        "loop": "uvloop" if have("uvloop") else "asyncio",
+        "http": "httptools" if have("httptools") else "h11",
+        "lifespan": "on", "log_level": "warning", "access_log": False,
+        "server_header": False, "proxy_headers": False,
+        "timeout_keep_alive": 30,  # the devices' push/pull reuse connections
+        "timeout_graceful_shutdown": 3,  # open streams are cut after this on SIGTERM
+        "backlog": 4096,
+    }
+    settings.update(options)
+    return uvicorn.Config(app, **settings)
+
+
+def bind_socket(host: str, port: int, backlog: int = 4096) -> socket.socket:
+    """A listening TCP socket (IPv6 when the host is one); raises OSError."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve_asgi(app: Any, *, command: str, listen: str, check: Callable[[], str | None],
+               ready_status: str, banner: str, **uvicorn_options: Any) -> int:
+    """Serve an ASGI app on uvicorn until SIGTERM/SIGINT: the edge's and the hub's one way to run.
+
+    The socket is bound and listening before the loop starts, READY=1 is sent once the server
+    accepts; the watchdog pings only while ``/healthz`` answers (event loop and the WSGI pool)
+    and ``check`` (the service's own store) passes. Returns the exit status: 2 with one line on
+    stderr when the address cannot be bound.
     """
-    import waitress
+    import asyncio
+
+    import uvicorn
 
     host, _, port = listen.rpartition(":")
-    logging.getLogger("waitress").setLevel(logging.WARNING)
+    host = host.strip("[]")
     try:
-        server = waitress.create_server(app, host=host.strip("[]"), port=int(port),
-                                        threads=threads, **waitress_options)
+        sock = bind_socket(host, int(port))
     except OSError as e:
-        print(f"scanedge {command}: cannot listen on {listen}: {e.strerror or e}",
-              file=sys.stderr)
+        print(f"scanedge {command}: cannot listen on {listen}: {e.strerror or e}", file=sys.stderr)
         return 2
     print(banner, file=sys.stderr, flush=True)
-    url = probe_url(server.effective_host, server.effective_port)
-    run_server(server, health=all_of(lambda: http_check(url, timeout=10), check),
-               ready_status=ready_status)
+    bound_host, bound_port = sock.getsockname()[:2]
+    server = uvicorn.Server(_uvicorn_config(app, **uvicorn_options))
+    url = probe_url(bound_host, bound_port)
+    interval = sdnotify.watchdog_interval()
+    if interval is not None and not faulthandler.is_enabled():
+        # systemd kills a hung service with SIGABRT: dump every thread's stack into the journal
+        # first, so the hang can be diagnosed after the restart.
+        faulthandler.enable(file=sys.stderr, all_threads=True)
+    dog = None
+
+    async def announce_ready() -> None:
+        nonlocal dog
+        while not server.started and not server.should_exit:
+            await asyncio.sleep(0.02)
+        if server.started:
+            sdnotify.ready(ready_status)
+            if interval is not None:
+                dog = sdnotify.Watchdog(all_of(lambda: http_check(url, timeout=10), check),
+                                        interval, healthy_status=ready_status).start()
+                log.info("watchdog: pinging every %.1f s while healthy", interval)
+
+    async def main() -> None:
+        ready = asyncio.get_running_loop().create_task(announce_ready())
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            ready.cancel()
+
+    # uvicorn catches SIGTERM/SIGINT itself, shuts down, then re-raises the signal to the
+    # handlers in place before it: ours turns that into a clean exit.
+    try:
+        with _sigterm_ends_loop():
+            runner = asyncio.Runner(loop_factory=server.config.get_loop_factory())
+            with runner:
+                runner.run(main())
+    except (SystemExit, KeyboardInterrupt):
+        pass
+    finally:
+        sdnotify.stopping()
+        if dog is not None:
+            dog.stop()
+        sock.close()
     return 0
+
+
+class BackgroundServer:
+    """An ASGI app on uvicorn in a daemon thread (the demo's hub; tests' in-process servers)."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0,
+                 **uvicorn_options: Any) -> None:
+        import uvicorn
+
+        self.sock = bind_socket(host, port)
+        self.host, self.port = self.sock.getsockname()[:2]
+        self.url = f"http://{host}:{self.port}"
+        self.server = uvicorn.Server(_uvicorn_config(app, **uvicorn_options))
+        self._thread: threading.Thread | None = None
+
+    def start(self, timeout: float = 30.0) -> BackgroundServer:
+        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                        name=f"asgi-{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the server on port {self.port} did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.sock.close()

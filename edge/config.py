@@ -166,6 +166,9 @@ KEYS += (  # a hub for a fleet (docs/scaling.md)
     Key("hub_push_burst", float, 60.0, _positive, "pushes a device may make at once"),
     Key("hub_stream_rate", float, 0.5, _positive, "stream (re)connects per second per device"),
     Key("hub_stream_burst", float, 5.0, _positive, "stream connects a device may make at once"),
+    Key("hub_reread_s", float, 5.0, _positive,
+        "hub: re-read the change log this often without a wake-up (a safety net: commits in this "
+        "process and PostgreSQL NOTIFYs from others wake the streams at once)"),
 )
 KEY_NAMES = frozenset(k.name for k in KEYS)
 
@@ -218,6 +221,7 @@ class Settings:
     hub_push_burst: float
     hub_stream_rate: float
     hub_stream_burst: float
+    hub_reread_s: float
     source: str = field(default="defaults", compare=False)
 
     @property

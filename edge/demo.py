@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from dataclasses import replace
 from importlib import resources
 
@@ -33,11 +32,11 @@ def _token(path, make) -> str:
 def run_demo(settings: Settings) -> int:
     import secrets
 
-    import waitress
-
+    from edge.lifecycle import BackgroundServer
     from edge.server import serve
     from printers.sim import VirtualPrinter
-    from sync.hub.app import create_hub_app
+    from sync.hub.app import HubOptions
+    from sync.hub.asgi import create_hub_asgi
     from sync.hub.storage import open_storage
 
     demo_dir = settings.data_dir / "demo"
@@ -51,9 +50,15 @@ def run_demo(settings: Settings) -> int:
     for doc in orders:
         storage.upsert_order(doc)
     host, _, port = settings.hub_listen.rpartition(":")
-    hub_server = waitress.create_server(create_hub_app(storage), host=host, port=int(port),
-                                        threads=8)
-    threading.Thread(target=hub_server.run, name="demo-hub", daemon=True).start()
+    try:
+        hub_server = BackgroundServer(create_hub_asgi(storage, HubOptions.from_settings(settings)),
+                                      host.strip("[]"), int(port)).start()
+    except OSError as e:
+        print(f"scanedge serve --demo: the hub cannot listen on {settings.hub_listen}: "
+              f"{e.strerror or e}", file=sys.stderr)
+        printer.stop()
+        storage.close()
+        return 2
     edge_settings = replace(settings, hub_url=f"http://{settings.hub_listen}",
                             hub_token=device_token, printer=printer.address)
     print(
@@ -71,6 +76,6 @@ def run_demo(settings: Settings) -> int:
     try:
         return serve(edge_settings)
     finally:
-        hub_server.close()
+        hub_server.stop()
         storage.close()
         printer.stop()

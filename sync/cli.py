@@ -1,12 +1,15 @@
-"""Sub-commands: ``scanedge hub [add-device ID | devices]``, ``scanedge sync [status | --once]``."""
+"""Sub-commands: ``scanedge hub [add-device ID | add-token NAME | devices | public-key]``,
+``scanedge sync [status | --once]``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from edge.cli import CliError, settings_from
+from edge.domain.orders import DEFAULT_SITE, SITE_RE
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -15,7 +18,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add = hsub.add_parser("add-device", parents=[common],
                           help="register a device (or re-issue its token) and print its token")
     add.add_argument("device_id")
+    add.add_argument("--site", default=DEFAULT_SITE,
+                     help=f"the warehouse the device works at: it sees only that site's orders "
+                          f"(default {DEFAULT_SITE!r})")
     add.set_defaults(func=_add_device)
+    tok = hsub.add_parser("add-token", parents=[common],
+                          help="make (or re-issue) an order-system token, limited to --site(s)")
+    tok.add_argument("name", help="who uses it, e.g. the warehouse's order system")
+    tok.add_argument("--site", action="append", default=[], metavar="SITE",
+                     help="a site the token may read and change (repeat for several)")
+    tok.add_argument("--all-sites", action="store_true", help="every site (like the admin token)")
+    tok.set_defaults(func=_add_token)
     lst = hsub.add_parser("devices", parents=[common], help="list the registered devices")
     lst.set_defaults(func=_devices)
     key = hsub.add_parser("public-key", parents=[common],
@@ -48,19 +61,44 @@ def _storage(args: argparse.Namespace):
                        f"{' '.join(str(e).split())}") from None
 
 
+def _check_site(site: str) -> str:
+    if not SITE_RE.fullmatch(site):
+        raise CliError(f"site {site!r}: 1-64 letters, digits, '.', '_' or '-'")
+    return site
+
+
 def _add_device(args: argparse.Namespace) -> int:
     from sync.hub.app import DEVICE_ID_RE
 
     if not DEVICE_ID_RE.fullmatch(args.device_id):
         raise CliError("device id: 1-64 letters, digits, '.', '_' or '-'")
+    site = _check_site(args.site)
     storage = _storage(args)
     try:
-        token = storage.add_device(args.device_id)
+        token = storage.add_device(args.device_id, site)
     finally:
         storage.close()
     print(token)
-    print(f"on device {args.device_id}: set hub_url and hub_token = \"{token}\" "
+    print(f"on device {args.device_id} (site {site}): set hub_url and hub_token = \"{token}\" "
           f"(or SCANEDGE_HUB_TOKEN)", file=sys.stderr)
+    return 0
+
+
+def _add_token(args: argparse.Namespace) -> int:
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", args.name):
+        raise CliError("token name: 1-64 letters, digits, '.', '_' or '-'")
+    if args.all_sites == bool(args.site):
+        raise CliError("say which sites: --site SITE (repeat for several) or --all-sites")
+    sites = None if args.all_sites else [_check_site(s) for s in args.site]
+    storage = _storage(args)
+    try:
+        token = storage.add_admin_token(args.name, sites)
+    finally:
+        storage.close()
+    print(token)
+    where = "every site" if sites is None else "site " + ", ".join(sorted(set(sites)))
+    print(f"order-system token {args.name!r} for {where} (shown once; stored hashed): send it "
+          "as 'Authorization: Bearer <token>'", file=sys.stderr)
     return 0
 
 
@@ -71,7 +109,8 @@ def _devices(args: argparse.Namespace) -> int:
     finally:
         storage.close()
     for d in devices:
-        print(f"{d['device_id']}\tlast push {d['last_push'] or '-'}\tlast seq {d['last_seq'] or '-'}")
+        print(f"{d['device_id']}\tsite {d['site']}\tlast push {d['last_push'] or '-'}"
+              f"\tlast seq {d['last_seq'] or '-'}")
     return 0
 
 

@@ -4,22 +4,22 @@ the interception report."""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import waitress
 from gpiozero.pins.mock import MockFactory
 
 from edge.alarms import AlarmCenter
 from edge.bus import EventBus
 from edge.config import load_settings
 from edge.interception_report import DeviceEvent, FreezeRecord, build_report, format_table
+from edge.lifecycle import BackgroundServer
 from edge.store import Store
 from sync.apply import apply_changes
-from sync.hub.app import create_hub_app
-from sync.hub.storage import open_storage
+from sync.hub.app import HubOptions
+from sync.hub.asgi import create_hub_asgi
+from sync.hub.storage import Device, open_storage
 from sync.signing import HubSigner, canonical_json, pin_configured_key, pinned_key, verify
 from tests.proxy import FaultyProxy
 from tests.support import run_cli, wait_until
@@ -113,11 +113,9 @@ def test_gpio_buzzer_and_led_sound_until_the_last_alarm_is_acknowledged(tmp_path
 def live_hub(tmp_path):
     storage = open_storage(str(tmp_path / "hub.db"))
     storage.ensure_admin_token("admin")
-    server = waitress.create_server(create_hub_app(storage, heartbeat_s=0.2), host="127.0.0.1",
-                                    port=0, threads=8)
-    threading.Thread(target=server.run, daemon=True).start()
-    yield storage, f"http://127.0.0.1:{server.effective_port}", server
-    server.close()
+    server = BackgroundServer(create_hub_asgi(storage, HubOptions(heartbeat_s=0.2))).start()
+    yield storage, server.url, server
+    server.stop()
     storage.close()
 
 
@@ -153,7 +151,8 @@ def test_hub_lists_freezes_a_device_did_not_acknowledge(tmp_path, live_hub):
     storage.add_device("fast")
     storage.add_device("slow")
     f = storage.add_command("freeze", "SO-1", {"reason": "cancel"})
-    storage.store_freeze_acks("fast", [{"command_id": f["command_id"], "order_id": "SO-1"}])
+    storage.store_freeze_acks(Device("fast", "default"),
+                              [{"command_id": f["command_id"], "order_id": "SO-1"}])
     fresh = storage.list_freezes(within_s=60)
     assert fresh[0]["late"] == []  # nobody is late yet
     time.sleep(0.1)

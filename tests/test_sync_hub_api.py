@@ -111,22 +111,6 @@ def test_pull_pages_by_cursor(hub):
     assert device(hub, "GET", "/api/v1/sync/pull?cursor=abc").status_code == 400
 
 
-def test_stream_resumes_after_last_event_id(hub):
-    for i in range(3):
-        admin(hub, "PUT", f"/api/v1/orders/SO-{i}", ORDER)
-    resp = hub.get("/api/v1/sync/stream", headers={
-        "Authorization": f"Bearer {hub.device_token}", "Last-Event-ID": "1"}, buffered=False)
-    assert resp.mimetype == "text/event-stream"
-    chunks = []
-    for chunk in resp.response:
-        chunks.append(chunk if isinstance(chunk, str) else chunk.decode())
-        if "event: heartbeat" in chunks[-1]:
-            break
-    resp.close()
-    text = "".join(chunks)
-    assert "id: 1\n" not in text and "id: 2\n" in text and "id: 3\n" in text
-
-
 def test_errors_are_json(hub):
     assert hub.get("/nope").is_json
     r = admin(hub, "GET", "/api/v1/events?after=x")

@@ -6,10 +6,8 @@ database, at the points where a real process could die.
 """
 
 import itertools
-import threading
 
 import pytest
-import waitress
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -21,12 +19,13 @@ from hypothesis.stateful import (
 )
 
 from edge.config import load_settings
+from edge.lifecycle import BackgroundServer
 from edge.store import Store
 from edge.store.outbox import append_event, mark_results, pending_batch
 from edge.store.syncstate import get_cursor
 from sync.apply import apply_changes
 from sync.client import HubClient
-from sync.hub.app import create_hub_app
+from sync.hub.asgi import create_hub_asgi
 from sync.hub.storage import open_storage
 from sync.worker import SyncWorker
 
@@ -38,13 +37,11 @@ class LiveHub:
     def __init__(self, database: str) -> None:
         self.storage = open_storage(database)
         self.storage.ensure_admin_token("admin")
-        self.server = waitress.create_server(create_hub_app(self.storage), host="127.0.0.1",
-                                             port=0, threads=4)
-        self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        threading.Thread(target=self.server.run, daemon=True).start()
+        self.server = BackgroundServer(create_hub_asgi(self.storage)).start()
+        self.url = self.server.url
 
     def close(self) -> None:
-        self.server.close()
+        self.server.stop()
         self.storage.close()
 
 

@@ -10,9 +10,12 @@ from typing import Any
 PRIORITIES = ("P0", "P1", "P2", "P3")
 DEFAULT_PRIORITY = "P2"
 ORDER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]{0,63}")
+# A site is one warehouse of the group: its devices see only its orders (docs/scaling.md).
+SITE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+DEFAULT_SITE = "default"
 KNOWN_KEYS = frozenset({
     "order_id", "version", "station", "priority", "tracking_number", "carrier", "lane",
-    "lines", "gifts", "recipient",
+    "lines", "gifts", "recipient", "site",
 })
 
 
@@ -47,6 +50,7 @@ class Order:
     lines: tuple[OrderLine, ...] = ()
     gifts: tuple[Gift, ...] = ()
     recipient: dict[str, Any] = field(default_factory=dict)
+    site: str = DEFAULT_SITE
     extra: dict[str, Any] = field(default_factory=dict)  # unknown keys: kept, ignored
 
     @property
@@ -66,6 +70,7 @@ class Order:
             "lines": [_line_json(line) for line in self.lines],
             "gifts": [{"name": g.name, "qty": g.qty} for g in self.gifts],
             "recipient": self.recipient,
+            "site": self.site,
         })
         return doc
 
@@ -134,6 +139,9 @@ def parse_order(doc: Any) -> Order:
         raise OrderError(f"{order_id}: recipient: expected an object")
     tracking = _text(doc, "tracking_number", f"{order_id}: ")
     carrier = _text(doc, "carrier", f"{order_id}: ")
+    site = _text(doc, "site", f"{order_id}: ") or DEFAULT_SITE
+    if not SITE_RE.fullmatch(site):
+        raise OrderError(f"{order_id}: site {site!r}: 1-64 letters, digits, '-', '_', '.'")
     return Order(
         order_id=order_id,
         version=version,
@@ -145,6 +153,7 @@ def parse_order(doc: Any) -> Order:
         lines=lines,
         gifts=tuple(gifts),
         recipient=recipient,
+        site=site,
         extra={k: v for k, v in doc.items() if k not in KNOWN_KEYS},
     )
 

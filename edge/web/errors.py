@@ -27,7 +27,10 @@ def error_body(status: int, code: str, message: str, **extra: object):
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(e: ApiError):
-        return error_body(e.status, e.code, e.message, **e.extra)
+        body, status = error_body(e.status, e.code, e.message, **e.extra)
+        if "retry_after_s" in e.extra:  # 429 and 503: when to try again, as HTTP says it
+            body.headers["Retry-After"] = str(e.extra["retry_after_s"])
+        return body, status
 
     @app.errorhandler(DiskFull)
     def _disk_full(e: DiskFull):

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from edge.domain.orders import OrderError
+from edge.domain.orders import SITE_RE, OrderError
 from edge.domain.packing import FREEZE_REASONS
 from edge.web.api import json_body
 from edge.web.errors import ApiError, register_error_handlers
 from sync.hub import freezes as hub_freezes
+from sync.hub.limits import Rate, RateLimiter, retry_after_header
 from sync.hub.notify import ChangeNotifier
-from sync.hub.storage import HubStorage
+from sync.hub.storage import AdminScope, HubStorage, SiteChange
 from sync.protocol import HEARTBEAT_S, MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 
 log = logging.getLogger(__name__)
@@ -28,18 +29,50 @@ DEVICE_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 MAX_PUSH_EVENTS = 5 * MAX_BATCH_EVENTS
 
 
-class Hub:
-    """What the hub app holds: storage, the stream notifier, timing."""
+@dataclass(frozen=True)
+class HubOptions:
+    """How a hub process serves (settings ``hub_*``, docs/scaling.md)."""
 
-    def __init__(self, storage: HubStorage, *, heartbeat_s: float = HEARTBEAT_S,
-                 reread_s: float = 1.0) -> None:
+    heartbeat_s: float = HEARTBEAT_S
+    # How often the change feed re-reads the log without a wake-up: the safety net for
+    # changes written by another hub process. With PostgreSQL LISTEN/NOTIFY it can be long.
+    reread_s: float = 1.0
+    conflict_window_s: float | None = None
+    streams_per_device: int = 2
+    rates: dict[str, Rate] = field(default_factory=lambda: {
+        "pull": Rate(5.0, 20.0), "push": Rate(20.0, 60.0), "stream": Rate(0.5, 5.0)})
+    admin_threads: int = 8
+    device_threads: int = 16
+
+    @classmethod
+    def from_settings(cls, settings: Any, **over: Any) -> HubOptions:
+        return cls(
+            conflict_window_s=settings.conflict_window_s,
+            streams_per_device=settings.hub_streams_per_device,
+            rates={"pull": Rate(settings.hub_pull_rate, settings.hub_pull_burst),
+                   "push": Rate(settings.hub_push_rate, settings.hub_push_burst),
+                   "stream": Rate(settings.hub_stream_rate, settings.hub_stream_burst)},
+            admin_threads=settings.hub_admin_threads, device_threads=settings.hub_threads,
+            reread_s=settings.hub_reread_s, **over)
+
+
+class Hub:
+    """What the hub app holds: storage, the change notifier, the per-device rate limits."""
+
+    def __init__(self, storage: HubStorage, options: HubOptions) -> None:
         self.storage = storage
+        self.options = options
         self.notifier = ChangeNotifier()
-        self.heartbeat_s = heartbeat_s
-        # How often a stream re-reads the change log without a wake-up: the safety net for
-        # changes written by another hub process. With PostgreSQL LISTEN/NOTIFY it can be long.
-        self.reread_s = reread_s
+        self.limiter = RateLimiter(options.rates, time.monotonic)
         storage.on_change = self.notifier.notify
+
+    def limit(self, kind: str, device_id: str) -> None:
+        """Raise 429 with Retry-After when the device is over its ``kind`` rate."""
+        wait = self.limiter.check(kind, device_id)
+        if wait is not None:
+            raise ApiError(429, "rate_limited", f"too many {kind} requests from this device; "
+                           f"retry in {retry_after_header(wait)} s",
+                           retry_after_s=int(retry_after_header(wait)))
 
 
 def hub() -> Hub:
@@ -57,24 +90,53 @@ def _bearer() -> str:
 def admin_only(fn: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not hub().storage.is_admin(_bearer()):
-            raise ApiError(403, "forbidden", "this call needs the hub's admin token")
+        scope = hub().storage.admin_scope(_bearer())
+        if scope is None:
+            raise ApiError(403, "forbidden", "this call needs the hub's admin token or an "
+                                             "order-system token ('scanedge hub add-token')")
+        g.scope = scope
         return fn(*args, **kwargs)
 
     return wrapper
 
 
-def device_only(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        device_id = hub().storage.device_for_token(_bearer())
-        if device_id is None:
-            raise ApiError(403, "forbidden", "unknown device token: register the device with "
-                                             "'scanedge hub add-device ID'")
-        g.device_id = device_id
-        return fn(*args, **kwargs)
+def device_only(kind: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A device's call; with ``kind``, counted against that rate limit of the device."""
 
-    return wrapper
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            device = hub().storage.device_for_token(_bearer())
+            if device is None:
+                raise ApiError(403, "forbidden", "unknown device token: register the device "
+                                                 "with 'scanedge hub add-device ID'")
+            if kind is not None:
+                hub().limit(kind, device.device_id)
+            g.device = device
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _scope() -> AdminScope:
+    return g.scope
+
+
+def _order_site(order_id: str, requested: Any = None) -> str:
+    """The site a call on ``order_id`` concerns, checked against the token's scope: the order's
+    own site if the hub knows it, else the one asked for, else the token's default."""
+    scope = _scope()
+    site = hub().storage.order_site(order_id)
+    if site is None:
+        site = requested or scope.default_site
+        if not isinstance(site, str) or not SITE_RE.fullmatch(site):
+            raise ApiError(400, "bad_request", "site: 1-64 letters, digits, '-', '_', '.'")
+    if not scope.allows(site):
+        # the same answer whether or not the order exists at a site the token cannot see
+        raise ApiError(404, "not_found", f"order {order_id}: not at a site of this token")
+    return site
 
 
 def _int_arg(name: str, default: int, lo: int = 0, hi: int = 10**15) -> int:
@@ -98,15 +160,23 @@ def put_order(order_id: str):
     if body.setdefault("order_id", order_id) != order_id:
         raise ApiError(400, "bad_request", f"order_id in the body ({body['order_id']!r}) "
                                            f"differs from the path ({order_id!r})")
+    scope = _scope()
+    body.setdefault("site", hub().storage.order_site(order_id) or scope.default_site)
+    if isinstance(body["site"], str) and not scope.allows(body["site"]):
+        raise ApiError(403, "forbidden", f"site {body['site']!r} is not a site of this token")
     try:
         order, changed = hub().storage.upsert_order(body)
     except OrderError as e:
         raise ApiError(400, "bad_order", str(e)) from None
-    return jsonify({"order_id": order.order_id, "version": order.version, "changed": changed})
+    except SiteChange as e:
+        raise ApiError(409, "site_change", str(e)) from None
+    return jsonify({"order_id": order.order_id, "version": order.version, "changed": changed,
+                    "site": order.site})
 
 
-def _command(kind: str, order_id: str, fields: dict[str, Any]):
-    payload = hub().storage.add_command(kind, order_id, fields)
+def _command(kind: str, order_id: str, fields: dict[str, Any], body: dict[str, Any]):
+    site = _order_site(order_id, body.get("site"))
+    payload = hub().storage.add_command(kind, order_id, fields, site)
     if payload.get("conflict"):
         conflict = payload["conflict"]
         log.warning("order %s: expedite and cancel within %.0f s (commands %s): needs_decision "
@@ -122,19 +192,23 @@ def freeze(order_id: str):
     reason = body.get("reason")
     if reason not in FREEZE_REASONS:
         raise ApiError(400, "bad_request", f"reason: expected one of {', '.join(FREEZE_REASONS)}")
-    return _command("freeze", order_id, {"reason": reason})
+    return _command("freeze", order_id, {"reason": reason}, body)
 
 
 @bp.post("/orders/<order_id>/unfreeze")
 @admin_only
 def unfreeze(order_id: str):
-    return _command("unfreeze", order_id, {})
+    return _command("unfreeze", order_id, {}, _optional_body())
 
 
 @bp.post("/orders/<order_id>/expedite")
 @admin_only
 def expedite(order_id: str):
-    return _command("expedite", order_id, {})
+    return _command("expedite", order_id, {}, _optional_body())
+
+
+def _optional_body() -> dict[str, Any]:
+    return json_body() if request.get_data(cache=True) else {}
 
 
 @bp.post("/orders/<order_id>/decide")
@@ -148,6 +222,7 @@ def decide(order_id: str):
     operator = body.get("operator")
     if not isinstance(operator, str) or not operator.strip() or len(operator) > 64:
         raise ApiError(400, "bad_request", "operator: required (who decided), 1-64 characters")
+    _order_site(order_id)
     try:
         result = hub().storage.decide(order_id, decision, operator.strip())
     except hub_freezes.ConflictError as e:
@@ -162,7 +237,8 @@ def decide(order_id: str):
 def conflicts():
     """Expedite/cancel conflicts (``?open=1``: only those waiting for a decision)."""
     return jsonify({"conflicts": hub().storage.conflicts(
-        open_only=request.args.get("open") in ("1", "true"), limit=_int_arg("limit", 200, 1, 5000))})
+        open_only=request.args.get("open") in ("1", "true"), limit=_int_arg("limit", 200, 1, 5000),
+        scope=_scope())})
 
 
 @bp.get("/freezes")
@@ -176,7 +252,8 @@ def list_freezes():
         raise ApiError(400, "bad_request", "within_s: expected a number of seconds") from None
     items = hub().storage.list_freezes(
         within_s=within, unacked=request.args.get("unacked") in ("1", "true"),
-        since=request.args.get("since") or None, limit=_int_arg("limit", 200, 1, 5000))
+        since=request.args.get("since") or None, limit=_int_arg("limit", 200, 1, 5000),
+        scope=_scope())
     return jsonify({"freezes": items, "within_s": within})
 
 
@@ -190,7 +267,7 @@ def interception_report():
         since = parse_since(request.args.get("since") or "")
     except ValueError as e:
         raise ApiError(400, "bad_request", str(e)) from None
-    report = hub().storage.interception_report(since)
+    report = hub().storage.interception_report(since, _scope())
     if request.args.get("format") == "markdown":
         return Response(format_table(report) + "\n", mimetype="text/markdown")
     return jsonify(report.as_json())
@@ -202,19 +279,19 @@ def list_events():
     events = hub().storage.list_events(
         order_id=request.args.get("order_id") or None,
         device_id=request.args.get("device_id") or None,
-        after=_int_arg("after", 0), limit=_int_arg("limit", 500, 1, 5000))
+        after=_int_arg("after", 0), limit=_int_arg("limit", 500, 1, 5000), scope=_scope())
     return jsonify({"events": events, "next": events[-1]["hub_seq"] if events else None})
 
 
 @bp.get("/devices")
 @admin_only
 def devices():
-    return jsonify({"devices": hub().storage.devices()})
+    return jsonify({"devices": hub().storage.devices(_scope())})
 
 
 # -- devices --------------------------------------------------------------------------------
 @bp.post("/sync/push")
-@device_only
+@device_only("push")
 def push():
     body = json_body()
     events = body.get("events")
@@ -222,12 +299,12 @@ def push():
         raise ApiError(400, "bad_request", "events: expected a list")
     if len(events) > MAX_PUSH_EVENTS:
         raise ApiError(413, "too_large", f"at most {MAX_PUSH_EVENTS} events per push")
-    results = hub().storage.store_events(g.device_id, events)
+    results = hub().storage.store_events(g.device, events)
     return jsonify({"results": results})
 
 
 @bp.post("/sync/acks")
-@device_only
+@device_only("push")
 def freeze_acks():
     """A device applied these freezes (and cancelled labels, raised its alarm): sent at once,
     ahead of its event backlog. ``{acks: [{command_id, order_id, applied_at, effects_at,
@@ -237,57 +314,20 @@ def freeze_acks():
     if not isinstance(acks, list) or len(acks) > 1000 or not all(
             isinstance(a, dict) and isinstance(a.get("command_id"), str) for a in acks):
         raise ApiError(400, "bad_request", "acks: expected a list of {command_id, ...}")
-    stored = hub().storage.store_freeze_acks(g.device_id, acks)
+    stored = hub().storage.store_freeze_acks(g.device, acks)
     return jsonify({"stored": stored})
 
 
 @bp.get("/sync/pull")
-@device_only
+@device_only("pull")
 def pull():
-    cursor = _int_arg("cursor", 0)
-    limit = _int_arg("limit", 500, 1, 5000)
-    changes = hub().storage.changes_since(cursor, limit + 1)
-    more = len(changes) > limit
-    changes = changes[:limit]
-    return jsonify({"changes": [c.as_json() for c in changes],
-                    "cursor": changes[-1].seq if changes else cursor, "more": more})
+    """The device's site's changes after ``cursor``; the answer's cursor is where to resume."""
+    changes, cursor, more = hub().storage.pull(g.device.site, _int_arg("cursor", 0),
+                                               _int_arg("limit", 500, 1, 5000))
+    return jsonify({"changes": [c.as_json() for c in changes], "cursor": cursor, "more": more})
 
 
-@bp.get("/sync/stream")
-@device_only
-def stream():
-    last_id = request.headers.get("Last-Event-ID") or request.args.get("cursor") or "0"
-    try:
-        cursor = int(last_id)
-    except ValueError:
-        raise ApiError(400, "bad_request", "Last-Event-ID: expected a change sequence") from None
-    the_hub = hub()
-    device_id = g.device_id
-
-    def events() -> Iterator[str]:
-        nonlocal cursor
-        seen = the_hub.notifier.generation
-        last_beat = 0.0
-        yield "retry: 1000\n\n"
-        while True:
-            changes = the_hub.storage.changes_since(cursor, 200)
-            for change in changes:
-                cursor = change.seq
-                data = json.dumps(change.as_json(), ensure_ascii=False)
-                yield f"id: {change.seq}\nevent: change\ndata: {data}\n\n"
-            now = time.monotonic()
-            if now - last_beat >= the_hub.heartbeat_s:
-                last_beat = now
-                beat = json.dumps({"cursor": cursor, "time": time.time(), "device": device_id})
-                yield f"event: heartbeat\ndata: {beat}\n\n"
-            if len(changes) == 200:
-                continue
-            wait = min(the_hub.reread_s,
-                       max(0.0, the_hub.heartbeat_s - (time.monotonic() - last_beat)))
-            seen = the_hub.notifier.wait(seen, wait)
-
-    return Response(events(), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+# GET /sync/stream is served from the event loop, not here: sync/hub/asgi.py.
 
 
 @bp.get("/healthz")
@@ -300,15 +340,17 @@ def healthz():
                     "signing_key_id": key_id(storage.signer().public_b64)})
 
 
-def create_hub_app(storage: HubStorage, *, heartbeat_s: float = HEARTBEAT_S,
-                   reread_s: float = 1.0, conflict_window_s: float | None = None) -> Flask:
+def create_hub_app(storage: HubStorage, options: HubOptions | None = None) -> Flask:
+    """The hub's request/response API (a Flask app). ``sync.hub.asgi.create_hub_asgi`` serves
+    it beside the device streams; tests may drive it alone through its test client."""
+    options = options or HubOptions()
     storage.signer()  # the keypair is made at the first start (kept in hub_meta)
-    if conflict_window_s is not None:
-        storage.conflict_window_s = conflict_window_s
+    if options.conflict_window_s is not None:
+        storage.conflict_window_s = options.conflict_window_s
     app = Flask("scanedge_hub")
     app.config["MAX_CONTENT_LENGTH"] = MAX_PUSH_EVENTS * (MAX_BATCH_BYTES // MAX_BATCH_EVENTS) * 4
     app.json.ensure_ascii = False
-    app.extensions["scanedge_hub"] = Hub(storage, heartbeat_s=heartbeat_s, reread_s=reread_s)
+    app.extensions["scanedge_hub"] = Hub(storage, options)
     register_error_handlers(app)
     app.register_blueprint(bp, url_prefix="/api/v1")
     app.add_url_rule("/healthz", view_func=healthz)

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sync.hub.storage import HubStorage, Tx
+    from sync.hub.storage import AdminScope, HubStorage, Tx
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS freeze_acks (
@@ -124,12 +124,16 @@ def decide(storage: HubStorage, tx: Tx, order_id: str, decision: str,
     return {**current, "decision": decision, "decided_by": operator, "command": command}
 
 
-def list_conflicts(tx: Tx, *, open_only: bool, limit: int) -> list[dict[str, Any]]:
-    sql = ("SELECT conflict_id, order_id, commands, freeze_command, detected_at, window_s,"
-           " decision, decided_at, decided_by, decision_command FROM order_conflicts")
+def list_conflicts(tx: Tx, *, open_only: bool, limit: int,
+                   scope: AdminScope) -> list[dict[str, Any]]:
+    # a conflict belongs to its order's site (an order the hub never saw: the default site)
+    sites, params = scope.where("COALESCE(o.site, 'default')")
+    sql = ("SELECT c.conflict_id, c.order_id, c.commands, c.freeze_command, c.detected_at,"
+           " c.window_s, c.decision, c.decided_at, c.decided_by, c.decision_command"
+           f" FROM order_conflicts c LEFT JOIN orders o ON o.order_id = c.order_id WHERE {sites}")
     if open_only:
-        sql += " WHERE decided_at IS NULL"
-    rows = tx.all(sql + " ORDER BY detected_at DESC LIMIT ?", [limit])
+        sql += " AND c.decided_at IS NULL"
+    rows = tx.all(sql + " ORDER BY c.detected_at DESC LIMIT ?", [*params, limit])
     from sync.hub.storage import rows_as_dicts  # storage imports this module
 
     return rows_as_dicts(rows, ("conflict_id", "order_id", "commands", "freeze_command",
@@ -153,22 +157,27 @@ def store_acks(tx: Tx, device_id: str, acks: list[dict[str, Any]], received_at: 
 
 
 def list_freezes(tx: Tx, *, now: datetime, within_s: float, unacked: bool, since: str | None,
-                 limit: int) -> list[dict[str, Any]]:
+                 limit: int, scope: AdminScope) -> list[dict[str, Any]]:
     """Freeze commands, newest first, with each registered device's acknowledgement.
 
     ``late`` lists the devices (registered before the freeze) whose ack did not reach the hub
     within ``within_s`` of the issue; a freeze younger than that is not late yet.
     ``unacked``: only freezes with a late device.
     """
-    where, params = "kind = 'freeze'", []
+    sites, params = scope.where()
+    where = f"kind = 'freeze' AND {sites}"
     if since:
         where += " AND created_at >= ?"
         params.append(since)
-    rows = tx.all(f"SELECT change_seq, order_id, payload FROM changes WHERE {where}"
+    rows = tx.all(f"SELECT change_seq, order_id, payload, site FROM changes WHERE {where}"
                   " ORDER BY change_seq DESC LIMIT ?", [*params, limit])
-    devices = tx.all("SELECT device_id, created_at FROM devices ORDER BY device_id")
+    by_site: dict[str, list[tuple[str, str]]] = {}
+    for device_id, created, site in tx.all(
+            "SELECT device_id, created_at, site FROM devices ORDER BY device_id"):
+        by_site.setdefault(site, []).append((device_id, created))
     out = []
-    for seq, order_id, text in rows:
+    for seq, order_id, text, site in rows:
+        devices = by_site.get(site, [])
         payload = json.loads(text)
         issued = parse_time(payload["issued_at"])
         acks = {r[0]: r for r in tx.all(

@@ -1,38 +1,35 @@
-"""Waking the hub's streams when the change log grows.
+"""Waking the hub's change feed when the change log grows.
 
-In one process a condition variable is enough. Across processes over one PostgreSQL, each process
-LISTENs and wakes its own streams on NOTIFY. Streams also re-read the log every second, so a
-missed wake-up (SQLite hubs in several processes, a dropped LISTEN connection) delays a change by
-at most that, never loses it.
+In one process the storage calls :meth:`ChangeNotifier.notify` after each commit that appended
+changes. Across processes over one PostgreSQL, each process LISTENs and notifies its own feed on
+NOTIFY. The feed also re-reads the log every ``reread_s``, so a missed wake-up (SQLite hubs in
+several processes, a dropped LISTEN connection) delays a change by at most that, never loses it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 
 class ChangeNotifier:
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._generation = 0
+    """Calls its listeners (from whatever thread committed) when the change log grew."""
 
-    @property
-    def generation(self) -> int:
-        return self._generation
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
 
     def notify(self) -> None:
-        with self._cond:
-            self._generation += 1
-            self._cond.notify_all()
-
-    def wait(self, seen: int, timeout: float) -> int:
-        """Wait until the generation moves past ``seen`` or the timeout ends; return it."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._generation != seen, timeout=timeout)
-            return self._generation
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:  # a closed event loop at shutdown must not fail a commit
+                log.debug("change listener failed", exc_info=True)
 
 
 def listen_postgres(url: str, channel: str, notifier: ChangeNotifier,

@@ -1,4 +1,4 @@
-"""Running the hub on waitress (each open stream holds a worker thread: size threads for the fleet)."""
+"""Running the hub: one process serving the API and the device streams (sync/hub/asgi.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import sys
 import threading
 
 from edge.config import Settings
-from sync.hub.storage import HubStorage, PostgresHubStorage, open_storage
-from sync.protocol import HEARTBEAT_S
+from sync.hub.storage import SCHEMA_VERSION, HubStorage, PostgresHubStorage, open_storage
 
 
 def open_hub_storage(settings: Settings) -> HubStorage:
@@ -27,8 +26,9 @@ def serve_hub(settings: Settings) -> int:
 
 
 def _serve_hub(settings: Settings) -> int:
-    from edge.lifecycle import serve_wsgi
-    from sync.hub.app import create_hub_app
+    from edge.lifecycle import serve_asgi
+    from sync.hub.app import HubOptions
+    from sync.hub.asgi import create_hub_asgi
     from sync.hub.notify import listen_postgres
 
     try:
@@ -40,15 +40,14 @@ def _serve_hub(settings: Settings) -> int:
         return 2
     new_token = storage.ensure_admin_token(settings.hub_admin_token)
     listening = isinstance(storage, PostgresHubStorage)
-    # With LISTEN/NOTIFY every process is woken at once; re-reading is only a safety net.
-    app = create_hub_app(storage, reread_s=HEARTBEAT_S if listening else 1.0,
-                         conflict_window_s=settings.conflict_window_s)
+    app = create_hub_asgi(storage, HubOptions.from_settings(settings))
     stop = threading.Event()
     if listening:
-        listen_postgres(settings.hub_database, storage.CHANNEL,
-                        app.extensions["scanedge_hub"].notifier, stop)
+        listen_postgres(settings.hub_database, storage.CHANNEL, app.hub.notifier, stop)
     where = "PostgreSQL" if listening else settings.hub_database
     banner = f"scanedge hub: storage {where}\nlistening on http://{settings.hub_listen}/"
+    if 0 < storage.migrated_from < SCHEMA_VERSION:
+        banner += f"\nhub database upgraded from schema {storage.migrated_from} to {SCHEMA_VERSION}"
     if new_token:
         banner += f"\nadmin token (shown once; set hub_admin_token to choose your own): {new_token}"
 
@@ -57,10 +56,8 @@ def _serve_hub(settings: Settings) -> int:
         return None
 
     try:
-        return serve_wsgi(app, command="hub", listen=settings.hub_listen,
-                          threads=settings.hub_threads, check=storage_answers,
-                          ready_status=f"hub serving on {settings.hub_listen}", banner=banner,
-                          ident="scanedge-hub", channel_timeout=60)
+        return serve_asgi(app, command="hub", listen=settings.hub_listen, check=storage_answers,
+                          ready_status=f"hub serving on {settings.hub_listen}", banner=banner)
     finally:
         stop.set()
         storage.close()

@@ -5,7 +5,15 @@ things keep "nothing lost, nothing doubled" true on both:
 - an event is stored once, keyed by its event id (a unique constraint, for all time);
 - the change log that devices pull by cursor is appended in commit order (SQLite has one writer;
   on PostgreSQL an advisory transaction lock serialises appends), so a cursor never skips a
-  change that commits late. Events listed by ``after=`` get the same treatment.
+  change that commits late;
+- pushed events are inserted without any lock shared between devices, then *published*: a
+  publisher numbers every committed, unnumbered event (``pub_seq``) in one short transaction
+  under a lock. ``GET /events?after=`` lists published events only, so a reader always sees a
+  gap-free prefix (docs/scaling.md, "Event ingest"). SQLite publishes inside the push.
+
+Sites: every device, order, change and event belongs to one site; a device pulls and streams
+only its site's changes (and the ``*`` ones, settings for all); an admin token may be limited to
+sites (:class:`AdminScope`).
 """
 
 from __future__ import annotations
@@ -23,13 +31,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from edge.domain.orders import Order, parse_order
+from edge.domain.orders import DEFAULT_SITE, Order, parse_order
 from sync.hub import freezes
 from sync.protocol import ACCEPTED, DUPLICATE, event_problem, rejected
 from sync.signing import HubSigner
 
 CHANGES_LOCK = 735_001  # PostgreSQL advisory lock keys
-EVENTS_LOCK = 735_002
+PUBLISH_LOCK = 735_002
+MIGRATE_LOCK = 735_000
+ALL_SITES = "*"  # the site of a change meant for every device (settings)
+PUBLISH_BATCH = 20_000
 
 
 def now_iso() -> str:
@@ -48,10 +59,47 @@ class Change:
     order_id: str | None
     payload: dict[str, Any]
     created_at: str
+    site: str = DEFAULT_SITE
 
     def as_json(self) -> dict[str, Any]:
         return {"seq": self.seq, "kind": self.kind, "order_id": self.order_id,
-                "payload": self.payload, "created_at": self.created_at}
+                "payload": self.payload, "created_at": self.created_at, "site": self.site}
+
+    def for_site(self, site: str) -> bool:
+        return self.site == site or self.site == ALL_SITES
+
+
+@dataclass(frozen=True)
+class Device:
+    device_id: str
+    site: str
+
+
+@dataclass(frozen=True)
+class AdminScope:
+    """Who an admin token speaks for: every site (``sites is None``) or the ones listed."""
+
+    name: str
+    sites: frozenset[str] | None = None
+
+    def allows(self, site: str) -> bool:
+        return self.sites is None or site in self.sites
+
+    @property
+    def default_site(self) -> str:
+        """The site of a new order that names none: the token's only site, else the default."""
+        if self.sites is not None and len(self.sites) == 1:
+            return next(iter(self.sites))
+        return DEFAULT_SITE
+
+    def where(self, column: str = "site") -> tuple[str, list[Any]]:
+        """An SQL condition (``?`` placeholders) limiting rows to the scope's sites."""
+        if self.sites is None:
+            return "1 = 1", []
+        return (f"{column} IN ({', '.join('?' * len(self.sites))})", sorted(self.sites))
+
+
+FULL_SCOPE = AdminScope("admin")
 
 
 def _schema(auto_pk: str, big: str) -> list[str]:
@@ -79,6 +127,47 @@ def _schema(auto_pk: str, big: str) -> list[str]:
             order_id TEXT PRIMARY KEY, version INTEGER NOT NULL)""",
         *freezes.SCHEMA,  # freeze acks from the devices, expedite/cancel conflicts
     ]
+
+
+# Forward migrations after the first schema, by version (hub_meta 'schema_version'). A new hub
+# runs them all, so old and new databases end in the same shape.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (  # sites, admin tokens per site, event publishing (issue: a hub for a real fleet)
+        f"ALTER TABLE devices ADD COLUMN site TEXT NOT NULL DEFAULT '{DEFAULT_SITE}'",
+        f"ALTER TABLE orders ADD COLUMN site TEXT NOT NULL DEFAULT '{DEFAULT_SITE}'",
+        f"ALTER TABLE changes ADD COLUMN site TEXT NOT NULL DEFAULT '{DEFAULT_SITE}'",
+        f"UPDATE changes SET site = '{ALL_SITES}' WHERE kind = 'setting'",
+        "CREATE INDEX IF NOT EXISTS changes_site ON changes (site, change_seq)",
+        f"ALTER TABLE events ADD COLUMN site TEXT NOT NULL DEFAULT '{DEFAULT_SITE}'",
+        "ALTER TABLE events ADD COLUMN pub_seq BIGINT",
+        "UPDATE events SET pub_seq = hub_seq",
+        "CREATE UNIQUE INDEX IF NOT EXISTS events_pub ON events (pub_seq)",
+        "CREATE INDEX IF NOT EXISTS events_unpublished ON events (hub_seq) WHERE pub_seq IS NULL",
+        "CREATE INDEX IF NOT EXISTS events_site ON events (site, pub_seq)",
+        """CREATE TABLE IF NOT EXISTS admin_tokens (
+            token_hash TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, sites TEXT NOT NULL,
+            created_at TEXT NOT NULL)""",
+    ),
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def migrate(tx: Tx, auto_pk: str, big: str) -> int:
+    """Create or upgrade the schema inside ``tx``; returns the version it started from (0: a
+    new database)."""
+    for stmt in _schema(auto_pk, big):
+        tx.execute(stmt)
+    row = tx.one("SELECT value FROM hub_meta WHERE key = 'schema_version'")
+    start = int(row[0]) if row else 1
+    new = row is None and not any(tx.one(f"SELECT 1 FROM {table} LIMIT 1")
+                                  for table in ("hub_meta", "devices", "changes", "events"))
+    for version in sorted(v for v in MIGRATIONS if v > start):
+        for stmt in MIGRATIONS[version]:
+            tx.execute(stmt)
+    if start < SCHEMA_VERSION or row is None:
+        tx.execute("INSERT INTO hub_meta (key, value) VALUES ('schema_version', ?)"
+                   " ON CONFLICT (key) DO UPDATE SET value = excluded.value", [str(SCHEMA_VERSION)])
+    return 0 if new else start
 
 
 class Tx:
@@ -117,6 +206,10 @@ class HubStorage:
     def lock(self, tx: Tx, key: int) -> None:
         """Serialise appends to a log across hub processes (no-op with a single writer)."""
 
+    def try_lock(self, tx: Tx, key: int) -> bool:
+        """Take the lock if nobody holds it (always, with a single writer)."""
+        return True
+
     def close(self) -> None:
         pass
 
@@ -138,35 +231,76 @@ class HubStorage:
             self._set_meta(tx, "admin_token_hash", token_hash(token))
             return token
 
-    def is_admin(self, token: str) -> bool:
+    def admin_scope(self, token: str) -> AdminScope | None:
+        """The scope of an admin token: the hub's own admin token speaks for every site, a token
+        from ``scanedge hub add-token`` for its sites; None for anything else."""
+        digest = token_hash(token)
         with self.transaction() as tx:
             row = tx.one("SELECT value FROM hub_meta WHERE key = 'admin_token_hash'")
-        return row is not None and hmac.compare_digest(row[0], token_hash(token))
+            if row is not None and hmac.compare_digest(row[0], digest):
+                return FULL_SCOPE
+            row = tx.one("SELECT name, sites FROM admin_tokens WHERE token_hash = ?", [digest])
+        if row is None:
+            return None
+        sites = json.loads(row[1])
+        return AdminScope(row[0], None if sites is None else frozenset(sites))
 
-    def add_device(self, device_id: str) -> str:
-        """Register a device (or re-issue its token); returns the new token."""
+    def is_admin(self, token: str) -> bool:
+        return self.admin_scope(token) is not None
+
+    def add_admin_token(self, name: str, sites: Sequence[str] | None) -> str:
+        """A token for an order system, limited to ``sites`` (None: all); re-issued by name.
+        Returns the token (stored hashed: shown once)."""
         token = secrets.token_urlsafe(32)
         with self.transaction() as tx:
             tx.execute(
-                "INSERT INTO devices (device_id, token_hash, created_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (device_id) DO UPDATE SET token_hash = excluded.token_hash",
-                [device_id, token_hash(token), now_iso()],
+                "INSERT INTO admin_tokens (token_hash, name, sites, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash,"
+                " sites = excluded.sites",
+                [token_hash(token), name, json.dumps(None if sites is None else sorted(set(sites))),
+                 now_iso()])
+        return token
+
+    def admin_tokens(self) -> list[dict[str, Any]]:
+        with self.transaction() as tx:
+            rows = tx.all("SELECT name, sites, created_at FROM admin_tokens ORDER BY name")
+        return rows_as_dicts(rows, ("name", "sites", "created_at"), json_keys=("sites",))
+
+    def add_device(self, device_id: str, site: str = DEFAULT_SITE) -> str:
+        """Register a device at a site (or re-issue its token, moving it); returns the token."""
+        token = secrets.token_urlsafe(32)
+        with self.transaction() as tx:
+            tx.execute(
+                "INSERT INTO devices (device_id, token_hash, created_at, site) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (device_id) DO UPDATE SET token_hash = excluded.token_hash,"
+                " site = excluded.site",
+                [device_id, token_hash(token), now_iso(), site],
             )
         return token
 
-    def device_for_token(self, token: str) -> str | None:
+    def device_for_token(self, token: str) -> Device | None:
+        now = now_iso()
         with self.transaction() as tx:
-            row = tx.one("SELECT device_id FROM devices WHERE token_hash = ?", [token_hash(token)])
-            if row is not None:
-                tx.execute("UPDATE devices SET last_seen = ? WHERE device_id = ?", [now_iso(), row[0]])
-        return row[0] if row else None
+            row = tx.one("SELECT device_id, site, last_seen FROM devices WHERE token_hash = ?",
+                         [token_hash(token)])
+            # last_seen to the second: a device's every request need not be a write
+            if row is not None and (row[2] or "")[:19] != now[:19]:
+                tx.execute("UPDATE devices SET last_seen = ? WHERE device_id = ?", [now, row[0]])
+        return Device(row[0], row[1]) if row else None
 
-    def devices(self) -> list[dict[str, Any]]:
+    def devices(self, scope: AdminScope = FULL_SCOPE) -> list[dict[str, Any]]:
+        where, params = scope.where()
         with self.transaction() as tx:
-            rows = tx.all("SELECT device_id, created_at, last_seen, last_push, last_seq FROM devices"
-                          " ORDER BY device_id")
-        keys = ("device_id", "created_at", "last_seen", "last_push", "last_seq")
+            rows = tx.all("SELECT device_id, site, created_at, last_seen, last_push, last_seq"
+                          f" FROM devices WHERE {where} ORDER BY device_id", params)
+        keys = ("device_id", "site", "created_at", "last_seen", "last_push", "last_seq")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def order_site(self, order_id: str) -> str | None:
+        """The site of a known order (None: the hub has not seen it)."""
+        with self.transaction() as tx:
+            row = tx.one("SELECT site FROM orders WHERE order_id = ?", [order_id])
+        return row[0] if row else None
 
     def _set_meta(self, tx: Tx, key: str, value: str) -> None:
         tx.execute("INSERT INTO hub_meta (key, value) VALUES (?, ?)"
@@ -174,12 +308,17 @@ class HubStorage:
 
     # -- orders and commands --------------------------------------------------------------
     def upsert_order(self, doc: dict[str, Any]) -> tuple[Order, bool]:
-        """Store an order; a change bumps its version. Returns (stored order, changed)."""
+        """Store an order; a change bumps its version. Returns (stored order, changed).
+        Raises :class:`SiteChange` when the order exists at another site."""
         order = parse_order(doc)
         with self.transaction() as tx:
             self.lock(tx, CHANGES_LOCK)
-            row = tx.one("SELECT doc FROM orders WHERE order_id = ?", [order.order_id])
+            row = tx.one("SELECT doc, site FROM orders WHERE order_id = ?", [order.order_id])
             if row is not None:
+                if row[1] != order.site:
+                    raise SiteChange(f"order {order.order_id} belongs to site {row[1]!r}; an "
+                                     f"order cannot move to {order.site!r} (cancel it there and "
+                                     "create a new one)")
                 current = parse_order(json.loads(row[0]))
                 if _same_content(current, order):
                     return current, False
@@ -188,12 +327,12 @@ class HubStorage:
             stored = parse_order({**order.to_json(), "version": version})
             text = json.dumps(stored.to_json(), ensure_ascii=False, sort_keys=True)
             tx.execute(
-                "INSERT INTO orders (order_id, version, doc, updated_at) VALUES (?, ?, ?, ?)"
+                "INSERT INTO orders (order_id, version, doc, updated_at, site) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (order_id) DO UPDATE SET version = excluded.version,"
                 " doc = excluded.doc, updated_at = excluded.updated_at",
-                [order.order_id, version, text, now_iso()],
+                [order.order_id, version, text, now_iso(), order.site],
             )
-            self._append_change(tx, "order", order.order_id, stored.to_json())
+            self._append_change(tx, "order", order.order_id, stored.to_json(), order.site)
         self._changed()
         return stored, True
 
@@ -226,30 +365,36 @@ class HubStorage:
             self._signer = HubSigner(doc["private"], doc["public"])
         return self._signer
 
-    def add_command(self, kind: str, order_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    def add_command(self, kind: str, order_id: str, fields: dict[str, Any],
+                    site: str | None = None) -> dict[str, Any]:
         """Record a signed freeze/unfreeze/expedite command in the change log; returns its payload
-        (with ``conflict`` when it put the order in needs_decision, see sync/hub/freezes.py)."""
+        (with ``conflict`` when it put the order in needs_decision, see sync/hub/freezes.py).
+        The command goes to the order's site; ``site`` is used for an order the hub has not
+        seen (default: the default site)."""
         self.signer()  # loaded outside the transaction (it may need one of its own)
         with self.transaction() as tx:
             self.lock(tx, CHANGES_LOCK)
-            payload = self.append_command(tx, kind, order_id, fields)
+            payload = self.append_command(tx, kind, order_id, fields, site)
             conflict = freezes.detect_conflict(self, tx, payload, self.conflict_window_s)
         self._changed()
         return {**payload, "conflict": conflict} if conflict else payload
 
-    def append_command(self, tx: Tx, kind: str, order_id: str,
-                       fields: dict[str, Any]) -> dict[str, Any]:
+    def append_command(self, tx: Tx, kind: str, order_id: str, fields: dict[str, Any],
+                       site: str | None = None) -> dict[str, Any]:
         """Inside a transaction holding CHANGES_LOCK: bump the version, sign, append."""
         assert self._signer is not None, "call signer() before the transaction"
+        row = tx.one("SELECT site FROM orders WHERE order_id = ?", [order_id])
+        site = row[0] if row else (site or DEFAULT_SITE)
         payload = self._signer.sign({
             "command_id": secrets.token_hex(16),
             "order_id": order_id,
             "kind": kind,
             "issued_at": now_iso(),
             "version": self._bump_version(tx, order_id, 1),
+            "site": site,
             **fields,
         })
-        payload["change_seq"] = self._append_change(tx, kind, order_id, payload)
+        payload["change_seq"] = self._append_change(tx, kind, order_id, payload, site)
         return payload
 
     def decide(self, order_id: str, decision: str, operator: str) -> dict[str, Any]:
@@ -261,28 +406,38 @@ class HubStorage:
         self._changed()
         return result
 
-    def conflicts(self, *, open_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+    def conflicts(self, *, open_only: bool = False, limit: int = 200,
+                  scope: AdminScope = FULL_SCOPE) -> list[dict[str, Any]]:
         with self.transaction() as tx:
-            return freezes.list_conflicts(tx, open_only=open_only, limit=limit)
+            return freezes.list_conflicts(tx, open_only=open_only, limit=limit, scope=scope)
 
-    def store_freeze_acks(self, device_id: str, acks: list[dict[str, Any]]) -> int:
+    def store_freeze_acks(self, device: Device, acks: list[dict[str, Any]]) -> int:
+        """A device's acks of freezes. An ack naming an order with no command at the device's
+        site is not stored: a device cannot write into another site's freeze record."""
         with self.transaction() as tx:
-            return freezes.store_acks(tx, device_id, acks, now_iso())
+            orders = {a.get("order_id") for a in acks}
+            known = {o for o in orders if isinstance(o, str) and tx.one(
+                "SELECT 1 FROM changes WHERE order_id = ? AND site IN (?, ?)"
+                " AND kind IN ('freeze', 'unfreeze', 'expedite') LIMIT 1",
+                [o, device.site, ALL_SITES])}
+            return freezes.store_acks(tx, device.device_id,
+                                      [a for a in acks if a.get("order_id") in known], now_iso())
 
-    def interception_report(self, since: datetime) -> Any:
+    def interception_report(self, since: datetime, scope: AdminScope = FULL_SCOPE) -> Any:
         """The interception report (edge/interception_report.py) over the pushed events."""
         from edge.interception_report import DeviceEvent, FreezeRecord, build_report, parse_time
 
         since_iso = since.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        sites, site_params = scope.where()
         with self.transaction() as tx:
             commands = tx.all("SELECT kind, order_id, payload FROM changes WHERE kind IN"
-                              " ('freeze', 'unfreeze') AND created_at >= ? ORDER BY change_seq",
-                              [since_iso])
+                              f" ('freeze', 'unfreeze') AND created_at >= ? AND {sites}"
+                              " ORDER BY change_seq", [since_iso, *site_params])
             rows = tx.all(
                 "SELECT device_id, type, order_id, payload, device_time FROM events"
                 " WHERE type IN ('freeze_applied', 'interception', 'print_printed')"
-                " AND order_id IN (SELECT order_id FROM changes WHERE kind = 'freeze'"
-                " AND created_at >= ?) ORDER BY hub_seq", [since_iso])
+                f" AND {sites} AND order_id IN (SELECT order_id FROM changes WHERE kind = 'freeze'"
+                " AND created_at >= ?) ORDER BY hub_seq", [*site_params, since_iso])
         freezes_, lifts = [], []
         for kind, order_id, text in commands:
             payload = json.loads(text)
@@ -296,24 +451,24 @@ class HubStorage:
         return build_report(since, freezes_, lifts, events)
 
     def list_freezes(self, *, within_s: float = 3.0, unacked: bool = False, since: str | None = None,
-                limit: int = 200) -> list[dict[str, Any]]:
+                     limit: int = 200, scope: AdminScope = FULL_SCOPE) -> list[dict[str, Any]]:
         with self.transaction() as tx:
             return freezes.list_freezes(tx, now=datetime.now(UTC), within_s=within_s,
-                                        unacked=unacked, since=since, limit=limit)
+                                        unacked=unacked, since=since, limit=limit, scope=scope)
 
     def put_setting(self, key: str, value: Any) -> int:
         with self.transaction() as tx:
             self.lock(tx, CHANGES_LOCK)
-            seq = self._append_change(tx, "setting", None, {"key": key, "value": value})
+            seq = self._append_change(tx, "setting", None, {"key": key, "value": value}, ALL_SITES)
         self._changed()
         return seq
 
     def _append_change(self, tx: Tx, kind: str, order_id: str | None,
-                       payload: dict[str, Any]) -> int:
+                       payload: dict[str, Any], site: str) -> int:
         row = tx.one(
-            "INSERT INTO changes (kind, order_id, payload, created_at) VALUES (?, ?, ?, ?)"
+            "INSERT INTO changes (kind, order_id, payload, created_at, site) VALUES (?, ?, ?, ?, ?)"
             " RETURNING change_seq",
-            [kind, order_id, json.dumps(payload, ensure_ascii=False), now_iso()],
+            [kind, order_id, json.dumps(payload, ensure_ascii=False), now_iso(), site],
         )
         self.notify_in_transaction(tx)
         return int(row[0])
@@ -321,12 +476,33 @@ class HubStorage:
     def notify_in_transaction(self, tx: Tx) -> None:
         """Tell other hub processes at commit (PostgreSQL NOTIFY); SQLite hubs poll."""
 
-    def changes_since(self, cursor: int, limit: int = 500) -> list[Change]:
+    def changes_since(self, cursor: int, limit: int = 500, *, site: str | None = None,
+                      upto: int | None = None) -> list[Change]:
+        """Changes after ``cursor`` in order: all of them, or a site's (with the ``*`` ones);
+        with ``upto``, none after it."""
+        where, params = ["change_seq > ?"], [cursor]
+        if site is not None:
+            where.append("site IN (?, ?)")
+            params += [site, ALL_SITES]
+        if upto is not None:
+            where.append("change_seq <= ?")
+            params.append(upto)
         with self.transaction() as tx:
             rows = tx.all(
-                "SELECT change_seq, kind, order_id, payload, created_at FROM changes"
-                " WHERE change_seq > ? ORDER BY change_seq LIMIT ?", [cursor, limit])
-        return [Change(int(r[0]), r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
+                "SELECT change_seq, kind, order_id, payload, created_at, site FROM changes"
+                f" WHERE {' AND '.join(where)} ORDER BY change_seq LIMIT ?", [*params, limit])
+        return [Change(int(r[0]), r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
+
+    def pull(self, site: str, cursor: int, limit: int) -> tuple[list[Change], int, bool]:
+        """A device's pull: its site's changes after ``cursor``, the cursor to resume from (past
+        other sites' changes too, so a quiet site does not re-read them) and whether more wait."""
+        last = self.last_change_seq()  # read first: every change up to it has committed
+        changes = self.changes_since(cursor, limit + 1, site=site, upto=last)
+        more = len(changes) > limit
+        changes = changes[:limit]
+        if more:
+            return changes, changes[-1].seq, True
+        return changes, max(cursor, last), False
 
     def last_change_seq(self) -> int:
         with self.transaction() as tx:
@@ -334,55 +510,122 @@ class HubStorage:
         return int(row[0])
 
     # -- events ---------------------------------------------------------------------------
-    def store_events(self, device_id: str, events: Sequence[Any]) -> list[dict[str, str]]:
-        """Store a pushed batch: each event once, by id. One status per event, in order."""
-        results: list[dict[str, str]] = []
+    def store_events(self, device: Device, events: Sequence[Any]) -> list[dict[str, str]]:
+        """Store a pushed batch: each event once, by id. One status per event, in order.
+
+        No lock is shared with other devices: the rows go in with one statement per chunk, and
+        are numbered for ``events?after=`` by :meth:`publish` once committed."""
+        results: list[dict[str, str]] = [{} for _ in events]
         received = now_iso()
+        rows: list[tuple[int, list[Any]]] = []  # (index in the batch, column values)
+        seen: set[str] = set()
+        last_seq = None
+        for i, event in enumerate(events):
+            problem = event_problem(event, device.device_id)
+            event_id = event.get("event_id") if isinstance(event, dict) else None
+            if problem is not None:
+                results[i] = {"event_id": str(event_id), "status": rejected(problem)}
+            elif event_id in seen:  # twice in one batch: the second is the duplicate
+                results[i] = {"event_id": event_id, "status": DUPLICATE}
+            else:
+                seen.add(event_id)
+                rows.append((i, [event_id, device.device_id, event["seq"], event["type"],
+                                 event.get("order_id"),
+                                 json.dumps(event["payload"], ensure_ascii=False),
+                                 event["device_time"], event.get("hlc"), received, device.site]))
+                last_seq = max(last_seq or 0, event["seq"])
         with self.transaction() as tx:
-            self.lock(tx, EVENTS_LOCK)
-            last_seq = None
-            for event in events:
-                problem = event_problem(event, device_id)
-                event_id = event.get("event_id") if isinstance(event, dict) else None
-                if problem is not None:
-                    results.append({"event_id": str(event_id), "status": rejected(problem)})
-                    continue
+            inserted: set[str] = set()
+            for chunk in _chunks(rows, 200):
+                values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
                 cur = tx.execute(
                     "INSERT INTO events (event_id, device_id, seq, type, order_id, payload,"
-                    " device_time, hlc, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (event_id) DO NOTHING",
-                    [event_id, device_id, event["seq"], event["type"], event.get("order_id"),
-                     json.dumps(event["payload"], ensure_ascii=False), event["device_time"],
-                     event.get("hlc"), received],
-                )
-                results.append({"event_id": event_id,
-                                "status": ACCEPTED if cur.rowcount == 1 else DUPLICATE})
-                last_seq = max(last_seq or 0, event["seq"])
-            tx.execute("UPDATE devices SET last_push = ?, last_seq = COALESCE(?, last_seq)"
-                       " WHERE device_id = ?", [received, last_seq, device_id])
+                    f" device_time, hlc, received_at, site) VALUES {values}"
+                    " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                    [v for _, row in chunk for v in row])
+                inserted.update(r[0] for r in cur.fetchall())
+            if rows:
+                tx.execute("UPDATE devices SET last_push = ?, last_seq = COALESCE(?, last_seq)"
+                           " WHERE device_id = ?", [received, last_seq, device.device_id])
+                if self.publish_inline:
+                    self._publish(tx)
+        for i, row in rows:
+            event_id = row[0]
+            results[i] = {"event_id": event_id,
+                          "status": ACCEPTED if event_id in inserted else DUPLICATE}
+        if rows and not self.publish_inline:
+            self.publish()
         return results
 
+    # SQLite has one writer: numbering inside the push transaction costs nothing. PostgreSQL
+    # numbers after the commit (publish()), so pushes of different devices never wait in line.
+    publish_inline = True
+
+    def _publish(self, tx: Tx) -> int:
+        """Number the committed, unnumbered events after the highest number, in insertion order."""
+        cur = tx.execute(
+            "WITH base AS (SELECT COALESCE(MAX(pub_seq), 0) AS b FROM events),"
+            " todo AS (SELECT hub_seq, ROW_NUMBER() OVER (ORDER BY hub_seq) AS n FROM events"
+            " WHERE pub_seq IS NULL ORDER BY hub_seq LIMIT ?)"
+            " UPDATE events SET pub_seq = (SELECT b FROM base) + todo.n FROM todo"
+            " WHERE events.hub_seq = todo.hub_seq", [PUBLISH_BATCH])
+        return max(cur.rowcount, 0)
+
+    def publish(self) -> int:
+        """Number every committed event that has no number yet; returns how many.
+
+        Several processes may call this at once: one holds the lock and the others return at
+        once. The holder looks again after releasing the lock, so an event committed before a
+        caller found the lock taken is numbered by the holder's next round (docs/scaling.md)."""
+        total = 0
+        while True:
+            with self.transaction() as tx:
+                if not self.try_lock(tx, PUBLISH_LOCK):
+                    return total
+                done = self._publish(tx)
+            total += done
+            if done == 0 and not self.unpublished():
+                return total
+
+    def unpublished(self) -> bool:
+        with self.transaction() as tx:
+            return tx.one("SELECT 1 FROM events WHERE pub_seq IS NULL LIMIT 1") is not None
+
     def list_events(self, *, order_id: str | None = None, device_id: str | None = None,
-                    after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
-        where, params = ["hub_seq > ?"], [after]
+                    after: int = 0, limit: int = 500,
+                    scope: AdminScope = FULL_SCOPE) -> list[dict[str, Any]]:
+        """Published events after ``after`` in order (``hub_seq`` is the published number)."""
+        where, params = ["pub_seq > ?"], [after]
         if order_id:
             where.append("order_id = ?")
             params.append(order_id)
         if device_id:
             where.append("device_id = ?")
             params.append(device_id)
+        site_where, site_params = scope.where()
+        where.append(site_where)
+        params += site_params
         with self.transaction() as tx:
             rows = tx.all(
-                "SELECT hub_seq, event_id, device_id, seq, type, order_id, payload, device_time,"
-                " hlc, received_at FROM events WHERE " + " AND ".join(where)
-                + " ORDER BY hub_seq LIMIT ?", [*params, limit])
+                "SELECT pub_seq, event_id, device_id, seq, type, order_id, payload, device_time,"
+                " hlc, received_at, site FROM events WHERE " + " AND ".join(where)
+                + " ORDER BY pub_seq LIMIT ?", [*params, limit])
         return rows_as_dicts(rows, ("hub_seq", "event_id", "device_id", "seq", "type", "order_id",
-                                    "payload", "device_time", "hlc", "received_at"),
+                                    "payload", "device_time", "hlc", "received_at", "site"),
                              json_keys=("payload",))
 
     def count_events(self) -> int:
         with self.transaction() as tx:
             return int(tx.one("SELECT COUNT(*) FROM events")[0])
+
+
+class SiteChange(ValueError):
+    """An order was sent again with another site."""
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
 
 
 def rows_as_dicts(rows: Sequence[Any], keys: Sequence[str], *,
@@ -419,8 +662,7 @@ class SqliteHubStorage(HubStorage):
         self._conn.execute("PRAGMA busy_timeout = 30000")
         self._lock = threading.RLock()
         with self.transaction() as tx:
-            for stmt in _schema("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"):
-                tx.execute(stmt)
+            self.migrated_from = migrate(tx, "INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER")
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -453,9 +695,9 @@ class PostgresHubStorage(HubStorage):
         self._all: list[Any] = []
         self._guard = threading.Lock()
         with self.transaction() as tx:
-            tx.execute("SELECT pg_advisory_xact_lock(735000)")  # one migrator at a time
-            for stmt in _schema("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BIGINT"):
-                tx.execute(stmt)
+            self.lock(tx, MIGRATE_LOCK)  # one migrator at a time
+            self.migrated_from = migrate(tx, "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+                                         "BIGINT")
 
     def _connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
@@ -476,8 +718,13 @@ class PostgresHubStorage(HubStorage):
             conn.close()  # a broken connection is replaced on next use
             raise
 
+    publish_inline = False
+
     def lock(self, tx: Tx, key: int) -> None:
         tx.execute("SELECT pg_advisory_xact_lock(?)", [key])
+
+    def try_lock(self, tx: Tx, key: int) -> bool:
+        return bool(tx.one("SELECT pg_try_advisory_xact_lock(?)", [key])[0])
 
     def notify_in_transaction(self, tx: Tx) -> None:
         # Delivered at commit to every hub process that LISTENs (sync.hub.notify).

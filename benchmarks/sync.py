@@ -102,7 +102,7 @@ def drain_backlog(workdir: Path, hub: Hub, n: int) -> float:
 
 def baseline_storage(workdir: Path, database: str, n: int) -> float:
     """The hub's storage alone taking the same batches (no HTTP, no device bookkeeping)."""
-    from sync.hub.storage import open_storage
+    from sync.hub.storage import Device, open_storage
 
     storage = open_storage(database)
     storage.add_device("baseline")
@@ -114,7 +114,7 @@ def baseline_storage(workdir: Path, database: str, n: int) -> float:
     batches = [events[i:i + MAX_BATCH_EVENTS] for i in range(0, n, MAX_BATCH_EVENTS)]
     t0 = time.perf_counter()
     for batch in batches:
-        storage.store_events("baseline", batch)
+        storage.store_events(Device("baseline", "default"), batch)
     elapsed = time.perf_counter() - t0
     assert len(events) == n
     store.close()

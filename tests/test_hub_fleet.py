@@ -25,7 +25,7 @@ from tests.support import run_cli
 
 ADMIN = "fleet-admin-token"
 ORDER = {"lines": [{"sku": "6901234567892", "qty": 1}]}
-UNLIMITED = {"pull": Rate(1e6, 1e6), "push": Rate(1e6, 1e6), "stream": Rate(1e6, 1e6)}
+UNLIMITED = {kind: Rate(1e6, 1e6) for kind in ("pull", "push", "ack", "stream")}
 
 
 class Hub:
@@ -136,7 +136,8 @@ def test_a_third_stream_of_a_device_closes_the_oldest(hub):
 
 def test_rate_limits_answer_429_with_retry_after(hub_database):
     # a rate so slow no token comes back during the test: the burst is all a device gets
-    slow = {"pull": Rate(0.001, 3), "push": Rate(0.001, 2), "stream": Rate(0.001, 1)}
+    slow = {"pull": Rate(0.001, 3), "push": Rate(0.001, 2), "ack": Rate(0.001, 2),
+            "stream": Rate(0.001, 1)}
     hub = Hub(hub_database, rates=slow)
     try:
         token = hub.storage.add_device("dev-1")

@@ -40,7 +40,8 @@ class HubOptions:
     conflict_window_s: float | None = None
     streams_per_device: int = 2
     rates: dict[str, Rate] = field(default_factory=lambda: {
-        "pull": Rate(5.0, 20.0), "push": Rate(20.0, 60.0), "stream": Rate(0.5, 5.0)})
+        "pull": Rate(5.0, 20.0), "push": Rate(20.0, 60.0), "ack": Rate(20.0, 60.0),
+        "stream": Rate(0.5, 5.0)})
     admin_threads: int = 8
     device_threads: int = 16
 
@@ -51,6 +52,8 @@ class HubOptions:
             streams_per_device=settings.hub_streams_per_device,
             rates={"pull": Rate(settings.hub_pull_rate, settings.hub_pull_burst),
                    "push": Rate(settings.hub_push_rate, settings.hub_push_burst),
+                   # freeze acks have a bucket of their own: a busy outbox never delays them
+                   "ack": Rate(settings.hub_push_rate, settings.hub_push_burst),
                    "stream": Rate(settings.hub_stream_rate, settings.hub_stream_burst)},
             admin_threads=settings.hub_admin_threads, device_threads=settings.hub_threads,
             reread_s=settings.hub_reread_s, **over)
@@ -304,7 +307,7 @@ def push():
 
 
 @bp.post("/sync/acks")
-@device_only("push")
+@device_only("ack")
 def freeze_acks():
     """A device applied these freezes (and cancelled labels, raised its alarm): sent at once,
     ahead of its event backlog. ``{acks: [{command_id, order_id, applied_at, effects_at,

@@ -66,6 +66,8 @@ class HubAsgi:
         self.streams = DeviceStreams(options.streams_per_device)
         self.hub.notifier.subscribe(self.feed.wake)
         self._publisher: asyncio.Task[None] | None = None
+        self._pushed = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run_blocking(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(
@@ -103,8 +105,13 @@ class HubAsgi:
 
     async def startup(self) -> None:
         await self.feed.start()
+        self._loop = asyncio.get_running_loop()
         if not self.storage.publish_inline:
-            self._publisher = asyncio.get_running_loop().create_task(self._publish_now_and_then())
+            # Pushes leave the numbering of their events to one publisher per process: a round
+            # numbers everything committed so far, so at 100 pushes a second it runs a few
+            # times, not 100 (docs/scaling.md, "Event ingest").
+            self.storage.on_events = self._events_pushed
+            self._publisher = self._loop.create_task(self._publish_when_pushed())
 
     async def shutdown(self) -> None:
         await self.feed.stop()
@@ -112,11 +119,22 @@ class HubAsgi:
             self._publisher.cancel()
         self.db.shutdown(wait=False, cancel_futures=True)
 
-    async def _publish_now_and_then(self) -> None:
+    def _events_pushed(self) -> None:  # a WSGI thread, after its commit
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._pushed.set)
+
+    async def _publish_when_pushed(self) -> None:
         while True:
-            with contextlib.suppress(Exception):  # the database may be away for a while
+            # every PUBLISH_EVERY_S anyway: events of a process that died before publishing
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._pushed.wait(), PUBLISH_EVERY_S)
+            self._pushed.clear()
+            try:
                 await self.run_blocking(self.storage.publish)
-            await asyncio.sleep(PUBLISH_EVERY_S)
+            except Exception:  # the database may be away for a while: the next round retries
+                log.warning("publishing pushed events failed", exc_info=True)
+                await asyncio.sleep(PUBLISH_EVERY_S)
 
     # -- GET /api/v1/sync/stream ------------------------------------------------------------------
     async def stream(self, request: Request) -> Any:

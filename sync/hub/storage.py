@@ -41,6 +41,8 @@ PUBLISH_LOCK = 735_002
 MIGRATE_LOCK = 735_000
 ALL_SITES = "*"  # the site of a change meant for every device (settings)
 PUBLISH_BATCH = 20_000
+EVENT_COLUMNS = ("event_id", "device_id", "seq", "type", "order_id", "payload", "device_time",
+                 "hlc", "received_at", "site")
 
 
 def now_iso() -> str:
@@ -193,6 +195,9 @@ class HubStorage:
     dialect = "base"
     # Called (no arguments) after a transaction that appended changes has committed.
     on_change: Callable[[], None] | None = None
+    # Called after a push committed events that still need numbering (PostgreSQL): whoever
+    # sets it must then call publish(); without it, the push publishes before it returns.
+    on_events: Callable[[], None] | None = None
     # An expedite and a cancel for one order closer than this put it in needs_decision.
     conflict_window_s: float = 15.0
     _signer: HubSigner | None = None
@@ -517,7 +522,7 @@ class HubStorage:
         are numbered for ``events?after=`` by :meth:`publish` once committed."""
         results: list[dict[str, str]] = [{} for _ in events]
         received = now_iso()
-        rows: list[tuple[int, list[Any]]] = []  # (index in the batch, column values)
+        rows: list[tuple[int, dict[str, Any]]] = []  # (index in the batch, the row)
         seen: set[str] = set()
         last_seq = None
         for i, event in enumerate(events):
@@ -529,33 +534,42 @@ class HubStorage:
                 results[i] = {"event_id": event_id, "status": DUPLICATE}
             else:
                 seen.add(event_id)
-                rows.append((i, [event_id, device.device_id, event["seq"], event["type"],
-                                 event.get("order_id"),
-                                 json.dumps(event["payload"], ensure_ascii=False),
-                                 event["device_time"], event.get("hlc"), received, device.site]))
+                rows.append((i, {
+                    "event_id": event_id, "device_id": device.device_id, "seq": event["seq"],
+                    "type": event["type"], "order_id": event.get("order_id"),
+                    "payload": event["payload"], "device_time": event["device_time"],
+                    "hlc": event.get("hlc"), "received_at": received, "site": device.site}))
                 last_seq = max(last_seq or 0, event["seq"])
         with self.transaction() as tx:
-            inserted: set[str] = set()
-            for chunk in _chunks(rows, 200):
-                values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-                cur = tx.execute(
-                    "INSERT INTO events (event_id, device_id, seq, type, order_id, payload,"
-                    f" device_time, hlc, received_at, site) VALUES {values}"
-                    " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-                    [v for _, row in chunk for v in row])
-                inserted.update(r[0] for r in cur.fetchall())
+            inserted = self._insert_events(tx, [row for _, row in rows]) if rows else set()
             if rows:
                 tx.execute("UPDATE devices SET last_push = ?, last_seq = COALESCE(?, last_seq)"
                            " WHERE device_id = ?", [received, last_seq, device.device_id])
                 if self.publish_inline:
                     self._publish(tx)
         for i, row in rows:
-            event_id = row[0]
+            event_id = row["event_id"]
             results[i] = {"event_id": event_id,
                           "status": ACCEPTED if event_id in inserted else DUPLICATE}
         if rows and not self.publish_inline:
-            self.publish()
+            if self.on_events is not None:
+                self.on_events()  # the serving process publishes in the background
+            else:
+                self.publish()
         return results
+
+    def _insert_events(self, tx: Tx, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Insert event rows (EVENT_COLUMNS; the payload an object) unless their id is stored;
+        returns the ids inserted."""
+        inserted: set[str] = set()
+        for chunk in _chunks(rows, 200):
+            values = ", ".join([f"({', '.join('?' * len(EVENT_COLUMNS))})"] * len(chunk))
+            cur = tx.execute(f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES {values}"
+                             " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                             [json.dumps(row[c], ensure_ascii=False) if c == "payload" else row[c]
+                              for row in chunk for c in EVENT_COLUMNS])
+            inserted.update(r[0] for r in cur.fetchall())
+        return inserted
 
     # SQLite has one writer: numbering inside the push transaction costs nothing. PostgreSQL
     # numbers after the commit (publish()), so pushes of different devices never wait in line.
@@ -571,16 +585,21 @@ class HubStorage:
             " WHERE events.hub_seq = todo.hub_seq", [PUBLISH_BATCH])
         return max(cur.rowcount, 0)
 
-    def publish(self) -> int:
+    def publish(self, *, wait: bool = False) -> int:
         """Number every committed event that has no number yet; returns how many.
 
         Several processes may call this at once: one holds the lock and the others return at
         once. The holder looks again after releasing the lock, so an event committed before a
-        caller found the lock taken is numbered by the holder's next round (docs/scaling.md)."""
+        caller found the lock taken is numbered by the holder's next round (docs/scaling.md).
+        ``wait``: wait for the lock instead, so that every event committed before the call is
+        numbered when it returns (a listing then shows every push answered before it)."""
         total = 0
         while True:
             with self.transaction() as tx:
-                if not self.try_lock(tx, PUBLISH_LOCK):
+                if wait:
+                    self.lock(tx, PUBLISH_LOCK)
+                    wait = False
+                elif not self.try_lock(tx, PUBLISH_LOCK):
                     return total
                 done = self._publish(tx)
             total += done
@@ -594,7 +613,10 @@ class HubStorage:
     def list_events(self, *, order_id: str | None = None, device_id: str | None = None,
                     after: int = 0, limit: int = 500,
                     scope: AdminScope = FULL_SCOPE) -> list[dict[str, Any]]:
-        """Published events after ``after`` in order (``hub_seq`` is the published number)."""
+        """Published events after ``after`` in order (``hub_seq`` is the published number).
+        Every push answered before this call is in it."""
+        if not self.publish_inline:
+            self.publish(wait=True)
         where, params = ["pub_seq > ?"], [after]
         if order_id:
             where.append("order_id = ?")
@@ -719,6 +741,19 @@ class PostgresHubStorage(HubStorage):
             raise
 
     publish_inline = False
+
+    def _insert_events(self, tx: Tx, rows: Sequence[dict[str, Any]]) -> set[str]:
+        # The batch goes as one JSON parameter that PostgreSQL unpacks (in C): a statement of
+        # fixed text, prepared once, with no per-value quoting in Python.
+        cur = tx.execute(
+            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT r.event_id, r.device_id,"
+            " r.seq, r.type, r.order_id, r.payload::text, r.device_time, r.hlc, r.received_at,"
+            " r.site FROM json_to_recordset(?::json) AS r(event_id text, device_id text,"
+            " seq bigint, type text, order_id text, payload json, device_time text, hlc text,"
+            " received_at text, site text)"
+            " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+            [json.dumps(rows, ensure_ascii=False)])
+        return {r[0] for r in cur.fetchall()}
 
     def lock(self, tx: Tx, key: int) -> None:
         tx.execute("SELECT pg_advisory_xact_lock(?)", [key])

@@ -72,28 +72,6 @@ def _sigterm_ends_loop() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_server(server: Any, *, health: Callable[[], str | None], ready_status: str) -> None:
-    """Run a ``waitress.create_server(...)`` server in this (main) thread until SIGTERM/SIGINT."""
-    interval = sdnotify.watchdog_interval()
-    if interval is not None and not faulthandler.is_enabled():
-        # systemd kills a hung service with SIGABRT: dump every thread's stack into the journal
-        # first, so the hang can be diagnosed after the restart.
-        faulthandler.enable(file=sys.stderr, all_threads=True)
-    dog = None
-    with _sigterm_ends_loop():
-        sdnotify.ready(ready_status)
-        if interval is not None:
-            dog = sdnotify.Watchdog(health, interval, healthy_status=ready_status).start()
-            log.info("watchdog: pinging every %.1f s while healthy", interval)
-        try:
-            server.run()  # returns after SystemExit/KeyboardInterrupt (it shuts its threads)
-        finally:
-            sdnotify.stopping()
-            if dog is not None:
-                dog.stop()
-            server.close()
-
-
 def _uvicorn_config(app: Any, **options: Any) -> Any:
     import uvicorn
 

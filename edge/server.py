@@ -1,4 +1,5 @@
-"""Running the edge service on waitress (a production WSGI server, pure Python, fine on a Pi)."""
+"""Running the edge service on uvicorn: the page streams on its event loop, the API on a thread
+pool (edge/web/asgi.py)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,9 @@ def serve(settings: Settings) -> int:
 
 def _serve(settings: Settings) -> int:
     from edge.context import EdgeContext
-    from edge.lifecycle import serve_wsgi
+    from edge.lifecycle import serve_asgi
     from edge.store import StoreError
-    from edge.web.app import create_app
+    from edge.web.asgi import create_asgi_app
 
     try:
         ctx = EdgeContext.open(settings)
@@ -38,20 +39,19 @@ def _serve(settings: Settings) -> int:
               file=sys.stderr)
         return 2
     try:
-        app = create_app(settings, ctx)
+        app = create_asgi_app(settings, ctx)
 
         def store_commits() -> str | None:  # the single writer thread still takes work
             ctx.store.write(lambda db: db.execute("SELECT 1").fetchone(), essential=True)
             return None
 
-        return serve_wsgi(app, command="serve", listen=settings.listen,
-                          threads=settings.http_threads, check=store_commits,
+        # uvicorn's proxy_headers=False: X-Forwarded-* from clients are not trusted
+        return serve_asgi(app, command="serve", listen=settings.listen, check=store_commits,
                           ready_status=f"serving on {settings.listen}, station {settings.station}",
                           banner=(
                               f"scanedge edge: device {settings.device_id}, station "
                               f"{settings.station}, data {settings.data_dir.resolve()}, hub "
                               f"{settings.hub_url or 'none (offline)'}\n"
-                              f"listening on http://{settings.listen}/  (Ctrl-C to stop)"),
-                          ident="scanedge", clear_untrusted_proxy_headers=True)
+                              f"listening on http://{settings.listen}/  (Ctrl-C to stop)"))
     finally:
         ctx.close()

@@ -1,4 +1,4 @@
-"""The pages' live stream and page routes: a real ``scanedge serve`` on waitress, raw HTTP."""
+"""The pages' live stream and page routes: a real ``scanedge serve`` (uvicorn), raw HTTP."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import re
 import socket
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,23 @@ class SseClient:
             key, _, value = line.partition(": ")
             fields[key] = value
 
+    def body(self) -> dict:
+        """The JSON body of a refused stream (Content-Length framed)."""
+        length = int(re.search(r"(?im)^content-length: *(\d+)", self.headers).group(1))
+        while len(self.buf) < length:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                break
+            self.buf += chunk
+        return json.loads(self.buf[:length])
+
+    def message(self, timeout: float = 5.0) -> dict:
+        """The next bus message (heartbeats skipped)."""
+        while True:
+            ev = self.event(timeout)
+            if ev["event"] != "status":
+                return ev
+
     def until(self, kind: str, timeout: float = 5.0) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -64,12 +83,18 @@ class SseClient:
         self.sock.close()
 
 
+API_THREADS = 4
+STREAMS_MAX = 32
+
+
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory) -> EdgeServer:
     data = tmp_path_factory.mktemp("pages-stream") / "var"
     run_cli("orders", "import", "--demo", data_dir=data)
-    # 6 threads: at most 2 streams (4 are kept for the API), so the cap is testable
-    server = EdgeServer(data, SCANEDGE_HTTP_THREADS="6", SCANEDGE_PRINTER="dummy://").start()
+    # 4 API threads and many more pages: streams take no thread; the cap is page_streams_max
+    server = EdgeServer(data, SCANEDGE_HTTP_THREADS=str(API_THREADS),
+                        SCANEDGE_PAGE_STREAMS_MAX=str(STREAMS_MAX),
+                        SCANEDGE_PRINTER="dummy://").start()
     yield server
     server.stop()
 
@@ -109,34 +134,90 @@ def _open_streams(edge: EdgeServer) -> int:
         return json.loads(r.read())["streams"]["open"]
 
 
-def test_open_streams_are_capped_and_never_starve_the_api(edge: EdgeServer) -> None:
-    # streams closed by the test before are noticed at their next heartbeat (3 s)
+def test_many_more_streams_than_api_threads_and_the_cap(edge: EdgeServer) -> None:
     wait_until(lambda: _open_streams(edge) == 0, timeout=10, what="earlier streams to end")
-    streams = [SseClient(edge.port, "/api/v1/stream?heartbeat=0.5") for _ in range(2)]
+    streams = [SseClient(edge.port, f"/api/v1/stream?station=bench-{i % 5}") for i in range(30)]
     try:
         for s in streams:
             assert s.status == 200
             s.until("state")
-        refused = SseClient(edge.port, "/api/v1/stream")
+        assert _open_streams(edge) == 30
+        # 30 pages live on 4 API threads, and scans still answer, several at once
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda i: edge.post("/api/v1/scans", {
+                "code": "SO-1003", "station": f"bench-{i % 5}"}), range(16)))
+        assert [status for status, _ in answers] == [200] * 16
+        # each page got the scans of its own station, in order, right after its state
+        for i, s in enumerate(streams[:5]):
+            got = [s.message()["data"]["station"] for _ in range(16 // 5 + (i < 16 % 5))]
+            assert got == [f"bench-{i}"] * len(got)
+        streams += [SseClient(edge.port, "/api/v1/stream") for _ in range(STREAMS_MAX - 30)]
+        assert all(s.status == 200 for s in streams)
+        # one more than page_streams_max: refused like any API error, with Retry-After
+        refused = SseClient(edge.port, "/api/v1/stream?station=bench-9")
         assert refused.status == 503
+        assert re.search(r"(?im)^retry-after: *5\r?$", refused.headers)
+        body = refused.body()
+        assert body["error"] == "too_many_streams" and body["retry_after_s"] == 5
+        assert str(STREAMS_MAX) in body["message"]
         refused.close()
-        # every remaining worker still answers the API, several calls at once
-        t0 = time.monotonic()
-        for _ in range(5):
-            status, _ = edge.post("/api/v1/scans", {"code": "SO-1003"})
-            assert status == 200
-        assert time.monotonic() - t0 < 5
+        # a closed page gives its slot back at once (uvicorn reports the disconnect)
+        streams.pop().close()
+        wait_until(lambda: _open_streams(edge) == STREAMS_MAX - 1, timeout=10,
+                   what="the slot to be returned")
+        again = SseClient(edge.port, "/api/v1/stream")
+        assert again.status == 200
+        streams.append(again)
     finally:
         for s in streams:
             s.close()
-    # a closed page gives its slot back (noticed at the next heartbeat write)
     wait_until(lambda: _open_streams(edge) == 0, timeout=10, what="slots to be returned")
 
 
+def test_a_station_stream_gets_its_station_and_the_device(edge: EdgeServer) -> None:
+    bench1 = SseClient(edge.port, "/api/v1/stream?station=bench-1")
+    bench2 = SseClient(edge.port, "/api/v1/stream?station=bench-2")
+    supervisor = SseClient(edge.port, "/api/v1/stream?station=bench-1&all=1")
+    try:
+        for s in (bench1, bench2, supervisor):
+            assert s.until("state")["data"]["station"] in ("bench-1", "bench-2")
+        status, _ = edge.post("/api/v1/scans", {"code": "SO-1002", "station": "bench-2"})
+        assert status == 200
+        status, _ = edge.post("/api/v1/print-jobs", {"order_id": "SO-1002"})
+        assert status == 202
+        scan = bench2.message()
+        assert scan["event"] == "scan" and scan["data"]["station"] == "bench-2"
+        assert supervisor.message()["id"] == scan["id"]
+        # bench-1's page skips bench-2's scan: its next message is the device-wide print job
+        job = bench1.message()
+        assert job["event"] == "job" and int(job["id"]) > int(scan["id"])
+        assert bench2.message()["id"] == job["id"] == supervisor.message()["id"]
+    finally:
+        for s in (bench1, bench2, supervisor):
+            s.close()
+
+
+def test_stream_errors_are_json_like_the_api(edge: EdgeServer) -> None:
+    bad = SseClient(edge.port, "/api/v1/stream", {"Last-Event-ID": "yesterday"})
+    try:
+        assert bad.status == 400 and "application/json" in bad.headers
+        assert bad.body() == {"error": "bad_request",
+                              "message": "Last-Event-ID / after: expected a message id"}
+    finally:
+        bad.close()
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(edge.url + "/api/v1/stream?station=" + "x" * 65, timeout=10)
+    assert e.value.code == 400 and json.loads(e.value.read())["error"] == "bad_request"
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(urllib.request.Request(edge.url + "/api/v1/stream", data=b"",
+                                                      method="POST"), timeout=10)
+    assert e.value.code == 405 and json.loads(e.value.read())["error"] == "method_not_allowed"
+
+
 def test_pages_render_in_both_languages_with_versioned_assets(edge: EdgeServer) -> None:
-    def get(path: str) -> tuple[int, str, dict]:
+    def get(path: str) -> tuple[int, str, Message]:
         with urllib.request.urlopen(edge.url + path, timeout=10) as r:
-            return r.status, r.read().decode(), dict(r.headers)
+            return r.status, r.read().decode(), r.headers  # names in any case (HTTP/1.1)
 
     for page in ("/", "/scan", "/bench", "/waybill", "/supervisor"):
         status, html, _ = get(page)
@@ -174,4 +255,4 @@ def test_overview_for_the_supervisor(edge: EdgeServer) -> None:
     assert o["freezes"][0]["order_id"] == "SO-1001" and o["freezes"][0]["unacked_alarms"]
     assert o["interceptions"]["count"] == 1 and o["interceptions"]["by_action"] == {"scan": 1}
     assert o["sync"]["hub"] is False and o["sync"]["outbox_pending"] > 0
-    assert o["streams"]["limit"] == 2
+    assert o["streams"]["limit"] == STREAMS_MAX

@@ -156,6 +156,8 @@
     clearTimeout(live.retryTimer);
     if (live.es) live.es.close();
     var params = new URLSearchParams({ station: CONFIG.station });
+    // the edge sends a page its station's messages and the device's; the supervisor wants all
+    if (CONFIG.page === 'supervisor') params.set('all', '1');
     if (live.lastId !== null) params.set('after', live.lastId);
     var es = new EventSource('/api/v1/stream?' + params.toString());
     live.es = es;

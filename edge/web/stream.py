@@ -8,24 +8,36 @@ that a page never depends on replay; a ``status`` event every few seconds is the
 carries the sync and printer status (the bus has no "hub went offline" message) and lets the page
 see a dead connection that TCP would not report (Wi-Fi gone).
 
-Threads: waitress gives each open stream one worker thread for as long as it is open. So that
-pages can never starve the scan API, at most ``http_threads - RESERVED_THREADS`` streams are open
-at once; one more is answered ``503`` with ``Retry-After`` (the page retries). Streams are also
-closed after ``MAX_STREAM_S`` (the page reconnects at once and loses nothing: Last-Event-ID), so a
-thread held by a client that vanished without a FIN is returned.
+The stream is served from the event loop (:class:`PageStreams`, an ASGI app that
+``edge/web/asgi.py`` routes to), not from the API's thread pool: an open page costs a coroutine
+and a socket, so hundreds of PDAs stay live while every API thread is free for scans. What would
+block the loop -- the ``state`` snapshot and the heartbeat's status, both read SQLite -- runs in a
+thread; the heartbeat's status is the same for every page, so it is computed at most once per
+``STATUS_MAX_AGE_S`` for all of them. A ``?station=`` stream gets that station's messages and the
+device-wide ones (sync, printer, freezes); a stream without a station, or with ``?all=1`` (the
+supervisor), gets every message. At most ``page_streams_max`` streams are open at once; one more
+is answered ``503 too_many_streams`` with ``Retry-After`` (the page retries). Streams end after
+``MAX_STREAM_S`` (the page reconnects at once and loses nothing: Last-Event-ID).
+
+The page-state and overview routes are Flask (``bp``), served on the API's threads.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, jsonify, request
+from starlette.requests import Request
 
+from edge.bus import AsyncFanout, AsyncSubscription, Message
 from edge.context import EdgeContext
 from edge.scanning import order_view
 from edge.store.orders import load_pack_state, open_order_id
@@ -34,22 +46,29 @@ from edge.web import context
 from edge.web.errors import ApiError
 
 bp = Blueprint("stream", __name__)
+log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 3.0  # a page calls the edge unreachable after ~3 missed heartbeats
 MAX_STREAM_S = 300.0
-RESERVED_THREADS = 4  # worker threads a stream may never take: scans, prints, acks
+STUCK_GRACE_S = 30.0  # past MAX_STREAM_S, a stream whose client stopped reading is cut
 RETRY_MS = 1000  # the EventSource reconnection delay after a drop
+STATUS_MAX_AGE_S = 1.0  # the heartbeat's status is shared by all streams for this long
+RETRY_AFTER_S = 5  # when a refused page may try again
 FREEZE_ALARM_TYPES = ("freeze", "frozen_scan", "frozen_print", "frozen_waybill", "conflict",
                       "needs_decision")
 
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
 
 class StreamSlots:
-    """Counts open streams against a limit derived from the HTTP worker threads."""
+    """Counts open streams against ``page_streams_max``."""
 
     def __init__(self, limit: int) -> None:
         self.limit = max(1, limit)
         self.open = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # taken on the loop, read by the overview's threads
 
     def take(self) -> bool:
         with self._lock:
@@ -63,15 +82,11 @@ class StreamSlots:
             self.open -= 1
 
 
-def stream_limit(http_threads: int) -> int:
-    return max(1, http_threads - RESERVED_THREADS)
-
-
-def _slots(ctx: EdgeContext) -> StreamSlots:
-    # one per context (tests run several apps in one process)
+def stream_slots(ctx: EdgeContext) -> StreamSlots:
+    # one per context: the stream counts, the overview shows (tests run several apps at once)
     slots = getattr(ctx, "_stream_slots", None)
     if slots is None:
-        slots = StreamSlots(stream_limit(ctx.settings.http_threads))
+        slots = StreamSlots(ctx.settings.page_streams_max)
         ctx._stream_slots = slots  # type: ignore[attr-defined]
     return slots
 
@@ -143,8 +158,7 @@ def page_state(ctx: EdgeContext, station: str) -> dict[str, Any]:
     }
 
 
-def _station_arg(ctx: EdgeContext) -> str:
-    station = request.args.get("station") or ctx.settings.station
+def _check_station(station: str) -> str:
     if len(station) > 64:
         raise ApiError(400, "bad_request", "station: at most 64 characters")
     return station
@@ -154,13 +168,14 @@ def _station_arg(ctx: EdgeContext) -> str:
 def get_page_state():
     """What the stream's first ``state`` event holds (for a page that cannot stream)."""
     ctx = context()
-    return jsonify(page_state(ctx, _station_arg(ctx)))
+    station = _check_station(request.args.get("station") or ctx.settings.station)
+    return jsonify(page_state(ctx, station))
 
 
 # --- the stream ----------------------------------------------------------------------------------
 
 
-def _sse(event: str, data: Any, id_: int | None = None) -> bytes:
+def sse(event: str, data: Any, id_: int | None = None) -> bytes:
     lines = []
     if id_ is not None:
         lines.append(f"id: {id_}")
@@ -170,63 +185,174 @@ def _sse(event: str, data: Any, id_: int | None = None) -> bytes:
     return ("\n".join(lines) + "\n\n").encode()
 
 
-def _after() -> int | None:
-    raw = request.headers.get("Last-Event-ID") or request.args.get("after")
-    if raw is None or raw == "":
-        return None
+def message_bytes(message: Message) -> bytes:
+    return sse(message.kind, message.data, message.id)
+
+
+def status_bytes(ctx: EdgeContext) -> bytes:
+    """The heartbeat (in a thread: it reads the outbox)."""
+    return sse("status", {"time": time.time(), "sync": sync_view(ctx),
+                          "printer": printer_view(ctx)})
+
+
+class SharedStatus:
+    """The heartbeat's ``status`` event, shared by every stream: it says the same to all pages.
+
+    Computed in a thread at most once per ``max_age``; streams asking while it is being computed
+    wait for that one computation.
+    """
+
+    def __init__(self, compute: Callable[[], bytes], max_age: float = STATUS_MAX_AGE_S) -> None:
+        self._compute = compute
+        self.max_age = max_age
+        self._value: bytes | None = None
+        self._at = float("-inf")
+        self._running: asyncio.Future[bytes] | None = None
+
+    async def current(self) -> bytes:
+        loop = asyncio.get_running_loop()
+        if self._value is not None and loop.time() - self._at < self.max_age:
+            return self._value
+        if self._running is None:
+            started = loop.time()
+            self._running = loop.run_in_executor(None, self._compute)
+            self._running.add_done_callback(lambda f: self._computed(f, started))
+        # shielded: a stream that goes away while waiting must not cancel the others' status
+        return await asyncio.shield(self._running)
+
+    def _computed(self, future: asyncio.Future[bytes], started: float) -> None:
+        self._running = None
+        if not future.cancelled() and future.exception() is None:
+            self._value, self._at = future.result(), started
+
+
+@dataclass(frozen=True)
+class StreamParams:
+    station: str  # the station whose state the page starts from
+    everything: bool  # every message, not only the station's and the device's
+    after: int | None
+    heartbeat: float
+
+
+def stream_params(request: Request, default_station: str) -> StreamParams:
+    query = request.query_params
+    station = _check_station(query.get("station") or default_station)
+    everything = not query.get("station") or query.get("all", "") in ("1", "true", "yes")
+    raw = request.headers.get("last-event-id") or query.get("after")
     try:
-        return max(0, int(raw))
+        after = max(0, int(raw)) if raw else None
     except ValueError:
         raise ApiError(400, "bad_request", "Last-Event-ID / after: expected a message id") from None
-
-
-@bp.get("/stream")
-def get_stream():
-    ctx = context()
-    station = _station_arg(ctx)
-    after = _after()
     try:  # tests and slow links may ask for another heartbeat interval
-        heartbeat = min(max(float(request.args.get("heartbeat", HEARTBEAT_S)), 0.2), 30.0)
+        heartbeat = min(max(float(query.get("heartbeat", HEARTBEAT_S)), 0.2), 30.0)
     except ValueError:
         raise ApiError(400, "bad_request", "heartbeat: expected seconds") from None
-    slots = _slots(ctx)
-    if not slots.take():
-        raise ApiError(503, "too_many_streams",
-                       f"{slots.limit} live pages are open already; this one retries",
-                       retry_after_s=5)
-    try:
-        last = ctx.bus.recent(limit=1)
-        newest = last[0].id if last else 0
-        if after is not None and after > newest:
-            after = 0  # the edge restarted (ids begin again): everything kept is new to the page
-        sub = ctx.bus.subscribe(after=after)
-        state = page_state(ctx, station)
-    except BaseException:
-        slots.give()
-        raise
+    return StreamParams(station, everything, after, heartbeat)
 
-    def generate() -> Iterator[bytes]:
+
+HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
+           (b"cache-control", b"no-cache, no-store"),
+           (b"x-accel-buffering", b"no")]  # a reverse proxy must not buffer it
+
+
+class PageStreams:
+    """``GET /api/v1/stream`` as an ASGI app: one coroutine per open page, no thread.
+
+    Errors before the response starts are raised as :class:`ApiError`; the ASGI app answers
+    them as JSON like the Flask API does (edge/web/asgi.py).
+    """
+
+    def __init__(self, ctx: EdgeContext) -> None:
+        self.ctx = ctx
+        self.slots = stream_slots(ctx)
+        self.status = SharedStatus(lambda: status_bytes(ctx))
+        self._fanout: AsyncFanout | None = None
+
+    def fanout(self) -> AsyncFanout:
+        if self._fanout is None:  # bound to the loop that serves the streams
+            self._fanout = AsyncFanout(self.ctx.bus, asyncio.get_running_loop(), message_bytes)
+        return self._fanout
+
+    def close(self) -> None:
+        if self._fanout is not None:
+            self._fanout.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope)
+        if request.method != "GET":
+            raise ApiError(405, "method_not_allowed", "GET only")
+        params = stream_params(request, self.ctx.settings.station)
+        if not self.slots.take():
+            raise ApiError(503, "too_many_streams",
+                           f"{self.slots.limit} live pages are open already; this one retries",
+                           retry_after_s=RETRY_AFTER_S)
         try:
-            yield f"retry: {RETRY_MS}\n\n".encode()
-            yield _sse("state", state)
-            started = time.monotonic()
-            next_beat = started + heartbeat
-            while time.monotonic() - started < MAX_STREAM_S:
-                message = sub.get(timeout=max(0.0, next_beat - time.monotonic()))
-                if message is not None:
-                    yield _sse(message.kind, message.data, message.id)
-                    continue
-                next_beat = time.monotonic() + heartbeat
-                yield _sse("status", {"time": time.time(), "sync": sync_view(ctx),
-                                      "printer": printer_view(ctx)})
-        finally:  # the client went away (waitress raises on write) or the stream timed out
-            sub.close()
-            slots.give()
+            await self._serve(params, receive, send)
+        finally:
+            self.slots.give()
 
-    response = Response(generate(), mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-cache, no-store"
-    response.headers["X-Accel-Buffering"] = "no"  # a reverse proxy must not buffer it
-    return response
+    async def _serve(self, params: StreamParams, receive: Receive, send: Send) -> None:
+        # subscribed before the state is read: nothing published meanwhile is missed
+        sub = self.fanout().subscribe(None if params.everything else params.station,
+                                      after=params.after)
+        try:
+            state = await asyncio.to_thread(page_state, self.ctx, params.station)
+            await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+            first = [f"retry: {RETRY_MS}\n\n".encode(), sse("state", state), *sub.take()]
+            await send({"type": "http.response.body", "body": b"".join(first), "more_body": True})
+            await self._stream(sub, params, receive, send)
+        finally:
+            sub.close()
+
+    async def _stream(self, sub: AsyncSubscription, params: StreamParams, receive: Receive,
+                      send: Send) -> None:
+        watcher = asyncio.create_task(_watch_disconnect(receive, sub))
+        try:
+            # the safety net: a client that stopped reading blocks a write until TCP gives up
+            async with asyncio.timeout(MAX_STREAM_S + STUCK_GRACE_S):
+                await self._pump(sub, params.heartbeat, send)
+        except TimeoutError:
+            log.warning("a page stream of %s stopped reading: cut", params.station)
+        except asyncio.CancelledError:
+            # the server is stopping and its grace period is over: end the response (the page
+            # reconnects to the next process) rather than log a traceback per open page
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            watcher.cancel()
+
+    async def _pump(self, sub: AsyncSubscription, heartbeat: float, send: Send) -> None:
+        """Write what arrives, a burst in one write, and a heartbeat every ``heartbeat`` s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + MAX_STREAM_S
+        next_beat = loop.time() + heartbeat
+        timer = loop.call_at(next_beat, sub.poke)
+        try:
+            while True:
+                await sub.wait()
+                if sub.closed:
+                    return
+                chunk = sub.take()
+                now = loop.time()
+                if now >= next_beat:
+                    chunk.append(await self.status.current())
+                    next_beat = now + heartbeat
+                    timer = loop.call_at(min(next_beat, deadline), sub.poke)
+                if chunk:
+                    await send({"type": "http.response.body", "body": b"".join(chunk),
+                                "more_body": True})
+                if now >= deadline:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    return
+        finally:
+            timer.cancel()
+
+
+async def _watch_disconnect(receive: Receive, sub: AsyncSubscription) -> None:
+    """Wake the stream when its client goes away (uvicorn reports it; writes would not fail)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    sub.closed = True
+    sub.poke()
 
 
 # --- the supervisor's overview -------------------------------------------------------------------
@@ -289,6 +415,6 @@ def get_overview():
         "interceptions": interception_summary(ctx),
         "sync": sync_view(ctx),
         "printer": printer_view(ctx),
-        "streams": {"open": _slots(ctx).open, "limit": _slots(ctx).limit},
+        "streams": {"open": stream_slots(ctx).open, "limit": stream_slots(ctx).limit},
         "time": time.time(),
     })

@@ -1,0 +1,75 @@
+"""The edge as one ASGI app: page streams on the event loop, the Flask API on a thread pool.
+
+- ``GET /api/v1/stream`` -> :class:`edge.web.stream.PageStreams`: a coroutine per open page;
+- everything else -> the Flask app (``edge.web.app.create_app``) through a2wsgi, on
+  ``http_threads`` threads that no page stream ever takes.
+
+Errors of the stream (bad Last-Event-ID, too many pages, the store refusing) are JSON shaped like
+the Flask API's (edge/web/errors.py): ``{"error": code, "message": ...}``, with ``Retry-After``
+on a 503 that says when.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from a2wsgi import WSGIMiddleware
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+
+from edge.config import Settings
+from edge.context import EdgeContext
+from edge.store.db import DiskFull, StoreError
+from edge.web.app import create_app
+from edge.web.errors import ApiError
+from edge.web.stream import PageStreams
+
+log = logging.getLogger(__name__)
+STREAM_PATH = "/api/v1/stream"
+
+
+def error_response(status: int, code: str, message: str, **extra: object) -> JSONResponse:
+    headers = {}
+    if "retry_after_s" in extra:  # 429 and 503: when to try again, as HTTP says it
+        headers["Retry-After"] = str(extra["retry_after_s"])
+    return JSONResponse({"error": code, "message": message, **extra}, status_code=status,
+                        headers=headers)
+
+
+async def _api_error(request: Request, e: Exception) -> Response:
+    assert isinstance(e, ApiError)
+    return error_response(e.status, e.code, e.message, **e.extra)
+
+
+async def _store_error(request: Request, e: Exception) -> Response:
+    if isinstance(e, DiskFull):
+        return error_response(507, "disk_full", str(e))
+    log.error("store error: %s", e)
+    return error_response(503, "storage_unavailable", f"try again: {e}")
+
+
+async def _unexpected(request: Request, e: Exception) -> Response:
+    # uvicorn logs the traceback: Starlette re-raises after this answer
+    return error_response(500, "internal_error", "internal error")
+
+
+def create_asgi_app(settings: Settings, ctx: EdgeContext) -> Starlette:
+    """The app ``scanedge serve`` runs: the Flask API mounted beside the async page streams."""
+    api = WSGIMiddleware(create_app(settings, ctx), workers=settings.http_threads)
+    streams = PageStreams(ctx)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        streams.close()  # publishers stop waking a loop that is going away
+
+    return Starlette(
+        routes=[Route(STREAM_PATH, streams), Mount("/", app=api)],
+        exception_handlers={ApiError: _api_error, StoreError: _store_error,
+                            Exception: _unexpected},
+        lifespan=lifespan,
+    )

@@ -213,6 +213,17 @@ class AsyncFanout:
     def close(self) -> None:
         self._bus._remove_sink(self._offer)
 
+    def end_all(self) -> None:
+        """Any thread: end every stream (the server is stopping; the pages reconnect)."""
+
+        def end() -> None:
+            for sub in [*self._everything, *(s for subs in self._by_station.values() for s in subs)]:
+                sub.closed = True
+                sub.poke()
+
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing is open
+            self._loop.call_soon_threadsafe(end)
+
     @property
     def subscribers(self) -> int:
         return len(self._everything) + sum(len(s) for s in self._by_station.values())

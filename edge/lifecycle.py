@@ -108,18 +108,32 @@ def bind_socket(host: str, port: int, backlog: int = 4096) -> socket.socket:
     return sock
 
 
+def _server(config: Any, on_exit: Callable[[], None] | None) -> Any:
+    """uvicorn's Server, telling the app at once when a stop signal comes, so that open streams
+    end then instead of holding the stop for the graceful-shutdown timeout."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            if on_exit is not None:
+                on_exit()
+
+    return Server(config)
+
+
 def serve_asgi(app: Any, *, command: str, listen: str, check: Callable[[], str | None],
-               ready_status: str, banner: str, **uvicorn_options: Any) -> int:
+               ready_status: str, banner: str, on_exit: Callable[[], None] | None = None,
+               **uvicorn_options: Any) -> int:
     """Serve an ASGI app on uvicorn until SIGTERM/SIGINT: the edge's and the hub's one way to run.
 
     The socket is bound and listening before the loop starts, READY=1 is sent once the server
     accepts; the watchdog pings only while ``/healthz`` answers (event loop and the WSGI pool)
-    and ``check`` (the service's own store) passes. Returns the exit status: 2 with one line on
-    stderr when the address cannot be bound.
+    and ``check`` (the service's own store) passes. ``on_exit`` is called (in the signal
+    handler, thread-safe work only) when SIGTERM/SIGINT arrives. Returns the exit status: 2 with
+    one line on stderr when the address cannot be bound.
     """
     import asyncio
-
-    import uvicorn
 
     host, _, port = listen.rpartition(":")
     host = host.strip("[]")
@@ -130,7 +144,7 @@ def serve_asgi(app: Any, *, command: str, listen: str, check: Callable[[], str |
         return 2
     print(banner, file=sys.stderr, flush=True)
     bound_host, bound_port = sock.getsockname()[:2]
-    server = uvicorn.Server(_uvicorn_config(app, **uvicorn_options))
+    server = _server(_uvicorn_config(app, **uvicorn_options), on_exit)
     url = probe_url(bound_host, bound_port)
     interval = sdnotify.watchdog_interval()
     if interval is not None and not faulthandler.is_enabled():

@@ -48,6 +48,7 @@ def _serve(settings: Settings) -> int:
         # uvicorn's proxy_headers=False: X-Forwarded-* from clients are not trusted
         return serve_asgi(app, command="serve", listen=settings.listen, check=store_commits,
                           ready_status=f"serving on {settings.listen}, station {settings.station}",
+                          on_exit=app.state.end_streams,
                           banner=(
                               f"scanedge edge: device {settings.device_id}, station "
                               f"{settings.station}, data {settings.data_dir.resolve()}, hub "

@@ -67,9 +67,11 @@ def create_asgi_app(settings: Settings, ctx: EdgeContext) -> Starlette:
         yield
         streams.close()  # publishers stop waking a loop that is going away
 
-    return Starlette(
+    app = Starlette(
         routes=[Route(STREAM_PATH, streams), Mount("/", app=api)],
         exception_handlers={ApiError: _api_error, StoreError: _store_error,
                             Exception: _unexpected},
         lifespan=lifespan,
     )
+    app.state.end_streams = streams.end_all  # serve_asgi's on_exit: SIGTERM ends pages at once
+    return app

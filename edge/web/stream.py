@@ -277,6 +277,11 @@ class PageStreams:
         if self._fanout is not None:
             self._fanout.close()
 
+    def end_all(self) -> None:
+        """Any thread (a signal handler): end every open stream now, not after the grace."""
+        if self._fanout is not None:
+            self._fanout.end_all()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
         if request.method != "GET":
@@ -329,7 +334,8 @@ class PageStreams:
         try:
             while True:
                 await sub.wait()
-                if sub.closed:
+                if sub.closed:  # the client left (a no-op then) or the server is stopping
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
                     return
                 chunk = sub.take()
                 now = loop.time()

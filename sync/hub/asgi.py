@@ -87,6 +87,12 @@ class HubAsgi:
         else:
             await self.admin_app(scope, receive, send)
 
+    def end_streams(self) -> None:
+        """Any thread (a signal handler): end every device stream now; devices reconnect."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.feed.close_all)
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()

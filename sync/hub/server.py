@@ -57,7 +57,8 @@ def _serve_hub(settings: Settings) -> int:
 
     try:
         return serve_asgi(app, command="hub", listen=settings.hub_listen, check=storage_answers,
-                          ready_status=f"hub serving on {settings.hub_listen}", banner=banner)
+                          ready_status=f"hub serving on {settings.hub_listen}", banner=banner,
+                          on_exit=app.end_streams)
     finally:
         stop.set()
         storage.close()

@@ -107,6 +107,9 @@ class ChangeFeed:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        self.close_all()
+
+    def close_all(self) -> None:
         for streams in self._streams.values():
             for handle in list(streams):
                 handle.close()

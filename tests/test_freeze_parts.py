@@ -158,7 +158,9 @@ def test_hub_lists_freezes_a_device_did_not_acknowledge(tmp_path, live_hub):
     time.sleep(0.1)
     late = storage.list_freezes(within_s=0.05, unacked=True)
     assert [x["command_id"] for x in late] == [f["command_id"]] and "slow" in late[0]["late"]
-    acks = {a["device_id"]: a for a in late[0]["acks"]}
+    assert (late[0]["expected"], late[0]["acked"], late[0]["late_count"]) == (2, 1, 1)
+    assert [a["device_id"] for a in late[0]["acks"]] == ["fast"]  # the ones that acked
+    acks = {a["device_id"]: a for a in storage.list_freezes(within_s=0.05, all_devices=True)[0]["acks"]}
     assert acks["slow"]["received_at"] is None and acks["fast"]["seconds"] >= 0
 
 

@@ -214,8 +214,9 @@ def test_a_device_cannot_ack_another_sites_freeze(hub):
     answer = hub.ok("POST", "/api/v1/sync/acks", token_a,
                     {"acks": [{"command_id": freeze["command_id"], "order_id": "B-1"}]})
     assert answer["stored"] == 0
-    [listed] = hub.ok("GET", "/api/v1/freezes")["freezes"]
+    [listed] = hub.ok("GET", "/api/v1/freezes?acks=all")["freezes"]
     assert [a["device_id"] for a in listed["acks"]] == ["pda-b"]  # only site-b's device expected
+    assert (listed["expected"], listed["acked"]) == (1, 0)
 
 
 def test_an_order_system_token_is_limited_to_its_sites(hub):

@@ -247,8 +247,9 @@ def conflicts():
 @bp.get("/freezes")
 @admin_only
 def list_freezes():
-    """Freezes with each device's ack; ``?unacked=1``: only those a device did not acknowledge
-    within ``within_s`` (default 3) seconds of the issue."""
+    """Freezes with the devices' acks (``?acks=all``: a row for every expected device) and the
+    late ones; ``?unacked=1``: only those a device did not acknowledge within ``within_s``
+    (default 3) seconds of the issue."""
     try:
         within = float(request.args.get("within_s") or 3.0)
     except ValueError:
@@ -256,7 +257,7 @@ def list_freezes():
     items = hub().storage.list_freezes(
         within_s=within, unacked=request.args.get("unacked") in ("1", "true"),
         since=request.args.get("since") or None, limit=_int_arg("limit", 200, 1, 5000),
-        scope=_scope())
+        scope=_scope(), all_devices=request.args.get("acks") == "all")
     return jsonify({"freezes": items, "within_s": within})
 
 

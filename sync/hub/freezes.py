@@ -156,13 +156,17 @@ def store_acks(tx: Tx, device_id: str, acks: list[dict[str, Any]], received_at: 
     return stored
 
 
+LATE_LISTED = 100  # device ids named in ``late``; ``late_count`` counts them all
+
+
 def list_freezes(tx: Tx, *, now: datetime, within_s: float, unacked: bool, since: str | None,
-                 limit: int, scope: AdminScope) -> list[dict[str, Any]]:
+                 limit: int, scope: AdminScope, all_devices: bool = False) -> list[dict[str, Any]]:
     """Freeze commands, newest first, with each registered device's acknowledgement.
 
     ``late`` lists the devices (registered before the freeze) whose ack did not reach the hub
     within ``within_s`` of the issue; a freeze younger than that is not late yet.
-    ``unacked``: only freezes with a late device.
+    ``unacked``: only freezes with a late device. ``acks`` lists the devices that acknowledged;
+    with ``all_devices``, every expected device too (a fleet's thousands: ask for it when needed).
     """
     sites, params = scope.where()
     where = f"kind = 'freeze' AND {sites}"
@@ -187,18 +191,21 @@ def list_freezes(tx: Tx, *, now: datetime, within_s: float, unacked: bool, since
         items, late = [], []
         for device_id in sorted(set(expected) | set(acks)):
             ack = acks.get(device_id)
+            overdue = (now - issued).total_seconds() > within_s
             seconds = None if ack is None else round(
                 (parse_time(ack[1]) - issued).total_seconds(), 3)
-            items.append({"device_id": device_id, "received_at": ack[1] if ack else None,
-                          "seconds": seconds, "applied_at": ack[2] if ack else None,
-                          "effects_at": ack[3] if ack else None,
-                          "result": json.loads(ack[4]) if ack else None})
-            overdue = (now - issued).total_seconds() > within_s
+            if ack is not None or all_devices:
+                items.append({"device_id": device_id, "received_at": ack[1] if ack else None,
+                              "seconds": seconds, "applied_at": ack[2] if ack else None,
+                              "effects_at": ack[3] if ack else None,
+                              "result": json.loads(ack[4]) if ack else None})
             if (seconds is None and overdue) or (seconds is not None and seconds > within_s):
                 late.append(device_id)
         if unacked and not late:
             continue
         out.append({"change_seq": seq, "command_id": payload["command_id"], "order_id": order_id,
                     "reason": payload.get("reason"), "version": payload.get("version"),
-                    "issued_at": payload["issued_at"], "acks": items, "late": late})
+                    "issued_at": payload["issued_at"], "site": site, "expected": len(expected),
+                    "acked": len(acks), "acks": items, "late": late[:LATE_LISTED],
+                    "late_count": len(late)})
     return out

@@ -456,10 +456,12 @@ class HubStorage:
         return build_report(since, freezes_, lifts, events)
 
     def list_freezes(self, *, within_s: float = 3.0, unacked: bool = False, since: str | None = None,
-                     limit: int = 200, scope: AdminScope = FULL_SCOPE) -> list[dict[str, Any]]:
+                     limit: int = 200, scope: AdminScope = FULL_SCOPE,
+                     all_devices: bool = False) -> list[dict[str, Any]]:
         with self.transaction() as tx:
             return freezes.list_freezes(tx, now=datetime.now(UTC), within_s=within_s,
-                                        unacked=unacked, since=since, limit=limit, scope=scope)
+                                        unacked=unacked, since=since, limit=limit, scope=scope,
+                                        all_devices=all_devices)
 
     def put_setting(self, key: str, value: Any) -> int:
         with self.transaction() as tx:

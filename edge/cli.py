@@ -20,6 +20,7 @@ from edge.config import ConfigError, Settings, load_settings
 
 COMMAND_MODULES = (
     "edge.commands",
+    "edge.accounts_cli",
     "ocr.cli",
     "ocr.waybill_cli",
     "printers.cli",

@@ -170,6 +170,12 @@ KEYS += (  # a hub for a fleet (docs/scaling.md)
         "hub: re-read the change log this often without a wake-up (a safety net: commits in this "
         "process and PostgreSQL NOTIFYs from others wake the streams at once)"),
 )
+KEYS += (  # sign-in (docs/security.md)
+    Key("session_hours", float, 12.0, _positive, "a sign-in at a station lasts this long (a shift)"),
+    Key("tls_cert", str, "", help="PEM certificate for HTTPS on `listen`; empty = plain HTTP "
+        "(or TLS at a reverse proxy)"),
+    Key("tls_key", str, "", help="PEM private key of tls_cert"),
+)
 KEY_NAMES = frozenset(k.name for k in KEYS)
 
 
@@ -222,6 +228,9 @@ class Settings:
     hub_stream_rate: float
     hub_stream_burst: float
     hub_reread_s: float
+    session_hours: float
+    tls_cert: str
+    tls_key: str
     source: str = field(default="defaults", compare=False)
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from edge.accounts import Accounts
 from edge.alarms import AlarmCenter
 from edge.bus import EventBus
 from edge.config import Settings
@@ -29,6 +30,7 @@ class EdgeContext:
     printing: PrintService
     bus: EventBus  # live messages for the pages (scans, jobs, alarms)
     alarms: AlarmCenter
+    accounts: Accounts  # people, tokens and sessions (docs/security.md)
     sync: SyncWorker | None = None  # None: offline device (no hub_url)
     freezes: FreezeEffects | None = None  # what a hub freeze does here (docs/freeze.md)
     freeze_status: FreezeStatus | None = None  # offline policy: "freeze status unknown"
@@ -51,8 +53,9 @@ class EdgeContext:
         printing.listeners.append(lambda job: bus.publish("job", job))
         # printer faults are states that clear themselves (paper refilled), not acked alarms
         printing.alarm_listeners.append(lambda alarm: bus.publish("printer_alarm", alarm))
+        accounts = Accounts(store, settings.device_id, session_hours=settings.session_hours)
         ctx = cls(settings=settings, store=store, scans=scans, metrics=metrics, printing=printing,
-                  bus=bus, alarms=alarms)
+                  bus=bus, alarms=alarms, accounts=accounts)
         ctx._wire_freezes()
         if settings.hub_url:
             from edge.freeze_effects import AckSender

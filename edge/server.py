@@ -39,6 +39,12 @@ def _serve(settings: Settings) -> int:
               file=sys.stderr)
         return 2
     try:
+        from edge.web.auth import open_mode_problem
+
+        problem = open_mode_problem(settings, ctx) or _tls_problem(settings)
+        if problem:
+            print(f"scanedge serve: {problem}", file=sys.stderr)
+            return 2
         app = create_asgi_app(settings, ctx)
 
         def store_commits() -> str | None:  # the single writer thread still takes work
@@ -48,11 +54,32 @@ def _serve(settings: Settings) -> int:
         # uvicorn's proxy_headers=False: X-Forwarded-* from clients are not trusted
         return serve_asgi(app, command="serve", listen=settings.listen, check=store_commits,
                           ready_status=f"serving on {settings.listen}, station {settings.station}",
-                          on_exit=app.state.end_streams,
+                          on_exit=app.state.end_streams, **_tls_options(settings),
                           banner=(
                               f"scanedge edge: device {settings.device_id}, station "
                               f"{settings.station}, data {settings.data_dir.resolve()}, hub "
                               f"{settings.hub_url or 'none (offline)'}\n"
-                              f"listening on http://{settings.listen}/  (Ctrl-C to stop)"))
+                              f"listening on {'https' if settings.tls_cert else 'http'}://"
+                              f"{settings.listen}/  (Ctrl-C to stop)"))
     finally:
         ctx.close()
+
+
+def _tls_problem(settings: Settings) -> str | None:
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        return "tls_cert and tls_key go together: set both (PEM files) or neither"
+    for name in ("tls_cert", "tls_key"):
+        path = getattr(settings, name)
+        if path:
+            try:
+                with open(path, "rb") as f:
+                    f.read(1)
+            except OSError as e:
+                return f"{name} = {path!r}: cannot be read ({e.strerror or e})"
+    return None
+
+
+def _tls_options(settings: Settings) -> dict[str, str]:
+    if not settings.tls_cert:
+        return {}
+    return {"ssl_certfile": settings.tls_cert, "ssl_keyfile": settings.tls_key}

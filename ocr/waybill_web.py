@@ -1,13 +1,14 @@
 """Waybill capture over HTTP (docs/waybill.md).
 
 ``POST /api/v1/waybills`` (multipart ``image``; form fields ``order_id``, ``station``,
-``operator``, ``distributor``, all optional): reads the photo like ``scanedge waybill --json``,
-stores the photo and the result, and attaches the number to the order when nothing is in doubt.
+``distributor``, all optional; the operator is the signed-in person): reads the photo like
+``scanedge waybill --json``, stores the photo and the result, and attaches the number to the
+order when nothing is in doubt.
 Answers ``201`` with the reader's JSON plus ``capture_id``, ``status`` (``attached`` or
 ``needs_confirmation``), ``attached`` and ``checks``. Bad photos: 400/413; unknown order: 404;
 frozen order: 409 (an interception is recorded).
 
-``POST /api/v1/waybills/<capture_id>/confirm`` ``{tracking_number, carrier?, operator,
+``POST /api/v1/waybills/<capture_id>/confirm`` ``{tracking_number, carrier?,
 order_id?}``: a person's one tap, candidate pick or typed number; validated against the carrier
 table and the distributor's rules (422), refused for a frozen order or a number already on
 another order (409). ``GET /api/v1/waybills/<capture_id>``: the stored capture.
@@ -21,6 +22,8 @@ import threading
 from flask import Blueprint, current_app, jsonify, request
 
 from edge.web import context
+from edge.web.auth import operator as auth_operator
+from edge.web.auth import station_of
 from edge.web.errors import ApiError
 
 bp = Blueprint("waybills", __name__)
@@ -64,8 +67,9 @@ def post_waybill():
     upload = request.files.get("image")
     if upload is None:
         raise ApiError(400, "missing_image", "send the photo as multipart/form-data field 'image'")
-    order_id, station, operator, distributor = (
-        _field(request.form, k) for k in ("order_id", "station", "operator", "distributor"))
+    order_id, station, distributor = (
+        _field(request.form, k) for k in ("order_id", "station", "distributor"))
+    station, operator = station_of(station), auth_operator()
     settings = context().settings
     svc = _service()
     try:
@@ -99,13 +103,10 @@ def confirm_waybill(capture_id: str):
     number = body.get("tracking_number")
     if not isinstance(number, str) or not number.strip():
         raise ApiError(400, "missing_tracking_number", "tracking_number is required")
-    operator = _field(body, "operator")
-    if operator is None:
-        raise ApiError(400, "missing_operator", "operator is required: who confirmed")
     carrier, order_id = _field(body, "carrier"), _field(body, "order_id")
-    try:
+    try:  # who confirmed is the signed-in person, never the request's own words
         out = _service().confirm(capture_id, tracking_number=number, carrier=carrier,
-                                 operator=operator, order_id=order_id)
+                                 operator=auth_operator(), order_id=order_id)
     except WaybillError as e:
         raise _api_error(e) from None
     return jsonify(out)

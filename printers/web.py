@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from edge.web import context
 from edge.web.api import json_body
+from edge.web.auth import operator
 from edge.web.errors import ApiError
 from printers.queue import QueueError
 
@@ -59,20 +60,19 @@ def get_print_job(job_id: str):
 @bp.post("/print-jobs/<job_id>/reprint")
 def post_reprint(job_id: str):
     body = json_body()
-    operator = _text(body, "operator", required=True, max_len=64)
     reason = _text(body, "reason", required=True)
-    job = _call(context().printing.reprint, job_id, operator=operator, reason=reason,
+    job = _call(context().printing.reprint, job_id, operator=operator(), reason=reason,
                 copies=_copies(body))
     return jsonify({"job_id": job.job_id, "state": job.state, "reprint_no": job.reprint_no}), 202
 
 
 @bp.post("/print-jobs/<job_id>/confirm")
 def post_confirm(job_id: str):
-    """For a job in needs_confirmation: {outcome: printed|resend|cancel, operator}."""
+    """For a job in needs_confirmation: {outcome: printed|resend|cancel}; who confirmed is the
+    signed-in person."""
     body = json_body()
     outcome = _text(body, "outcome", required=True, max_len=16)
-    operator = _text(body, "operator", required=True, max_len=64)
-    job = _call(context().printing.confirm, job_id, outcome=outcome, operator=operator)
+    job = _call(context().printing.confirm, job_id, outcome=outcome, operator=operator())
     return jsonify(job.to_json())
 
 

@@ -94,7 +94,6 @@ def test_stations_are_independent(client):
     ({"json": ["SO-1001"]}, 400, "not a JSON object"),
     ({"json": {"code": 42}}, 400, "code: required"),
     ({"json": {"code": "SO-1001", "station": "bench 1;drop"}}, 400, "station"),
-    ({"json": {"code": "SO-1001", "operator": 7}}, 400, "operator"),
 ])
 def test_malformed_scans_get_clear_400(client, kwargs, status, fragment):
     resp = client.post("/api/v1/scans", **kwargs)
@@ -137,7 +136,11 @@ def test_frozen_scan_raises_an_alarm_that_waits_for_a_person(client, demo_ctx):
     demo_ctx.alarms.listeners.append(heard.append)
     sub = demo_ctx.bus.subscribe()
     freeze_order(demo_ctx.store, "test-dev", "SO-1002", "cancel", source="test")
-    body = post_scan(client, "SO-1002", operator="王五")
+    demo_ctx.accounts.add_user("w5", "王五", "packer", badge="BADGE-W5-0001")
+    demo_ctx.accounts.add_user("z6", "赵六", "supervisor", badge="BADGE-Z6-0001")
+    assert client.post("/api/v1/scans", json={"code": "SO-1002"}).status_code == 401
+    assert client.post("/api/v1/session", json={"badge": "BADGE-W5-0001"}).status_code == 200
+    body = post_scan(client, "SO-1002", operator="冒名 impostor")  # the body's name is ignored
     assert body["verdict"] == "frozen" and body["alarm_id"]
     assert [a.alarm_id for a in heard] == [body["alarm_id"]]
     kinds = [m.kind for m in iter(lambda: sub.get(0.1), None)]
@@ -145,18 +148,20 @@ def test_frozen_scan_raises_an_alarm_that_waits_for_a_person(client, demo_ctx):
     active = client.get("/api/v1/alarms").get_json()["alarms"]
     assert [a["alarm_id"] for a in active] == [body["alarm_id"]]
     assert active[0]["speak"] == "订单 SO-1002 已取消,请停止操作"
-    # an acknowledgement names who did it; a blank one is refused
-    assert client.post(f"/api/v1/alarms/{body['alarm_id']}/ack", json={}).status_code == 400
-    assert client.post("/api/v1/alarms/NOPE/ack", json={"operator": "x"}).status_code == 404
-    ack = client.post(f"/api/v1/alarms/{body['alarm_id']}/ack", json={"operator": "王五"})
-    assert ack.status_code == 200 and ack.get_json()["acked_by"] == "王五"
+    # an acknowledgement names who did it: the signed-in person, whatever the body says
+    assert client.post("/api/v1/alarms/NOPE/ack", json={}).status_code == 404
+    ack = client.post(f"/api/v1/alarms/{body['alarm_id']}/ack", json={"operator": "赵六"})
+    assert ack.status_code == 200 and ack.get_json()["acked_by"] == "w5"
     assert client.get("/api/v1/alarms").get_json()["alarms"] == []
-    again = client.post(f"/api/v1/alarms/{body['alarm_id']}/ack", json={"operator": "赵六"})
-    assert again.get_json()["acked_by"] == "王五"
-    types = [r[0] for r in demo_ctx.store.read().execute("SELECT type FROM events ORDER BY seq")]
+    client.delete("/api/v1/session")
+    client.post("/api/v1/session", json={"badge": "BADGE-Z6-0001"})
+    again = client.post(f"/api/v1/alarms/{body['alarm_id']}/ack", json={})
+    assert again.get_json()["acked_by"] == "w5"  # the first acknowledgement stands
+    types = [r[0] for r in demo_ctx.store.read().execute("SELECT type FROM events ORDER BY seq")
+             if r[0] not in ("signin", "signout")]
     assert types == ["freeze_applied", "scan", "interception", "alarm", "alarm_ack"]
     interception = demo_ctx.store.read().execute(
         "SELECT payload FROM events WHERE type = 'interception'").fetchone()[0]
     payload = json.loads(interception)
-    assert payload["action"] == "scan" and payload["operator"] == "王五"
+    assert payload["action"] == "scan" and payload["operator"] == "w5"
     assert payload["seconds_since_freeze"] >= 0

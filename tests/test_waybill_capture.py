@@ -80,7 +80,7 @@ def test_accepted_number_is_attached_and_photo_stored_once(client, demo_ctx) -> 
     assert again["capture_id"] != body["capture_id"] and again["photo_sha256"] == sha
     assert len(list((Path(demo_ctx.settings.data_dir) / "captures").glob("*/*"))) == 1
     got = client.get(f"/api/v1/waybills/{body['capture_id']}").get_json()
-    assert got["status"] == "attached" and got["photo_kept"] and got["operator"] == "ann"
+    assert got["status"] == "attached" and got["photo_kept"] and got["operator"] == "local"
 
 
 def test_doubt_waits_for_a_person_then_one_tap_confirms(client, demo_ctx) -> None:
@@ -95,7 +95,7 @@ def test_doubt_waits_for_a_person_then_one_tap_confirms(client, demo_ctx) -> Non
     assert out["how"] == "one_tap" and out["attached"] and "replaces_tracking_number" in out["flags"]
     assert _order(demo_ctx, "SO-1001") == ("SF3395329961247", "SF")
     (event,) = _events(demo_ctx, "waybill_confirmed")
-    assert event["operator"] == "bob" and event["order_id"] == "SO-1001"
+    assert event["operator"] == "local" and event["order_id"] == "SO-1001"
     twice = client.post(f"/api/v1/waybills/{r['capture_id']}/confirm",
                         json={"tracking_number": "SF3395329961247", "operator": "bob"})
     assert twice.status_code == 409
@@ -115,8 +115,8 @@ def test_nothing_read_then_manual_entry_is_validated(client, demo_ctx) -> None:
     in_use = client.post(url, json={"tracking_number": "YT7544099603234", "operator": "ann"})
     assert in_use.status_code == 409  # SO-1002's number
     assert in_use.get_json()["error"] == "tracking_in_use"
-    assert client.post(url, json={"tracking_number": "JT5641157661349"}).status_code == 400
-    ok = client.post(url, json={"tracking_number": "jt 5641 1576 6134 9", "operator": "ann"})
+    # no operator in the body: it comes from the session (here the loopback operator)
+    ok = client.post(url, json={"tracking_number": "jt 5641 1576 6134 9"})
     assert ok.status_code == 200 and ok.get_json()["how"] == "manual"
     assert _order(demo_ctx, "SO-1003") == ("JT5641157661349", "JT")
     assert client.post("/api/v1/waybills/nope/confirm",
@@ -131,7 +131,7 @@ def test_frozen_order_is_refused_and_intercepted(client, demo_ctx) -> None:
     assert r.status_code == 409 and r.get_json()["error"] == "frozen"
     (event,) = _events(demo_ctx, "interception")
     assert event["action"] == "waybill" and event["order_id"] == "SO-1002"
-    assert event["operator"] == "ann"
+    assert event["operator"] == "local"  # open mode: the loopback operator
     assert _events(demo_ctx, "waybill_capture") == []
 
 

@@ -9,7 +9,9 @@ from flask import Blueprint, jsonify, request
 from edge.scanning import ScanInputError, order_view
 from edge.store.orders import load_freeze, load_pack_state
 from edge.web import context
+from edge.web.auth import operator, station_of
 from edge.web.errors import ApiError
+from edge.web.limits import json_problem
 
 bp = Blueprint("api", __name__)
 
@@ -20,7 +22,7 @@ def json_body() -> dict[str, Any]:
         raise ApiError(400, "bad_request", "expected a JSON body (Content-Type: application/json)")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "the body is not a JSON object")
+        raise ApiError(400, "bad_request", json_problem())
     return body
 
 
@@ -42,8 +44,8 @@ def post_scan():
     try:
         result = context().scans.scan(
             code,
-            station=_optional_text(body, "station"),
-            operator=_optional_text(body, "operator"),
+            station=station_of(_optional_text(body, "station")),
+            operator=operator(),  # the signed-in person, never the request's own words
             scan_id=_optional_text(body, "scan_id"),
         )
     except ScanInputError as e:
@@ -80,9 +82,8 @@ def list_alarms():
 def ack_alarm(alarm_id: str):
     from edge.alarms import AlarmError
 
-    body = json_body()
-    try:
-        alarm = context().alarms.acknowledge(alarm_id, body.get("operator"))
+    try:  # who acknowledged is the signed-in person (docs/security.md)
+        alarm = context().alarms.acknowledge(alarm_id, operator())
     except AlarmError as e:
         status = 404 if str(e).startswith("no alarm") else 400
         raise ApiError(status, "not_found" if status == 404 else "bad_request", str(e)) from None

@@ -7,23 +7,26 @@ from flask import Flask
 from edge.config import Settings
 from edge.context import EdgeContext
 from edge.web.errors import register_error_handlers
+from edge.web.limits import install_json
 
 
 def create_app(settings: Settings, context: EdgeContext | None = None) -> Flask:
     """Build the edge app. ``context`` (store, services) is made from ``settings`` if not given."""
     app = Flask("edge")
     app.config["MAX_CONTENT_LENGTH"] = int(settings.max_body_mb * 1024 * 1024)
-    app.json.ensure_ascii = False  # Chinese messages stay readable on the wire
+    install_json(app)  # malformed JSON is a 400, Chinese stays readable (edge/web/limits.py)
     ctx = context or EdgeContext.open(settings)
     app.extensions["scanedge"] = ctx
     register_error_handlers(app)
 
     # Blueprints, one per area. Each module exposes ``bp``.
-    from edge.web import api, health, pages, stream
+    from edge.web import api, auth, health, pages, stream
 
+    app.before_request(auth.check_request)  # who is asking, and may they (edge/web/auth.py)
     app.register_blueprint(health.bp)
+    app.register_blueprint(auth.bp, url_prefix="/api/v1")
     app.register_blueprint(api.bp, url_prefix="/api/v1")
-    app.register_blueprint(stream.bp, url_prefix="/api/v1")  # the pages' live feed
+    app.register_blueprint(stream.bp, url_prefix="/api/v1")  # page state, supervisor overview
     app.register_blueprint(pages.bp)  # /, /scan, /bench, /waybill, /supervisor (+ /static)
     for module_name in ("ocr.web", "ocr.waybill_web", "printers.web"):
         _register_optional(app, module_name)

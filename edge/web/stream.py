@@ -43,6 +43,7 @@ from edge.scanning import order_view
 from edge.store.orders import load_pack_state, open_order_id
 from edge.store.outbox import outbox_status
 from edge.web import context
+from edge.web.auth import STREAM_ACTION, principal_from, refusal
 from edge.web.errors import ApiError
 
 bp = Blueprint("stream", __name__)
@@ -286,7 +287,13 @@ class PageStreams:
         request = Request(scope)
         if request.method != "GET":
             raise ApiError(405, "method_not_allowed", "GET only")
-        params = stream_params(request, self.ctx.settings.station)
+        principal = await asyncio.to_thread(principal_from, self.ctx, request.headers,
+                                            request.cookies)
+        problem = refusal(principal, STREAM_ACTION, request.query_params.get("station"))
+        if problem is not None:
+            raise problem
+        assert principal is not None
+        params = stream_params(request, principal.station or self.ctx.settings.station)
         if not self.slots.take():
             raise ApiError(503, "too_many_streams",
                            f"{self.slots.limit} live pages are open already; this one retries",

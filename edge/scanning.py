@@ -35,12 +35,17 @@ from edge.store.outbox import append_event
 
 log = logging.getLogger(__name__)
 MAX_SCAN_ID = 128
+MAX_CODE = 4096  # characters (a GS1 string is under 100, a full 2D code ~3,000)
 
 ScanListener = Callable[[dict[str, Any]], None]
 
 
 class ScanInputError(ValueError):
     """A scan request that cannot be taken (bad station name, oversized scan id ...)."""
+
+
+class ScanTooLarge(ScanInputError):
+    """A code longer than ``MAX_CODE`` characters: no scanner types that (HTTP 413)."""
 
 
 class ScanService:
@@ -72,6 +77,13 @@ class ScanService:
             _check_name("operator", operator, 64, strict=False)
         if scan_id is not None:
             _check_name("scan_id", scan_id, MAX_SCAN_ID)
+        if not isinstance(code, str):
+            raise ScanInputError("code: expected text")
+        if len(code) > MAX_CODE:
+            raise ScanTooLarge(f"code: {len(code)} characters, at most {MAX_CODE}")
+        if not _is_unicode(code):  # e.g. a command line in another encoding: no UTF-8 form
+            raise ScanInputError("code: not valid Unicode text (a lone surrogate or bytes "
+                                 "in another encoding)")
         scanned = classify(code)
         response, alarm = self.store.write(
             lambda db: self._apply(db, scanned, station, operator, scan_id)
@@ -154,9 +166,19 @@ class ScanService:
         return response, alarm
 
 
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_name(field: str, value: object, max_len: int, *, strict: bool = True) -> None:
     if not isinstance(value, str) or not value.strip() or len(value) > max_len:
         raise ScanInputError(f"{field}: expected 1-{max_len} characters")
+    if not _is_unicode(value):
+        raise ScanInputError(f"{field}: not valid Unicode text")
     if strict and not all(ch.isalnum() or ch in "-_.:" for ch in value):
         raise ScanInputError(f"{field}: only letters, digits, '-', '_', '.', ':' are allowed")
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from edge.scanning import ScanInputError, order_view
+from edge.scanning import ScanInputError, ScanTooLarge, order_view
 from edge.store.orders import load_freeze, load_pack_state
 from edge.web import context
 from edge.web.auth import operator, station_of
@@ -48,6 +48,8 @@ def post_scan():
             operator=operator(),  # the signed-in person, never the request's own words
             scan_id=_optional_text(body, "scan_id"),
         )
+    except ScanTooLarge as e:
+        raise ApiError(413, "too_large", str(e)) from None
     except ScanInputError as e:
         raise ApiError(400, "bad_request", str(e)) from None
     return jsonify(result)

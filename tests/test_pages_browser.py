@@ -227,13 +227,14 @@ def test_freeze_raises_the_alarm_on_an_open_page_and_enter_does_not_dismiss_it(r
     assert "1" in browser.find_element(By.ID, "alarm-held").text
     assert get_json(edge, "/api/v1/alarms")["alarms"][0]["order_id"] == "SO-1003"
 
-    # a deliberate tap, with a name, acknowledges it; then the held scan goes out
-    browser.find_element(By.ID, "alarm-operator").send_keys("张三")
+    # a deliberate tap acknowledges it, as the signed-in person (here the loopback operator of
+    # a device with no users); then the held scan goes out
+    assert "本机" in browser.find_element(By.ID, "alarm-who").text
     ack.click()
     js_until(browser, "return document.getElementById('alarm').hidden")
     assert get_json(edge, "/api/v1/alarms")["alarms"] == []
     acked = get_json(edge, "/api/v1/alarms?all=1")["alarms"][0]
-    assert acked["acked_by"] == "张三"
+    assert acked["acked_by"] == "local"
     js_until(browser, "return ScanEdge.scanner.queue().length === 0")
     js_until(browser, "return ScanEdge.scanner.history()[0].code === '6901234567892'")
 
@@ -253,11 +254,9 @@ def test_bench_prints_to_the_virtual_printer(rig, browser) -> None:
     js_until(browser, "return document.querySelector('#jobs li')?.dataset.state === 'printed'",
              timeout=10)
     shot(browser, "bench-360x640")
-    # reprint asks for a reason and who
+    # reprint asks for a reason (who is the signed-in person)
     browser.find_element(By.ID, "reprint-btn").click()
     browser.find_element(By.CSS_SELECTOR, "input[name=reason]").click()
-    browser.find_element(By.ID, "reprint-operator").clear()
-    browser.find_element(By.ID, "reprint-operator").send_keys("李四")
     browser.find_element(By.ID, "reprint-submit").click()
     wait_until(lambda: printer.labels == before + 2, timeout=15, what="the reprint")
     js_until(browser, "return document.querySelectorAll('#jobs li[data-state=printed]').length === 2",
@@ -350,3 +349,39 @@ def test_edge_unreachable_is_shown_and_scans_wait(rig, browser) -> None:
     js_until(browser, "return ScanEdge.scanner.queue().length === 0", timeout=15,
              what="the waiting scan to be sent")
     js_until(browser, "return document.getElementById('conn-edge').hidden", timeout=10)
+
+
+def test_sign_in_by_badge_then_work_is_recorded_as_that_person(tmp_path, browser) -> None:
+    import sqlite3
+
+    data = tmp_path / "var"
+    run_cli("orders", "import", "--demo", data_dir=data)
+    run_cli("user", "add", "k1", "--name", "张三", "--role", "packer", "--badge", "BADGE-K1-0001",
+            data_dir=data)
+    edge = EdgeServer(data, SCANEDGE_PRINTER="dummy://").start()
+    try:
+        browser.delete_all_cookies()
+        browser.get(edge.url + "/scan")
+        js_until(browser, "return !document.getElementById('signin').hidden", what="the sign-in")
+        shot(browser, "signin-360x640")
+        # the badge field has the focus: the scanner types the badge and Enter
+        scan(browser, "NOT-A-BADGE")
+        js_until(browser, "return document.getElementById('signin-error').textContent !== ''")
+        scan(browser, "BADGE-K1-0001")
+        js_until(browser, "return document.getElementById('signin').hidden"
+                          " && window.ScanEdge && ScanEdge.who() && ScanEdge.live.state !== null",
+                 timeout=10, what="signed in and connected")
+        assert "张三" in browser.find_element(By.ID, "who").text
+        scan(browser, "SO-1001")
+        js_until(browser, "return ScanEdge.scanner.queue().length === 0"
+                          " && ScanEdge.scanner.history().length === 1")
+        db = sqlite3.connect(data / "edge.db")
+        operators = {json.loads(p)["operator"] for (p,) in db.execute(
+            "SELECT payload FROM events WHERE type = 'scan'")}
+        assert operators == {"k1"}
+        browser.find_element(By.ID, "who").click()  # sign out
+        js_until(browser, "return !document.getElementById('signin').hidden", timeout=10,
+                 what="the sign-in screen after signing out")
+    finally:
+        browser.delete_all_cookies()
+        edge.stop()

@@ -110,7 +110,7 @@
 
   var dialog = el('reprint-dialog');
   el('reprint-btn').addEventListener('click', function () {
-    el('reprint-operator').value = S.operator();
+    el('reprint-who').textContent = S.operator() ? t('ack_by', { name: S.operator() }) : '';
     el('reprint-error').textContent = '';
     if (dialog.showModal) dialog.showModal(); else dialog.setAttribute('open', '');
   });
@@ -121,14 +121,13 @@
     var other = el('reprint-other').value.trim();
     var reason = picked ? picked.value : '';
     if (other) reason = reason ? reason + ': ' + other : other;
-    var operatorName = el('reprint-operator').value.trim();
     var last = lastJob();
-    if (!reason || !operatorName || !last) {
-      el('reprint-error').textContent = !operatorName ? t('alarm_ack_needs_operator') : t('reprint_reason');
+    if (!reason || !last) {
+      el('reprint-error').textContent = t('reprint_reason');
       return;
     }
-    S.setOperator(operatorName);
-    S.api('POST', '/api/v1/print-jobs/' + last.job_id + '/reprint', { operator: operatorName, reason: reason })
+    // who reprinted is the signed-in person (the edge takes it from the session)
+    S.api('POST', '/api/v1/print-jobs/' + last.job_id + '/reprint', { reason: reason })
       .then(function (r) {
         if (r.status === 202) {
           dialog.close();
@@ -141,10 +140,7 @@
   });
 
   function confirmJob(jobId, outcome) {
-    var name = S.operator() || window.prompt(t('operator'));
-    if (!name) return;
-    S.setOperator(name);
-    S.api('POST', '/api/v1/print-jobs/' + jobId + '/confirm', { outcome: outcome, operator: name })
+    S.api('POST', '/api/v1/print-jobs/' + jobId + '/confirm', { outcome: outcome })
       .then(function (r) { if (r.ok) addJob(r.body); });
   }
 

@@ -51,8 +51,10 @@
     } catch (e) { /* private mode, full storage: the page still works without memory */ }
     return null;
   }
-  function operator() { return store('scanedge.operator') || ''; }
-  function setOperator(name) { if (name) store('scanedge.operator', name); }
+  /* Who is signed in at this station (GET /api/v1/session): events record that person, never a
+   * name typed on the page. null until known; the sign-in screen shows when the edge says 401. */
+  var who = null;
+  function operator() { return who ? who.name : ''; }
 
   /* For the browser tests and for debugging on a device: what the page made noise about. */
   var noise = [];
@@ -78,6 +80,7 @@
     }
     return fetch(path, init).then(function (r) {
       clearTimeout(timer);
+      if (r.status === 401 && path.indexOf('/api/v1/session') !== 0) signin.show();
       var type = r.headers.get('Content-Type') || '';
       var parse = type.indexOf('json') >= 0 ? r.json() : Promise.resolve(null);
       return parse.catch(function () { return null; }).then(function (b) {
@@ -296,8 +299,7 @@
       el('alarm-more').textContent = t('alarm_more', { n: this.active.length - 1 });
       el('alarm-held').hidden = !this.held;
       el('alarm-held').textContent = t('alarm_held_scans', { n: this.held });
-      var op = el('alarm-operator');
-      if (!op.value) op.value = operator();
+      el('alarm-who').textContent = who ? t('ack_by', { name: who.name }) : '';
       el('alarm-error').textContent = '';
       // keep reminding until a person answers: beep and buzz every 5 s
       this.repeat = setInterval(function () { play('alarm'); vibrate([400, 100, 400]); }, 5000);
@@ -306,15 +308,9 @@
     ack: function () {
       var a = this.active[0], self = this;
       if (!a) return;
-      var name = el('alarm-operator').value.trim();
-      if (!name) {
-        el('alarm-error').textContent = t('alarm_ack_needs_operator');
-        el('alarm-operator').focus();
-        return;
-      }
-      setOperator(name);
       el('alarm-ack').disabled = true;
-      api('POST', '/api/v1/alarms/' + encodeURIComponent(a.alarm_id) + '/ack', { operator: name })
+      // who acknowledged is the signed-in person (the edge takes it from the session)
+      api('POST', '/api/v1/alarms/' + encodeURIComponent(a.alarm_id) + '/ack', {})
         .then(function (r) {
           if (r.ok || r.status === 404) { self.remove(a.alarm_id); edge.requestOk(); }
           else el('alarm-error').textContent = t('alarm_ack_failed', { message: r.body.message || r.status });
@@ -331,9 +327,53 @@
     alarm.ack();
   });
   el('alarm-ack').addEventListener('keydown', function (ev) { ev.preventDefault(); });
-  el('alarm-operator').addEventListener('keydown', function (ev) {
-    if (ev.key === 'Enter') ev.preventDefault(); // Enter never acknowledges
+
+  // --- signing in -------------------------------------------------------------------------------
+
+  /* The sign-in screen: a badge scan (the scanner types it and Enter) or a user id and PIN. After
+   * a sign-in the page reloads, so that the live stream and every panel start as that person
+   * (held scans stay in localStorage and are sent then). */
+  var signin = {
+    show: function () {
+      if (!el('signin').hidden) return;
+      el('signin').hidden = false;
+      document.body.classList.add('signin-up');
+      el('signin-badge').value = '';
+      el('signin-badge').focus();
+    },
+    submit: function (body) {
+      body.station = CONFIG.station;
+      el('signin-submit').disabled = true;
+      el('signin-error').textContent = '';
+      return api('POST', '/api/v1/session', body).then(function (r) {
+        if (r.ok) { location.reload(); return; }
+        el('signin-error').textContent = t('signin_failed', { message: r.body.message || r.status });
+        el('signin-badge').value = '';
+        el('signin-pin').value = '';
+        el('signin-badge').focus();
+      }, function (e) {
+        el('signin-error').textContent = t('signin_failed', { message: e.message || e });
+      }).then(function () { el('signin-submit').disabled = false; });
+    }
+  };
+  el('signin-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var badge = el('signin-badge').value.trim();
+    if (badge) signin.submit({ badge: badge });
+    else signin.submit({ user_id: el('signin-user').value.trim(), pin: el('signin-pin').value });
   });
+  function showWho() {
+    var b = el('who');
+    b.hidden = !who || who.kind !== 'user';
+    if (who) b.textContent = t('signed_in_as', { name: who.name, role: who.role });
+  }
+  el('who').addEventListener('click', function () {
+    api('DELETE', '/api/v1/session').then(function () { location.reload(); });
+  });
+  api('GET', '/api/v1/session').then(function (r) {
+    if (r.status === 401) { signin.show(); return; }
+    if (r.ok) { who = r.body; showWho(); emit('who', who); }
+  }, function () { /* the edge is down: the banner says so, the stream retries */ });
 
   on('state', function (s) { alarm.replace(s.alarms); });
   on('alarm', function (a) { if (a.active === false) alarm.remove(a.alarm_id); else alarm.add(a); });
@@ -392,7 +432,8 @@
 
   window.ScanEdge = {
     config: CONFIG, t: t, msg: msg, el: el, make: make, clock: clock, newId: newId, store: store,
-    operator: operator, setOperator: setOperator, api: api, play: play, vibrate: vibrate,
+    operator: operator, who: function () { return who; }, signin: signin, api: api, play: play,
+    vibrate: vibrate,
     speak: speak, record: record, on: on, emit: emit, live: live, edge: edge, alarm: alarm,
     renderOrder: renderOrder, banners: banners, lastSync: function () { return lastSync; }
   };

@@ -71,7 +71,7 @@
     sending = true;
     var item = queue[0];
     S.api('POST', '/api/v1/scans', {
-      code: item.code, station: station, operator: S.operator() || null, scan_id: item.scan_id
+      code: item.code, station: station, scan_id: item.scan_id
     }, 6000).then(function (r) {
       if (r.ok) {
         queue.shift(); S.store(QUEUE_KEY, queue);

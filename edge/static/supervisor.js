@@ -40,10 +40,7 @@
     b.type = 'button';
     b.addEventListener('click', function (ev) {
       if (ev.detail === 0) return; // a tap, not a scanner's Enter
-      var name = S.operator() || window.prompt(t('operator'));
-      if (!name) return;
-      S.setOperator(name);
-      S.api('POST', '/api/v1/alarms/' + encodeURIComponent(alarm.alarm_id) + '/ack', { operator: name })
+      S.api('POST', '/api/v1/alarms/' + encodeURIComponent(alarm.alarm_id) + '/ack', {})
         .then(function () { refresh(0); });
     });
     return b;

@@ -127,8 +127,7 @@
   /* The person's choice. With the waybill reader's capture id it is sent to its confirm
    * endpoint; without one (the decode fallback) it is only shown here. */
   function confirm(number, carrier, how) {
-    var body = { tracking_number: number, carrier: carrier, operator: S.operator() || null,
-                 order_id: orderId() || null, how: how };
+    var body = { tracking_number: number, carrier: carrier, order_id: orderId() || null, how: how };
     var done = function () {
       el('waybill-done').hidden = false;
       el('waybill-done').textContent = t('waybill_confirmed', { number: number + (carrier ? ' ' + carrier : '') });

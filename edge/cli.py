@@ -15,6 +15,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from edge.config import ConfigError, Settings, load_settings
 
@@ -39,10 +40,18 @@ def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
     return settings
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (``scanedge freeze: the following arguments are
+    required: --reason``) instead of a usage block; sub-command parsers inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE", help="TOML settings file (SCANEDGE_* variables win)")
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="scanedge",
         description="Warehouse edge service: scans, barcodes, waybills, labels, freezes, sync.",
     )
@@ -63,6 +72,13 @@ def _quiet_escpos(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING or "/escpos/" not in record.pathname
 
 
+def _store_error(e: Exception) -> bool:
+    # not imported here: the store's imports would slow `scanedge --help` down by ~0.3 s, and
+    # an error of a store that was never imported cannot be one
+    db = sys.modules.get("edge.store.db")
+    return db is not None and isinstance(e, db.StoreError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -80,6 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # e.g. `scanedge decode ... | head`
         return 0
+    except Exception as e:
+        if not _store_error(e):
+            raise
+        # the store refused the write: DiskFull below min_free_mb, a read-only or broken disk
+        print(f"scanedge {args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

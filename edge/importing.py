@@ -50,11 +50,16 @@ def read_documents(path: Path) -> tuple[list[tuple[str, Any]], list[tuple[str, s
     except UnicodeDecodeError:
         raise OrderError(f"{path}: not UTF-8 text") from None
     if path.suffix.lower() == ".csv" or (text.lstrip()[:1] not in ("{", "[")):
-        return _csv_documents(text)
+        try:
+            return _csv_documents(text)
+        except csv.Error as e:  # a field over csv's limit, a broken quote ...
+            raise OrderError(f"{path}: not readable as CSV: {e}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise OrderError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    except RecursionError:
+        raise OrderError(f"{path}: JSON nested too deeply") from None
     items = data if isinstance(data, list) else [data]
     return [(f"#{i + 1}", doc) for i, doc in enumerate(items)], []
 

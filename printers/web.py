@@ -10,6 +10,7 @@ from edge.web import context
 from edge.web.api import json_body
 from edge.web.auth import operator
 from edge.web.errors import ApiError
+from edge.web.limits import MAX_ID
 from printers.queue import QueueError
 
 bp = Blueprint("printing", __name__)
@@ -24,6 +25,16 @@ def _text(body: dict[str, Any], key: str, *, required: bool = False, max_len: in
     if not isinstance(value, str) or len(value) > max_len:
         raise ApiError(400, "bad_request", f"{key}: expected a string of at most {max_len} characters")
     return value.strip()
+
+
+def _header_key() -> str | None:
+    """``Idempotency-Key``, at most MAX_ID characters: a longer one is refused, never stored."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None or not key.strip():
+        return None
+    if len(key) > MAX_ID:
+        raise ApiError(400, "bad_request", f"Idempotency-Key: at most {MAX_ID} characters")
+    return key.strip()
 
 
 def _copies(body: dict[str, Any]) -> int:
@@ -44,7 +55,7 @@ def _call(fn, *args: Any, **kwargs: Any):
 def post_print_job():
     body = json_body()
     order_id = _text(body, "order_id", required=True, max_len=64)
-    key = _text(body, "idempotency_key", max_len=128) or request.headers.get("Idempotency-Key")
+    key = _text(body, "idempotency_key", max_len=MAX_ID) or _header_key()
     job = _call(context().printing.submit, order_id, copies=_copies(body), idempotency_key=key)
     return jsonify({"job_id": job.job_id, "state": job.state}), 202
 

@@ -19,6 +19,16 @@ KNOWN_KEYS = frozenset({
 })
 
 
+# Limits of one order document (docs/security.md, "Limits and bad input"): what a packing
+# bench can handle, and what every device of the site is sent.
+MAX_VERSION = 2**53 - 1  # an integer every JSON reader keeps exactly; SQLite stores 64 bits
+MAX_TEXT = 512  # characters of one text field (sku, name, lot, tracking number ...)
+MAX_LINES = 1000
+MAX_GIFTS = 100
+MAX_DOC_CHARS = 256 * 1024  # the whole document as JSON (recipient and unknown keys included)
+MAX_DEPTH = 16  # nesting of recipient and unknown keys
+
+
 class OrderError(ValueError):
     """An order document that cannot be accepted; the message names the field."""
 
@@ -92,7 +102,12 @@ def _text(doc: dict[str, Any], key: str, where: str, *, required: bool = False) 
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise OrderError(f"{where}{key}: expected text, got {type(value).__name__}")
-    return str(value).strip()
+    if isinstance(value, int) and not -MAX_VERSION <= value <= MAX_VERSION:
+        raise OrderError(f"{where}{key}: a number this large is no text")
+    text = str(value).strip()
+    if len(text) > MAX_TEXT:
+        raise OrderError(f"{where}{key}: at most {MAX_TEXT} characters")
+    return text
 
 
 def _qty(doc: dict[str, Any], where: str, default: int | None = None) -> int:
@@ -111,10 +126,12 @@ def parse_order(doc: Any) -> Order:
     order_id = _text(doc, "order_id", "", required=True)
     assert order_id is not None
     if not ORDER_ID_RE.fullmatch(order_id):
-        raise OrderError(f"order_id {order_id!r}: 1-64 letters, digits, '-', '_', '.', '/'")
+        raise OrderError(f"order_id {order_id[:80]!r}: 1-64 letters, digits, '-', '_', '.', '/'")
+    _check_document(doc, order_id)
     version = doc.get("version", 1)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise OrderError(f"{order_id}: version: expected a whole number >= 1, got {version!r}")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
+        raise OrderError(f"{order_id}: version: expected a whole number from 1 to {MAX_VERSION}, "
+                         f"got {str(version)[:40]}")
     priority = (_text(doc, "priority", f"{order_id}: ") or DEFAULT_PRIORITY).upper()
     if priority not in PRIORITIES:
         raise OrderError(f"{order_id}: priority {priority!r}: expected one of {', '.join(PRIORITIES)}")
@@ -122,11 +139,13 @@ def parse_order(doc: Any) -> Order:
     raw_lines = doc.get("lines", [])
     if not isinstance(raw_lines, list) or not raw_lines:
         raise OrderError(f"{order_id}: lines: expected a non-empty list")
+    if len(raw_lines) > MAX_LINES:
+        raise OrderError(f"{order_id}: lines: at most {MAX_LINES}")
     lines = tuple(_parse_line(item, f"{order_id}: lines[{i}].") for i, item in enumerate(raw_lines))
 
     raw_gifts = doc.get("gifts") or []
-    if not isinstance(raw_gifts, list):
-        raise OrderError(f"{order_id}: gifts: expected a list")
+    if not isinstance(raw_gifts, list) or len(raw_gifts) > MAX_GIFTS:
+        raise OrderError(f"{order_id}: gifts: expected a list of at most {MAX_GIFTS}")
     gifts = []
     for i, g in enumerate(raw_gifts):
         where = f"{order_id}: gifts[{i}]."
@@ -156,6 +175,41 @@ def parse_order(doc: Any) -> Order:
         site=site,
         extra={k: v for k, v in doc.items() if k not in KNOWN_KEYS},
     )
+
+
+def _check_document(doc: dict[str, Any], order_id: str) -> None:
+    """The whole document: nesting, lone surrogates (no UTF-8 form: no store takes them),
+    non-finite numbers, integers beyond 64 bits, and its size as JSON (iteratively)."""
+    import json
+    import math
+
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise OrderError(f"{order_id}: a text holds a lone surrogate (not Unicode)") from None
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if not -(2**63) <= value < 2**63:
+                raise OrderError(f"{order_id}: a number is out of the 64-bit range")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise OrderError(f"{order_id}: a number is not finite")
+        elif isinstance(value, dict):
+            if depth > MAX_DEPTH:
+                raise OrderError(f"{order_id}: nested deeper than {MAX_DEPTH} levels")
+            stack.extend((k, depth + 1) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list | tuple):
+            if depth > MAX_DEPTH:
+                raise OrderError(f"{order_id}: nested deeper than {MAX_DEPTH} levels")
+            stack.extend((v, depth + 1) for v in value)
+    if len(json.dumps(doc, ensure_ascii=False, default=str)) > MAX_DOC_CHARS:
+        raise OrderError(f"{order_id}: the order is larger than {MAX_DOC_CHARS} characters as JSON")
 
 
 def _parse_line(item: Any, where: str) -> OrderLine:

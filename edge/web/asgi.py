@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 
 from a2wsgi import WSGIMiddleware
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -26,6 +27,7 @@ from edge.context import EdgeContext
 from edge.store.db import DiskFull, StoreError
 from edge.web.app import create_app
 from edge.web.errors import ApiError
+from edge.web.limits import RequestHeadLimits
 from edge.web.stream import PageStreams
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ def create_asgi_app(settings: Settings, ctx: EdgeContext) -> Starlette:
 
     app = Starlette(
         routes=[Route(STREAM_PATH, streams), Mount("/", app=api)],
+        middleware=[Middleware(RequestHeadLimits)],  # 414/431 before anything reads them
         exception_handlers={ApiError: _api_error, StoreError: _store_error,
                             Exception: _unexpected},
         lifespan=lifespan,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from edge.store.db import DiskFull, StoreError
@@ -44,7 +44,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(e: RequestEntityTooLarge):
-        limit = app.config.get("MAX_CONTENT_LENGTH")
+        limit = request.max_content_length  # smaller for JSON bodies (edge/web/limits.py)
         return error_body(413, "too_large", f"request body is larger than {limit} bytes")
 
     @app.errorhandler(HTTPException)

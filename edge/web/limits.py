@@ -14,7 +14,9 @@ wherever it arrives, never a ``500`` deep inside a handler:
   reject one event rather than a whole batch, and bounds its own fields where it reads them.
 
 A scan ``code`` is capped where scans are taken (``edge.scanning.MAX_CODE``, for the API and the
-CLI alike); ids and idempotency keys at ``MAX_ID`` characters.
+CLI alike); ids and idempotency keys at ``MAX_ID`` characters; a JSON body on the edge at
+``MAX_JSON_BYTES`` (``413 too_large`` before it is read: 4 clients sending 10 MB "codes" must not
+slow everyone's scans down).
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ import json
 import math
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Request
 from flask.json.provider import DefaultJSONProvider
 
 from edge.web.errors import ApiError
 
 MAX_JSON_DEPTH = 64
 MAX_ID = 128  # scan_id, Idempotency-Key, path ids
+MAX_JSON_BYTES = 64 * 1024  # a JSON body on the edge (a scan, a print job, a sign-in)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -106,9 +109,28 @@ class HubJSONProvider(StrictJSONProvider):
     max_int_bits = None  # /sync/push rejects an event with a huge seq on its own (not the batch)
 
 
-def install_json(app: Flask, provider: type[StrictJSONProvider] = StrictJSONProvider) -> None:
+class JSONCappedRequest(Request):
+    """A request whose JSON body may be at most ``MAX_JSON_BYTES`` (other bodies: photos, up to
+    ``max_body_mb``). Applies before anything reads the body, the sign-in check included."""
+
+    @property
+    def max_content_length(self) -> int | None:
+        limit = Request.max_content_length.fget(self)  # type: ignore[attr-defined]
+        if self._max_content_length is None and self.is_json:
+            return MAX_JSON_BYTES if limit is None else min(limit, MAX_JSON_BYTES)
+        return limit
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
+
+
+def install_json(app: Flask, provider: type[StrictJSONProvider] = StrictJSONProvider, *,
+                 cap_json_bodies: bool = True) -> None:
     app.json = provider(app)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
+    if cap_json_bodies:
+        app.request_class = JSONCappedRequest
 
 
 def checked_text(value: Any, name: str, *, max_len: int = MAX_ID, status: int = 400) -> str:
@@ -131,5 +153,57 @@ def json_problem() -> str:
     try:
         current_app.json.loads(request.get_data(cache=True))
     except ValueError as e:
-        return f"the body is not valid JSON: {str(e)[:200]}"
+        return f"the body is not a JSON object: {str(e)[:200]}"
     return "the body is not a JSON object"
+
+
+# -- the request line and headers (an ASGI check before any app sees the request) ------------
+MAX_TARGET_BYTES = 8 * 1024  # path + query string
+MAX_HEADER_BYTES = 8 * 1024  # one header's value (a cookie, a token, an Idempotency-Key)
+MAX_HEADERS_BYTES = 32 * 1024  # all of them
+MAX_HEADER_COUNT = 100
+
+
+def request_head_problem(scope: dict[str, Any]) -> tuple[int, str, str] | None:
+    """``(status, code, message)`` when the request line or headers are over the caps above
+    (414 / 431), else None. uvicorn's httptools parser has no limits of its own."""
+    target = len(scope.get("raw_path") or scope.get("path", "").encode("utf-8", "replace")) + len(
+        scope.get("query_string") or b"")
+    if target > MAX_TARGET_BYTES:
+        return 414, "uri_too_long", f"path and query: at most {MAX_TARGET_BYTES} bytes"
+    headers = scope.get("headers") or []
+    if len(headers) > MAX_HEADER_COUNT:
+        return 431, "headers_too_large", f"at most {MAX_HEADER_COUNT} headers"
+    total = 0
+    for name, value in headers:
+        if len(value) > MAX_HEADER_BYTES:
+            return 431, "headers_too_large", (f"{name.decode('latin-1')[:64]}: at most "
+                                              f"{MAX_HEADER_BYTES} bytes")
+        total += len(name) + len(value)
+    if total > MAX_HEADERS_BYTES:
+        return 431, "headers_too_large", f"headers: at most {MAX_HEADERS_BYTES} bytes in all"
+    return None
+
+
+async def refuse_request(send: Any, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": code, "message": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestHeadLimits:
+    """ASGI middleware: :func:`request_head_problem` answered as JSON before the app runs."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            problem = request_head_problem(scope)
+            if problem is not None:
+                await refuse_request(send, *problem)
+                return
+        await self.app(scope, receive, send)

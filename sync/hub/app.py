@@ -12,10 +12,11 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from edge.domain.orders import SITE_RE, OrderError
+from edge.domain.orders import ORDER_ID_RE, SITE_RE, OrderError
 from edge.domain.packing import FREEZE_REASONS
 from edge.web.api import json_body
 from edge.web.errors import ApiError, register_error_handlers
+from edge.web.limits import HubJSONProvider, install_json
 from sync.hub import freezes as hub_freezes
 from sync.hub.limits import Rate, RateLimiter, retry_after_header
 from sync.hub.notify import ChangeNotifier
@@ -131,6 +132,8 @@ def _order_site(order_id: str, requested: Any = None) -> str:
     """The site a call on ``order_id`` concerns, checked against the token's scope: the order's
     own site if the hub knows it, else the one asked for, else the token's default."""
     scope = _scope()
+    if not ORDER_ID_RE.fullmatch(order_id):
+        raise ApiError(400, "bad_request", "order id: 1-64 letters, digits, '-', '_', '.', '/'")
     site = hub().storage.order_site(order_id)
     if site is None:
         site = requested or scope.default_site
@@ -165,7 +168,9 @@ def put_order(order_id: str):
                                            f"differs from the path ({order_id!r})")
     scope = _scope()
     body.setdefault("site", hub().storage.order_site(order_id) or scope.default_site)
-    if isinstance(body["site"], str) and not scope.allows(body["site"]):
+    if not isinstance(body["site"], str):  # else "5" and 5 would pass the check differently
+        raise ApiError(400, "bad_order", "site: expected a string")
+    if not scope.allows(body["site"]):
         raise ApiError(403, "forbidden", f"site {body['site']!r} is not a site of this token")
     try:
         order, changed = hub().storage.upsert_order(body)
@@ -252,6 +257,8 @@ def list_freezes():
     (default 3) seconds of the issue."""
     try:
         within = float(request.args.get("within_s") or 3.0)
+        if not 0 <= within <= 10**9:  # nan and inf too
+            raise ValueError
     except ValueError:
         raise ApiError(400, "bad_request", "within_s: expected a number of seconds") from None
     items = hub().storage.list_freezes(
@@ -353,7 +360,9 @@ def create_hub_app(storage: HubStorage, options: HubOptions | None = None) -> Fl
         storage.conflict_window_s = options.conflict_window_s
     app = Flask("scanedge_hub")
     app.config["MAX_CONTENT_LENGTH"] = MAX_PUSH_EVENTS * (MAX_BATCH_BYTES // MAX_BATCH_EVENTS) * 4
-    app.json.ensure_ascii = False
+    # malformed JSON is a 400 (edge/web/limits.py); big integers are left to /sync/push's
+    # per-event checks, and the admin API bounds its own fields
+    install_json(app, HubJSONProvider, cap_json_bodies=False)
     app.extensions["scanedge_hub"] = Hub(storage, options)
     register_error_handlers(app)
     app.register_blueprint(bp, url_prefix="/api/v1")

@@ -23,6 +23,7 @@ from a2wsgi import WSGIMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
+from edge.web.limits import refuse_request, request_head_problem
 from sync.hub.app import Hub, HubOptions, create_hub_app
 from sync.hub.limits import retry_after_header
 from sync.hub.storage import Change, HubStorage
@@ -77,6 +78,9 @@ class HubAsgi:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+            return
+        if scope["type"] == "http" and (problem := request_head_problem(scope)) is not None:
+            await refuse_request(send, *problem)  # 414/431: capped like the edge's
             return
         path = scope.get("path", "")
         if path == STREAM_PATH and scope["type"] == "http":

@@ -27,7 +27,8 @@ def freeze_order(
                       "version": version, "source": source}, order_id=order_id)
         return freeze
 
-    return store.write(write)
+    # essential: a freeze must stop work even on a full disk (docs/sync.md, "Limits")
+    return store.write(write, essential=True)
 
 
 def unfreeze_order(store: Store, device_id: str, order_id: str, *, source: str) -> bool:
@@ -37,4 +38,5 @@ def unfreeze_order(store: Store, device_id: str, order_id: str, *, source: str) 
         append_event(db, device_id, "freeze_lifted", {"source": source}, order_id=order_id)
         return True
 
-    return store.write(write)
+    # essential too: as small as a freeze, and it gives the order's work back
+    return store.write(write, essential=True)

@@ -23,7 +23,7 @@ import sqlite_utils
 from edge.config import ConfigError, Settings
 from edge.domain.messages import freeze_message
 from edge.interceptions import record_interception
-from edge.store import Store
+from edge.store import DiskFull, Store
 from edge.store.orders import load_freeze, load_order
 from edge.store.outbox import append_event
 from printers import queue as q
@@ -106,7 +106,8 @@ class PrintService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         store.ensure_schema(q.COMPONENT, q.MIGRATIONS)
-        self.store.write(lambda db: q.recover_after_crash(db, settings.device_id))
+        # essential: a start-up write, it must not stop `scanedge serve` on a full disk
+        self.store.write(lambda db: q.recover_after_crash(db, settings.device_id), essential=True)
         if start:
             self.start()
 
@@ -253,6 +254,9 @@ class PrintService:
         while not self._stop.is_set():
             try:
                 waited = self._step()
+            except DiskFull as e:  # no new label starts below min_free_mb; it waits, queued
+                log.warning("print worker: %s", e)
+                waited = self.poll_interval
             except Exception:  # the worker must survive anything; the job stays in the store
                 log.exception("print worker step failed")
                 waited = self.poll_interval
@@ -370,7 +374,8 @@ class PrintService:
         except Exception as e:  # LabelError, FontError, a missing order: retrying cannot help
             error = str(e)
             log.warning("print job %s cannot be rendered: %s", job.job_id, error)
-            self._notify(self.store.write(lambda db: q.fail(db, device, job.job_id, error)))
+            self._notify(self.store.write(lambda db: q.fail(db, device, job.job_id, error),
+                                          essential=True))
             return
         t = self.transport
         try:
@@ -378,14 +383,15 @@ class PrintService:
         except TransportError as e:
             error = str(e)
             self._hold("unreachable", error)
-            self.store.write(lambda db: q.defer(db, job.job_id, error, self._backoff(job.attempts + 1)))
+            self.store.write(lambda db: q.defer(db, job.job_id, error, self._backoff(job.attempts + 1)),
+                             essential=True)
             return
         try:
             before = self._status(t)
             if before.fault:
                 self._hold(before.fault, f"before job {job.job_id}")
                 self.store.write(lambda db: q.defer(db, job.job_id, before.fault or "",
-                                                    self._backoff(job.attempts + 1)))
+                                                    self._backoff(job.attempts + 1)), essential=True)
                 return
             claimed = self._claim(job, len(payload.data))
             if claimed is None:  # cancelled, frozen or taken meanwhile
@@ -410,11 +416,14 @@ class PrintService:
             if after.fault:
                 # All bytes left us but the printer is not well: the label may be cut short.
                 done = self.store.write(lambda db: q.needs_confirmation(
-                    db, device, job.job_id, sent, f"printer {after.fault} after sending"))
+                    db, device, job.job_id, sent, f"printer {after.fault} after sending"),
+                    essential=True)
                 self._notify(done)
                 self._hold(after.fault, f"after job {job.job_id}")
                 return
-            done = self.store.write(lambda db: q.finish_printed(db, device, job.job_id, sent))
+            # essential: the label is out; not recording it would print it again after a restart
+            done = self.store.write(lambda db: q.finish_printed(db, device, job.job_id, sent),
+                                    essential=True)
             self.state.printed += 1
             self._notify(done)
             if done.cancel_requested:
@@ -426,11 +435,13 @@ class PrintService:
         device = self.settings.device_id
         if e.sent == 0:
             retry = self.store.write(
-                lambda db: q.retry_later(db, job.job_id, str(e), self._backoff(job.attempts)))
+                lambda db: q.retry_later(db, job.job_id, str(e), self._backoff(job.attempts)),
+                essential=True)
             self._notify(retry)
             self._hold("unreachable", str(e))
             return
-        done = self.store.write(lambda db: q.needs_confirmation(db, device, job.job_id, e.sent, str(e)))
+        done = self.store.write(lambda db: q.needs_confirmation(db, device, job.job_id, e.sent, str(e)),
+                                essential=True)
         self._notify(done)
         self._hold("unreachable", str(e))
 
@@ -473,7 +484,7 @@ class PrintService:
             q.release_backoff(db)
             append_event(db, self.settings.device_id, "printer_ready", {"after": fault})
 
-        self.store.write(write)
+        self.store.write(write, essential=True)
         self._notify_alarm({"kind": "printer_ready", "after": fault, "level": "info"})
         return True
 
@@ -496,7 +507,7 @@ class PrintService:
     def _raise_alarm(self, kind: str, *, level: str = "alarm", order_id: str | None = None,
                      **extra: Any) -> None:
         payload = self.store.write(lambda db: self._alarm(db, kind, level=level, order_id=order_id,
-                                                          **extra))
+                                                          **extra), essential=True)
         self._notify_alarm({**payload, "order_id": order_id})
 
     def _notify_alarm(self, payload: dict[str, Any]) -> None:

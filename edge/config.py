@@ -155,6 +155,11 @@ KEYS += (  # waybill capture (docs/waybill.md)
     Key("waybill_rules", str, "", _waybill_rules,
         "per-distributor tracking-number rules, a JSON object (docs/waybill.md); empty = none"),
 )
+KEYS += (  # image work: memory (docs/decode.md)
+    Key("image_memory_mb", float, 160.0, _positive,
+        "memory for decodes and waybill reads at once; each reserves its estimate, the rest "
+        "wait (docs/decode.md)"),
+)
 KEYS += (  # a hub for a fleet (docs/scaling.md)
     Key("hub_admin_threads", int, 8, _positive,
         "hub threads kept for the order system and admin API, whatever the devices do"),
@@ -219,6 +224,7 @@ class Settings:
     waybill_captures_max_mb: float
     waybill_auto_attach: float
     waybill_rules: str
+    image_memory_mb: float
     hub_admin_threads: int
     hub_streams_per_device: int
     hub_pull_rate: float

@@ -31,7 +31,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="image files (png, jpeg, webp, bmp, gif, tiff) or directories of them")
     p.add_argument("--json", action="store_true", help="one JSON object a line per image")
     p.add_argument("--budget-ms", type=float, metavar="MS",
-                   help="time budget per image (default: setting decode_budget_ms, 300)")
+                   help="time budget per image, a safety net: no step starts after it "
+                        "(default: setting decode_budget_ms, 300; 0 = none)")
     p.add_argument("--exhaustive", action="store_true",
                    help="keep looking after the first code found (crowded images; slower)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -50,21 +51,24 @@ def expand(paths: list[str]) -> Iterator[str]:
 
 def _cmd_decode(args: argparse.Namespace) -> int:
     from edge.cli import CliError, settings_from
+    from ocr import memory
     from ocr.decode import decode_report
     from ocr.images import limits_from_settings
     from ocr.views import warm_up
 
     settings = settings_from(args)
+    memory.configure(settings.image_memory_mb)
     warm_up()  # load the libraries now, not inside the first file's elapsed_ms
     budget = args.budget_ms if args.budget_ms is not None else settings.decode_budget_ms
-    if budget <= 0:
-        raise CliError(f"--budget-ms must be greater than 0, not {budget}")
+    if budget < 0 or budget != budget:
+        raise CliError(f"--budget-ms must be 0 (no limit) or more, not {budget}")
     limits = limits_from_settings(settings)
     out = _utf8(sys.stdout)
     table = None if args.json else _Table(out)
 
     def read(name: str) -> dict[str, Any]:
-        report = decode_report(name, budget_ms=budget, exhaustive=args.exhaustive, **limits)
+        report = decode_report(name, budget_ms=budget or None, exhaustive=args.exhaustive,
+                               **limits)
         row = {"file": name, "symbols": [s.to_json() for s in report.symbols],
                "elapsed_ms": round(report.elapsed_ms, 1)}
         if report.rejected:

@@ -1,29 +1,36 @@
-"""Read every barcode in a photo: a cascade of readers, validated, within a time budget.
+"""Read every barcode in a photo: a cascade of readers, validated, planned from the image.
 
 The cascade (steps and order chosen by measurement on the dev set: docs/decode.md,
 ``benchmarks/decode.py``):
 
 1. ``fast``: zxing-cpp on the whole image. Small images (up to 1.2 MP) get all of zxing-cpp's
    own tries (90° turns, inversion, downscaling); bigger ones a cheap pass (no turns or
-   inversion) on a copy at most 4096 px wide. zxing-cpp also reports symbols it saw but could
-   not decode: those places become *regions* for the later steps.
-2. ``full-res``: a photo that was scaled down for step 1 gets one cheap pass at full size.
-3. ``zbar``: the second library, on the whole image (small images) or on the regions; on a
-   big image without any region (nothing seen, nothing located), on the whole working image.
-4. ``locate1d``: OpenCV's 1D-barcode locator; each located code is cut out of the full
-   resolution image, turned horizontal, scaled up and read by both libraries.
-5. ``deskew``, ``tilt±30``: one turn by the dominant edge direction, then ±30°, cheap zxing-cpp
+   inversion). zxing-cpp also reports symbols it saw but could not decode: those places become
+   *regions* for the later steps. Photos are read at most 4096 px on their longer side
+   (``WORK_MAX_SIDE``); bigger ones are reduced while they are decoded (``ocr.images``).
+2. ``zbar``: the second library, on the whole image (small images) or on the regions; on a
+   big image without any region (nothing seen, nothing located), on the whole image reduced to
+   at most 2.5 MP.
+3. ``locate1d``: OpenCV's 1D-barcode locator; each located code is cut out, turned horizontal,
+   scaled up and read by both libraries.
+4. ``deskew``, ``tilt±30``: one turn by the dominant edge direction, then ±30°, cheap zxing-cpp
    passes: tilted PDF417 and 1D codes (zxing-cpp only tries 90° turns). These run without a
    sign of a code (a tilted PDF417 leaves none).
-6. only where something looks like a code (an undecodable symbol or a located 1D code; the
+5. only where something looks like a code (an undecodable symbol or a located 1D code; the
    whole image when it is small): ``clahe`` (both libraries), ``sharpen``, ``up1.5``,
    ``otsu``, ``global-histogram``, ``rot±15``, ``rot±45`` (zxing-cpp only: zbar misreads
    turned and re-binarised images measurably more often).
 
 The cascade stops at the first step that produced a valid symbol (after one ``closer`` look,
 both libraries on an enlarged crop, at symbols zxing-cpp saw but nothing decoded; or never,
-with ``exhaustive``), and skips any step whose estimated cost does not fit in what is left of
-the budget.
+with ``exhaustive``).
+
+**Which steps run is decided from the image alone**: its size, and what the earlier steps found.
+Each step has an estimated cost (``COSTS``: ms per call and per megapixel, measured on the dev
+box) and a decode plans steps, in order, while their estimates add up to at most ``PLAN_MS``.
+The same photo therefore takes the same steps, and reads the same, on a Raspberry Pi, on a
+loaded machine and in the tests. The time budget (``budget_ms``) is only a safety net: past it,
+no further step starts (``report.cut_short``); ``budget_ms=None`` (or 0) turns it off.
 
 Every read is validated (:mod:`ocr.validate`). Weak reads (no check digit in the symbology)
 need the other library to agree; two reads of one place that disagree are both rejected and
@@ -40,28 +47,35 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ocr.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, load_image
+from ocr.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Pending, open_image
+from ocr.memory import image_job
 from ocr.readers import Read, View, bbox, identity_view, read_zbar, read_zxing
-from ocr.symbols import Rejected, Symbol, family
+from ocr.symbols import Rejected, Symbol, family, is_linear
 from ocr.validate import validate
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BUDGET_MS = 300
 SMALL_IMAGE_PIXELS = 1_200_000  # up to here the whole image is cheap enough for every step
-WORK_MAX_SIDE = 4096  # bigger photos are read at this size first (a 12 MP photo at full size)
+WORK_MAX_SIDE = 4096  # photos are read at most this long (a 12-16 MP phone photo at full size)
+ZBAR_WHOLE_MAX_PIXELS = 2_500_000  # zbar on a whole big image: reduced to this first
 MAX_REGIONS = 6
 
 # Estimated cost of one call, ms = fixed + per_mp * megapixels, measured on the 2-core dev box
-# on cluttered images (the slow case: a clean image is several times faster); a step is
-# skipped when its estimate exceeds the time left, so no decode runs far past its budget.
+# on cluttered images (the slow case: a clean image is several times faster). Only used to
+# plan: a decode runs the steps, in order, whose estimates add up to at most PLAN_MS.
 COSTS: dict[str, tuple[float, float]] = {
     "zxing": (2.0, 60.0),
     "zxing_cheap": (1.0, 8.0),
     "zbar": (1.5, 80.0),
-    "locate": (1.0, 9.0),
+    "locate": (4.0, 1.5),  # OpenCV shrinks big images itself
 }
-COST_SAFETY = 1.3
+PLAN_MS = 400.0
+# Memory of a decode besides the working image itself (zxing-cpp's binarized copies and
+# downscales, zbar's copy, the views of the fallback steps), per working pixel, and fixed;
+# measured in benchmarks/image_memory.py.
+WORK_BYTES_PER_PIXEL = 3.0
+WORK_FIXED_BYTES = 24 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -132,46 +146,76 @@ class DecodeReport:
     symbols: list[Symbol] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)  # the steps that ran, in order
-    skipped_for_budget: list[str] = field(default_factory=list)
-    elapsed_ms: float = 0.0
-    width: int = 0
+    skipped_by_plan: list[str] = field(default_factory=list)  # estimates beyond PLAN_MS
+    skipped_for_budget: list[str] = field(default_factory=list)  # the safety net stopped them
+    cut_short: bool = False  # the time budget ran out: a slower run than planned
+    elapsed_ms: float = 0.0  # from the call: waiting for memory, reading the image, the cascade
+    waited_ms: float = 0.0
+    load_ms: float = 0.0
+    width: int = 0  # of the image as read (at most WORK_MAX_SIDE a side)
     height: int = 0
 
 
 def decode(
     image: str | os.PathLike | bytes | np.ndarray,
     *,
-    budget_ms: float = DEFAULT_BUDGET_MS,
+    budget_ms: float | None = DEFAULT_BUDGET_MS,
     exhaustive: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> list[Symbol]:
     """Decode every barcode in ``image`` (a path, encoded bytes or a BGR/gray array).
 
-    Returns the validated symbols (possibly none) within about ``budget_ms``. ``exhaustive``
-    keeps going after the first step that found something (slower; finds more codes in
-    crowded frames). Raises :class:`ocr.images.ImageError` for input that is not an image.
+    Returns the validated symbols (possibly none). ``budget_ms`` is a safety net (None or 0:
+    none): past it no further step starts. ``exhaustive`` keeps going after the first step that
+    found something (slower; finds more codes in crowded frames). Raises
+    :class:`ocr.images.ImageError` for input that is not an image (or too big to decode within
+    ``image_memory_mb``: ``ocr.memory``).
     """
     return decode_report(image, budget_ms=budget_ms, exhaustive=exhaustive,
                          max_bytes=max_bytes, max_pixels=max_pixels).symbols
 
 
+def job_bytes(pending: Pending) -> int:
+    """Estimated peak memory of decoding ``pending`` (reserved in ``ocr.memory``)."""
+    w, h = pending.out_size(WORK_MAX_SIDE)
+    load = pending.cost(grayscale=True, max_side=WORK_MAX_SIDE)
+    work = int(w * h * (1 + WORK_BYTES_PER_PIXEL)) + WORK_FIXED_BYTES
+    return max(load, work)
+
+
 def decode_report(
     image: str | os.PathLike | bytes | np.ndarray,
     *,
-    budget_ms: float = DEFAULT_BUDGET_MS,
+    budget_ms: float | None = DEFAULT_BUDGET_MS,
     exhaustive: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> DecodeReport:
     """Like :func:`decode`, with the rejected reads, the steps run and the time taken."""
     start = time.perf_counter()
-    gray = load_image(image, max_bytes=max_bytes, max_pixels=max_pixels, grayscale=True)
-    cascade = _Cascade(gray, start=start, budget_ms=budget_ms, exhaustive=exhaustive)
-    cascade.run()
-    report = cascade.report
+    pending = open_image(image, max_bytes=max_bytes, max_pixels=max_pixels)
+    with image_job(job_bytes(pending), "this image"):
+        admitted = time.perf_counter()
+        gray = pending.load(grayscale=True, max_side=WORK_MAX_SIDE)
+        loaded = time.perf_counter()
+        # The budget is the cascade's: reading the pixels is bounded by their number (a 40 MP
+        # PNG takes ~1 s here), waiting for memory by the other jobs.
+        report = decode_loaded(gray, budget_ms=budget_ms, exhaustive=exhaustive, start=loaded)
+    report.waited_ms = (admitted - start) * 1000.0
+    report.load_ms = (loaded - admitted) * 1000.0
     report.elapsed_ms = (time.perf_counter() - start) * 1000.0
     return report
+
+
+def decode_loaded(gray: np.ndarray, *, budget_ms: float | None = DEFAULT_BUDGET_MS,
+                  exhaustive: bool = False, start: float | None = None) -> DecodeReport:
+    """The cascade on a gray image already loaded (and reserved for) by the caller."""
+    start = time.perf_counter() if start is None else start
+    cascade = _Cascade(gray, start=start, budget_ms=budget_ms, exhaustive=exhaustive)
+    cascade.run()
+    cascade.report.elapsed_ms = (time.perf_counter() - start) * 1000.0
+    return cascade.report
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,17 +233,15 @@ class _Candidate:
 
 
 class _Cascade:
-    def __init__(self, gray: np.ndarray, *, start: float, budget_ms: float, exhaustive: bool):
+    def __init__(self, gray: np.ndarray, *, start: float, budget_ms: float | None,
+                 exhaustive: bool):
         self.gray = gray
-        self.deadline = start + budget_ms / 1000.0
-        self.slowdown = 1.0  # measured / estimated time of the first step
+        self.deadline = start + budget_ms / 1000.0 if budget_ms else None
+        self.planned_ms = 0.0
         self.exhaustive = exhaustive
         self.report = DecodeReport(height=gray.shape[0], width=gray.shape[1])
         self.small = gray.size <= SMALL_IMAGE_PIXELS
-        from ocr.views import fit_within
-
-        self.work = identity_view(gray, "fast") if self.small else fit_within(
-            gray, WORK_MAX_SIDE, "fast")
+        self.work = identity_view(gray, "fast")
         self.accepted: list[_Candidate] = []
         self.pending: list[_Candidate] = []  # valid but weak: waiting for a second read
         self.conflicted: list[Read] = []  # places where two reads disagreed
@@ -207,21 +249,32 @@ class _Cascade:
         self._located: list | None = None
         self._looked_closer = False
 
-    # -- budget ---------------------------------------------------------------------------------
+    # -- the plan (deterministic) and the safety net (the clock) -------------------------------
 
-    def _estimate(self, kind: str, pixels: float, calls: int = 1) -> float:
+    @staticmethod
+    def _estimate(kind: str, pixels: float, calls: int = 1) -> float:
         fixed, per_mp = COSTS[kind]
-        return (fixed * calls + per_mp * pixels / 1e6) / 1000.0
+        return fixed * calls + per_mp * pixels / 1e6
 
-    def _fits(self, name: str, kind: str, pixels: float, calls: int = 1) -> bool:
-        estimate = self._estimate(kind, pixels, calls) * COST_SAFETY * self.slowdown
-        if time.perf_counter() + estimate > self.deadline:
+    def _plan(self, name: str, kind: str, pixels: float, calls: int = 1, *,
+              always: bool = False) -> bool:
+        """May step ``name`` run? Its estimate must fit in what is left of PLAN_MS (unless
+        ``always``), and the time budget must not have run out."""
+        if self._out_of_time():
             self.report.skipped_for_budget.append(name)
             return False
+        cost = self._estimate(kind, pixels, calls)
+        if not always and self.planned_ms + cost > PLAN_MS:
+            self.report.skipped_by_plan.append(name)
+            return False
+        self.planned_ms += cost
         return True
 
-    def _time_left(self) -> bool:
-        return time.perf_counter() < self.deadline
+    def _out_of_time(self) -> bool:
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            self.report.cut_short = True
+            return True
+        return False
 
     # -- the cascade ----------------------------------------------------------------------------
 
@@ -229,59 +282,52 @@ class _Cascade:
         from ocr import views
 
         gray, work = self.gray, self.work
-        # 1. fast path: always runs, even when loading a huge photo used the budget up (an
-        # answer without looking would be worse than a late one). Big images, or a budget too
-        # tight for all of zxing-cpp's tries, get the cheap pass.
-        cheap = not self.small or not self._fits("fast", "zxing", work.gray.size)
-        kind = "zxing_cheap" if cheap else "zxing"
-        t0 = time.perf_counter()
-        reads = read_zxing(work, try_rotate=not cheap, try_invert=not cheap,
-                           return_errors=True, stage="fast")
-        # A busy machine (other requests, other processes) makes every later step slower by
-        # about as much as this one: scale the estimates (never below the table).
-        took = time.perf_counter() - t0
-        self.slowdown = min(4.0, max(1.0, took / self._estimate(kind, work.gray.size)))
-        self._take(reads, "fast")
+        # 1. fast path: always runs (an answer without looking would be worse than a late one).
+        # Big images get the cheap pass.
+        cheap = not self.small
+        self.planned_ms += self._estimate("zxing_cheap" if cheap else "zxing", work.gray.size)
+        self.report.steps.append("fast")
+        self._take(read_zxing(work, try_rotate=not cheap, try_invert=not cheap,
+                              return_errors=True, stage="fast"), "fast")
         if self._done():
             return self._finish()
 
-        # 2. a big photo scaled down for the fast path: one cheap pass at full resolution
-        if work.gray.shape != gray.shape and self._fits("full-res", "zxing_cheap", gray.size):
-            self._take(read_zxing(identity_view(gray, "full-res"), try_rotate=False,
-                                  try_invert=False, return_errors=True), "full-res")
-            if self._done():
-                return self._finish()
-
-        # 3. the second library. A big photo in which neither zxing-cpp nor OpenCV's locator saw
-        # a sign of a code has no regions: zbar then reads the whole (working) image, since its
-        # scanner finds smudged or blurred 1D codes that neither of the others sees at all.
+        # 2. the second library. A big photo in which neither zxing-cpp nor OpenCV's locator saw
+        # a sign of a code has no regions: zbar then reads the whole image (reduced to at most
+        # ZBAR_WHOLE_MAX_PIXELS), since its scanner finds smudged or blurred 1D codes that
+        # neither of the others sees at all.
         regions = self._regions_for_fallbacks()
         if not regions and not self.accepted:
-            regions = [work]
-        if regions and self._fits("zbar", "zbar", sum(v.gray.size for v in regions), len(regions)):
+            whole = work
+            if work.gray.size > ZBAR_WHOLE_MAX_PIXELS:
+                side = max(work.gray.shape) * (ZBAR_WHOLE_MAX_PIXELS / work.gray.size) ** 0.5
+                whole = views.fit_within(work.gray, int(side), "zbar")
+            regions = [whole]
+        if regions and self._plan("zbar", "zbar", sum(v.gray.size for v in regions),
+                                  len(regions)):
             self.report.steps.append("zbar")
             for region in regions:
                 self._take(read_zbar(View(region.gray, region.to_source, "zbar")), "zbar")
         if self._done():
             return self._finish()
 
-        # 4. locate and straighten 1D codes (cut out of the full-resolution image)
+        # 3. locate and straighten 1D codes
         quads = self._located_1d() if not self.accepted else []
         if quads:
             self.report.steps.append("locate1d")
         for i, q in enumerate(quads):
             v = views.straightened(gray, np.asarray(q, dtype=np.float32), index=i)
-            if not self._fits(v.name, "zxing", v.gray.size):
+            if not self._plan(v.name, "zxing", v.gray.size):
                 break
             self._take(read_zxing(v, stage="locate1d"), "locate1d")
-            if self._fits(v.name + "/zbar", "zbar", v.gray.size):
+            if self._plan(v.name + "/zbar", "zbar", v.gray.size):
                 self._take(read_zbar(v, stage="locate1d"), "locate1d")
         if self._done():
             return self._finish()
 
-        # 5. tilt: PDF417 and 1D codes tilted by 15-45 degrees (zxing-cpp only tries 90 degree
+        # 4. tilt: PDF417 and 1D codes tilted by 15-45 degrees (zxing-cpp only tries 90 degree
         # turns). Cheap passes, run even without a sign of a code: stacked codes leave none.
-        # 6. contrast, focus, scale: only where something looks like a code (zxing-cpp saw an
+        # 5. contrast, focus, scale: only where something looks like a code (zxing-cpp saw an
         # undecodable symbol, or OpenCV located a 1D code); on a small image, all of it.
         evidence = bool(self.error_regions or self._located_1d())
         for fb in FALLBACKS:
@@ -294,15 +340,18 @@ class _Cascade:
         return self._finish()
 
     def _step(self, fb: _Fallback, regions: list[View]) -> None:
-        if not regions or not self._time_left():
+        if not regions:
             return
         pixels = sum(v.gray.size for v in regions) * fb.grows
-        kinds = [("zxing_cheap" if fb.cheap else "zxing")] + (["zbar"] if fb.zbar else [])
-        if not all(self._fits(fb.name, k, pixels, len(regions)) for k in kinds):
+        kind = "zxing_cheap" if fb.cheap else "zxing"
+        calls = len(regions)
+        cost_pixels = pixels * (1 + COSTS["zbar"][1] / COSTS[kind][1] if fb.zbar else 1)
+        if not self._plan(fb.name, kind, cost_pixels, calls * (2 if fb.zbar else 1)):
             return
         self.report.steps.append(fb.name)
         for region in regions:
-            if not self._time_left():
+            if self._out_of_time():
+                self.report.skipped_for_budget.append(fb.name)
                 break
             view = _derive(region, fb.make) if fb.make is not None else region
             if view is None:
@@ -317,9 +366,9 @@ class _Cascade:
     def _regions_for_fallbacks(self) -> list[View]:
         """Where the fallbacks look.
 
-        A small image: all of it. A big one: full-resolution crops around what zxing-cpp saw
-        but could not decode and around located 1D codes. After a success: only the places of
-        undecoded symbols (another code in the same frame).
+        A small image: all of it. A big one: crops around what zxing-cpp saw but could not
+        decode and around located 1D codes. After a success: only the places of undecoded
+        symbols (another code in the same frame).
         """
         from ocr import views
 
@@ -335,13 +384,14 @@ class _Cascade:
 
         if self._located is None:
             self._located = []
-            if self._fits("locate1d", "locate", self.work.gray.size):
+            if self._plan("locate1d", "locate", self.work.gray.size, always=True):
                 self._located = [self.work.map_points([tuple(p) for p in q])
                                  for q in views.locate_1d(self.work.gray)]
         return self._located
 
     def _done(self) -> bool:
-        if not self._time_left():
+        if self._out_of_time():
+            self.report.skipped_for_budget.append(f"after {self.report.steps[-1]}")
             return True
         if self.exhaustive:
             return False
@@ -362,7 +412,7 @@ class _Cascade:
         self.report.steps.append("closer")
         for q in quads[:MAX_REGIONS]:
             view = crop_around(self.gray, q, margin=0.3, name="closer")
-            if not self._fits("closer", "zxing", view.gray.size * 2):
+            if not self._plan("closer", "zxing", view.gray.size * 2):
                 break
             self._take([r for r in read_zxing(view, stage="closer") if not r.error], "closer")
             self._take(read_zbar(view, stage="closer"), "closer")
@@ -398,9 +448,7 @@ class _Cascade:
         for cand in list(self.pending):
             if cand.asked_other or cand not in self.pending:
                 continue
-            cand.asked_other = True
-            if not self._fits("confirm", "zbar", 300_000):
-                return
+            cand.asked_other = True  # always: a weak read is never reported without it
             view = crop_around(self.gray, cand.read.position, margin=0.3, name="confirm")
             if cand.read.reader == "zxing-cpp":
                 reads = read_zbar(view, stage="confirm")
@@ -410,12 +458,12 @@ class _Cascade:
 
     def _add(self, cand: _Candidate) -> None:
         read = cand.read
-        if any(_overlap(read.position, c.position) for c in self.conflicted):
+        if any(_same_place(read, c) for c in self.conflicted):
             self._reject(read, "another read of this place disagreed")
             return
         for pool in (self.accepted, self.pending):
             for other in pool:
-                if not _overlap(read.position, other.read.position):
+                if not _same_place(read, other.read):
                     continue
                 if _same(read, other.read):
                     other.confirmations |= cand.confirmations
@@ -480,6 +528,29 @@ def _contained_read(a: Read, b: Read) -> bool:
     from ocr.symbols import is_linear
 
     return is_linear(a.format) != is_linear(b.format)
+
+
+def _same_place(a: Read, b: Read) -> bool:
+    return _overlap(a.position, b.position) or _stacked_1d(a, b)
+
+
+def _stacked_1d(a: Read, b: Read) -> bool:
+    """Two reads of one 1D family that touch along the bars: one printed code read on two bands
+    of scan lines (zbar reports each band's own box). Seen: a photographed EAN-13 whose lower
+    band read right and whose upper band, read upside down, gave other digits with a valid
+    check digit. Two different codes never touch like this (quiet zones, printed text)."""
+    if family(a.format) != family(b.format) or not is_linear(a.format):
+        return False
+    a0, b0 = bbox(a.position), bbox(b.position)
+    for across, along in ((0, 1), (1, 0)):  # bars upright (x across them), or lying
+        lo = max(a0[across], b0[across])
+        hi = min(a0[across + 2], b0[across + 2])
+        narrower = min(a0[across + 2] - a0[across], b0[across + 2] - b0[across])
+        gap = max(a0[along], b0[along]) - min(a0[along + 2], b0[along + 2])
+        tall = max(a0[along + 2] - a0[along], b0[along + 2] - b0[along])
+        if narrower > 0 and hi - lo >= 0.5 * narrower and gap <= max(4.0, 0.1 * tall):
+            return True
+    return False
 
 
 def _overlap(qa, qb) -> bool:

@@ -215,26 +215,67 @@ def _order_quad(pts: np.ndarray) -> list[tuple[float, float]]:
 
 
 CODE32_ALPHABET = "0123456789BCDFGHJKLMNPQRSTUVWXYZ"
+CODE39_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-. $/+%"
+# Code 39 full ASCII: %A..%Z (zxing-cpp's table); $X control codes, /X punctuation, +X lower case
+_PERCENT = [chr(c) for c in (27, 28, 29, 30, 31, 59, 60, 61, 62, 63, 91, 92, 93, 94, 95,
+                             123, 124, 125, 126, 127, 0, 64, 96, 127, 127, 127)]
 
 
 def _code39_interpretation(text: str) -> tuple[str, str]:
-    """Read a Code 39 the way zxing-cpp does: a valid Italian Code 32 becomes ``A`` + 9 digits.
-
-    zbar reports the raw Code 39 characters (``3PRM8N``), zxing-cpp the Code 32 number
-    (``A123456788``); one physical code must give one text whichever library read it.
+    """Read a Code 39 the way zxing-cpp does, so that one physical code gives one text whichever
+    library read it: a valid Italian Code 32 becomes ``A`` + 9 digits (zbar says ``3PRM8N``,
+    zxing-cpp ``A123456788``), and full-ASCII pairs (``+A`` for ``a``, ``/A`` for ``!``) are
+    decoded as ``Code39Ext`` (zbar reports the pairs as they are printed).
     """
+    code32 = _code32(text)
+    if code32:
+        return "Code32", code32
+    return _code39_full_ascii(text)
+
+
+def _code32(text: str) -> str:
     if len(text) != 6 or any(c not in CODE32_ALPHABET for c in text):
-        return "Code39", text
+        return ""
     value = 0
     for c in text:
         value = value * 32 + CODE32_ALPHABET.index(c)
     digits = f"{value:09d}"
     if len(digits) != 9:
-        return "Code39", text
+        return ""
     total = 0
     for i, c in enumerate(digits[:8]):
         n = int(c) * (2 if i % 2 else 1)
         total += n // 10 + n % 10
     if total % 10 != int(digits[8]):
+        return ""
+    return "A" + digits
+
+
+def _code39_full_ascii(text: str) -> tuple[str, str]:
+    """zxing-cpp's rule (ODCode39Reader.cpp): a valid mod-43 check character at the end is kept
+    but not decoded; the rest is decoded when it holds shift characters and every one of them
+    is followed by a letter."""
+    if not text or any(c not in CODE39_ALPHABET for c in text):
         return "Code39", text
-    return "Code32", "A" + digits
+    body, check = text[:-1], text[-1]
+    if sum(CODE39_ALPHABET.index(c) for c in body) % 43 != CODE39_ALPHABET.index(check):
+        body, check = text, ""
+    if not any(c in "$%/+" for c in body):
+        return "Code39", text
+    out = []
+    chars = iter(body)
+    for c in chars:
+        if c in "$%/+":
+            nxt = next(chars, "")
+            if not ("A" <= nxt <= "Z"):
+                return "Code39", text
+            if c == "$":
+                c = chr(ord(nxt) - 64)
+            elif c == "%":
+                c = _PERCENT[ord(nxt) - 65]
+            elif c == "/":
+                c = chr(ord(nxt) - 32)
+            else:
+                c = chr(ord(nxt) + 32)
+        out.append(c)
+    return "Code39Ext", "".join(out) + check

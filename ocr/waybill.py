@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 MAX_RUNS = 14  # number-like runs read per orientation; a label prints the number 2-4 times
 GLYPH_PX = 34  # glyph height the crops are scaled to (Tesseract reads best at ~30-40 px)
 WORK_MAX_SIDE = 1800  # photos are reduced to this before the text stage (speed, same accuracy)
+TEXT_BYTES_PER_PIXEL = 10
+TEXT_FIXED_BYTES = 48 * 1024 * 1024
 
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="waybill-ocr")
 
@@ -91,7 +93,7 @@ class WaybillResult:
 # barcodes
 
 
-def _barcode_reads(gray: np.ndarray, budget_ms: int) -> list[Read]:
+def _barcode_reads(gray: np.ndarray, budget_ms: float | None) -> list[Read]:
     from ocr.decode import decode
 
     # exhaustive: a second label's barcode in the frame must be seen, or the reader would answer
@@ -353,23 +355,45 @@ def read_waybill(
     *,
     file: str | None = None,
     engine: str = "auto",
-    budget_ms: int = 300,
+    budget_ms: float | None = 300,
     header_on_barcode: bool | None = None,
     max_bytes: int | None = None,
     max_pixels: int | None = None,
 ) -> WaybillResult:
     """Read one waybill photo (a path, encoded bytes or an image array).
 
-    Raises ``ocr.images.ImageError`` (or ``OSError`` for a path) when the input is not an image.
+    ``budget_ms`` is the barcode decode's safety net (``ocr.decode``; None: none). The photo is
+    read at most ``ocr.decode.WORK_MAX_SIDE`` px a side, within a reservation of
+    ``ocr.memory`` (the waybill's estimate: :func:`job_bytes`). Raises
+    ``ocr.images.ImageError`` (or ``OSError`` for a path) when the input is not an image.
     """
-    from ocr.images import load_image
+    from ocr.decode import WORK_MAX_SIDE as DECODE_MAX_SIDE
+    from ocr.images import open_image
+    from ocr.memory import image_job
 
     t0 = time.perf_counter()
     limits = {k: v for k, v in (("max_bytes", max_bytes), ("max_pixels", max_pixels)) if v}
-    gray = load_image(source, grayscale=True, **limits)
+    pending = open_image(source, **limits)
     if file is None and isinstance(source, str | os.PathLike):
         file = os.fspath(source)
     ocr_engine = text_engines.engine(engine)
+    with image_job(job_bytes(pending), "this photo"):
+        gray = pending.load(grayscale=True, max_side=DECODE_MAX_SIDE)
+        return _read(gray, file, t0, ocr_engine, budget_ms, header_on_barcode)
+
+
+def job_bytes(pending: Any) -> int:
+    """Estimated peak memory of reading a waybill photo: the barcode decode, then the text stage
+    on a copy at most WORK_MAX_SIDE long (levelled, turned, thresholded, labelled: ~10 bytes a
+    pixel) and the OCR engine's inputs."""
+    from ocr.decode import job_bytes as decode_bytes
+
+    w, h = pending.out_size(WORK_MAX_SIDE)
+    return decode_bytes(pending) + w * h * TEXT_BYTES_PER_PIXEL + TEXT_FIXED_BYTES
+
+
+def _read(gray: np.ndarray, file: str | None, t0: float, ocr_engine: Any,
+          budget_ms: float | None, header_on_barcode: bool | None) -> WaybillResult:
     if header_on_barcode is None:
         # tesserocr reads a header in ~50 ms; rapidocr (~0.2 s) and pytesseract (~0.7 s) only when
         # the pattern leaves several carriers

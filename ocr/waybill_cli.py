@@ -30,12 +30,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _cmd_waybill(args: argparse.Namespace) -> int:
     from edge.cli import CliError, settings_from
-    from ocr import text_engines
+    from ocr import memory, text_engines
     from ocr.cli import _utf8, run_over_images
     from ocr.images import limits_from_settings
     from ocr.waybill import read_waybill
 
     settings = settings_from(args)
+    memory.configure(settings.image_memory_mb)
     engine = args.engine or settings.waybill_ocr_engine
     try:
         text_engines.engine(engine)  # load models now, not inside the first file's elapsed_ms

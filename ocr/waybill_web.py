@@ -16,7 +16,6 @@ another order (409). ``GET /api/v1/waybills/<capture_id>``: the stored capture.
 
 from __future__ import annotations
 
-import os
 import threading
 
 from flask import Blueprint, current_app, jsonify, request
@@ -28,7 +27,6 @@ from edge.web.errors import ApiError
 
 bp = Blueprint("waybills", __name__)
 
-_read_slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))  # OCR is CPU-bound
 _service_lock = threading.Lock()
 MAX_FIELD = 64
 
@@ -61,7 +59,8 @@ def _api_error(e) -> ApiError:
 @bp.post("/waybills")
 def post_waybill():
     from edge.waybills import WaybillError
-    from ocr.images import ImageError, limits_from_settings, load_image
+    from ocr import memory
+    from ocr.images import ImageError, limits_from_settings
     from ocr.waybill import read_waybill
 
     upload = request.files.get("image")
@@ -76,15 +75,16 @@ def post_waybill():
         svc.check_order(order_id, station=station, operator=operator)
     except WaybillError as e:
         raise _api_error(e) from None
+    memory.configure(settings.image_memory_mb)
     limits = limits_from_settings(settings)
     data = upload.stream.read(limits.get("max_bytes", 20 * 1024 * 1024) + 1)
-    with _read_slots:
-        try:
-            image = load_image(data, **limits)
-        except ImageError as e:
-            raise ApiError(e.http_status, e.code, e.message) from None
-        result = read_waybill(image, file=upload.filename or "", engine=settings.waybill_ocr_engine,
-                              budget_ms=settings.decode_budget_ms).to_json()
+    # Admitted by ocr.memory (one read per CPU, within image_memory_mb), read at most 4096 px a
+    # side: the photo is never decoded whole here.
+    try:
+        result = read_waybill(data, file=upload.filename or "", engine=settings.waybill_ocr_engine,
+                              budget_ms=settings.decode_budget_ms, **limits).to_json()
+    except ImageError as e:
+        raise ApiError(e.http_status, e.code, e.message) from None
     try:
         stored = svc.capture(data, result, order_id=order_id, station=station,
                              operator=operator, distributor=distributor)

@@ -1,13 +1,13 @@
 """``POST /api/v1/decode`` (multipart field ``image``): the JSON of ``scanedge decode --json``.
 
-Bad uploads get a JSON 400 (not an image, truncated, animated, ...) or 413 (too many bytes or
-pixels). At most one decode per CPU runs at a time: decoding is CPU-bound, and more at once
-would only make every request slower and hold more images in memory.
+Bad uploads get a JSON 400 (not an image, truncated, animated, an absurd shape, ...) or 413
+(too many bytes or pixels, or more memory than ``image_memory_mb`` allows). Image work is
+admitted by ``ocr.memory``: at most one decode per CPU, within the memory budget, the others
+wait their turn (503 ``busy`` when too many wait).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 
 from flask import Blueprint, jsonify, request
@@ -17,7 +17,6 @@ from edge.web.errors import ApiError
 
 bp = Blueprint("ocr", __name__)
 
-_decode_slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 MAX_BUDGET_MS = 5000.0
 
 
@@ -32,6 +31,7 @@ def _warm_up(_state) -> None:
 
 @bp.post("/decode")
 def post_decode():
+    from ocr import memory
     from ocr.decode import decode_report
     from ocr.images import ImageError, limits_from_settings
 
@@ -39,16 +39,16 @@ def post_decode():
     if upload is None:
         raise ApiError(400, "missing_image", "send the photo as multipart/form-data field 'image'")
     settings = context().settings
+    memory.configure(settings.image_memory_mb)
     limits = limits_from_settings(settings)
     budget = _budget(settings.decode_budget_ms)
     exhaustive = request.args.get("exhaustive", "").lower() in ("1", "true", "yes")
     # Read one byte more than allowed: enough to know that the file is too large.
     data = upload.stream.read(limits.get("max_bytes", 20 * 1024 * 1024) + 1)
-    with _decode_slots:
-        try:
-            report = decode_report(data, budget_ms=budget, exhaustive=exhaustive, **limits)
-        except ImageError as e:
-            raise ApiError(e.http_status, e.code, e.message) from None
+    try:
+        report = decode_report(data, budget_ms=budget, exhaustive=exhaustive, **limits)
+    except ImageError as e:
+        raise ApiError(e.http_status, e.code, e.message) from None
     body = {"file": upload.filename or "", "symbols": [s.to_json() for s in report.symbols],
             "elapsed_ms": round(report.elapsed_ms, 1)}
     if report.rejected:

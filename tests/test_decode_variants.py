@@ -143,18 +143,19 @@ def test_empty_1080p_frame_finds_nothing() -> None:
     assert report.symbols == []
 
 
-def test_budget_is_respected() -> None:
+def test_budget_is_a_safety_net_only() -> None:
     rng = np.random.default_rng(4)
     noise = rng.integers(0, 256, (700, 900)).astype(np.uint8)  # worst case: texture everywhere
-    # Whether each step fits is decided from the time left: a small budget skips steps a large
-    # one runs. (Wall-clock compliance over the dev set is measured in benchmarks/decode.py.)
-    skipped = {}
-    for budget in (20, 5000):
-        report = decode_report(noise, budget_ms=budget)
-        assert report.symbols == []
-        skipped[budget] = len(report.skipped_for_budget)
-    assert skipped[20] > 0
-    assert skipped[5000] < skipped[20]
+    # Which steps run is planned from the image; the budget only stops a run that is slower
+    # than planned (here: a budget no machine meets). No budget runs the whole plan, the same
+    # plan as a budget that is never reached.
+    cut = decode_report(noise, budget_ms=0.001)
+    full = decode_report(noise, budget_ms=None)
+    roomy = decode_report(noise, budget_ms=600_000)
+    assert cut.cut_short and cut.skipped_for_budget and cut.steps == ["fast"]
+    assert not full.cut_short and not full.skipped_for_budget
+    assert full.steps == roomy.steps and len(full.steps) > 3
+    assert full.symbols == cut.symbols == []
 
 
 # -- validation ----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 PRIORITIES = ("P0", "P1", "P2", "P3")
@@ -16,6 +16,7 @@ DEFAULT_SITE = "default"
 KNOWN_KEYS = frozenset({
     "order_id", "version", "station", "priority", "tracking_number", "carrier", "lane",
     "lines", "gifts", "recipient", "site",
+    "ship_by", "category",  # picking (docs/picking.md)
 })
 
 
@@ -40,6 +41,7 @@ class OrderLine:
     name: str = ""
     lot: str | None = None  # required lot, checked against GS1 (10)
     expires: date | None = None  # the item must not expire before this day (GS1 (17))
+    location: str | None = None  # where it is picked: ZONE-AA-BB-L (docs/picking.md)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class Order:
     recipient: dict[str, Any] = field(default_factory=dict)
     site: str = DEFAULT_SITE
     extra: dict[str, Any] = field(default_factory=dict)  # unknown keys: kept, ignored
+    ship_by: datetime | None = None  # latest ship time (waves put it first on its day)
+    category: str | None = None
 
     @property
     def total_items(self) -> int:
@@ -82,6 +86,10 @@ class Order:
             "recipient": self.recipient,
             "site": self.site,
         })
+        if self.ship_by is not None:
+            doc["ship_by"] = self.ship_by.isoformat()
+        if self.category is not None:
+            doc["category"] = self.category
         return doc
 
 
@@ -91,6 +99,8 @@ def _line_json(line: OrderLine) -> dict[str, Any]:
         doc["lot"] = line.lot
     if line.expires is not None:
         doc["expires"] = line.expires.isoformat()
+    if line.location is not None:
+        doc["location"] = line.location
     return doc
 
 
@@ -174,6 +184,8 @@ def parse_order(doc: Any) -> Order:
         recipient=recipient,
         site=site,
         extra={k: v for k, v in doc.items() if k not in KNOWN_KEYS},
+        ship_by=_ship_by(doc, order_id),
+        category=_text(doc, "category", f"{order_id}: "),
     )
 
 
@@ -230,4 +242,34 @@ def _parse_line(item: Any, where: str) -> OrderLine:
         name=_text(item, "name", where) or "",
         lot=_text(item, "lot", where),
         expires=expires,
+        location=_location(item, where),
     )
+
+
+LOCATION_RE = re.compile(r"[A-Z]-\d{1,3}-\d{1,3}-\d{1,2}")
+
+
+def _location(item: dict[str, Any], where: str) -> str | None:
+    """A line's pick location: ZONE-AA-BB-L (the site's layout.toml checks the ranges)."""
+    text = _text(item, "location", where)
+    if text is None:
+        return None
+    text = text.upper()
+    if not LOCATION_RE.fullmatch(text):
+        raise OrderError(f"{where}location {text[:40]!r}: expected ZONE-AA-BB-L, e.g. A-03-17-2")
+    return text
+
+
+def _ship_by(doc: dict[str, Any], order_id: str) -> datetime | None:
+    """ISO date-time (no zone: UTC) or a date (the end of that day, UTC)."""
+    text = _text(doc, "ship_by", f"{order_id}: ")
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.max.time(), UTC)
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise OrderError(f"{order_id}: ship_by {text[:40]!r}: expected an ISO date or "
+                         "date-time, e.g. 2026-05-01T16:00:00+08:00") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

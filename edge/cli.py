@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "printers.cli",
     "sync.cli",
     "edge.interception_report",
+    "edge.picking_cli",
 )
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from edge.freeze_effects import AckSender, FreezeEffects
     from edge.freeze_status import FreezeStatus
     from edge.gpio import GpioAlarm
+    from edge.picking import PickService
     from sync.worker import SyncWorker
 
 
@@ -36,6 +37,7 @@ class EdgeContext:
     freeze_status: FreezeStatus | None = None  # offline policy: "freeze status unknown"
     acks: AckSender | None = None  # freeze acks to the hub, ahead of the event backlog
     gpio: GpioAlarm | None = None  # buzzer + red LED, when pins are configured
+    picking: PickService | None = None  # waves and pick steps (docs/picking.md)
 
     @classmethod
     def open(cls, settings: Settings) -> EdgeContext:
@@ -57,6 +59,7 @@ class EdgeContext:
         ctx = cls(settings=settings, store=store, scans=scans, metrics=metrics, printing=printing,
                   bus=bus, alarms=alarms, accounts=accounts)
         ctx._wire_freezes()
+        ctx._wire_picking()
         if settings.hub_url:
             from edge.freeze_effects import AckSender
             from sync.signing import pin_configured_key
@@ -86,6 +89,17 @@ class EdgeContext:
         self.gpio = GpioAlarm.from_settings(self.settings, self.alarms, self.bus)
         self.freezes = FreezeEffects(self.store, self.settings, printing, self.alarms, self.bus)
 
+    def _wire_picking(self) -> None:
+        from edge.picking import PickService
+
+        self.picking = PickService(self.store, self.settings.device_id,
+                                   self.settings.data_dir / "layout.toml", alarms=self.alarms,
+                                   bus=self.bus)
+        self.scans.picking = self.picking  # a tote scanned at a bench opens its order
+        assert self.freezes is not None
+        self.freezes.picking = self.picking
+        self.picking.start_timer()
+
     def _start_freeze_status(self) -> None:
         from edge.freeze_status import FreezeStatus, FreezeStatusCollector
 
@@ -93,6 +107,8 @@ class EdgeContext:
         self.metrics.registry.register(FreezeStatusCollector(self.freeze_status))
 
     def close(self) -> None:
+        if self.picking is not None:
+            self.picking.stop()
         if self.freeze_status is not None:
             self.freeze_status.stop()
         if self.acks is not None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from edge.alarms import Alarm, AlarmCenter
     from edge.bus import EventBus
     from edge.config import Settings
+    from edge.picking import PickService
     from edge.store import Store
     from printers.service import PrintService
     from sync.client import HubClient
@@ -69,6 +70,7 @@ class FreezeEffects:
         self.alarms = alarms
         self.bus = bus
         self.acks: AckSender | None = None
+        self.picking: PickService | None = None  # set by EdgeContext: freezes stop pickers too
         self._lock = threading.Lock()  # stream and poll threads may both deliver changes
         command_log.ensure_schema(store)
 
@@ -117,6 +119,8 @@ class FreezeEffects:
                 reason=f.reason, issued_at=f.issued_at, command_id=f.command_id,
                 version=f.version, jobs_cancelled=jobs["cancelled"],
                 jobs_sending=jobs["sending"]) for station in stations]
+            if self.picking is not None:  # stop the picker (docs/picking.md, "Freeze")
+                raised += self.picking.on_freeze(w, f.order_id, f.reason, f.issued_at, message)
             command_log.mark_effects(w, f.command_id, {
                 "jobs_cancelled": len(jobs["cancelled"]), "jobs_sending": len(jobs["sending"]),
                 "alarms": [a.alarm_id for a in raised], "stations": stations})

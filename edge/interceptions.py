@@ -15,7 +15,7 @@ import sqlite_utils
 from edge.domain.packing import Freeze
 from edge.store.outbox import append_event
 
-ACTIONS = ("scan", "print", "waybill")
+ACTIONS = ("scan", "print", "waybill", "pick")
 
 
 def seconds_since(freeze: Freeze, now: datetime | None = None) -> float:

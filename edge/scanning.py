@@ -18,6 +18,7 @@ import sqlite_utils
 from edge.alarms import Alarm, AlarmCenter
 from edge.config import Settings
 from edge.domain.codes import ScannedCode, classify
+from edge.domain.handover import short_pick
 from edge.domain.messages import scan_message
 from edge.domain.packing import PackState, ScanContext, ScanOutcome, Verdict, evaluate_scan
 from edge.interceptions import record_interception, seconds_since
@@ -60,6 +61,7 @@ class ScanService:
         self.store = store
         self.settings = settings
         self.alarms = alarms  # a frozen scan raises an alarm that waits for a person
+        self.picking: Any = None  # edge.picking.PickService: totes and short picks (handover)
         self._today = today
         self.listeners: list[ScanListener] = []  # called after commit: metrics, page stream
 
@@ -116,6 +118,8 @@ class ScanService:
         open_id = open_order_id(db, station)
         open_state = load_pack_state(db, open_id) if open_id else None
         named_id = order_id_for_code(db, code.text) if code.text else None
+        if named_id is None and code.text and self.picking is not None:  # a picker's tote
+            named_id = next(iter(self.picking.orders_in_tote(db, code.text)), None)
         named = open_state if named_id == open_id else (
             load_pack_state(db, named_id) if named_id else None
         )
@@ -148,7 +152,15 @@ class ScanService:
         event = append_event(
             db, self.settings.device_id, "scan", payload, order_id=outcome.order_id
         )
+        short = (short_pick(outcome, self.picking.shorts(db, outcome.order_id))
+                 if self.picking is not None and outcome.order_id else None)
+        if short is not None:  # picked short: say what is missing (edge/domain/handover.py)
+            message = short["message"]
+            event = append_event(db, self.settings.device_id, "short_pick", {
+                "station": station, "missing": short["missing"]}, order_id=outcome.order_id)
         response = _response(code, outcome, message, station, event.event_id, event.seq)
+        if short is not None:
+            response.update(verdict=short["verdict"], short_pick=short["missing"])
         alarm = None
         if outcome.freeze is not None:
             record_interception(db, self.settings.device_id, outcome.freeze, action="scan",

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 LOCATION_RE = re.compile(r"([A-Z])-(\d{1,3})-(\d{1,3})-(\d{1,2})")
-KEYS = {"aisles", "bins", "levels", "aisle_pitch_m", "bin_pitch_m", "depot_aisle", "zones", "name"}
+KEYS = {"aisles", "bins", "levels", "aisle_pitch_m", "bin_pitch_m", "depot_aisle", "zones", "name",
+        "waves"}
+WAVE_KEYS = {"interval_s", "max_orders", "max_lines", "max_totes", "units_per_tote",
+             "carrier_capacity"}
 
 
 class LayoutError(ValueError):
@@ -36,6 +39,18 @@ class Location:
 
 
 @dataclass(frozen=True)
+class WaveSettings:
+    """The optional ``[waves]`` table of layout.toml: how this site groups its orders."""
+
+    interval_s: float = 900.0
+    max_orders: int = 12
+    max_lines: int = 60
+    max_totes: int = 12
+    units_per_tote: int = 20
+    carrier_capacity: tuple[tuple[str, int], ...] = ()  # parcels per carrier per day
+
+
+@dataclass(frozen=True)
 class Layout:
     aisles: int = 20
     bins: int = 60
@@ -45,6 +60,7 @@ class Layout:
     depot_aisle: int = 1
     zones: tuple[str, ...] = ()  # empty: any zone letter is this block
     name: str = ""
+    waves: WaveSettings = WaveSettings()
 
     @property
     def depth_m(self) -> float:
@@ -113,6 +129,7 @@ def layout_from_dict(doc: dict[str, Any]) -> Layout:
     if not isinstance(name, str):
         raise LayoutError("layout: name: expected text")
     return Layout(
+        waves=_waves(doc.get("waves", {})),
         aisles=aisles,
         bins=_int(doc, "bins", 60, 1, 999),
         levels=_int(doc, "levels", 5, 1, 99),
@@ -121,6 +138,30 @@ def layout_from_dict(doc: dict[str, Any]) -> Layout:
         depot_aisle=_int(doc, "depot_aisle", 1, 1, aisles),
         zones=tuple(zones),
         name=name,
+    )
+
+
+def _waves(doc: Any) -> WaveSettings:
+    if not isinstance(doc, dict):
+        raise LayoutError("layout: [waves] must be a table")
+    unknown = sorted(set(doc) - WAVE_KEYS)
+    if unknown:
+        raise LayoutError(f"layout: [waves] unknown key {unknown[0]!r} "
+                          f"(known: {', '.join(sorted(WAVE_KEYS))})")
+    interval = doc.get("interval_s", 900)
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or not 10 <= interval <= 86400:
+        raise LayoutError(f"layout: [waves] interval_s = {interval!r}: expected 10..86400 seconds")
+    capacity = doc.get("carrier_capacity", {})
+    if not isinstance(capacity, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in capacity.values()):
+        raise LayoutError("layout: [waves] carrier_capacity: expected a table of carrier = parcels")
+    return WaveSettings(
+        interval_s=float(interval),
+        max_orders=_int(doc, "max_orders", 12, 1, 1000),
+        max_lines=_int(doc, "max_lines", 60, 1, 10000),
+        max_totes=_int(doc, "max_totes", 12, 1, 1000),
+        units_per_tote=_int(doc, "units_per_tote", 20, 1, 100000),
+        carrier_capacity=tuple(sorted((k.upper(), v) for k, v in capacity.items())),
     )
 
 

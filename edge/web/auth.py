@@ -32,7 +32,7 @@ LOCAL = Principal("local", "local", "本机 local", "admin")
 # files, signing in itself. Everything else is in ENDPOINT_ACTIONS.
 PUBLIC = frozenset({"static", "health.healthz", "auth.post_session", "auth.delete_session",
                     "pages.menu", "pages.scan_page", "pages.bench_page", "pages.waybill_page",
-                    "pages.supervisor_page", "pages.signin_page", "openapi.get_openapi"})
+                    "pages.supervisor_page", "pages.signin_page", "pages.pick_page", "openapi.get_openapi"})
 ENDPOINT_ACTIONS: dict[str, str] = {
     "health.metrics": "read",
     "auth.get_session": "read",
@@ -41,6 +41,13 @@ ENDPOINT_ACTIONS: dict[str, str] = {
     "api.list_alarms": "read",
     "api.ack_alarm": "ack_alarm",
     "stream.get_page_state": "read",
+    "picking.get_waves": "read",
+    "picking.post_build": "scan",
+    "picking.post_claim": "scan",
+    "picking.get_current": "read",
+    "picking.post_pick_scan": "scan",
+    "picking.post_short": "scan",
+    "picking.post_skip": "scan",
     "stream.get_overview": "supervise",
     "ocr.post_decode": "decode",
     "waybills.post_waybill": "capture_waybill",

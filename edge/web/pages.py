@@ -24,7 +24,7 @@ bp = Blueprint("pages", __name__)
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 LANGS = ("zh", "en")
-PAGES = ("scan", "bench", "waybill", "supervisor")
+PAGES = ("scan", "bench", "waybill", "supervisor", "pick")
 LANG_COOKIE = "scanedge_lang"
 
 
@@ -94,3 +94,8 @@ def waybill_page():
 @bp.get("/supervisor")
 def supervisor_page():
     return _render("supervisor")
+
+
+@bp.get("/pick")
+def pick_page():
+    return _render("pick")

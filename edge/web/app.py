@@ -20,17 +20,15 @@ def create_app(settings: Settings, context: EdgeContext | None = None) -> Flask:
     register_error_handlers(app)
 
     # Blueprints, one per area. Each module exposes ``bp``.
-    from edge.web import api, auth, health, pages, stream
+    from edge.web import api, auth, health, openapi, pages, stream
 
     app.before_request(auth.check_request)  # who is asking, and may they (edge/web/auth.py)
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp, url_prefix="/api/v1")
     app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(openapi.bp, url_prefix="/api/v1")  # GET /api/v1/openapi.json
     app.register_blueprint(stream.bp, url_prefix="/api/v1")  # page state, supervisor overview
     app.register_blueprint(pages.bp)  # /, /scan, /bench, /waybill, /supervisor (+ /static)
-    from edge.web import picking
-
-    app.register_blueprint(picking.bp, url_prefix="/api/v1")  # /api/v1/pick/... (docs/picking.md)
     for module_name in ("ocr.web", "ocr.waybill_web", "printers.web"):
         _register_optional(app, module_name)
     return app

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 
 from a2wsgi import WSGIMiddleware
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -54,6 +55,13 @@ async def _store_error(request: Request, e: Exception) -> Response:
     return error_response(503, "storage_unavailable", f"try again: {e}")
 
 
+async def _http_error(request: Request, e: Exception) -> Response:
+    # Starlette's own 404 (a path its routes cannot match, e.g. one with a newline in it)
+    assert isinstance(e, HTTPException)
+    return error_response(e.status_code, "not_found" if e.status_code == 404 else "http_error",
+                          str(e.detail))
+
+
 async def _unexpected(request: Request, e: Exception) -> Response:
     # uvicorn logs the traceback: Starlette re-raises after this answer
     return error_response(500, "internal_error", "internal error")
@@ -73,7 +81,7 @@ def create_asgi_app(settings: Settings, ctx: EdgeContext) -> Starlette:
         routes=[Route(STREAM_PATH, streams), Mount("/", app=api)],
         middleware=[Middleware(RequestHeadLimits)],  # 414/431 before anything reads them
         exception_handlers={ApiError: _api_error, StoreError: _store_error,
-                            Exception: _unexpected},
+                            HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )
     app.state.end_streams = streams.end_all  # serve_asgi's on_exit: SIGTERM ends pages at once

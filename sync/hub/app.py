@@ -18,6 +18,7 @@ from edge.web.api import json_body
 from edge.web.errors import ApiError, register_error_handlers
 from edge.web.limits import HubJSONProvider, install_json
 from sync.hub import freezes as hub_freezes
+from sync.hub import openapi as hub_openapi
 from sync.hub.limits import Rate, RateLimiter, retry_after_header
 from sync.hub.notify import ChangeNotifier
 from sync.hub.storage import AdminScope, HubStorage, SiteChange
@@ -358,7 +359,7 @@ def create_hub_app(storage: HubStorage, options: HubOptions | None = None) -> Fl
     storage.signer()  # the keypair is made at the first start (kept in hub_meta)
     if options.conflict_window_s is not None:
         storage.conflict_window_s = options.conflict_window_s
-    app = Flask("scanedge_hub")
+    app = Flask("scanedge_hub", static_folder=None)  # no files to serve (no /static route)
     app.config["MAX_CONTENT_LENGTH"] = MAX_PUSH_EVENTS * (MAX_BATCH_BYTES // MAX_BATCH_EVENTS) * 4
     # malformed JSON is a 400 (edge/web/limits.py); big integers are left to /sync/push's
     # per-event checks, and the admin API bounds its own fields
@@ -366,5 +367,6 @@ def create_hub_app(storage: HubStorage, options: HubOptions | None = None) -> Fl
     app.extensions["scanedge_hub"] = Hub(storage, options)
     register_error_handlers(app)
     app.register_blueprint(bp, url_prefix="/api/v1")
+    app.register_blueprint(hub_openapi.bp, url_prefix="/api/v1")  # GET /api/v1/openapi.json
     app.add_url_rule("/healthz", view_func=healthz)
     return app

@@ -1,0 +1,339 @@
+"""The edge's HTTP API as an OpenAPI 3.1 document, written by hand; ``GET /api/v1/openapi.json``.
+
+Kept honest by tests: every Flask rule and the ASGI stream route are in it and nothing else
+(``tests/test_openapi.py``), and schemathesis sends generated requests to a real server and
+checks every answer against it (status codes, content types, response schemas). Limits come
+from the code that enforces them (``edge.scanning.MAX_CODE``, ``edge.web.limits``), so the
+document cannot drift from them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+from edge.domain.packing import FREEZE_REASONS, Verdict
+from edge.scanning import MAX_CODE, MAX_SCAN_ID
+from edge.web.limits import MAX_ID
+
+bp = Blueprint("openapi", __name__)
+
+Schema = dict[str, Any]
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def obj(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
+    """An object with these keys always present (more keys may come: clients ignore them)."""
+    return {"type": "object", "required": sorted(required),
+            "properties": {**required, **(optional or {})}}
+
+
+STR: Schema = {"type": "string"}
+INT: Schema = {"type": "integer"}
+NUM: Schema = {"type": "number"}
+BOOL: Schema = {"type": "boolean"}
+ANY_OBJ: Schema = {"type": "object"}
+OPT_STR = nullable(STR)
+
+ERROR_TEXT = {
+    400: "malformed request: not JSON, a wrong type, a bad value (the message names the field)",
+    401: "not signed in: a session (POST /api/v1/session) or 'Authorization: Bearer <token>'",
+    403: "signed in, but the role may not do this, or at another station",
+    404: "no such order, alarm, job or capture on this device",
+    409: "refused in this state (frozen order, print gate, job state, tracking number in use)",
+    413: "too large: the body (64 KiB of JSON, max_body_mb otherwise), a scan code, an image",
+    414: "the path and query are longer than 8 KiB",
+    422: "understood but not acceptable (a tracking number against the carrier's rules ...)",
+    429: "too many failed sign-ins from this client or for this user (Retry-After)",
+    431: "a header over 8 KiB, headers over 32 KiB in all, or more than 100",
+    503: "busy or the store cannot write now: try again (Retry-After when known)",
+    507: "the disk is below min_free_mb: new work is refused, nothing was written",
+}
+EVERY_CALL = (401, 403, 414, 431)  # the sign-in check and the request-head caps
+WRITE = (503, 507)
+
+
+def json_content(schema: Schema) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
+    out = dict(ok)
+    for status in sorted({*errors, *EVERY_CALL}):
+        out[str(status)] = {"description": ERROR_TEXT[status], "content": json_content(ref("Error"))}
+    return out
+
+
+def ok_json(schema: Schema, status: int = 200, description: str = "OK") -> dict[str, Any]:
+    return {str(status): {"description": description, "content": json_content(schema)}}
+
+
+def json_body(schema: Schema, required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": json_content(schema)}
+
+
+def query(name: str, schema: Schema, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}
+
+
+def path_param(name: str, description: str, schema: Schema | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True,
+            "schema": schema or {"type": "string", "minLength": 1}, "description": description}
+
+
+STATION_Q = query("station", {"type": "string", "maxLength": 64},
+                  "the station (default: the session's, else the device's `station`)")
+
+
+def op(summary: str, resp: dict[str, Any], *, params: list[dict[str, Any]] | None = None,
+       body: dict[str, Any] | None = None, tags: tuple[str, ...] = ()) -> dict[str, Any]:
+    out: dict[str, Any] = {"summary": summary, "responses": resp}
+    if params:
+        out["parameters"] = params
+    if body:
+        out["requestBody"] = body
+    if tags:
+        out["tags"] = list(tags)
+    return out
+
+
+# -- schemas --------------------------------------------------------------------------------
+MESSAGE = obj({"zh": STR, "en": STR})
+LINE = obj({"line_no": INT, "sku": STR, "name": STR, "qty": INT, "packed": INT, "lot": OPT_STR,
+            "expires": OPT_STR})
+GIFT = obj({"gift_no": INT, "name": STR, "qty": INT}, {"code": OPT_STR, "confirmed": BOOL})
+FREEZE = nullable(obj({"reason": STR, "issued_at": STR}))
+ORDER = obj({
+    "order_id": STR, "version": INT, "priority": STR, "tracking_number": OPT_STR,
+    "carrier": OPT_STR, "lane": OPT_STR, "station": OPT_STR, "lines": {"type": "array", "items": LINE},
+    "gifts": {"type": "array", "items": GIFT}, "items_packed": INT, "total_items": INT,
+    "complete": BOOL,
+}, {"print_gate": ANY_OBJ, "gifts_confirmed": {"type": "array"}, "recipient": ANY_OBJ,
+    "freeze": FREEZE, "jobs": {"type": "array", "items": ref("PrintJob")}})
+SCAN_RESULT = obj({
+    "verdict": {"type": "string", "enum": [v.value for v in Verdict]},
+    "reason": STR, "message": MESSAGE, "alarm": BOOL, "order_id": OPT_STR, "station": STR,
+    "code": obj({"text": STR, "kind": STR}), "order": nullable(ref("Order")), "complete": BOOL,
+    "ready_to_print": BOOL, "freeze": FREEZE, "event_id": OPT_STR, "seq": nullable(INT),
+}, {"replayed": BOOL, "alarm_id": STR})
+ALARM = obj({"alarm_id": STR, "type": STR, "level": STR, "order_id": OPT_STR, "station": OPT_STR,
+             "message": MESSAGE, "details": ANY_OBJ, "created_at": STR, "acked_at": OPT_STR,
+             "acked_by": OPT_STR, "active": BOOL})
+PRINT_JOB = obj({
+    "job_id": STR, "order_id": STR, "state": STR, "priority": STR, "copies": INT,
+    "reprint_no": INT, "reprint_of": OPT_STR, "operator": OPT_STR, "reason": OPT_STR,
+    "attempts": INT, "bytes_total": nullable(INT), "bytes_sent": nullable(INT),
+    "cancel_requested": BOOL, "last_error": OPT_STR, "idempotency_key": OPT_STR,
+    "created_at": {"type": ["string", "number"]}, "updated_at": {"type": ["string", "number"]},
+    "printed_at": {"type": ["string", "number", "null"]},
+})
+PRINTER = obj({"printer": STR, "queue": ANY_OBJ, "hold": OPT_STR})
+SYNC_VIEW = obj({"hub": BOOL, "outbox_pending": INT, "outbox_parked": INT,
+                 "oldest_pending_time": OPT_STR, "freeze_status": STR})
+WHO = obj({"kind": STR, "user_id": STR, "name": STR, "role": STR, "station": OPT_STR,
+           "operator": STR}, {"expires_at": OPT_STR})
+DECODE = obj({"file": STR, "symbols": {"type": "array", "items": ANY_OBJ}, "elapsed_ms": NUM},
+             {"rejected": {"type": "array", "items": ANY_OBJ}})
+CAPTURE = obj({"capture_id": STR, "status": STR}, {
+    "tracking_number": OPT_STR, "carrier": OPT_STR, "candidates": {"type": "array"},
+    "attached": {"type": ["boolean", "object", "null"]}, "checks": {"type": ["array", "object"]}})
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": obj({"error": STR, "message": STR}),
+    "Message": MESSAGE,
+    "Order": ORDER,
+    "ScanResult": SCAN_RESULT,
+    "Alarm": ALARM,
+    "PrintJob": PRINT_JOB,
+    "Printer": PRINTER,
+    "Who": WHO,
+}
+
+ORDER_ID = path_param("order_id", "an order id on this device")
+JOB_ID = path_param("job_id", "a print job id")
+CAPTURE_ID = path_param("capture_id", "a waybill capture id")
+HTML = {"200": {"description": "the page", "content": {"text/html": {"schema": STR}}}}
+
+
+def _page(summary: str) -> dict[str, Any]:
+    return {"get": op(summary, responses(HTML), tags=("pages",), params=[
+        STATION_Q, query("lang", {"type": "string", "enum": ["zh", "en"]}, "language (kept in a cookie)")])}
+
+
+def _paths() -> dict[str, Any]:
+    scan_body = obj({"code": {"type": "string", "maxLength": MAX_CODE,
+                              "description": "what the scanner typed; GS1 separators as GS (\\u001d)"}},
+                    {"station": {"type": "string", "maxLength": 64},
+                     "scan_id": {"type": "string", "maxLength": MAX_SCAN_ID,
+                                 "description": "the client's id of this scan: a retry with the same "
+                                                "id gets the stored answer (replayed: true)"},
+                     "acks": {"type": "array", "maxItems": 20, "items": {"type": "string"},
+                              "description": "alarm ids this scan acknowledges first"}})
+    image_form = {"multipart/form-data": {"schema": obj(
+        {"image": {"type": "string", "contentMediaType": "application/octet-stream"}},
+        {"order_id": {"type": "string", "maxLength": 64}, "station": {"type": "string", "maxLength": 64},
+         "distributor": {"type": "string", "maxLength": 64}})}}
+    decode_form = {"multipart/form-data": {"schema": obj(
+        {"image": {"type": "string", "contentMediaType": "application/octet-stream"}})}}
+    return {
+        "/healthz": {"get": op("the device's health: store, sync, freeze status, outbox", responses(
+            ok_json(obj({"status": STR, "device_id": STR, "station": STR, "hub": OPT_STR,
+                         "sync": nullable(ANY_OBJ), "freeze": nullable(ANY_OBJ),
+                         "outbox": obj({"pending": INT, "parked": INT,
+                                        "oldest_pending_time": OPT_STR})}))), tags=("health",))},
+        "/metrics": {"get": op("Prometheus metrics", responses(
+            {"200": {"description": "the text format",
+                     "content": {"text/plain": {"schema": STR}}}}), tags=("health",))},
+        "/api/v1/openapi.json": {"get": op("this document", responses(ok_json(ANY_OBJ)),
+                                           tags=("health",))},
+        "/api/v1/session": {
+            "post": op("sign in at a station: a badge, or a user id and PIN", responses(
+                {"200": {"description": "signed in; the session cookie is set",
+                         "content": json_content(ref("Who"))}}, 400, 413, 429),
+                body=json_body(obj({}, {"badge": {"type": "string", "maxLength": 128},
+                                        "user_id": {"type": "string", "maxLength": 128},
+                                        "pin": {"type": "string", "maxLength": 128},
+                                        "station": {"type": "string", "maxLength": 128}})),
+                params=[STATION_Q], tags=("sign-in",)),
+            "get": op("who is signed in", responses(ok_json(ref("Who"))), tags=("sign-in",)),
+            "delete": op("sign out", responses(ok_json(obj({"signed_out": BOOL}))),
+                         tags=("sign-in",)),
+        },
+        "/api/v1/scans": {"post": op("a scan: judged against the open order, recorded with its event",
+                                     responses(ok_json(ref("ScanResult")), 400, 413, *WRITE),
+                                     body=json_body(scan_body), tags=("scans",))},
+        "/api/v1/orders/{order_id}": {"get": op("an order with its packed counts", responses(
+            ok_json(ref("Order")), 400, 404), params=[ORDER_ID, STATION_Q], tags=("scans",))},
+        "/api/v1/alarms": {"get": op("active alarms (all=1: the latest, acknowledged too)", responses(
+            ok_json(obj({"alarms": {"type": "array", "items": ref("Alarm")}}))),
+            params=[STATION_Q, query("all", STR, "any value: the latest 50, acknowledged too")],
+            tags=("alarms",))},
+        "/api/v1/alarms/{alarm_id}/ack": {"post": op(
+            "acknowledge an alarm (as the signed-in person)", responses(
+                ok_json(ref("Alarm")), 400, 404, 413, *WRITE),
+            params=[path_param("alarm_id", "an alarm id")], tags=("alarms",))},
+        "/api/v1/page-state": {"get": op("what a page starts from (the stream's first event)",
+                                         responses(ok_json(obj({
+                                             "device_id": STR, "station": STR, "last_id": INT,
+                                             "alarms": {"type": "array", "items": ref("Alarm")},
+                                             "sync": SYNC_VIEW, "printer": ref("Printer"),
+                                             "open_order": nullable(ref("Order")), "time": NUM})), 400),
+                                         params=[STATION_Q], tags=("pages",))},
+        "/api/v1/overview": {"get": op("the supervisor's page in one read", responses(ok_json(obj({
+            "device_id": STR, "station": STR, "alarms": {"type": "array", "items": ref("Alarm")},
+            "unacked_freeze_alarms": {"type": "array"}, "freezes": {"type": "array"},
+            "conflicts": {"type": "array"}, "interceptions": ANY_OBJ, "sync": SYNC_VIEW,
+            "printer": ref("Printer"), "streams": obj({"open": INT, "limit": INT}), "time": NUM}))),
+            tags=("pages",))},
+        "/api/v1/stream": {"get": op("Server-Sent Events for the pages (state, scan, alarm, job ...)",
+                                     responses({"200": {"description": "the event stream",
+                                                        "content": {"text/event-stream": {"schema": STR}}}},
+                                               400, 503),
+                                     params=[STATION_Q,
+                                             query("all", STR, "1: every station's messages"),
+                                             query("after", {"type": "integer", "minimum": 0},
+                                                   "replay the kept messages after this id"),
+                                             query("heartbeat", {"type": "number"},
+                                                   "seconds between status events (0.2-30)"),
+                                             {"name": "Last-Event-ID", "in": "header", "required": False,
+                                              "schema": STR, "description": "as EventSource sends it"}],
+                                     tags=("pages",))},
+        "/": _page("the menu of the pages"),
+        "/scan": _page("the PDA scan page"),
+        "/bench": _page("the packing bench page"),
+        "/waybill": _page("the waybill photo page"),
+        "/supervisor": _page("the supervisor page"),
+        "/static/{filename}": {"get": op("the pages' scripts, styles and catalogue", responses(
+            {"200": {"description": "the file", "content": {"*/*": {"schema": STR}}}}, 404),
+            params=[path_param("filename", "a file of edge/static")], tags=("pages",))},
+        "/api/v1/decode": {"post": op("barcodes in a photo (`scanedge decode --json`)", responses(
+            ok_json(DECODE), 400, 413, 503),
+            params=[query("budget_ms", NUM, "time budget of the cascade"),
+                    query("exhaustive", STR, "1: every symbol, not the first good one")],
+            body={"required": True, "content": decode_form}, tags=("photos",))},
+        "/api/v1/waybills": {"post": op("a waybill photo: read, stored, attached when certain", responses(
+            ok_json(CAPTURE, 201, "captured"), 400, 404, 409, 413, *WRITE),
+            body={"required": True, "content": image_form}, tags=("photos",))},
+        "/api/v1/waybills/{capture_id}": {"get": op("a stored capture", responses(
+            ok_json(ANY_OBJ), 404), params=[CAPTURE_ID], tags=("photos",))},
+        "/api/v1/waybills/{capture_id}/confirm": {"post": op(
+            "a person confirms the number (one tap, a candidate, or typed)", responses(
+                ok_json(ANY_OBJ), 400, 404, 409, 413, 422, *WRITE),
+            params=[CAPTURE_ID],
+            body=json_body(obj({"tracking_number": {"type": "string", "minLength": 1}},
+                               {"carrier": {"type": "string", "maxLength": 64},
+                                "order_id": {"type": "string", "maxLength": 64}})),
+            tags=("photos",))},
+        "/api/v1/print-jobs": {"post": op("queue an order's label (the print gate decides)", responses(
+            ok_json(obj({"job_id": STR, "state": STR}), 202, "queued (or the job of the same key)"),
+            400, 404, 409, 413, *WRITE),
+            params=[{"name": "Idempotency-Key", "in": "header", "required": False,
+                     "schema": {"type": "string", "maxLength": MAX_ID},
+                     "description": "a retry with the same key is the same job"}],
+            body=json_body(obj({"order_id": {"type": "string", "maxLength": 64}},
+                               {"copies": {"type": "integer", "minimum": 1, "maximum": 20},
+                                "idempotency_key": {"type": "string", "maxLength": MAX_ID},
+                                "station": {"type": "string", "maxLength": 64},
+                                "override": obj({"reason": {"type": "string", "minLength": 1,
+                                                            "maxLength": 200}})})),
+            tags=("printing",))},
+        "/api/v1/print-jobs/{job_id}": {"get": op("a print job", responses(
+            ok_json(ref("PrintJob")), 404), params=[JOB_ID], tags=("printing",))},
+        "/api/v1/print-jobs/{job_id}/reprint": {"post": op("print a finished job's label again", responses(
+            ok_json(obj({"job_id": STR, "state": STR, "reprint_no": INT}), 202, "queued"),
+            400, 404, 409, 413, *WRITE), params=[JOB_ID],
+            body=json_body(obj({"reason": {"type": "string", "minLength": 1, "maxLength": 200}},
+                               {"copies": {"type": "integer", "minimum": 1, "maximum": 20}})),
+            tags=("printing",))},
+        "/api/v1/print-jobs/{job_id}/confirm": {"post": op(
+            "a job in needs_confirmation: printed, resend or cancel", responses(
+                ok_json(ref("PrintJob")), 400, 404, 409, 413, *WRITE), params=[JOB_ID],
+            body=json_body(obj({"outcome": {"type": "string", "enum": ["printed", "resend", "cancel"]}})),
+            tags=("printing",))},
+        "/api/v1/printer": {"get": op("the printer and its queue", responses(ok_json(ref("Printer"))),
+                                      tags=("printing",))},
+        "/api/v1/label-preview/{order_id}": {"get": op("the order's label as it would print now", responses(
+            {"200": {"description": "a PNG", "content": {"image/png": {"schema": STR}}}}, 404, 422),
+            params=[ORDER_ID], tags=("printing",))},
+    }
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "scanedge edge device",
+            "version": "1",
+            "description": (
+                "The device at a packing bench or PDA gateway: scans, orders, alarms, photos, "
+                "labels, the pages and their live stream. Every error is JSON "
+                "`{\"error\": code, \"message\": ...}`. Sign in at a station (`/api/v1/session`) or "
+                "send `Authorization: Bearer <token>`; a device on loopback with no user and no "
+                "token needs neither (docs/security.md). Freeze reasons: "
+                + ", ".join(FREEZE_REASONS) + "."),
+        },
+        "servers": [{"url": "/"}],
+        "paths": _paths(),
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "scanedge_session"},
+                "token": {"type": "http", "scheme": "bearer"},
+            },
+        },
+        "security": [{"session": []}, {"token": []}, {}],
+    }
+
+
+@bp.get("/openapi.json")
+def get_openapi():
+    return jsonify(document())

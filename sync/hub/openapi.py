@@ -1,0 +1,208 @@
+"""The hub's HTTP API as an OpenAPI 3.1 document, written by hand; ``GET /api/v1/openapi.json``.
+
+Checked like the edge's (``tests/test_openapi.py``): the Flask rules and the ASGI device stream
+are exactly its paths, and schemathesis fuzzes a real hub against it (admin and device tokens).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+from edge.domain.orders import MAX_DOC_CHARS, MAX_GIFTS, MAX_LINES, MAX_TEXT, MAX_VERSION, PRIORITIES
+from edge.domain.packing import FREEZE_REASONS
+from edge.web.openapi import (
+    ANY_OBJ,
+    BOOL,
+    INT,
+    NUM,
+    OPT_STR,
+    STR,
+    json_body,
+    json_content,
+    nullable,
+    obj,
+    ok_json,
+    path_param,
+    query,
+    ref,
+)
+from sync.protocol import MAX_BATCH_EVENTS
+
+bp = Blueprint("hub_openapi", __name__)
+
+ERROR_TEXT = {
+    400: "malformed request: not JSON, a wrong type, a bad value (the message names the field)",
+    401: "no 'Authorization: Bearer <token>'",
+    403: "the token may not do this (a device token on the order system's API, another site ...)",
+    404: "no such order at a site of this token",
+    409: "refused in this state (an order cannot change site; no open conflict to decide)",
+    413: "too large: the body, or too many events in one push",
+    414: "the path and query are longer than 8 KiB",
+    429: "this device is over its rate for this call (Retry-After)",
+    431: "a header over 8 KiB, headers over 32 KiB in all, or more than 100",
+}
+ADMIN = (400, 401, 403, 414, 431)
+DEVICE = (400, 401, 403, 414, 429, 431)
+
+
+def responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
+    out = dict(ok)
+    for status in sorted(set(errors)):
+        out[str(status)] = {"description": ERROR_TEXT[status], "content": json_content(ref("Error"))}
+    return out
+
+
+def op(summary: str, resp: dict[str, Any], *, params: list[dict[str, Any]] | None = None,
+       body: dict[str, Any] | None = None, tag: str, public: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"summary": summary, "responses": resp, "tags": [tag]}
+    if params:
+        out["parameters"] = params
+    if body:
+        out["requestBody"] = body
+    if public:
+        out["security"] = []
+    return out
+
+
+ORDER_ID = path_param("order_id", "the order's id (1-64 letters, digits, '-', '_', '.', '/')")
+LIMIT = query("limit", {"type": "integer", "minimum": 1, "maximum": 5000}, "at most this many")
+SITE = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}$"}
+TEXT = {"type": ["string", "integer"], "maxLength": MAX_TEXT}
+
+ORDER_DOC = obj({"lines": {"type": "array", "minItems": 1, "maxItems": MAX_LINES, "items": obj(
+    {"sku": TEXT}, {"qty": {"type": "integer", "minimum": 1, "maximum": 100_000},
+                    "name": TEXT, "lot": TEXT, "expires": {"type": "string", "format": "date"}})}},
+    {"order_id": STR, "version": {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
+     "priority": {"type": "string", "enum": list(PRIORITIES)}, "station": TEXT,
+     "tracking_number": TEXT, "carrier": TEXT, "lane": TEXT, "site": SITE,
+     "gifts": {"type": "array", "maxItems": MAX_GIFTS, "items": obj({"name": TEXT}, {
+         "qty": {"type": "integer", "minimum": 1, "maximum": 100_000}})},
+     "recipient": ANY_OBJ})
+ORDER_DOC["description"] = (f"DESIGN.md's order JSON; unknown keys are kept. At most {MAX_DOC_CHARS} "
+                            "characters as JSON, nesting at most 16.")
+COMMAND = obj({"command_id": STR, "order_id": STR, "kind": STR, "issued_at": STR, "version": INT,
+               "site": STR, "signature": STR, "hub_key": STR},
+              {"change_seq": INT, "reason": STR, "conflict": ANY_OBJ})
+CHANGE = obj({"seq": INT, "kind": STR, "order_id": OPT_STR, "payload": ANY_OBJ, "created_at": STR,
+              "site": STR})
+HUB_INFO = obj({"key_id": STR, "database_id": STR}, {"last_seq": INT, "from_mark": OPT_STR})
+SCHEMAS = {
+    "Error": obj({"error": STR, "message": STR}),
+    "Order": ORDER_DOC,
+    "Command": COMMAND,
+    "Change": CHANGE,
+}
+
+
+def _paths() -> dict[str, Any]:
+    site_body = json_body(obj({}, {"site": SITE}), required=False)
+    health = op("the hub's health, its signing key's id", responses(ok_json(obj({
+        "status": STR, "role": STR, "storage": STR, "last_change": INT, "signing_key_id": STR},
+        {"database_id": STR})), 414, 431), tag="health", public=True)
+    return {
+        "/healthz": {"get": health},
+        "/api/v1/healthz": {"get": health},
+        "/api/v1/openapi.json": {"get": op("this document", responses(ok_json(ANY_OBJ), 414, 431),
+                                           tag="health", public=True)},
+        "/api/v1/orders/{order_id}": {"put": op(
+            "create or replace an order; a change bumps its version", responses(ok_json(obj({
+                "order_id": STR, "version": INT, "changed": BOOL, "site": STR})),
+                *ADMIN, 409, 413), params=[ORDER_ID], body=json_body(ref("Order")), tag="orders")},
+        "/api/v1/orders/{order_id}/freeze": {"post": op(
+            "freeze an order on every device of its site (a signed command)", responses(
+                ok_json(ref("Command"), 202, "recorded"), *ADMIN, 404, 413), params=[ORDER_ID],
+            body=json_body(obj({"reason": {"type": "string", "enum": list(FREEZE_REASONS)}},
+                               {"site": SITE})), tag="orders")},
+        "/api/v1/orders/{order_id}/unfreeze": {"post": op(
+            "lift an order's freeze", responses(ok_json(ref("Command"), 202, "recorded"),
+                                                *ADMIN, 404, 413),
+            params=[ORDER_ID], body=site_body, tag="orders")},
+        "/api/v1/orders/{order_id}/expedite": {"post": op(
+            "expedite an order (with a cancel close by: needs_decision)", responses(
+                ok_json(ref("Command"), 202, "recorded"), *ADMIN, 404, 413),
+            params=[ORDER_ID], body=site_body, tag="orders")},
+        "/api/v1/orders/{order_id}/decide": {"post": op(
+            "decide an expedite/cancel conflict", responses(ok_json(obj({
+                "conflict_id": STR, "decision": STR, "command": ref("Command")})),
+                *ADMIN, 404, 409, 413), params=[ORDER_ID],
+            body=json_body(obj({"decision": {"type": "string", "enum": ["cancel", "ship"]},
+                                "operator": {"type": "string", "minLength": 1, "maxLength": 64}})),
+            tag="orders")},
+        "/api/v1/conflicts": {"get": op("expedite/cancel conflicts", responses(ok_json(obj({
+            "conflicts": {"type": "array", "items": ANY_OBJ}})), *ADMIN),
+            params=[query("open", STR, "1: only those waiting for a decision"), LIMIT], tag="orders")},
+        "/api/v1/freezes": {"get": op("freezes with the devices' acknowledgements", responses(
+            ok_json(obj({"freezes": {"type": "array", "items": ANY_OBJ}, "within_s": NUM})), *ADMIN),
+            params=[query("within_s", {"type": "number", "minimum": 0}, "late after this many s"),
+                    query("unacked", STR, "1: only freezes some device did not acknowledge in time"),
+                    query("since", STR, "issued at or after (ISO time)"),
+                    query("acks", {"type": "string", "enum": ["all"]}, "a row for every device"),
+                    LIMIT], tag="orders")},
+        "/api/v1/reports/interceptions": {"get": op(
+            "the interception report over the pushed events", responses({"200": {
+                "description": "the report", "content": {
+                    "application/json": {"schema": obj({"since": STR, "total": ANY_OBJ,
+                                                        "rows": {"type": "array"}})},
+                    "text/markdown": {"schema": STR}}}}, *ADMIN),
+            params=[query("since", STR, "YYYY-MM-DD or an ISO time"),
+                    query("format", {"type": "string", "enum": ["json", "markdown"]}, "markdown: a table")],
+            tag="reports")},
+        "/api/v1/events": {"get": op("the devices' events in the hub's order", responses(ok_json(obj({
+            "events": {"type": "array", "items": ANY_OBJ}, "next": nullable(INT)})), *ADMIN),
+            params=[query("order_id", STR, "one order's"), query("device_id", STR, "one device's"),
+                    query("after", {"type": "integer", "minimum": 0}, "hub_seq to resume after"),
+                    LIMIT], tag="reports")},
+        "/api/v1/devices": {"get": op("the registered devices", responses(ok_json(obj({
+            "devices": {"type": "array", "items": ANY_OBJ}})), *ADMIN), tag="reports")},
+        "/api/v1/sync/push": {"post": op(
+            "a device's events, oldest first; each answered accepted, duplicate or rejected:<why>",
+            responses(ok_json(obj({"results": {"type": "array", "items": ANY_OBJ}}, {"hub": HUB_INFO})),
+                      *DEVICE, 413),
+            body=json_body(obj({"events": {"type": "array", "maxItems": 5 * MAX_BATCH_EVENTS,
+                                           "items": ANY_OBJ}})), tag="devices")},
+        "/api/v1/sync/acks": {"post": op(
+            "a device applied these freezes", responses(ok_json(obj({"stored": INT})), *DEVICE, 413),
+            body=json_body(obj({"acks": {"type": "array", "maxItems": 1000, "items": obj(
+                {"command_id": STR}, {"order_id": STR, "applied_at": STR, "effects_at": OPT_STR,
+                                      "result": STR})}})), tag="devices")},
+        "/api/v1/sync/pull": {"get": op(
+            "the device's site's changes after cursor", responses(ok_json(obj({
+                "changes": {"type": "array", "items": ref("Change")}, "cursor": INT, "more": BOOL},
+                {"hub": HUB_INFO})), *DEVICE),
+            params=[query("cursor", {"type": "integer", "minimum": 0}, "the last change applied"),
+                    LIMIT], tag="devices")},
+        "/api/v1/sync/stream": {"get": op(
+            "Server-Sent Events: the site's changes as they happen (id: the change's seq)",
+            responses({"200": {"description": "the event stream",
+                               "content": {"text/event-stream": {"schema": STR}}}}, *DEVICE),
+            params=[query("cursor", {"type": "integer", "minimum": 0}, "resume after"),
+                    {"name": "Last-Event-ID", "in": "header", "required": False, "schema": STR,
+                     "description": "as EventSource sends it"}], tag="devices")},
+    }
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "scanedge hub",
+            "version": "1",
+            "description": (
+                "Head office: orders and signed freeze/unfreeze/expedite commands for the order "
+                "system (the admin token or a site's token), events and the change log for the "
+                "devices (a device token). Every error is JSON `{\"error\": code, \"message\": ...}` "
+                "(docs/sync.md, docs/scaling.md, docs/security.md)."),
+        },
+        "servers": [{"url": "/"}],
+        "paths": _paths(),
+        "components": {"schemas": SCHEMAS,
+                       "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"token": []}],
+    }
+
+
+@bp.get("/openapi.json")
+def get_openapi():
+    return jsonify(document())

@@ -29,6 +29,9 @@ def create_app(settings: Settings, context: EdgeContext | None = None) -> Flask:
     app.register_blueprint(openapi.bp, url_prefix="/api/v1")  # GET /api/v1/openapi.json
     app.register_blueprint(stream.bp, url_prefix="/api/v1")  # page state, supervisor overview
     app.register_blueprint(pages.bp)  # /, /scan, /bench, /waybill, /supervisor (+ /static)
+    from edge.web import picking
+
+    app.register_blueprint(picking.bp, url_prefix="/api/v1")  # /api/v1/pick/... (docs/picking.md)
     for module_name in ("ocr.web", "ocr.waybill_web", "printers.web"):
         _register_optional(app, module_name)
     return app

@@ -46,6 +46,9 @@ def run_demo(settings: Settings) -> int:
     admin = _token(demo_dir / "admin_token", lambda: secrets.token_urlsafe(24))
     storage.ensure_admin_token(admin)
     device_token = _token(demo_dir / "device_token", lambda: storage.add_device(settings.device_id))
+    layout = settings.data_dir / "layout.toml"  # picking on /pick (docs/picking.md)
+    if not layout.exists():
+        layout.write_text(resources.files("edge").joinpath("demo/layout.toml").read_text("utf-8"))
     orders = demo_orders()
     for doc in orders:
         storage.upsert_order(doc)
@@ -63,7 +66,7 @@ def run_demo(settings: Settings) -> int:
                             hub_token=device_token, printer=printer.address)
     print(
         "scanedge demo\n"
-        f"  pages        http://{settings.listen}/  (scan, bench, waybill, supervisor)\n"
+        f"  pages        http://{settings.listen}/  (scan, bench, waybill, supervisor, pick)\n"
         f"  hub          http://{settings.hub_listen}/  admin token: {admin}\n"
         f"  printer      {printer.address} (virtual; labels kept in memory)\n"
         f"  demo orders  {', '.join(d['order_id'] for d in orders)}\n"

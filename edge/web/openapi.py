@@ -252,6 +252,7 @@ def _paths() -> dict[str, Any]:
         "/bench": _page("the packing bench page"),
         "/waybill": _page("the waybill photo page"),
         "/supervisor": _page("the supervisor page"),
+        "/pick": _page("the picker's page (waves, stops)"),
         "/static/{filename}": {"get": op("the pages' scripts, styles and catalogue", responses(
             {"200": {"description": "the file", "content": {"*/*": {"schema": STR}}}}, 404),
             params=[path_param("filename", "a file of edge/static")], tags=("pages",))},
@@ -299,6 +300,35 @@ def _paths() -> dict[str, Any]:
                 ok_json(ref("PrintJob")), 400, 404, 409, 413, *WRITE), params=[JOB_ID],
             body=json_body(obj({"outcome": {"type": "string", "enum": ["printed", "resend", "cancel"]}})),
             tags=("printing",))},
+        "/api/v1/pick/waves": {
+            "get": op("the waves: waiting, claimed, done", responses(ok_json(ANY_OBJ), 404, 409),
+                      tags=("picking",)),
+            "post": op("regroup the open orders into waves now", responses(
+                ok_json(ANY_OBJ), 404, 409, *WRITE), tags=("picking",)),
+        },
+        "/api/v1/pick/claim": {"post": op("claim a wave (the next, or wave_id) at a station", responses(
+            ok_json(ANY_OBJ), 400, 404, 409, 413, *WRITE),
+            body=json_body(obj({}, {"wave_id": {"type": "string", "maxLength": 64},
+                                    "station": {"type": "string", "maxLength": 64}})),
+            tags=("picking",))},
+        "/api/v1/pick/current": {"get": op("the station's claimed wave and its next stop", responses(
+            ok_json(ANY_OBJ), 400, 404, 409), params=[STATION_Q], tags=("picking",))},
+        "/api/v1/pick/scans": {"post": op("a picker's scan: bin, item or tote", responses(
+            ok_json(ANY_OBJ), 400, 404, 409, 413, *WRITE),
+            body=json_body(obj({"code": {"type": "string", "maxLength": MAX_CODE}},
+                               {"station": {"type": "string", "maxLength": 64}})),
+            tags=("picking",))},
+        "/api/v1/pick/short": {"post": op("a stop short: fewer items found than asked", responses(
+            ok_json(ANY_OBJ), 400, 404, 409, 413, *WRITE),
+            body=json_body(obj({"stop_no": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
+                                "found": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
+                                "reason": STR}, {"station": {"type": "string", "maxLength": 64}})),
+            tags=("picking",))},
+        "/api/v1/pick/skip": {"post": op("skip a stop for now", responses(
+            ok_json(ANY_OBJ), 400, 404, 409, 413, *WRITE),
+            body=json_body(obj({"stop_no": {"type": "integer", "minimum": 0, "maximum": 1_000_000}},
+                               {"station": {"type": "string", "maxLength": 64}})),
+            tags=("picking",))},
         "/api/v1/printer": {"get": op("the printer and its queue", responses(ok_json(ref("Printer"))),
                                       tags=("printing",))},
         "/api/v1/label-preview/{order_id}": {"get": op("the order's label as it would print now", responses(

@@ -26,6 +26,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 ALL = "all"
+# Where in the flow an interception stopped the work (docs/picking.md): the picker's PDA, the
+# packing bench (scans, waybill captures), the label printer.
+STAGES = ("pick", "pack", "print")
+STAGE_OF_ACTION = {"pick": "pick", "scan": "pack", "waybill": "pack", "print": "print"}
 
 
 def parse_time(text: str) -> datetime:
@@ -88,14 +92,39 @@ class Row:
 
 
 @dataclass
+class Stage:
+    """Interceptions at one stage: how many, of how many freezes, seconds from issue to the
+    first interception of each freeze at this stage (the delay bottleneck of each stage)."""
+
+    stage: str
+    freezes: int = 0
+    interceptions: int = 0
+    median_s: float | None = None
+    p95_s: float | None = None
+    _seconds: list[float] = field(default_factory=list, repr=False)
+
+    def finish(self) -> None:
+        values = sorted(self._seconds)
+        self.freezes = len(values)
+        if values:
+            self.median_s = round(statistics.median(values), 3)
+            self.p95_s = round(values[max(0, math.ceil(0.95 * len(values)) - 1)], 3)
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+
+@dataclass
 class Report:
     since: str
     total: Row
     rows: list[Row]
+    stages: list[Stage] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {"since": self.since, "total": self.total.as_json(),
-                "rows": [r.as_json() for r in self.rows]}
+                "rows": [r.as_json() for r in self.rows],
+                "stages": [s.as_json() for s in self.stages]}
 
 
 def build_report(since: datetime, freezes: Sequence[FreezeRecord], lifts: Iterable[tuple[str, datetime]],
@@ -125,6 +154,8 @@ def build_report(since: datetime, freezes: Sequence[FreezeRecord], lifts: Iterab
     count: dict[tuple[str, str], int] = defaultdict(int)  # (device, station) -> interceptions
     printed: dict[tuple[str, str], list[datetime]] = defaultdict(list)  # (order, device) -> times
     missed: set[tuple[str, str]] = set()
+    stages = {name: Stage(name) for name in STAGES}
+    stage_first: dict[tuple[str, str], float] = {}  # (freeze, stage) -> first seconds
     by_id = {f.command_id: f for f in freezes}
     for ev in sorted(events, key=lambda e: e.time):
         if ev.type == "freeze_applied":
@@ -145,6 +176,10 @@ def build_report(since: datetime, freezes: Sequence[FreezeRecord], lifts: Iterab
             count[(ev.device_id, station)] += 1
             first.setdefault((f.command_id, ev.device_id), (seconds, station, ev.time))
             first_by_station.setdefault((f.command_id, ev.device_id, station), seconds)
+            stage = STAGE_OF_ACTION.get(str(ev.payload.get("action")))
+            if stage is not None:
+                stages[stage].interceptions += 1
+                stage_first.setdefault((f.command_id, stage), seconds)
 
     rows: dict[tuple[str, str], Row] = {}
 
@@ -191,7 +226,11 @@ def build_report(since: datetime, freezes: Sequence[FreezeRecord], lifts: Iterab
     out = sorted(rows.values(), key=lambda r: (r.device_id, r.station))
     for r in out:
         r.finish()
-    return Report(iso(since), total, out)
+    for (_, stage), seconds in stage_first.items():
+        stages[stage]._seconds.append(seconds)
+    for st in stages.values():
+        st.finish()
+    return Report(iso(since), total, out, list(stages.values()))
 
 
 def _freeze_of_interception(ev: DeviceEvent, candidates: Sequence[FreezeRecord],
@@ -226,6 +265,13 @@ def format_table(report: Report) -> str:
             cells.append("-" if value is None else f"{value:.3f}" if isinstance(value, float)
                          else str(value))
         lines.append("| " + " | ".join(cells) + " |")
+    if report.stages:
+        lines += ["", "| stage | freezes | interceptions | median s | p95 s |",
+                  "| --- | --- | --- | --- | --- |"]
+        for st in report.stages:
+            lines.append(f"| {st.stage} | {st.freezes} | {st.interceptions} | "
+                         + " | ".join("-" if v is None else f"{v:.3f}" for v in (st.median_s, st.p95_s))
+                         + " |")
     return "\n".join(lines)
 
 

@@ -203,3 +203,24 @@ def test_recompute_never_moves_a_started_order_and_is_stable():
     assert not started & set(placed)
     assert placed[0] == "new-p0"
     assert build_waves(orders, now=NOW, limits=WaveLimits(max_orders=5)) == first  # reproducible
+
+
+# -- the interception report's stages -----------------------------------------------------------
+@pytest.mark.parametrize("actions, expected", [
+    ([("pick", 2.0)], {"pick": (1, 1, 2.0), "pack": (0, 0, None), "print": (0, 0, None)}),
+    ([("pick", 2.0), ("scan", 30.0), ("scan", 31.0), ("print", 90.0)],
+     {"pick": (1, 1, 2.0), "pack": (1, 2, 30.0), "print": (1, 1, 90.0)}),
+    ([("waybill", 5.0)], {"pick": (0, 0, None), "pack": (1, 1, 5.0), "print": (0, 0, None)}),
+])
+def test_interception_report_per_stage(actions, expected):
+    from edge.interception_report import DeviceEvent, FreezeRecord, build_report
+
+    issued = datetime(2026, 5, 1, 9, tzinfo=UTC)
+    freeze = FreezeRecord("c1", "SO-1", "cancel", issued)
+    events = [DeviceEvent("gw", "interception", "SO-1", issued + timedelta(seconds=s),
+                          {"action": a, "station": "pda-1", "seconds_since_freeze": s,
+                           "freeze_issued_at": issued.isoformat()}) for a, s in actions]
+    report = build_report(issued - timedelta(days=1), [freeze], [], events)
+    got = {s.stage: (s.freezes, s.interceptions, s.median_s) for s in report.stages}
+    assert got == expected
+    assert "| pick |" in __import__("edge.interception_report").interception_report.format_table(report)

@@ -122,24 +122,39 @@ class AlarmCenter:
             raise AlarmError("operator: required (who acknowledged the alarm), 1-64 characters")
 
         def write(db: sqlite_utils.Database) -> Alarm:
-            row = db.execute(f"SELECT {_COLUMNS} FROM alarms WHERE alarm_id = ?",
-                             [alarm_id]).fetchone()
-            if row is None:
+            alarm = self.ack_in(db, alarm_id, operator)
+            if alarm is None:
                 raise AlarmError(f"no alarm {alarm_id}")
-            alarm = _row_to_alarm(row)
-            if alarm.acked_at is not None:
-                return alarm  # acknowledging twice is harmless
-            now = utc_now()
-            db.execute("UPDATE alarms SET acked_at = ?, acked_by = ? WHERE alarm_id = ?",
-                       [now, operator, alarm_id])
-            append_event(db, self.device_id, "alarm_ack", {
-                "alarm_id": alarm_id, "operator": operator, "alarm_type": alarm.type,
-                "raised_at": alarm.created_at}, order_id=alarm.order_id)
-            return Alarm(**{**asdict(alarm), "acked_at": now, "acked_by": operator})
+            return alarm
 
         alarm = self.store.write(write, essential=True)
         self.bus.publish("alarm_ack", alarm.as_json())
         return alarm
+
+    def ack_in(self, db: sqlite_utils.Database, alarm_id: str, operator: str) -> Alarm | None:
+        """Acknowledge inside the caller's transaction (publish ``alarm_ack`` after the commit);
+        None if there is no such alarm. Acknowledging twice is harmless."""
+        row = db.execute(f"SELECT {_COLUMNS} FROM alarms WHERE alarm_id = ?", [alarm_id]).fetchone()
+        if row is None:
+            return None
+        alarm = _row_to_alarm(row)
+        if alarm.acked_at is not None:
+            return alarm
+        now = utc_now()
+        db.execute("UPDATE alarms SET acked_at = ?, acked_by = ? WHERE alarm_id = ?",
+                   [now, operator, alarm_id])
+        append_event(db, self.device_id, "alarm_ack", {
+            "alarm_id": alarm_id, "operator": operator, "alarm_type": alarm.type,
+            "raised_at": alarm.created_at}, order_id=alarm.order_id)
+        return Alarm(**{**asdict(alarm), "acked_at": now, "acked_by": operator})
+
+    @staticmethod
+    def holding(db: sqlite_utils.Database, station: str) -> list[str]:
+        """The unacknowledged level-``alarm`` alarms of ``station``: while there are any, the
+        station's scans wait (docs/freeze.md, "Alarm holds")."""
+        return [r[0] for r in db.execute(
+            "SELECT alarm_id FROM alarms WHERE acked_at IS NULL AND level = 'alarm'"
+            " AND station = ? ORDER BY created_at", [station])]
 
     def active(self, station: str | None = None) -> list[Alarm]:
         sql = f"SELECT {_COLUMNS} FROM alarms WHERE acked_at IS NULL"

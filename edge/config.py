@@ -137,7 +137,8 @@ KEYS: tuple[Key, ...] = (
 )
 KEYS += (  # freeze interception (docs/freeze.md)
     Key("hub_public_key", str, "", _hub_public_key,
-        "the hub's command-signing key (`scanedge hub public-key`); empty = trust on first use"),
+        "the hub's command-signing key (written by `scanedge enroll`); empty = signed commands "
+        "are refused (see hub_trust_first_key)"),
     Key("offline_print", str, "allow", _choice("allow", "hold_p0", "hold_all"),
         "printing while the hub is silent (freeze status unknown): allow, hold P0 jobs, hold all"),
     Key("offline_after_s", float, 15.0, _positive, "hub silent this long = freeze status unknown"),
@@ -156,7 +157,7 @@ KEYS += (  # waybill capture (docs/waybill.md)
         "per-distributor tracking-number rules, a JSON object (docs/waybill.md); empty = none"),
 )
 KEYS += (  # image work: memory (docs/decode.md)
-    Key("image_memory_mb", float, 160.0, _positive,
+    Key("image_memory_mb", float, 256.0, _positive,
         "memory for decodes and waybill reads at once; each reserves its estimate, the rest "
         "wait (docs/decode.md)"),
 )
@@ -175,11 +176,23 @@ KEYS += (  # a hub for a fleet (docs/scaling.md)
         "hub: re-read the change log this often without a wake-up (a safety net: commits in this "
         "process and PostgreSQL NOTIFYs from others wake the streams at once)"),
 )
+KEYS += (  # the packing bench's guarantees (docs/printing.md)
+    Key("print_policy", str, "strict", _choice("strict", "warn", "off"),
+        "labels only for verified orders: strict refuses, warn prints and records, off"),
+    Key("p0_blocks_others", bool, True, help="while a P0 label waits or prints, other labels wait"),
+    Key("notify_url", str, "", _hub_url,
+        "webhook for P0 orders and tripped fuses (JSON POST, retried); empty = none"),
+)
 KEYS += (  # sign-in (docs/security.md)
     Key("session_hours", float, 12.0, _positive, "a sign-in at a station lasts this long (a shift)"),
     Key("tls_cert", str, "", help="PEM certificate for HTTPS on `listen`; empty = plain HTTP "
         "(or TLS at a reverse proxy)"),
     Key("tls_key", str, "", help="PEM private key of tls_cert"),
+)
+KEYS += (  # enrolment and hub identity (docs/security.md)
+    Key("hub_trust_first_key", bool, False, None,
+        "with no hub_public_key: trust the first hub key seen (trust on first use); else "
+        "signed commands are refused until `scanedge enroll`"),
 )
 KEY_NAMES = frozenset(k.name for k in KEYS)
 
@@ -234,9 +247,13 @@ class Settings:
     hub_stream_rate: float
     hub_stream_burst: float
     hub_reread_s: float
+    print_policy: str
+    p0_blocks_others: bool
+    notify_url: str
     session_hours: float
     tls_cert: str
     tls_key: str
+    hub_trust_first_key: bool
     source: str = field(default="defaults", compare=False)
 
     @property

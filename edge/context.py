@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from edge.freeze_effects import AckSender, FreezeEffects
     from edge.freeze_status import FreezeStatus
     from edge.gpio import GpioAlarm
+    from edge.notify import Notifier
     from edge.picking import PickService
     from sync.worker import SyncWorker
 
@@ -37,6 +38,7 @@ class EdgeContext:
     freeze_status: FreezeStatus | None = None  # offline policy: "freeze status unknown"
     acks: AckSender | None = None  # freeze acks to the hub, ahead of the event backlog
     gpio: GpioAlarm | None = None  # buzzer + red LED, when pins are configured
+    notifier: Notifier | None = None  # P0 orders: supervisor alert and notify_url webhook
     picking: PickService | None = None  # waves and pick steps (docs/picking.md)
 
     @classmethod
@@ -71,6 +73,13 @@ class EdgeContext:
             metrics.watch_sync(ctx.sync)
             assert ctx.freezes is not None
             ctx.sync.on_applied.append(ctx.freezes.on_applied)  # after the commit
+            from edge.notify import Notifier
+
+            ctx.notifier = Notifier(store, bus, url=settings.notify_url,
+                                    device_id=settings.device_id, station=settings.station).start()
+            notifier = ctx.notifier
+            ctx.sync.on_applied.append(lambda applied: notifier.p0_orders(
+                [*applied.orders, *(e.get("order_id") for e in applied.expedites)]))
             ctx.acks = ctx.freezes.acks = AckSender(store, ctx.sync.client).start()
             ctx.sync.start()
         ctx._start_freeze_status()
@@ -117,5 +126,7 @@ class EdgeContext:
             self.sync.stop()
         if self.gpio is not None:
             self.gpio.close()
+        if self.notifier is not None:
+            self.notifier.stop()
         self.printing.stop()
         self.store.close()

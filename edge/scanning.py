@@ -20,9 +20,17 @@ from edge.config import Settings
 from edge.domain.codes import ScannedCode, classify
 from edge.domain.handover import short_pick
 from edge.domain.messages import scan_message
-from edge.domain.packing import PackState, ScanContext, ScanOutcome, Verdict, evaluate_scan
+from edge.domain.packing import (
+    PackState,
+    Reason,
+    ScanContext,
+    ScanOutcome,
+    Verdict,
+    evaluate_scan,
+)
+from edge.domain.print_gate import print_gate
 from edge.interceptions import record_interception, seconds_since
-from edge.store import Store
+from edge.store import Store, bench
 from edge.store.db import utc_now
 from edge.store.orders import (
     load_freeze,
@@ -62,6 +70,7 @@ class ScanService:
         self.settings = settings
         self.alarms = alarms  # a frozen scan raises an alarm that waits for a person
         self.picking: Any = None  # edge.picking.PickService: totes and short picks (handover)
+        store.ensure_schema(bench.COMPONENT, bench.MIGRATIONS)
         self._today = today
         self.listeners: list[ScanListener] = []  # called after commit: metrics, page stream
 
@@ -72,7 +81,11 @@ class ScanService:
         station: str | None = None,
         operator: str | None = None,
         scan_id: str | None = None,
+        acks: list[str] | None = None,
     ) -> dict[str, Any]:
+        """One scan at ``station``. While an alarm of the station waits for a person, the scan
+        answers ``alarm_pending`` unless it carries those alarms' ids in ``acks`` (the person at
+        the station saw them: they are acknowledged in the same transaction)."""
         station = station or self.settings.station
         _check_name("station", station, 64)
         if operator is not None:
@@ -87,11 +100,15 @@ class ScanService:
             raise ScanInputError("code: not valid Unicode text (a lone surrogate or bytes "
                                  "in another encoding)")
         scanned = classify(code)
+        acked: list[Alarm] = []
         response, alarm = self.store.write(
-            lambda db: self._apply(db, scanned, station, operator, scan_id)
+            lambda db: self._apply(db, scanned, station, operator, scan_id, acks or [], acked)
         )
-        if alarm is not None and self.alarms is not None:
-            self.alarms.announce(alarm)
+        if self.alarms is not None:
+            for done in acked:
+                self.alarms.bus.publish("alarm_ack", done.as_json())
+            if alarm is not None:
+                self.alarms.announce(alarm)
         for listener in self.listeners:
             try:
                 listener(response)
@@ -106,6 +123,8 @@ class ScanService:
         station: str,
         operator: str | None,
         scan_id: str | None,
+        acks: list[str],
+        acked: list[Alarm],
     ) -> tuple[dict[str, Any], Alarm | None]:
         """The answer, and the alarm to announce once the transaction has committed."""
         if scan_id is not None:
@@ -114,6 +133,14 @@ class ScanService:
             ).fetchone()
             if row is not None:
                 return {**json.loads(row[0]), "replayed": True}, None
+        if self.alarms is not None:
+            holding = self.alarms.holding(db, station)
+            if holding and not set(holding) <= set(acks):
+                return self._held(db, code, station, operator, holding), None
+            for alarm_id in holding:  # the scan carries their acks: a person saw them
+                done = self.alarms.ack_in(db, alarm_id, operator or "?")
+                if done is not None:
+                    acked.append(done)
 
         open_id = open_order_id(db, station)
         open_state = load_pack_state(db, open_id) if open_id else None
@@ -133,6 +160,10 @@ class ScanService:
             set_open_order(db, station, outcome.state.order.order_id, operator)
         if outcome.counted and outcome.state is not None:
             save_progress(db, outcome.state)
+            bench.set_pack_station(db, outcome.state.order.order_id, station)
+        if outcome.reason is Reason.GIFT_CONFIRMED and outcome.order_id is not None:
+            bench.confirm_gift(db, outcome.order_id, int(outcome.details["gift_no"]), how="scan",
+                               operator=operator)
 
         message = scan_message(outcome, code.text)
         payload: dict[str, Any] = {
@@ -161,6 +192,12 @@ class ScanService:
         response = _response(code, outcome, message, station, event.event_id, event.seq)
         if short is not None:
             response.update(verdict=short["verdict"], short_pick=short["missing"])
+        if response.get("order") is not None and outcome.state is not None:
+            info = bench_view(db, outcome.state, station, self.settings.print_policy)
+            response["order"] = order_view(outcome.state, info)
+            # ready to print: the print gate says so (all packed, gifts confirmed, this station)
+            response["ready_to_print"] = (outcome.verdict is Verdict.OK
+                                          and bool(info["print_gate"]["allowed"]))
         alarm = None
         if outcome.freeze is not None:
             record_interception(db, self.settings.device_id, outcome.freeze, action="scan",
@@ -176,6 +213,31 @@ class ScanService:
                 [scan_id, event.event_id, json.dumps(response, ensure_ascii=False), utc_now()],
             )
         return response, alarm
+
+
+    def _held(self, db: sqlite_utils.Database, code: ScannedCode, station: str,
+              operator: str | None, holding: list[str]) -> dict[str, Any]:
+        """The answer to a scan made while an alarm of the station waits: recorded, not done."""
+        message = scan_message(ScanOutcome(Verdict.ALARM_PENDING, Reason.ALARM_PENDING), code.text)
+        event = append_event(db, self.settings.device_id, "scan", {
+            "code": code.text, "kind": code.kind.value, "verdict": Verdict.ALARM_PENDING.value,
+            "reason": Reason.ALARM_PENDING.value, "station": station, "operator": operator,
+            "alarms": holding})
+        return {"verdict": Verdict.ALARM_PENDING.value, "reason": Reason.ALARM_PENDING.value,
+                "message": message, "alarm": True, "order_id": None, "station": station,
+                "code": code.as_json(), "order": None, "complete": False,
+                "ready_to_print": False, "freeze": None, "alarms": holding,
+                "event_id": event.event_id, "seq": event.seq}
+
+
+def bench_view(db: sqlite_utils.Database, state: PackState, station: str,
+               policy: str) -> dict[str, Any]:
+    """What the bench shows beside an order's counts: gifts confirmed, the print gate."""
+    order_id = state.order.order_id
+    confirmed = bench.gifts_confirmed(db, order_id)
+    gate = print_gate(state, confirmed, bench.pack_station(db, order_id), station, policy)
+    return {"gifts_confirmed": sorted(confirmed), "print_gate": gate.as_json(),
+            "label_void": bench.voided(db, order_id)}
 
 
 def _is_unicode(text: str) -> bool:
@@ -195,10 +257,12 @@ def _check_name(field: str, value: object, max_len: int, *, strict: bool = True)
         raise ScanInputError(f"{field}: only letters, digits, '-', '_', '.', ':' are allowed")
 
 
-def order_view(state: PackState) -> dict[str, Any]:
-    """The order as the pages and the API show it: lines with their packed counts."""
+def order_view(state: PackState, bench_info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The order as the pages and the API show it: lines with their packed counts (and, with
+    ``bench_info`` from :func:`bench_view`, gift confirmations and the print gate)."""
     order = state.order
-    return {
+    confirmed = set(bench_info["gifts_confirmed"]) if bench_info else set()
+    return {**(bench_info or {}),
         "order_id": order.order_id,
         "version": order.version,
         "priority": order.priority,
@@ -212,7 +276,8 @@ def order_view(state: PackState) -> dict[str, Any]:
              "expires": line.expires.isoformat() if line.expires else None}
             for i, line in enumerate(order.lines)
         ],
-        "gifts": [{"name": g.name, "qty": g.qty} for g in order.gifts],
+        "gifts": [{"gift_no": i, "name": g.name, "qty": g.qty, "code": g.code,
+                   "confirmed": i in confirmed} for i, g in enumerate(order.gifts)],
         "items_packed": state.items_packed,
         "total_items": order.total_items,
         "complete": state.complete,

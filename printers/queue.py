@@ -12,6 +12,7 @@ cancelled; queued -> failed (the label cannot be made).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,9 +69,9 @@ _COLUMNS = ("job_id", "order_id", "idempotency_key", "priority", "copies", "stat
 class QueueError(Exception):
     """A request the queue refuses: HTTP status, stable code, message."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.details = status, code, message, details
 
 
 @dataclass(frozen=True)
@@ -116,19 +117,43 @@ def _job(row: sqlite3.Row | tuple[Any, ...] | None) -> Job | None:
     return Job(**values)
 
 
+# A job's priority is its order's priority *now*: an expedite (or any priority change) re-ranks
+# the queued labels at once, with nothing to keep in step. A job whose order is gone keeps its own.
+_PRIORITY = ("COALESCE((SELECT o.priority FROM orders o WHERE o.order_id = print_jobs.order_id),"
+             " priority)")
+
+
 def _select(where: str) -> str:
-    return f"SELECT {', '.join(_COLUMNS)} FROM print_jobs WHERE {where}"
+    columns = ", ".join(_PRIORITY if c == "priority" else c for c in _COLUMNS)  # as of now
+    return f"SELECT {columns} FROM print_jobs WHERE {where}"
 
 
 def get_job(db: sqlite_utils.Database, job_id: str) -> Job | None:
     return _job(db.execute(_select("job_id = ?"), [job_id]).fetchone())
 
 
-def next_due(db: sqlite_utils.Database, now: float) -> Job | None:
-    """The queued job to print next: highest priority first, then oldest."""
+def next_due(db: sqlite_utils.Database, now: float, held: Sequence[str] = ()) -> Job | None:
+    """The queued job to print next: highest current priority first, then oldest; jobs of the
+    ``held`` priorities stay queued."""
+    skip = f" AND {_PRIORITY} NOT IN ({', '.join('?' for _ in held)})" if held else ""
     return _job(db.execute(
-        _select("state = 'queued' AND next_attempt_at <= ? ORDER BY rank, id LIMIT 1"), [now]
-    ).fetchone())
+        _select(f"state = 'queued' AND next_attempt_at <= ?{skip} ORDER BY {_PRIORITY}, id"
+                " LIMIT 1"), [now, *held]).fetchone())
+
+
+def count_queued(db: sqlite_utils.Database, priorities: Sequence[str]) -> int:
+    """Queued jobs whose order has one of ``priorities`` now."""
+    if not priorities:
+        return 0
+    marks = ", ".join("?" for _ in priorities)
+    return db.execute(f"SELECT COUNT(*) FROM print_jobs WHERE state = 'queued'"
+                      f" AND {_PRIORITY} IN ({marks})", list(priorities)).fetchone()[0]
+
+
+def p0_pending(db: sqlite_utils.Database) -> bool:
+    """A P0 label is queued or printing (then the others wait: ``p0_blocks_others``)."""
+    return db.execute(f"SELECT 1 FROM print_jobs WHERE state IN ('queued', 'sending')"
+                      f" AND {_PRIORITY} = 'P0' LIMIT 1").fetchone() is not None
 
 
 def next_wakeup(db: sqlite_utils.Database) -> float | None:

@@ -22,9 +22,10 @@ import sqlite_utils
 
 from edge.config import ConfigError, Settings
 from edge.domain.messages import freeze_message
+from edge.domain.print_gate import GateVerdict, print_gate
 from edge.interceptions import record_interception
-from edge.store import DiskFull, Store
-from edge.store.orders import load_freeze, load_order
+from edge.store import DiskFull, Store, bench
+from edge.store.orders import load_freeze, load_order, load_pack_state
 from edge.store.outbox import append_event
 from printers import queue as q
 from printers import status as st
@@ -106,6 +107,7 @@ class PrintService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         store.ensure_schema(q.COMPONENT, q.MIGRATIONS)
+        store.ensure_schema(bench.COMPONENT, bench.MIGRATIONS)
         # essential: a start-up write, it must not stop `scanedge serve` on a full disk
         self.store.write(lambda db: q.recover_after_crash(db, settings.device_id), essential=True)
         if start:
@@ -131,10 +133,16 @@ class PrintService:
 
     # --- API ------------------------------------------------------------------------------------
 
-    def submit(self, order_id: str, *, copies: int = 1, idempotency_key: str | None = None) -> q.Job:
-        """Queue an order's label; a frozen order is refused (logged), a known key is a no-op."""
+    def submit(self, order_id: str, *, copies: int = 1, idempotency_key: str | None = None,
+               station: str | None = None, operator: str | None = None,
+               override_reason: str | None = None) -> q.Job:
+        """Queue an order's label. A frozen order is refused (logged); an order the print gate
+        refuses (edge/domain/print_gate.py) too, unless ``override_reason`` (a supervisor's,
+        checked by the caller) is given; a known idempotency key is a no-op."""
         _check_copies(copies)
         device = self.settings.device_id
+        station = station or self.settings.station
+        gated: list[GateVerdict] = []
 
         def write(db: sqlite_utils.Database) -> tuple[q.Job | None, str | None, Alarm | None]:
             if idempotency_key is not None:
@@ -152,11 +160,29 @@ class PrintService:
             if reason:
                 self._alarm(db, "frozen_print", order_id=order_id, freeze_reason=reason)
                 return None, reason, self._intercept(db, order_id, "print_request")
-            job = q.enqueue(db, device, order, copies=copies, idempotency_key=idempotency_key)[0]
+            verdict = self.gate(db, order_id, station)
+            audit = {"problems": verdict.codes, "station": station, "operator": operator,
+                     "policy": self.settings.print_policy}
+            if not verdict.allowed and override_reason is None:
+                append_event(db, device, "print_refused", audit, order_id=order_id)
+                gated.append(verdict)  # committed: the refusal is on the record
+                return None, None, None
+            if not verdict.allowed:
+                append_event(db, device, "print_override", {**audit, "reason": override_reason},
+                             order_id=order_id)
+            elif verdict.problems:  # print_policy = warn
+                append_event(db, device, "print_warned", audit, order_id=order_id)
+            job = q.enqueue(db, device, order, copies=copies, idempotency_key=idempotency_key,
+                            operator=operator)[0]
             return job, None, None
 
         job, frozen, alarm = self.store.write(write)
         self._announce(alarm)
+        if gated:
+            problems = gated[0].problems
+            raise q.QueueError(409, "not_ready", "；".join(p.zh for p in problems) + " / "
+                               + "; ".join(p.en for p in problems),
+                               problems=[p.as_json() for p in problems])
         if job is None:
             self._notify_alarm({"kind": "frozen_print", "order_id": order_id, "reason": frozen})
             raise q.QueueError(409, "frozen", f"order {order_id} is frozen ({frozen}): not printed")
@@ -166,6 +192,14 @@ class PrintService:
 
     def get(self, job_id: str) -> q.Job | None:
         return q.get_job(self.store.read(), job_id)
+
+    def gate(self, db: sqlite_utils.Database, order_id: str, station: str) -> GateVerdict:
+        """The print gate for ``order_id`` at ``station`` (docs/printing.md)."""
+        state = load_pack_state(db, order_id)
+        if state is None:
+            raise q.QueueError(404, "not_found", f"order {order_id} is not on this device")
+        return print_gate(state, bench.gifts_confirmed(db, order_id),
+                          bench.pack_station(db, order_id), station, self.settings.print_policy)
 
     def reprint(self, job_id: str, *, operator: str, reason: str, copies: int = 1) -> q.Job:
         """A new job for the same order, marked "补打 #n", logged with operator and reason."""
@@ -280,26 +314,21 @@ class PrintService:
         self._process(job)
         return 0.0
 
+    def held_priorities(self) -> list[str]:
+        """The priorities whose labels wait now: the offline policy's, and every one but P0
+        while a P0 label is queued or printing (``p0_blocks_others``)."""
+        held = set(self.print_gate() or ()) if self.print_gate is not None else set()
+        if self.settings.p0_blocks_others and q.p0_pending(self.store.read()):
+            held |= {"P1", "P2", "P3"}
+        return sorted(held)
+
     def _next_due(self, now: float) -> q.Job | None:
-        """The next job, leaving queued the priorities the offline policy holds back."""
-        held = self.print_gate() if self.print_gate is not None else None
-        if not held:
-            return q.next_due(self.store.read(), now)
-        marks = ", ".join("?" for _ in held)
-        row = self.store.read().execute(
-            "SELECT job_id FROM print_jobs WHERE state = 'queued' AND next_attempt_at <= ?"
-            f" AND priority NOT IN ({marks}) ORDER BY rank, id LIMIT 1", [now, *held]).fetchone()
-        return q.get_job(self.store.read(), row[0]) if row else None
+        return q.next_due(self.store.read(), now, self.held_priorities())
 
     def held_jobs(self) -> int:
-        """Queued jobs the offline policy holds back right now."""
-        held = self.print_gate() if self.print_gate is not None else None
-        if not held:
-            return 0
-        marks = ", ".join("?" for _ in held)
-        return self.store.read().execute(
-            f"SELECT COUNT(*) FROM print_jobs WHERE state = 'queued' AND priority IN ({marks})",
-            list(held)).fetchone()[0]
+        """Queued jobs held back right now (offline policy, a P0 waiting)."""
+        held = self.held_priorities()
+        return q.count_queued(self.store.read(), held) if held else 0
 
     # --- freezes: the check right before the bytes go out, interceptions, the buzzer ------------
 

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from edge.web import context
 from edge.web.api import json_body
-from edge.web.auth import operator
+from edge.web.auth import operator, principal, station_of
 from edge.web.errors import ApiError
 from edge.web.limits import MAX_ID
 from printers.queue import QueueError
@@ -48,7 +48,7 @@ def _call(fn, *args: Any, **kwargs: Any):
     try:
         return fn(*args, **kwargs)
     except QueueError as e:
-        raise ApiError(e.status, e.code, e.message) from None
+        raise ApiError(e.status, e.code, e.message, **e.details) from None
 
 
 @bp.post("/print-jobs")
@@ -56,7 +56,16 @@ def post_print_job():
     body = json_body()
     order_id = _text(body, "order_id", required=True, max_len=64)
     key = _text(body, "idempotency_key", max_len=MAX_ID) or _header_key()
-    job = _call(context().printing.submit, order_id, copies=_copies(body), idempotency_key=key)
+    override = body.get("override")
+    reason = None
+    if override is not None:  # {"reason": ...}: print an order the gate refuses (audited)
+        if not principal().can("override_print_gate"):
+            raise ApiError(403, "forbidden", f"the role {principal().role} may not override "
+                                             "the print gate: a supervisor may")
+        reason = _text(override if isinstance(override, dict) else {}, "reason", required=True)
+    job = _call(context().printing.submit, order_id, copies=_copies(body), idempotency_key=key,
+                station=station_of(_text(body, "station", max_len=64)), operator=operator(),
+                override_reason=reason)
     return jsonify({"job_id": job.job_id, "state": job.state}), 202
 
 

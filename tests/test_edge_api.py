@@ -46,8 +46,12 @@ def test_frozen_over_http(client, demo_ctx):
     assert item["verdict"] == "frozen" and item["alarm"]
     assert item["freeze"]["reason"] == "address_change"
     assert "地址已变更" in item["message"]["zh"]
+    # the station's alarm waits for a person: the next scan is held, not judged
     again = post_scan(client, "SF1385628716739")
-    assert again["verdict"] == "frozen"
+    assert (again["verdict"], again["alarms"]) == ("alarm_pending", [item["alarm_id"]])
+    # a scan that carries the alarm's ack (the person saw it) goes through: still frozen
+    seen = post_scan(client, "SF1385628716739", acks=[item["alarm_id"]])
+    assert seen["verdict"] == "frozen"
     order = client.get("/api/v1/orders/SO-1001").get_json()
     assert order["freeze"]["reason"] == "address_change"
     assert order["items_packed"] == 0
@@ -125,7 +129,9 @@ def test_healthz_and_metrics(client):
 
 def test_get_order(client):
     body = client.get("/api/v1/orders/SO-1001").get_json()
-    assert body["priority"] == "P0" and body["gifts"] == [{"name": "帆布包", "qty": 1}]
+    assert body["priority"] == "P0" and body["gifts"] == [
+        {"gift_no": 0, "name": "帆布包", "qty": 1, "code": None, "confirmed": False}]
+    assert body["print_gate"]["allowed"] is False
     assert body["lines"][0]["lot"] == "L2301" and body["freeze"] is None
 
 

@@ -305,7 +305,8 @@ def hub_rig(tmp_path) -> Iterator[tuple[HubServer, EdgeServer]]:
     data = tmp_path / "edge"
     run_cli("orders", "import", "--demo", data_dir=data)
     edge = EdgeServer(data, SCANEDGE_DEVICE_ID="page-dev", SCANEDGE_HUB_URL=hub.url,
-                      SCANEDGE_HUB_TOKEN=token, SCANEDGE_PRINTER="dummy://")
+                      SCANEDGE_HUB_TOKEN=token, SCANEDGE_HUB_PUBLIC_KEY=hub.public_key,
+                      SCANEDGE_PRINTER="dummy://")
     edge.env["SCANEDGE_DEVICE_ID"] = "page-dev"  # cli_env's default is test-dev
     edge.start()
     yield hub, edge
@@ -385,3 +386,49 @@ def test_sign_in_by_badge_then_work_is_recorded_as_that_person(tmp_path, browser
     finally:
         browser.delete_all_cookies()
         edge.stop()
+
+
+def test_alarm_holds_scans_across_a_reload_a_second_tab_and_both_pages(rig, browser) -> None:
+    """A scan typed under an alarm is not sent before a person acknowledged it: not after a
+    reload of the page, not from a second tab (/bench beside /scan); the device holds the
+    station's scans too (alarm_pending) for whatever client did not know."""
+    import sqlite3
+
+    edge, _ = rig
+    station = "bench-7"
+
+    def scans_of(code: str) -> list[str]:
+        db = sqlite3.connect(Path(edge.data_dir) / "edge.db")
+        return [json.loads(p)["verdict"] for (p,) in db.execute(
+            "SELECT payload FROM events WHERE type = 'scan' ORDER BY seq")
+                if json.loads(p)["station"] == station and json.loads(p)["code"] == code]
+
+    run_cli("freeze", "SO-1002", "--reason", "hold", data_dir=Path(edge.data_dir))
+    open_page(browser, edge, f"/scan?station={station}")
+    first = browser.current_window_handle
+    scan(browser, "SO-1002")  # frozen: the station's alarm goes up
+    js_until(browser, "return !document.getElementById('alarm').hidden", timeout=5)
+    scan(browser, "9787115428028")  # typed under the alarm: held here
+    assert browser.execute_script("return ScanEdge.scanner.queue().length") == 1
+    browser.refresh()
+    js_until(browser, "return window.ScanEdge && ScanEdge.live.state !== null", what="reconnected")
+    js_until(browser, "return !document.getElementById('alarm').hidden", timeout=5)
+    assert browser.execute_script("return ScanEdge.scanner.queue().length") == 1
+    assert scans_of("9787115428028") == []  # the reload did not send it
+    # another client that does not know about the alarm is held by the device itself
+    status, body = edge.post("/api/v1/scans", {"code": "SO-1001", "station": station})
+    assert status == 200 and body["verdict"] == "alarm_pending"
+    # a second tab, the bench of the same station: the alarm is up there too
+    browser.switch_to.new_window("tab")
+    open_page(browser, edge, f"/bench?station={station}")
+    js_until(browser, "return !document.getElementById('alarm').hidden", timeout=5)
+    assert browser.find_element(By.ID, "print-btn").get_attribute("disabled") is not None
+    browser.find_element(By.ID, "alarm-ack").click()  # a person acknowledges it here
+    js_until(browser, "return document.getElementById('alarm').hidden")
+    browser.close()
+    browser.switch_to.window(first)
+    # the first tab hears the acknowledgement and only now sends the held scan
+    js_until(browser, "return document.getElementById('alarm').hidden", timeout=5)
+    js_until(browser, "return ScanEdge.scanner.queue().length === 0", timeout=10)
+    assert scans_of("9787115428028") == ["unknown"]  # SO-1002 stayed frozen: no open order
+    run_cli("unfreeze", "SO-1002", data_dir=Path(edge.data_dir))

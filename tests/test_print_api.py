@@ -17,7 +17,7 @@ from printers.sim import VirtualPrinter
 def api(tmp_path):
     with VirtualPrinter() as sim:
         settings = load_settings(env={}, data_dir=str(tmp_path / "var"), device_id="test-dev",
-                                 printer=sim.address)
+                                 printer=sim.address, print_policy="off")  # gate: test_print_gate
         ctx = EdgeContext.open(settings)
         load_demo_orders(ctx.store)
         ctx.printing.poll_interval = 0.05

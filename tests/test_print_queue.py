@@ -40,7 +40,8 @@ def sim() -> Iterator[VirtualPrinter]:
 @pytest.fixture
 def rig(tmp_path, sim):
     settings = load_settings(env={}, data_dir=str(tmp_path / "var"), device_id="test-dev",
-                             station="bench-1", printer=sim.address, printer_model="generic-80")
+                             station="bench-1", printer=sim.address, printer_model="generic-80",
+                             print_policy="off")  # the queue's mechanics; the gate: test_print_gate
     store = Store(settings.edge_db_path)
     load_demo_orders(store)
     service = PrintService(store, settings, poll_interval=0.05, retry_base=0.05, retry_max=0.2,
@@ -151,7 +152,8 @@ def test_paper_out_mid_job_holds_and_operator_confirms(rig) -> None:
 def test_unreachable_printer_retries_with_backoff(tmp_path) -> None:
     with VirtualPrinter() as probe:
         address = probe.address  # a port that is closed once the probe stops
-    settings = load_settings(env={}, data_dir=str(tmp_path / "var"), device_id="d", printer=address)
+    settings = load_settings(env={}, data_dir=str(tmp_path / "var"), device_id="d", printer=address,
+                             print_policy="off")
     store = Store(settings.edge_db_path)
     load_demo_orders(store)
     service = PrintService(store, settings, poll_interval=0.05, retry_base=0.05, retry_max=0.2)

@@ -35,6 +35,9 @@ _TEMPLATES: dict[Reason, tuple[str, str]] = {
     Reason.UNKNOWN_TRACKING: ("运单号 {code} 不属于任何已知订单", "Tracking number {code} matches no order"),
     Reason.BAD_CHECK_DIGIT: ("条码校验位错误,请重扫", "Bad check digit: scan again"),
     Reason.UNRECOGNIZED: ("无法识别的条码 {code}", "Unrecognized code {code}"),
+    Reason.GIFT_CONFIRMED: ("赠品 {gift} 已确认", "Gift {gift} confirmed"),
+    Reason.ALARM_PENDING: ("本工位有未确认的报警,请先确认报警再扫描",
+                           "An alarm at this station is not acknowledged: acknowledge it first"),
     Reason.EMPTY: ("空扫描", "Empty scan"),
 }
 

@@ -48,6 +48,7 @@ class OrderLine:
 class Gift:
     name: str
     qty: int = 1
+    code: str | None = None  # its barcode, when it has one: scanning it confirms the gift
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ class Order:
             "carrier": self.carrier,
             "lane": self.lane,
             "lines": [_line_json(line) for line in self.lines],
-            "gifts": [{"name": g.name, "qty": g.qty} for g in self.gifts],
+            "gifts": [{"name": g.name, "qty": g.qty, **({"code": g.code} if g.code else {})}
+                      for g in self.gifts],
             "recipient": self.recipient,
             "site": self.site,
         })
@@ -161,7 +163,8 @@ def parse_order(doc: Any) -> Order:
         where = f"{order_id}: gifts[{i}]."
         if not isinstance(g, dict):
             raise OrderError(f"{where[:-1]}: expected an object")
-        gifts.append(Gift(name=_text(g, "name", where, required=True) or "", qty=_qty(g, where, 1)))
+        gifts.append(Gift(name=_text(g, "name", where, required=True) or "", qty=_qty(g, where, 1),
+                          code=_text(g, "code", where)))
 
     recipient = doc.get("recipient") or {}
     if not isinstance(recipient, dict):

@@ -25,6 +25,9 @@ class Verdict(StrEnum):
     WRONG_LOT = "wrong_lot"
     EXPIRED = "expired"
     UNKNOWN = "unknown"
+    # Answered by the scan service, not these rules: an alarm of the station waits for a person
+    # (nothing counted, nothing opened) -- docs/freeze.md, "Alarm holds".
+    ALARM_PENDING = "alarm_pending"
 
 
 class Reason(StrEnum):
@@ -44,6 +47,8 @@ class Reason(StrEnum):
     BAD_CHECK_DIGIT = "bad_check_digit"
     UNRECOGNIZED = "unrecognized"
     EMPTY = "empty"
+    GIFT_CONFIRMED = "gift_confirmed"
+    ALARM_PENDING = "alarm_pending"
 
 
 # What an operator or the order system may freeze an order for; the hub itself adds
@@ -147,6 +152,10 @@ def _item_scan(code: ScannedCode, open_: PackState, ctx: ScanContext) -> ScanOut
         return ScanOutcome(Verdict.FROZEN, Reason.ORDER_FROZEN, order_id, state=open_, freeze=freeze)
 
     same_sku = [i for i, line in enumerate(order.lines) if same_item(code, line.sku)]
+    gift = next((i for i, g in enumerate(order.gifts) if g.code and same_item(code, g.code)), None)
+    if not same_sku and gift is not None:  # the gift's own code: it is in the box
+        return ScanOutcome(Verdict.OK, Reason.GIFT_CONFIRMED, order_id, state=open_,
+                           details={"gift_no": gift, "gift": order.gifts[gift].name})
     if not same_sku:
         reason = _unknown_reason(code, no_open_order=False)
         if reason in (Reason.BAD_CHECK_DIGIT, Reason.UNKNOWN_TRACKING):

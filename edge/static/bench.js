@@ -13,9 +13,18 @@
   }
   function frozen() { return !!(order && order.freeze) || !el('order-frozen').hidden; }
 
+  /* The print gate, as the edge judged it for this station: all packed, gifts confirmed,
+   * packed here. The button says why it is disabled; a supervisor may override (with a reason). */
+  function gate() { return order && order.print_gate ? order.print_gate : { allowed: true, problems: [] }; }
   function renderButtons() {
-    var last = lastJob();
-    el('print-btn').disabled = !order || frozen();
+    var last = lastJob(), g = gate(), who = S.who();
+    var why = (g.problems || []).map(function (p) { return S.msg(p); }).join(' · ');
+    // no print while an alarm of this station waits for a person
+    el('print-btn').disabled = !order || frozen() || !g.allowed || S.alarm.isUp();
+    el('print-why').hidden = !order || g.allowed || !why;
+    el('print-why').textContent = why;
+    el('override-btn').hidden = !order || g.allowed || frozen() || !who ||
+      ['supervisor', 'admin'].indexOf(who.role) < 0;
     el('reprint-btn').disabled = !order || frozen() || !last || last.state === 'queued' || last.state === 'sending';
   }
 
@@ -79,11 +88,27 @@
     preview();
   });
   S.on('job', function (j) { addJob(j); });
+  S.on('who', function () { renderButtons(); });
+  S.on('alarm_up', function () { renderButtons(); });
+  S.on('alarms_cleared', function () { renderButtons(); });
+  el('override-btn').addEventListener('click', function () {
+    if (!order) return;
+    var reason = window.prompt(t('print_override_reason'));
+    if (!reason || !reason.trim()) return;
+    S.api('POST', '/api/v1/print-jobs', { order_id: order.order_id, override: { reason: reason.trim() } })
+      .then(function (r) {
+        el('print-status').textContent = r.status === 202 ? t('print_sent')
+          : t('print_failed', { message: r.body.message || r.status });
+        if (r.status === 202) {
+          S.api('GET', '/api/v1/print-jobs/' + r.body.job_id).then(function (g) { if (g.ok) addJob(g.body); });
+        }
+      });
+  });
 
   // --- printing -------------------------------------------------------------------------------
   var printing = false;
   el('print-btn').addEventListener('click', function () {
-    if (!order || printing) return;
+    if (!order || printing || S.alarm.isUp()) return;
     printing = true;
     var id = order.order_id;
     // one key per order and station: a double tap or a retry after a network error is one label;

@@ -8,7 +8,7 @@
   var T = CONFIG.messages;
   var HEARTBEAT_TIMEOUT_MS = 10000; // the stream sends a status event every 3 s
   var KINDS = ['state', 'status', 'scan', 'alarm', 'alarm_ack', 'job', 'printer_alarm', 'freeze',
-               'unfreeze', 'conflict', 'sync', 'waybill', 'interception', 'message'];
+               'unfreeze', 'conflict', 'sync', 'waybill', 'interception', 'message', 'order_view', 'p0_order'];
 
   function t(key, vars) {
     var s = T[key] || key;
@@ -262,6 +262,7 @@
       this.active.push(a);
       this.render();
       this.loud(a);
+      emit('alarm_up', a);
     },
     remove: function (id) {
       this.acked[id] = true;
@@ -416,7 +417,25 @@
       li.appendChild(count);
       lines.appendChild(li);
     });
-    (order.gifts || []).forEach(function (g) { gifts.appendChild(make('li', null, g.name + ' × ' + g.qty)); });
+    (order.gifts || []).forEach(function (g) {
+      var li = make('li', g.confirmed ? 'gift-done' : null, g.name + ' × ' + g.qty);
+      if (!g.confirmed && g.gift_no !== undefined) {
+        // the packer's tap: this gift is in the box (scanning the gift's code does the same)
+        var b = make('button', 'btn btn-small gift-confirm', t('gift_confirm'));
+        b.type = 'button';
+        b.addEventListener('click', function () {
+          if (alarm.isUp()) return;
+          b.disabled = true;
+          api('POST', '/api/v1/orders/' + encodeURIComponent(order.order_id) + '/gifts/' + g.gift_no +
+              '/confirm', {}).then(function (r) { if (r.ok) renderOrder(r.body, null); else b.disabled = false; },
+            function () { b.disabled = false; });
+        });
+        li.appendChild(b);
+      } else if (g.confirmed) {
+        li.appendChild(make('span', 'gift-ok', ' ✓'));
+      }
+      gifts.appendChild(li);
+    });
     emit('order', order);
   }
   on('state', function (s) {
@@ -428,6 +447,42 @@
   });
   on('scan', function (r) {
     if (r.station === CONFIG.station && r.order) renderOrder(r.order, r.seq, r.verdict === 'frozen');
+  });
+
+  // --- the station's to-do list (bench, supervisor) -----------------------------------------------
+
+  /* Orders not printed yet, P0 on top, with how long each waited; a new P0 flashes the card. */
+  var todoTimer = null, todoP0 = {};
+  function loadTodo() {
+    if (!el('todo')) return;
+    clearTimeout(todoTimer);
+    api('GET', '/api/v1/todo?station=' + encodeURIComponent(CONFIG.station)).then(function (r) {
+      if (!r.ok) return;
+      var list = el('todo'), fresh = false;
+      list.textContent = '';
+      r.body.orders.forEach(function (o) {
+        var li = make('li', o.priority === 'P0' ? 'todo-p0' : null);
+        li.dataset.orderId = o.order_id;
+        if (o.priority === 'P0') {
+          li.appendChild(make('span', 'badge badge-p0', 'P0'));
+          if (!todoP0[o.order_id]) { todoP0[o.order_id] = true; fresh = true; }
+        }
+        li.appendChild(make('span', 'todo-id', ' ' + o.order_id));
+        li.appendChild(make('span', 'muted', ' ' + o.items_packed + '/' + o.total_items + ' · ' +
+                            t('todo_waited', { min: Math.floor(o.waiting_s / 60) })));
+        if (o.frozen) li.appendChild(make('span', 'badge badge-frozen', t('frozen_badge')));
+        list.appendChild(li);
+      });
+      if (!r.body.orders.length) list.appendChild(make('li', 'muted', t('sup_none')));
+      el('todo-p0').textContent = r.body.p0;
+      el('todo-p0').classList.toggle('hot', r.body.p0 > 0);
+      if (fresh) { el('todo-card').classList.add('flash'); play('ok'); record('p0_order', r.body.p0); }
+    }, function () {}).then(function () { todoTimer = setTimeout(loadTodo, 30000); });
+  }
+  // another page of this station changed the order (a gift confirmed): show it here too
+  on('order_view', function (m) { if (m.station === CONFIG.station && m.order) renderOrder(m.order, null); });
+  ['scan', 'job', 'order_view', 'p0_order', 'state'].forEach(function (kind) {
+    on(kind, function () { clearTimeout(todoTimer); todoTimer = setTimeout(loadTodo, 300); });
   });
 
   window.ScanEdge = {

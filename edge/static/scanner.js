@@ -16,6 +16,9 @@
   var queue = S.store(QUEUE_KEY) || [];
   var history = S.store(HISTORY_KEY) || [];
   var sending = false, retryTimer = null, backoff = 0, lastError = null;
+  // Nothing is sent before the edge said which alarms are up (the stream's first "state"): a
+  // scan held under an alarm must not go out on a reload before the alarm is known again.
+  var ready = false;
   var listeners = [];
 
   function keepFocus() {
@@ -67,13 +70,19 @@
 
   function pump() {
     status();
-    if (sending || !queue.length || S.alarm.isUp() || retryTimer) return;
+    if (!ready || sending || !queue.length || S.alarm.isUp() || retryTimer) return;
     sending = true;
     var item = queue[0];
     S.api('POST', '/api/v1/scans', {
       code: item.code, station: station, scan_id: item.scan_id
     }, 6000).then(function (r) {
-      if (r.ok) {
+      if (r.ok && r.body.verdict === 'alarm_pending') {
+        // the edge holds the station's scans (an alarm another page or tab raised): keep this
+        // one queued, bring the alarm up here; it goes out once a person acknowledged it
+        S.api('GET', '/api/v1/alarms?station=' + encodeURIComponent(station)).then(function (a) {
+          (a.body.alarms || []).forEach(function (x) { S.alarm.add(x); });
+        });
+      } else if (r.ok) {
         queue.shift(); S.store(QUEUE_KEY, queue);
         backoff = 0; lastError = null;
         S.edge.requestOk();
@@ -103,7 +112,11 @@
     retryTimer = setTimeout(function () { retryTimer = null; pump(); }, backoff);
   }
   S.on('alarms_cleared', function () { pump(); });
-  S.on('state', function () { if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; } pump(); });
+  S.on('state', function () {
+    ready = true;
+    if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; }
+    pump();
+  });
 
   function done(item, res) {
     var ok = res.verdict === 'ok';

@@ -134,6 +134,7 @@
       S.play('ok');
       S.record('waybill_confirmed', body);
     };
+    if (S.alarm.isUp()) return; // nothing is confirmed while an alarm of this station waits
     var id = current && (current.capture_id || current.waybill_id);
     if (!id) { done(); return; }
     S.api('POST', '/api/v1/waybills/' + encodeURIComponent(id) + '/confirm', body).then(function (r) {

@@ -53,8 +53,8 @@ def save_order(db: sqlite_utils.Database, order: Order) -> str:
         )
     for i, gift in enumerate(order.gifts):
         db.execute(
-            "INSERT INTO order_gifts (order_id, gift_no, name, qty) VALUES (?, ?, ?, ?)",
-            [order.order_id, i, gift.name, gift.qty],
+            "INSERT INTO order_gifts (order_id, gift_no, name, qty, code) VALUES (?, ?, ?, ?, ?)",
+            [order.order_id, i, gift.name, gift.qty, gift.code],
         )
     return "created" if old is None else "updated"
 
@@ -78,7 +78,7 @@ def load_pack_state(db: sqlite_utils.Database, order_id: str) -> PackState | Non
         [order_id],
     ).fetchall()
     gifts = db.execute(
-        "SELECT name, qty FROM order_gifts WHERE order_id = ? ORDER BY gift_no", [order_id]
+        "SELECT name, qty, code FROM order_gifts WHERE order_id = ? ORDER BY gift_no", [order_id]
     ).fetchall()
     order = Order(
         order_id=row[0], version=row[1], station=row[2], priority=row[3], tracking_number=row[4],
@@ -88,7 +88,7 @@ def load_pack_state(db: sqlite_utils.Database, order_id: str) -> PackState | Non
                       expires=date.fromisoformat(exp) if exp else None, location=loc)
             for sku, name, qty, lot, exp, _, loc in lines
         ),
-        gifts=tuple(Gift(name=n, qty=q) for n, q in gifts),
+        gifts=tuple(Gift(name=n, qty=q, code=c) for n, q, c in gifts),
         recipient=json.loads(row[7]),
         extra=json.loads(row[8]),
         ship_by=datetime.fromisoformat(row[9]) if row[9] else None,

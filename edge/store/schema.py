@@ -97,6 +97,7 @@ def _v2(db: sqlite_utils.Database) -> None:
 EDGE_MIGRATIONS = (
     Migration(1, "orders, freezes, stations, events outbox", _v1),
     Migration(2, "sync state, event HLC", _v2),
+    Migration(3, "gift codes", lambda db: db.execute("ALTER TABLE order_gifts ADD COLUMN code TEXT")),
     Migration(4, "picking: line locations, ship_by, category", lambda db: (
         db.execute("ALTER TABLE order_lines ADD COLUMN location TEXT"),
         db.execute("ALTER TABLE orders ADD COLUMN ship_by TEXT"),

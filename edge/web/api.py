@@ -6,8 +6,9 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from edge.scanning import ScanInputError, ScanTooLarge, order_view
+from edge.scanning import ScanInputError, ScanTooLarge, bench_view, order_view
 from edge.store.orders import load_freeze, load_pack_state
+from edge.store.outbox import append_event
 from edge.web import context
 from edge.web.auth import operator, station_of
 from edge.web.errors import ApiError
@@ -47,6 +48,7 @@ def post_scan():
             station=station_of(_optional_text(body, "station")),
             operator=operator(),  # the signed-in person, never the request's own words
             scan_id=_optional_text(body, "scan_id"),
+            acks=_id_list(body, "acks"),
         )
     except ScanTooLarge as e:
         raise ApiError(413, "too_large", str(e)) from None
@@ -55,14 +57,66 @@ def post_scan():
     return jsonify(result)
 
 
+def _id_list(body: dict[str, Any], key: str, limit: int = 20) -> list[str]:
+    value = body.get(key) or []
+    if (not isinstance(value, list) or len(value) > limit
+            or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value)):
+        raise ApiError(400, "bad_request", f"{key}: a list of at most {limit} ids")
+    return value
+
+
+@bp.post("/orders/<order_id>/gifts/<int:gift_no>/confirm")
+def confirm_gift(order_id: str, gift_no: int):
+    """A packer's tap: this gift is in the box (a scan of the gift's own code does the same)."""
+    from edge.store import bench
+
+    ctx = context()
+    who, station = operator(), station_of(None)  # the writer thread has no request
+
+    def write(db):
+        state = load_pack_state(db, order_id)
+        if state is None:
+            raise ApiError(404, "not_found", f"order {order_id} is not on this device")
+        if not 0 <= gift_no < len(state.order.gifts):
+            raise ApiError(404, "not_found", f"order {order_id} has no gift #{gift_no}")
+        if bench.confirm_gift(db, order_id, gift_no, how="tap", operator=who):
+            append_event(db, ctx.settings.device_id, "gift_confirmed", {
+                "gift_no": gift_no, "gift": state.order.gifts[gift_no].name, "how": "tap",
+                "operator": who, "station": station}, order_id=order_id)
+        return order_view(state, bench_view(db, state, station, ctx.settings.print_policy))
+
+    view = ctx.store.write(write)
+    ctx.bus.publish("order_view", {"station": station, "order": view})
+    return jsonify(view)
+
+
+@bp.get("/todo")
+def get_todo():
+    """The station's to-do list: orders not printed yet, P0 on top, with how long each waited."""
+    from datetime import UTC, datetime
+
+    from edge.store import bench
+
+    station = station_of(request.args.get("station"))
+    now = datetime.now(UTC)
+    orders = bench.station_todo(context().store.read(), station)
+    for o in orders:
+        since = datetime.fromisoformat(str(o["since"]).replace("Z", "+00:00"))
+        o["waiting_s"] = max(0, int((now - since).total_seconds()))
+    return jsonify({"station": station, "orders": orders,
+                    "p0": sum(1 for o in orders if o["priority"] == "P0")})
+
+
 @bp.get("/orders/<order_id>")
 def get_order(order_id: str):
-    db = context().store.read()
+    ctx = context()
+    db = ctx.store.read()
     state = load_pack_state(db, order_id)
     if state is None:
         raise ApiError(404, "not_found", f"order {order_id} is not on this device")
     freeze = load_freeze(db, order_id)
-    view = order_view(state)
+    view = order_view(state, bench_view(db, state, station_of(request.args.get("station")),
+                                        ctx.settings.print_policy))
     view["recipient"] = state.order.recipient
     view["freeze"] = None if freeze is None else {
         "reason": freeze.reason, "issued_at": freeze.issued_at.isoformat()}

@@ -40,6 +40,8 @@ ENDPOINT_ACTIONS: dict[str, str] = {
     "api.get_order": "read",
     "api.list_alarms": "read",
     "api.ack_alarm": "ack_alarm",
+    "api.confirm_gift": "scan",
+    "api.get_todo": "read",
     "stream.get_page_state": "read",
     "picking.get_waves": "read",
     "picking.post_build": "scan",

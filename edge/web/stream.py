@@ -39,7 +39,7 @@ from starlette.requests import Request
 
 from edge.bus import AsyncFanout, AsyncSubscription, Message
 from edge.context import EdgeContext
-from edge.scanning import order_view
+from edge.scanning import bench_view, order_view
 from edge.store.orders import load_pack_state, open_order_id
 from edge.store.outbox import outbox_status
 from edge.web import context
@@ -135,7 +135,7 @@ def open_order_view(ctx: EdgeContext, station: str) -> dict[str, Any] | None:
     state = load_pack_state(db, order_id) if order_id else None
     if state is None:
         return None
-    view = order_view(state)
+    view = order_view(state, bench_view(db, state, station, ctx.settings.print_policy))
     view["jobs"] = order_jobs_view(ctx, state.order.order_id)
     from edge.store.orders import load_freeze
 

@@ -1,0 +1,86 @@
+"""What a packing bench knows about an order beyond its counts: where it was packed, which gifts
+a person confirmed, and which printed labels are void (an address changed after printing)."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from edge.store.db import Migration, utc_now
+
+COMPONENT = "bench"
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db.execute("""CREATE TABLE pack_stations (
+        order_id TEXT PRIMARY KEY, station TEXT NOT NULL, updated_at TEXT NOT NULL)""")
+    db.execute("""CREATE TABLE gift_checks (
+        order_id TEXT NOT NULL, gift_no INTEGER NOT NULL, how TEXT NOT NULL,
+        operator TEXT, confirmed_at TEXT NOT NULL, PRIMARY KEY (order_id, gift_no))""")
+    db.execute("""CREATE TABLE void_labels (
+        code TEXT NOT NULL, order_id TEXT NOT NULL, reason TEXT NOT NULL,
+        voided_at TEXT NOT NULL, relabelled_at TEXT, PRIMARY KEY (code, order_id))""")
+
+
+MIGRATIONS = (Migration(1, "pack stations, gift checks, void labels", _v1),)
+
+
+def set_pack_station(db: sqlite_utils.Database, order_id: str, station: str) -> None:
+    db.execute("INSERT INTO pack_stations (order_id, station, updated_at) VALUES (?, ?, ?)"
+               " ON CONFLICT (order_id) DO UPDATE SET station = excluded.station,"
+               " updated_at = excluded.updated_at", [order_id, station, utc_now()])
+
+
+def pack_station(db: sqlite_utils.Database, order_id: str) -> str | None:
+    row = db.execute("SELECT station FROM pack_stations WHERE order_id = ?", [order_id]).fetchone()
+    return row[0] if row else None
+
+
+def confirm_gift(db: sqlite_utils.Database, order_id: str, gift_no: int, *, how: str,
+                 operator: str | None) -> bool:
+    """Record a gift as confirmed (``how``: tap | scan); False if it already was."""
+    cur = db.execute("INSERT INTO gift_checks (order_id, gift_no, how, operator, confirmed_at)"
+                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                     [order_id, gift_no, how, operator, utc_now()])
+    return cur.rowcount == 1
+
+
+def gifts_confirmed(db: sqlite_utils.Database, order_id: str) -> frozenset[int]:
+    return frozenset(r[0] for r in db.execute(
+        "SELECT gift_no FROM gift_checks WHERE order_id = ?", [order_id]))
+
+
+def void_label(db: sqlite_utils.Database, order_id: str, codes: list[str], reason: str) -> None:
+    """The printed label(s) of ``order_id`` are void: scanning any of ``codes`` says so."""
+    for code in codes:
+        db.execute("INSERT INTO void_labels (code, order_id, reason, voided_at) VALUES (?, ?, ?, ?)"
+                   " ON CONFLICT (code, order_id) DO UPDATE SET reason = excluded.reason,"
+                   " voided_at = excluded.voided_at, relabelled_at = NULL",
+                   [code, order_id, reason, utc_now()])
+
+
+def voided(db: sqlite_utils.Database, order_id: str) -> str | None:
+    """The reason the order's printed label is void and not yet replaced, or None."""
+    row = db.execute("SELECT reason FROM void_labels WHERE order_id = ? AND relabelled_at IS NULL"
+                     " LIMIT 1", [order_id]).fetchone()
+    return row[0] if row else None
+
+
+def relabelled(db: sqlite_utils.Database, order_id: str) -> None:
+    db.execute("UPDATE void_labels SET relabelled_at = ? WHERE order_id = ?"
+               " AND relabelled_at IS NULL", [utc_now(), order_id])
+
+
+def station_todo(db: sqlite_utils.Database, station: str, limit: int = 100) -> list[dict[str, object]]:
+    """The station's orders whose label has not printed yet, P0 first, then the longest waiting:
+    orders assigned to the station or to none. ``since`` is when the order last changed here."""
+    rows = db.execute(
+        "SELECT o.order_id, o.priority, o.updated_at, o.station,"
+        " (SELECT COALESCE(SUM(l.packed), 0) FROM order_lines l WHERE l.order_id = o.order_id),"
+        " (SELECT COALESCE(SUM(l.qty), 0) FROM order_lines l WHERE l.order_id = o.order_id),"
+        " (SELECT f.reason FROM freezes f WHERE f.order_id = o.order_id)"
+        " FROM orders o WHERE (o.station = ? OR o.station IS NULL)"
+        " AND NOT EXISTS (SELECT 1 FROM print_jobs j WHERE j.order_id = o.order_id"
+        "                 AND j.state IN ('printed', 'queued', 'sending', 'needs_confirmation'))"
+        " ORDER BY o.priority, o.updated_at, o.order_id LIMIT ?", [station, limit]).fetchall()
+    return [{"order_id": r[0], "priority": r[1], "since": r[2], "station": r[3],
+             "items_packed": r[4], "total_items": r[5], "frozen": r[6]} for r in rows]

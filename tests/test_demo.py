@@ -25,6 +25,12 @@ def test_demo_scans_prints_syncs_and_freezes(tmp_path):
         # the demo orders come down from the local hub
         wait_until(lambda: server.post("/api/v1/scans", {"code": "SO-1001"})[1]["verdict"] == "ok",
                    timeout=15, what="demo order SO-1001 synced")
+        # the README's sequence: pack it, the gift, then the label (the print gate)
+        for code in ("]C1010690123456789210L2301", "]C1010690123456789210L2301", "4006381333931"):
+            assert server.post("/api/v1/scans", {"code": code})[1]["verdict"] == "ok"
+        status, refused = server.post("/api/v1/print-jobs", {"order_id": "SO-1001"})
+        assert (status, refused["error"]) == (409, "not_ready")
+        assert server.post("/api/v1/orders/SO-1001/gifts/0/confirm", {})[0] == 200
         status, job = server.post("/api/v1/print-jobs", {"order_id": "SO-1001"})
         assert status == 202
         wait_until(lambda: get(f"{server.url}/api/v1/print-jobs/{job['job_id']}")["state"]

@@ -246,6 +246,16 @@ def test_bench_prints_to_the_virtual_printer(rig, browser) -> None:
     js_until(browser, "return document.getElementById('order-id').textContent === 'SO-1001'")
     assert browser.find_element(By.ID, "order-p0").is_displayed()
     assert "帆布包" in browser.find_element(By.ID, "order-gifts").text
+    # the print gate: the button says why it waits until the order is verified here
+    assert browser.find_element(By.ID, "print-btn").get_attribute("disabled") is not None
+    assert "未装箱" in browser.find_element(By.ID, "print-why").text
+    for code in ("]C1010690123456789210L2301", "]C1010690123456789210L2301", "4006381333931"):
+        scan(browser, code)
+    js_until(browser, "return document.getElementById('print-why').textContent.includes('赠品')",
+             timeout=10, what="only the gift left")
+    browser.find_element(By.CSS_SELECTOR, ".gift-confirm").click()
+    js_until(browser, "return !document.getElementById('print-btn').disabled", timeout=10,
+             what="the print button enabled")
     js_until(browser, "const i = document.getElementById('label-preview');"
                       " return !i.hidden && i.naturalWidth > 300", what="the label preview")
     before = printer.labels

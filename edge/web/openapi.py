@@ -211,8 +211,17 @@ def _paths() -> dict[str, Any]:
         "/api/v1/scans": {"post": op("a scan: judged against the open order, recorded with its event",
                                      responses(ok_json(ref("ScanResult")), 400, 413, *WRITE),
                                      body=json_body(scan_body), tags=("scans",))},
+        "/api/v1/todo": {"get": op("the station's to-do list: orders not printed yet, P0 on top",
+                                   responses(ok_json(obj({"station": STR, "orders": {
+                                       "type": "array", "items": ANY_OBJ}, "p0": INT})), 400),
+                                   params=[STATION_Q], tags=("scans",))},
         "/api/v1/orders/{order_id}": {"get": op("an order with its packed counts", responses(
             ok_json(ref("Order")), 400, 404), params=[ORDER_ID, STATION_Q], tags=("scans",))},
+        "/api/v1/orders/{order_id}/gifts/{gift_no}/confirm": {"post": op(
+            "this gift is in the box (a packer's tap)", responses(
+                ok_json(ref("Order")), 400, 404, 409, *WRITE),
+            params=[ORDER_ID, path_param("gift_no", "the gift's number in the order",
+                                         {"type": "integer", "minimum": 0})], tags=("scans",))},
         "/api/v1/alarms": {"get": op("active alarms (all=1: the latest, acknowledged too)", responses(
             ok_json(obj({"alarms": {"type": "array", "items": ref("Alarm")}}))),
             params=[STATION_Q, query("all", STR, "any value: the latest 50, acknowledged too")],

@@ -97,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # e.g. `scanedge decode ... | head`
         return 0
+    except UnicodeEncodeError as e:  # an argument or a file in another encoding than UTF-8
+        print(f"scanedge {args.command}: text that is not valid UTF-8 ({e.reason}): give "
+              "arguments and files in UTF-8", file=sys.stderr)
+        return 2
     except Exception as e:
         if not _store_error(e):
             raise

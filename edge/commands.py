@@ -148,9 +148,19 @@ def _scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _order_id(text: str) -> str:
+    from edge.domain.orders import ORDER_ID_RE
+
+    if not ORDER_ID_RE.fullmatch(text):  # no order has another id: nothing to freeze by it
+        shown = text[:80].encode("utf-8", "backslashreplace").decode()
+        raise CliError(f"order id '{shown}': 1-64 letters, digits, '-', '_', '.', '/'")
+    return text
+
+
 def _freeze(args: argparse.Namespace) -> int:
     from edge.freezing import freeze_order
 
+    _order_id(args.order_id)
     settings = settings_from(args)
     with opened_store(settings) as store:
         freeze = freeze_order(store, settings.device_id, args.order_id, args.reason, source="cli")
@@ -161,6 +171,7 @@ def _freeze(args: argparse.Namespace) -> int:
 def _unfreeze(args: argparse.Namespace) -> int:
     from edge.freezing import unfreeze_order
 
+    _order_id(args.order_id)
     settings = settings_from(args)
     with opened_store(settings) as store:
         lifted = unfreeze_order(store, settings.device_id, args.order_id, source="cli")

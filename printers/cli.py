@@ -48,6 +48,8 @@ def _cmd_label(args: argparse.Namespace) -> int:
         raise CliError(f"{args.order}: {e.strerror or e}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CliError(f"{args.order}: not valid JSON: {e}") from None
+    except RecursionError:
+        raise CliError(f"{args.order}: not valid JSON: nested too deeply") from None
     if isinstance(doc, list):
         if len(doc) != 1:
             raise CliError(f"{args.order}: holds {len(doc)} orders; give a file with one")

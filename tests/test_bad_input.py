@@ -292,6 +292,19 @@ def test_orders_import_of_malformed_files_is_one_line(tmp_path, name, content):
     one_line_error(run_raw(["orders", "import", str(path)], tmp_path / "var"))
 
 
+def test_freeze_and_unfreeze_take_order_ids_only(tmp_path):
+    for args in (["freeze", b"SO-\xff", "--reason", "cancel"], ["unfreeze", b"\xe9"],
+                 ["freeze", "x" * 100_000, "--reason", "hold"], ["unfreeze", "a b"]):
+        assert "order id" in one_line_error(run_raw(args, tmp_path))
+    assert run_cli("outbox", "--json", data_dir=tmp_path).stdout.count('"pending": 0') == 1
+
+
+def test_label_of_a_malformed_file_is_one_line(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    one_line_error(run_raw(["label", str(path), "--png", str(tmp_path / "out.png")], tmp_path))
+
+
 def test_orders_import_rejects_unstorable_orders_by_name(tmp_path):
     path = tmp_path / "orders.json"
     path.write_text('[{"order_id": "A", "lines": [{"sku": "1", "qty": 1, "name": "\\ud800"}]},'

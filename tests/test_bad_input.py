@@ -153,6 +153,18 @@ def test_headers_and_urls_are_capped(edge):
     assert_4xx(request(edge.url, "GET", "/api/v1/stream", headers={"Cookie": "c" * 20_000}), 431)
 
 
+@pytest.mark.parametrize("query,headers", [
+    ("heartbeat=nan", {}),  # before: the stream started, then died in the event loop's timer
+    ("heartbeat=inf", {}),
+    ("heartbeat=fast", {}),
+    ("after=1e5", {}),
+    ("station=" + "x" * 65, {}),
+    ("", {"Last-Event-ID": "x" * 100}),
+])
+def test_the_page_stream_refuses_bad_parameters_before_it_starts(edge, query, headers):
+    assert_4xx(request(edge.url, "GET", "/api/v1/stream?" + query, None, headers))
+
+
 @pytest.mark.parametrize("path,body", [
     ("/api/v1/session", '{"badge": "\\ud800"}'),
     ("/api/v1/session", "[" * 30_000),

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import statistics
 import threading
 import time
@@ -245,7 +246,10 @@ def stream_params(request: Request, default_station: str) -> StreamParams:
     except ValueError:
         raise ApiError(400, "bad_request", "Last-Event-ID / after: expected a message id") from None
     try:  # tests and slow links may ask for another heartbeat interval
-        heartbeat = min(max(float(query.get("heartbeat", HEARTBEAT_S)), 0.2), 30.0)
+        heartbeat = float(query.get("heartbeat", HEARTBEAT_S))
+        if not math.isfinite(heartbeat):  # nan would reach the event loop's timer
+            raise ValueError
+        heartbeat = min(max(heartbeat, 0.2), 30.0)
     except ValueError:
         raise ApiError(400, "bad_request", "heartbeat: expected seconds") from None
     return StreamParams(station, everything, after, heartbeat)

@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BUDGET_MS = 300
 SMALL_IMAGE_PIXELS = 1_200_000  # up to here the whole image is cheap enough for every step
-WORK_MAX_SIDE = 4096  # photos are read at most this long (a 12-16 MP phone photo at full size)
+WORK_MAX_SIDE = 4096  # photos are read at most this long ...
+WORK_MAX_PIXELS = 4096 * 3072  # ... and this big: a 12 MP phone photo at full size
 ZBAR_WHOLE_MAX_PIXELS = 2_500_000  # zbar on a whole big image: reduced to this first
 MAX_REGIONS = 6
 
@@ -71,10 +72,11 @@ COSTS: dict[str, tuple[float, float]] = {
     "locate": (4.0, 1.5),  # OpenCV shrinks big images itself
 }
 PLAN_MS = 400.0
-# Memory of a decode besides the working image itself (zxing-cpp's binarized copies and
-# downscales, zbar's copy, the views of the fallback steps), per working pixel, and fixed;
-# measured in benchmarks/image_memory.py.
-WORK_BYTES_PER_PIXEL = 3.0
+# Memory of a decode besides the working image itself, per working pixel: zxing-cpp's pass
+# over the whole image holds up to ~7.6 bytes a pixel on noise (2 on a photo); and fixed: zbar
+# on at most 2.5 MP, the views of the fallback steps (crops of at most 1 MP, turned or scaled).
+# Measured in benchmarks/image_memory.py.
+WORK_BYTES_PER_PIXEL = 8.0
 WORK_FIXED_BYTES = 24 * 1024 * 1024
 
 
@@ -177,11 +179,17 @@ def decode(
 
 
 def job_bytes(pending: Pending) -> int:
-    """Estimated peak memory of decoding ``pending`` (reserved in ``ocr.memory``)."""
-    w, h = pending.out_size(WORK_MAX_SIDE)
-    load = pending.cost(grayscale=True, max_side=WORK_MAX_SIDE)
+    """Estimated peak memory of decoding ``pending`` (reserved in ``ocr.memory``): reading it,
+    then the cascade on the working image (one after the other)."""
+    w, h = pending.out_size(WORK_MAX_SIDE, WORK_MAX_PIXELS)
+    load = pending.cost(grayscale=True, max_side=WORK_MAX_SIDE, max_area=WORK_MAX_PIXELS)
     work = int(w * h * (1 + WORK_BYTES_PER_PIXEL)) + WORK_FIXED_BYTES
     return max(load, work)
+
+
+def load_working_image(pending: Pending) -> np.ndarray:
+    """The gray image the cascade reads (and the waybill reader starts from)."""
+    return pending.load(grayscale=True, max_side=WORK_MAX_SIDE, max_area=WORK_MAX_PIXELS)
 
 
 def decode_report(
@@ -197,7 +205,7 @@ def decode_report(
     pending = open_image(image, max_bytes=max_bytes, max_pixels=max_pixels)
     with image_job(job_bytes(pending), "this image"):
         admitted = time.perf_counter()
-        gray = pending.load(grayscale=True, max_side=WORK_MAX_SIDE)
+        gray = load_working_image(pending)
         loaded = time.perf_counter()
         # The budget is the cascade's: reading the pixels is bounded by their number (a 40 MP
         # PNG takes ~1 s here), waiting for memory by the other jobs.

@@ -91,16 +91,17 @@ def load_image(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     grayscale: bool = False,
     max_side: int | None = None,
+    max_area: int | None = None,
 ) -> np.ndarray:
     """Load a path, encoded bytes or an array as a C-contiguous uint8 BGR (or gray) array.
 
-    With ``max_side`` the result is at most that many pixels on its longer side, and the image
-    is reduced while it is decoded (see the module's doc). Raises :class:`ImageError` for
-    anything that is not one reasonable still image, and :class:`OSError` when a path cannot be
-    read.
+    With ``max_side`` (``max_area``) the result is at most that many pixels on its longer side
+    (in all), and the image is reduced while it is decoded (see the module's doc). Raises
+    :class:`ImageError` for anything that is not one reasonable still image, and
+    :class:`OSError` when a path cannot be read.
     """
     return open_image(source, max_bytes=max_bytes, max_pixels=max_pixels).load(
-        grayscale=grayscale, max_side=max_side)
+        grayscale=grayscale, max_side=max_side, max_area=max_area)
 
 
 def open_image(source: Source, *, max_bytes: int = DEFAULT_MAX_BYTES,
@@ -172,27 +173,34 @@ class Pending:
     def pixels(self) -> int:
         return self.width * self.height
 
-    def out_size(self, max_side: int | None) -> tuple[int, int]:
-        """(width, height) that :meth:`load` returns (before any EXIF turn)."""
+    def out_size(self, max_side: int | None, max_area: int | None = None) -> tuple[int, int]:
+        """(width, height) that :meth:`load` returns (before any EXIF turn): at most
+        ``max_side`` on the longer side and ``max_area`` pixels."""
         longest = max(self.width, self.height)
-        if not max_side or longest <= max_side:
+        s = 1.0
+        if max_side and longest > max_side:
+            s = max_side / longest
+        if max_area and self.pixels * s * s > max_area:
+            s = (max_area / self.pixels) ** 0.5
+        if s >= 1.0:
             return self.width, self.height
-        s = max_side / longest
-        return max(1, round(self.width * s)), max(1, round(self.height * s))
+        return max(1, int(self.width * s)), max(1, int(self.height * s))
 
-    def cost(self, *, grayscale: bool = True, max_side: int | None = None) -> int:
+    def cost(self, *, grayscale: bool = True, max_side: int | None = None,
+             max_area: int | None = None) -> int:
         """Bytes that :meth:`load` will hold at its peak (the result included), estimated."""
         ch = 1 if grayscale else 3
-        ow, oh = self.out_size(max_side)
+        ow, oh = self.out_size(max_side, max_area)
         out = ow * oh * ch
-        mid = self.height * ow * ch * 2 if (ow, oh) != (self.width, self.height) else 0
+        depth = 2 if self.mode.startswith("I;16") else 1
+        mid = self.height * ow * ch * depth if (ow, oh) != (self.width, self.height) else 0
         band = 6 * BAND_BYTES
         if self._array is not None:
             return out + mid + band
         if self.format == "PNG" and self._png is not None and self._png.in_bands:
             return out + mid + band
         if self.format == "JPEG":
-            s = _jpeg_scale(self.width, self.height, max_side)
+            s = _jpeg_scale(self.width, self.height, max(ow, oh))
             w, h = -(-self.width // s), -(-self.height // s)
             decoded = w * h * (1 if grayscale and self.mode in ("L", "RGB", "YCbCr") else 4)
             return decoded + out + mid + band
@@ -201,8 +209,9 @@ class Pending:
             whole += self.pixels * 4
         return whole + out + mid + band
 
-    def load(self, *, grayscale: bool = False, max_side: int | None = None) -> np.ndarray:
-        ow, oh = self.out_size(max_side)
+    def load(self, *, grayscale: bool = False, max_side: int | None = None,
+             max_area: int | None = None) -> np.ndarray:
+        ow, oh = self.out_size(max_side, max_area)
         if self._array is not None:
             out = _from_array(self._array, grayscale=grayscale, size=(ow, oh))
             self._array = None
@@ -212,7 +221,7 @@ class Pending:
         if self.format == "PNG" and self._png is not None and self._png.in_bands:
             out = _load_png_bands(data, self._png, self.width, self.height, grayscale, (ow, oh))
             return _orient(out, self._png.orientation)
-        return _load_pillow(data, grayscale=grayscale, max_side=max_side, size=(ow, oh))
+        return _load_pillow(data, grayscale=grayscale, size=(ow, oh))
 
 
 _PIL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
@@ -642,13 +651,12 @@ def _jpeg_scale(width: int, height: int, max_side: int | None) -> int:
     return 1
 
 
-def _load_pillow(data: bytes, *, grayscale: bool, max_side: int | None,
-                 size: tuple[int, int]) -> np.ndarray:
+def _load_pillow(data: bytes, *, grayscale: bool, size: tuple[int, int]) -> np.ndarray:
     img = _open_pil(data)
     with img:
         width, height = img.size
         if img.format == "JPEG":
-            s = _jpeg_scale(width, height, max_side)
+            s = _jpeg_scale(width, height, max(size))
             mode = "L" if grayscale and img.mode in ("RGB", "YCbCr", "L") else None
             if s > 1 or mode:
                 # Decode only the luma plane (a third of the memory) and/or at 1/s size.

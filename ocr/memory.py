@@ -2,7 +2,7 @@
 
 Every decode and waybill read (HTTP, CLI, library) runs inside :func:`image_job`, which reserves
 the job's estimated peak memory from one process-wide budget, ``image_memory_mb`` (setting,
-default 160 MB):
+default 256 MB):
 
 * the estimate comes from the image's header, before any pixel is decoded
   (:meth:`ocr.images.Pending.cost` plus what the reader does with the working image);
@@ -20,10 +20,11 @@ Jobs nest: a waybill read reserves once for itself and the decode it runs inside
 
 glibc keeps freed memory in its heaps (and per-thread arenas), so after a burst of big images the
 process would keep its peak RSS for good. Two measures (measured in benchmarks/image_memory.py):
-big blocks (>= 1 MiB: every image buffer) are mmap'ed, so freeing one gives it back at once
-(``mallopt(M_MMAP_THRESHOLD)``, which also stops glibc from raising that threshold after the first
-big free), and when the last job of a burst ends after a big one, ``malloc_trim(0)`` returns the
-free pages of every arena.
+blocks of 4 MiB and more (image buffers: a 2 MP gray image is one) are mmap'ed, so freeing one
+gives it back at once (``mallopt(M_MMAP_THRESHOLD)``, which also stops glibc from raising that
+threshold after the first big free; 1 MiB made the PNG bands measurably slower: every band
+buffer was a fresh mapping), and when the last job of a burst ends after a big one,
+``malloc_trim(0)`` returns the free pages of every arena.
 """
 
 from __future__ import annotations
@@ -43,12 +44,12 @@ from ocr.images import ImageError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MEMORY_MB = 160
+DEFAULT_MEMORY_MB = 256
 MAX_WAITING = 16
 MAX_WAIT_S = 30.0
 MIN_JOB_BYTES = 4 * 1024 * 1024
 TRIM_AFTER_BYTES = 16 * 1024 * 1024  # a job at least this big is followed by malloc_trim
-MMAP_THRESHOLD = 1024 * 1024
+MMAP_THRESHOLD = 4 * 1024 * 1024
 _M_MMAP_THRESHOLD = -3
 
 
@@ -61,6 +62,7 @@ class ImageGate:
         self.used = 0
         self.running = 0
         self.peak_used = 0
+        self._big_since_trim = False
         self._cond = threading.Condition()
         self._queue: deque[object] = deque()
         self._local = threading.local()
@@ -89,7 +91,7 @@ class ImageGate:
         ticket = object()
         deadline = time.monotonic() + MAX_WAIT_S
         with self._cond:
-            if len(self._queue) >= MAX_WAITING + self.slots:
+            if len(self._queue) >= MAX_WAITING:
                 raise ImageError("busy", "too many images are being read; try again shortly")
             self._queue.append(ticket)
             try:
@@ -114,9 +116,12 @@ class ImageGate:
             with self._cond:
                 self.used -= need
                 self.running -= 1
-                idle = self.running == 0
+                self._big_since_trim |= need >= TRIM_AFTER_BYTES
+                idle = self.running == 0 and self._big_since_trim
+                if idle:
+                    self._big_since_trim = False
                 self._cond.notify_all()
-            if idle and need >= TRIM_AFTER_BYTES:
+            if idle:
                 trim()
 
 

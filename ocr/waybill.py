@@ -50,8 +50,11 @@ log = logging.getLogger(__name__)
 MAX_RUNS = 14  # number-like runs read per orientation; a label prints the number 2-4 times
 GLYPH_PX = 34  # glyph height the crops are scaled to (Tesseract reads best at ~30-40 px)
 WORK_MAX_SIDE = 1800  # photos are reduced to this before the text stage (speed, same accuracy)
-TEXT_BYTES_PER_PIXEL = 10
-TEXT_FIXED_BYTES = 48 * 1024 * 1024
+# Memory of the text stage (measured in benchmarks/image_memory.py): ~35 bytes a pixel of the
+# levelled copy (turned copies, ink masks, labels of connected components), and what the engine
+# holds in this process while it reads (RapidOCR's page pass: ~70 MB; Tesseract runs outside).
+TEXT_BYTES_PER_PIXEL = 40
+ENGINE_BYTES = {"rapidocr": 80 << 20, "tesserocr": 48 << 20, "tesseract": 16 << 20}
 
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="waybill-ocr")
 
@@ -367,7 +370,7 @@ def read_waybill(
     ``ocr.memory`` (the waybill's estimate: :func:`job_bytes`). Raises
     ``ocr.images.ImageError`` (or ``OSError`` for a path) when the input is not an image.
     """
-    from ocr.decode import WORK_MAX_SIDE as DECODE_MAX_SIDE
+    from ocr.decode import load_working_image
     from ocr.images import open_image
     from ocr.memory import image_job
 
@@ -377,19 +380,23 @@ def read_waybill(
     if file is None and isinstance(source, str | os.PathLike):
         file = os.fspath(source)
     ocr_engine = text_engines.engine(engine)
-    with image_job(job_bytes(pending), "this photo"):
-        gray = pending.load(grayscale=True, max_side=DECODE_MAX_SIDE)
+    with image_job(job_bytes(pending, ocr_engine.name), "this photo"):
+        gray = load_working_image(pending)
         return _read(gray, file, t0, ocr_engine, budget_ms, header_on_barcode)
 
 
-def job_bytes(pending: Any) -> int:
-    """Estimated peak memory of reading a waybill photo: the barcode decode, then the text stage
-    on a copy at most WORK_MAX_SIDE long (levelled, turned, thresholded, labelled: ~10 bytes a
-    pixel) and the OCR engine's inputs."""
+def job_bytes(pending: Any, engine: str = "rapidocr") -> int:
+    """Estimated peak memory of reading a waybill photo: the barcode decode, then (after it) the
+    text stage on a copy at most WORK_MAX_SIDE long (levelled, turned, thresholded, labelled)
+    and the OCR engine's inputs, beside the working image."""
+    from ocr.decode import WORK_MAX_PIXELS
+    from ocr.decode import WORK_MAX_SIDE as DECODE_MAX_SIDE
     from ocr.decode import job_bytes as decode_bytes
 
+    gw, gh = pending.out_size(DECODE_MAX_SIDE, WORK_MAX_PIXELS)
     w, h = pending.out_size(WORK_MAX_SIDE)
-    return decode_bytes(pending) + w * h * TEXT_BYTES_PER_PIXEL + TEXT_FIXED_BYTES
+    text = gw * gh + w * h * TEXT_BYTES_PER_PIXEL + ENGINE_BYTES.get(engine, 80 << 20)
+    return max(decode_bytes(pending), text)
 
 
 def _read(gray: np.ndarray, file: str | None, t0: float, ocr_engine: Any,

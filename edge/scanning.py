@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -19,6 +20,7 @@ from edge.alarms import Alarm, AlarmCenter
 from edge.config import Settings
 from edge.domain.codes import ScannedCode, classify
 from edge.domain.handover import short_pick
+from edge.domain.labels import parse_label_id
 from edge.domain.messages import scan_message
 from edge.domain.packing import (
     PackState,
@@ -142,9 +144,13 @@ class ScanService:
                 if done is not None:
                     acked.append(done)
 
+        label = parse_label_id(code.text) if code.text else None
+        if label is not None and bench.is_void(db, code.text):
+            return self._void_label(db, code, station, operator, label[0]), None
         open_id = open_order_id(db, station)
         open_state = load_pack_state(db, open_id) if open_id else None
-        named_id = order_id_for_code(db, code.text) if code.text else None
+        # a label's QR names its order (SO-1001#L2): it opens the order like the order id
+        named_id = order_id_for_code(db, label[0] if label else code.text) if code.text else None
         if named_id is None and code.text and self.picking is not None:  # a picker's tote
             named_id = next(iter(self.picking.orders_in_tote(db, code.text)), None)
         named = open_state if named_id == open_id else (
@@ -156,6 +162,11 @@ class ScanService:
         outcome = evaluate_scan(
             code, ScanContext(station, self._today(), open_state, named, freezes)
         )
+        if (outcome.verdict is Verdict.OK and outcome.reason in (Reason.ORDER_OPENED,
+                Reason.ORDER_ALREADY_OPEN) and outcome.order_id
+                and bench.voided(db, outcome.order_id)):
+            # the address changed after the label printed: say so at the bench, at once
+            outcome = replace(outcome, reason=Reason.LABEL_VOID)
         if outcome.opens and outcome.state is not None:
             set_open_order(db, station, outcome.state.order.order_id, operator)
         if outcome.counted and outcome.state is not None:
@@ -214,6 +225,17 @@ class ScanService:
             )
         return response, alarm
 
+
+    def _void_label(self, db: sqlite_utils.Database, code: ScannedCode, station: str,
+                    operator: str | None, order_id: str) -> dict[str, Any]:
+        """A label made void by an address change was scanned: it must not leave the building."""
+        outcome = ScanOutcome(Verdict.VOID_LABEL, Reason.LABEL_VOID, order_id)
+        message = scan_message(outcome, code.text)
+        event = append_event(db, self.settings.device_id, "scan", {
+            "code": code.text, "kind": code.kind.value, "verdict": outcome.verdict.value,
+            "reason": outcome.reason.value, "station": station, "operator": operator},
+            order_id=order_id)
+        return _response(code, outcome, message, station, event.event_id, event.seq)
 
     def _held(self, db: sqlite_utils.Database, code: ScannedCode, station: str,
               operator: str | None, holding: list[str]) -> dict[str, Any]:

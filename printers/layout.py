@@ -20,6 +20,7 @@ import qrcode
 from PIL import Image, ImageDraw, ImageFont
 
 from edge.domain.carriers import carrier_by_code
+from edge.domain.labels import label_id
 from edge.domain.orders import Order
 from printers import code128
 from printers.fonts import font
@@ -185,7 +186,8 @@ def sorting_lane(order: Order) -> str:
     return str(rules.get("default", "-"))
 
 
-def label_fields(order: Order, *, station: str, printed_at: datetime, reprint_no: int = 0) -> dict[str, str]:
+def label_fields(order: Order, *, station: str, printed_at: datetime, reprint_no: int = 0,
+                 generation: int = 1, relabel: bool = False) -> dict[str, str]:
     carrier = carrier_by_code(order.carrier) if order.carrier else None
     recipient = order.recipient or {}
     return {
@@ -204,6 +206,10 @@ def label_fields(order: Order, *, station: str, printed_at: datetime, reprint_no
         "time": printed_at.strftime("%Y-%m-%d %H:%M"),
         "reprint_no": str(reprint_no) if reprint_no else "",
         "reprint": "1" if reprint_no else "",
+        # the label's own name in its QR: a label made void (an address change after printing)
+        # is told from its replacement by the generation (edge/domain/labels.py)
+        "label_id": label_id(order.order_id, generation),
+        "relabel": "1" if relabel else "",
         "gifts": "1" if order.gifts else "",
         "items": str(order.total_items),
         "skus": str(len(order.lines)),
@@ -414,7 +420,7 @@ def _qr_matrix(text: str) -> list[list[bool]]:
 
 def _qr_text(block: dict[str, Any], ctx: _Ctx) -> Image.Image:
     """QR of the order number (4 modules of quiet zone) with text lines beside it."""
-    matrix = _qr_matrix(ctx.fields["order_id"])
+    matrix = _qr_matrix(ctx.fields["label_id"] or ctx.fields["order_id"])
     module = int(block.get("module", 4))
     quiet = 4 * module
     side = len(matrix) * module + 2 * quiet
@@ -482,10 +488,12 @@ def render_label(
     printed_at: datetime | None = None,
     reprint_no: int = 0,
     font_path: str = "",
+    generation: int = 1,
+    relabel: bool = False,
 ) -> tuple[Image.Image, LabelInfo]:
     """The label as a 1-bit image exactly ``template.width`` dots wide (black = 0)."""
     fields = label_fields(order, station=station, printed_at=printed_at or datetime.now(),
-                          reprint_no=reprint_no)
+                          reprint_no=reprint_no, generation=generation, relabel=relabel)
     ctx = _Ctx(template=template, fields=fields, order=order, font_path=font_path)
     parts: list[Image.Image] = []
     for block in template.blocks:

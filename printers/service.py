@@ -219,6 +219,7 @@ class PrintService:
                 # refused, but committed: the interception and its alarm are the record
                 return None, order.order_id, self._intercept(db, order.order_id, "reprint",
                                                              operator=operator, job_id=job_id)
+            bench.relabelled(db, order.order_id)  # the void label's replacement is on its way
             return q.enqueue(db, device, order, copies=copies, reprint_of=original,
                              operator=operator, reason=reason)[0], order.order_id, None
 
@@ -275,9 +276,11 @@ class PrintService:
         if order is None:
             raise q.QueueError(404, "not_found", f"order {job.order_id} is not on this device")
         template = load_template(self.template_name)
+        generation = bench.label_generation(self.store.read(), job.order_id)
         image, _ = render_label(order, template, station=self.settings.station,
                                 printed_at=datetime.now(), reprint_no=job.reprint_no,
-                                font_path=self.settings.label_font)
+                                font_path=self.settings.label_font, generation=generation,
+                                relabel=generation > 1)
         images = [image] * job.copies
         data = label_bytes(images, self.model, beep=order.priority == "P0")
         return PrintPayload(data=data, images=images, name=f"{job.job_id}-{_safe(order.order_id)}")

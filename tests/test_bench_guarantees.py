@@ -231,3 +231,36 @@ def test_a_p0_order_notifies_the_webhook_once_with_retry(demo_ctx):
         assert got[0]["kind"] == "p0_order" and got[0]["priority"] == "P0"
     finally:
         server.shutdown()
+
+
+# -- an address change after the label printed ---------------------------------------------------
+def test_an_address_change_voids_the_printed_label_until_it_is_printed_again(client, demo_ctx):
+    import zxingcpp
+
+    from edge.freezing import unfreeze_order
+
+    order_id, codes = SO1
+    for code in codes:
+        scan(client, code)
+    client.post(f"/api/v1/orders/{order_id}/gifts/0/confirm", json={})
+    job = client.post("/api/v1/print-jobs", json={"order_id": order_id}).get_json()
+    wait_until(lambda: demo_ctx.printing.get(job["job_id"]).state == "printed", timeout=20,
+               what="the first label")
+    freeze_order(demo_ctx.store, "test-dev", order_id, "address_change", source="test")
+    unfreeze_order(demo_ctx.store, "test-dev", order_id, source="test")
+    again = scan(client, order_id, station="bench-2")  # the next scan of the order, anywhere
+    assert (again["verdict"], again["reason"]) == ("ok", "label_void")
+    assert "旧面单作废,请重新打印" in again["message"]["zh"]
+    assert again["order"]["label_void"] == "address_change"
+    old = scan(client, f"{order_id}:L1", station="bench-3")  # the old label's QR, anywhere
+    assert (old["verdict"], old["alarm"]) == ("void_label", True)
+    # the reprint carries the new address, says 改址重打, and is the label's next generation
+    r = client.post(f"/api/v1/print-jobs/{job['job_id']}/reprint", json={"reason": "改址"})
+    assert r.status_code == 202
+    new_job = demo_ctx.printing.get(r.get_json()["job_id"])
+    payload = demo_ctx.printing.render(new_job)
+    qr = [b.text for b in zxingcpp.read_barcodes(payload.images[0]) if b.format.name == "QRCode"]
+    assert qr == [f"{order_id}:L2"]
+    assert scan(client, f"{order_id}:L2", station="bench-2")["verdict"] == "ok"  # the new one
+    assert scan(client, order_id, station="bench-2")["reason"] == "order_already_open"
+    assert scan(client, f"{order_id}:L1", station="bench-3")["verdict"] == "void_label"

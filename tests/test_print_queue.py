@@ -60,7 +60,8 @@ def events(store: Store, type_: str) -> list[dict]:
 def printed_orders(sim: VirtualPrinter) -> list[str]:
     out = []
     for label in sim.labels:
-        qr = [s.text for s in decode_symbols(label.image) if s.format == "QRCode"]
+        # the QR names the label (SO-1001:L1): its order is the part before ":L"
+        qr = [s.text.rsplit(":L", 1)[0] for s in decode_symbols(label.image) if s.format == "QRCode"]
         out.extend(qr)
     return out
 

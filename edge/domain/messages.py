@@ -36,6 +36,8 @@ _TEMPLATES: dict[Reason, tuple[str, str]] = {
     Reason.BAD_CHECK_DIGIT: ("条码校验位错误,请重扫", "Bad check digit: scan again"),
     Reason.UNRECOGNIZED: ("无法识别的条码 {code}", "Unrecognized code {code}"),
     Reason.GIFT_CONFIRMED: ("赠品 {gift} 已确认", "Gift {gift} confirmed"),
+    Reason.LABEL_VOID: ("订单 {order_id}:旧面单作废,请重新打印",
+                        "Order {order_id}: the old label is void, print it again"),
     Reason.ALARM_PENDING: ("本工位有未确认的报警,请先确认报警再扫描",
                            "An alarm at this station is not acknowledged: acknowledge it first"),
     Reason.EMPTY: ("空扫描", "Empty scan"),

@@ -28,6 +28,7 @@ class Verdict(StrEnum):
     # Answered by the scan service, not these rules: an alarm of the station waits for a person
     # (nothing counted, nothing opened) -- docs/freeze.md, "Alarm holds".
     ALARM_PENDING = "alarm_pending"
+    VOID_LABEL = "void_label"  # a label made void (address changed after printing) was scanned
 
 
 class Reason(StrEnum):
@@ -49,6 +50,8 @@ class Reason(StrEnum):
     EMPTY = "empty"
     GIFT_CONFIRMED = "gift_confirmed"
     ALARM_PENDING = "alarm_pending"
+    LABEL_VOID = "label_void"  # the order's printed label is void: print it again
+    VOID_LABEL = "void_label"  # a label made void (address changed after printing) was scanned
 
 
 # What an operator or the order system may freeze an order for; the hub itself adds
@@ -57,7 +60,8 @@ FREEZE_REASONS = ("cancel", "address_change", "hold")
 
 # Verdicts that must stop the packer: buzzer, red screen.
 ALARM_VERDICTS = frozenset({
-    Verdict.FROZEN, Verdict.WRONG_ITEM, Verdict.OVER_SCAN, Verdict.WRONG_LOT, Verdict.EXPIRED,
+    Verdict.FROZEN, Verdict.VOID_LABEL, Verdict.WRONG_ITEM, Verdict.OVER_SCAN, Verdict.WRONG_LOT,
+    Verdict.EXPIRED,
 })
 
 

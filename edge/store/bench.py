@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from edge.domain.labels import label_id
 from edge.store.db import Migration, utc_now
 
 COMPONENT = "bench"
@@ -63,6 +64,32 @@ def voided(db: sqlite_utils.Database, order_id: str) -> str | None:
     row = db.execute("SELECT reason FROM void_labels WHERE order_id = ? AND relabelled_at IS NULL"
                      " LIMIT 1", [order_id]).fetchone()
     return row[0] if row else None
+
+
+def label_generation(db: sqlite_utils.Database, order_id: str) -> int:
+    """The generation of the order's current label: 1, plus one per label made void."""
+    return 1 + db.execute("SELECT COUNT(*) FROM void_labels WHERE order_id = ?",
+                          [order_id]).fetchone()[0]
+
+
+def is_void(db: sqlite_utils.Database, code: str) -> bool:
+    return db.execute("SELECT 1 FROM void_labels WHERE code = ?", [code]).fetchone() is not None
+
+
+def void_printed_label(db: sqlite_utils.Database, order_id: str, reason: str) -> bool:
+    """An address changed: if the order's current label was printed, it is void now (its
+    replacement prints as the next generation, marked 改址重打). True if one was voided."""
+    printed = db.execute("SELECT 1 FROM print_jobs WHERE order_id = ? AND state = 'printed'"
+                         " LIMIT 1", [order_id]).fetchone() if _has_print_jobs(db) else None
+    if printed is None or voided(db, order_id):
+        return False
+    void_label(db, order_id, [label_id(order_id, label_generation(db, order_id))], reason)
+    return True
+
+
+def _has_print_jobs(db: sqlite_utils.Database) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'print_jobs'"
+                      ).fetchone() is not None
 
 
 def relabelled(db: sqlite_utils.Database, order_id: str) -> None:

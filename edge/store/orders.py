@@ -9,6 +9,7 @@ import sqlite_utils
 
 from edge.domain.orders import Gift, Order, OrderLine
 from edge.domain.packing import Freeze, PackState
+from edge.store import bench
 from edge.store.db import utc_now
 
 
@@ -158,6 +159,8 @@ def save_freeze(db: sqlite_utils.Database, freeze: Freeze, *, source: str,
          freeze.issued_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
          utc_now(), freeze.version, command_id, source],
     )
+    if freeze.reason == "address_change":  # a printed label now carries the old address
+        bench.void_printed_label(db, freeze.order_id, freeze.reason)
 
 
 def delete_freeze(db: sqlite_utils.Database, order_id: str) -> bool:

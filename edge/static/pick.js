@@ -25,8 +25,20 @@
     ev.preventDefault();
     var code = input.value.replace(/[\r\n]+$/, '').trim();
     input.value = '';
-    if (code && !S.alarm.isUp()) post('/api/v1/pick/scans', { code: code, station: station });
+    if (!code) return;
+    queue.push(code);
+    pump();
   });
+
+  /* Scans go out one at a time, in the order typed. While an alarm of this station is up they
+   * are held, not lost, and go out after a person has tapped the alarm away (the bench's rule). */
+  var queue = [];
+  function pump() {
+    S.alarm.setHeld(S.alarm.isUp() ? queue.length : 0);
+    if (busy || !queue.length || S.alarm.isUp()) return;
+    post('/api/v1/pick/scans', { code: queue.shift(), station: station });
+  }
+  S.on('alarms_cleared', pump);
 
   function say(answer) {
     var box = el('pick-verdict');
@@ -47,7 +59,8 @@
       else if (!r.ok) say({ verdict: r.body.error || 'error', message: r.body.message, alarm: false });
       if (r.body && r.body.wave !== undefined) render(r.body.wave);
       else refresh();
-    }, function () { busy = false; });
+      pump();
+    }, function () { busy = false; pump(); });
   }
 
   function refresh() {
@@ -78,6 +91,7 @@
     el('pick-expect').dataset.step = wave.expect.step;
     var s = wave.current;
     el('pick-stop').hidden = !s || wave.expect.step === 'putback';
+    el('pick-stop').dataset.order = s ? s.order_id : '';
     if (s) {
       el('pick-location').textContent = s.location;
       el('pick-aisle').textContent = s.aisle;
@@ -94,8 +108,11 @@
     var list = el('pick-putbacks');
     list.textContent = '';
     (wave.putbacks || []).forEach(function (p) {
-      list.appendChild(make('li', 'pick-putback', (p.name || p.sku) + ' ×' + p.qty + ' · ' +
-        t('pick_slot') + ' ' + p.slot + (p.tote ? ' ' + p.tote : '') + ' → ' + p.location));
+      var li = make('li', 'pick-putback', (p.name || p.sku) + ' ×' + p.qty + ' · ' +
+        t('pick_slot') + ' ' + p.slot + (p.tote ? ' ' + p.tote : '') + ' → ' + p.location);
+      li.dataset.order = p.order_id;
+      li.dataset.location = p.location;
+      list.appendChild(li);
     });
     el('pick-putback-box').hidden = !(wave.putbacks || []).length;
   }

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from edge.domain.codes import classify
+from edge.domain.handover import InTote, ToteOpen, open_from_tote
 from edge.domain.layout import Layout, LayoutError, Location, parse_layout
 from edge.domain.orders import Order
 from edge.domain.packing import PackState, ScanContext, Verdict, evaluate_scan
@@ -567,6 +568,25 @@ class PickService:
         return [r[0] for r in db.execute(
             "SELECT order_id FROM pick_orders WHERE tote = ? AND state = 'picked'"
             " ORDER BY wave_id DESC, slot", [tote.upper()])]  # a reused tote: the latest wave
+
+    @staticmethod
+    def open_from_tote(db: sqlite_utils.Database, tote: str,
+                       open_id: str | None) -> ToteOpen | None:
+        """Which of the tote's orders a bench scan of it opens (edge/domain/handover.py)."""
+        rows = db.execute("SELECT order_id FROM pick_orders WHERE tote = ? AND state = 'picked'"
+                          " ORDER BY wave_id DESC, slot DESC LIMIT 50", [tote.upper()]).fetchall()
+        held = []
+        for (oid,) in reversed(rows):  # in the order they went in; a reused tote: its latest 50
+            state = load_pack_state(db, oid)
+            freeze = load_freeze(db, oid)
+            stopped = freeze is not None and db.execute(
+                "SELECT 1 FROM events WHERE type = 'interception' AND order_id = ?"
+                " AND json_extract(payload, '$.action') = 'scan'"
+                " AND json_extract(payload, '$.freeze_issued_at') = ? LIMIT 1",
+                [oid, freeze.issued_at.isoformat()]).fetchone() is not None
+            held.append(InTote(oid, packed=state is not None and state.complete,
+                               frozen=freeze is not None, stopped=stopped))
+        return open_from_tote(tote.upper(), held, open_id)
 
     @staticmethod
     def shorts(db: sqlite_utils.Database, order_id: str) -> list[dict[str, Any]]:

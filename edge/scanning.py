@@ -151,8 +151,10 @@ class ScanService:
         open_state = load_pack_state(db, open_id) if open_id else None
         # a label's QR names its order (SO-1001#L2): it opens the order like the order id
         named_id = order_id_for_code(db, label[0] if label else code.text) if code.text else None
-        if named_id is None and code.text and self.picking is not None:  # a picker's tote
-            named_id = next(iter(self.picking.orders_in_tote(db, code.text)), None)
+        tote = None  # a picker's tote: opens its orders one after the other (handover.py)
+        if named_id is None and code.text and self.picking is not None:
+            tote = self.picking.open_from_tote(db, code.text, open_id)
+            named_id = tote.order_id if tote is not None else None
         named = open_state if named_id == open_id else (
             load_pack_state(db, named_id) if named_id else None
         )
@@ -200,7 +202,11 @@ class ScanService:
             message = short["message"]
             event = append_event(db, self.settings.device_id, "short_pick", {
                 "station": station, "missing": short["missing"]}, order_id=outcome.order_id)
+        if tote is not None:  # what else the tote holds: how many more to pack, frozen ones
+            message = tote.with_note(message)
         response = _response(code, outcome, message, station, event.event_id, event.seq)
+        if tote is not None:
+            response["tote"] = tote.as_json()
         if short is not None:
             response.update(verdict=short["verdict"], short_pick=short["missing"])
         if response.get("order") is not None and outcome.state is not None:

@@ -1,6 +1,7 @@
 """Barcode decoding benchmark: raw pyzbar, raw zxing-cpp and scanedge's cascade, same run.
 
-    .venv/bin/python benchmarks/decode.py [DATASET_DIR] [--budget-ms 300]
+    .venv/bin/python benchmarks/decode.py [DATASET_DIR] [--budget-ms 300] [--no-frames]
+    .venv/bin/python benchmarks/decode.py --build-heldout ZXING_CPP_CHECKOUT OUT_DIR
 
 DATASET_DIR (default ../shared/data/barcodes) holds images and ``manifest.csv`` with columns
 ``file, format, expected_text`` (format ``none`` = no code in the image; expected_text is a
@@ -14,7 +15,12 @@ JSON string body). Prints markdown tables:
 Timing starts from a decoded grayscale array for every reader (file decoding is the same for
 all and is not what is compared). A read is "wrong" when a reader returns any text other than
 the expected one for an image with one code; a "false positive" is any text from an image
-with no code.
+with no code. scanedge runs twice: with the time budget (a safety net: "cut" counts the images
+where it stopped the cascade) and without it (the plan alone: what every machine reads).
+
+``--build-heldout`` makes a set of photos the cascade was never tuned on: the upstream samples
+(zxing-cpp's ``test/samples``) of the same folders as the dev set that the dev set does not
+use (its ``sources.csv``), with the same ``manifest.csv`` columns.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ class Tally:
     ms: list[float] = field(default_factory=list)
     wrong_files: list[str] = field(default_factory=list)
     over_budget: int = 0
+    cut: int = 0  # the safety net stopped the cascade
 
     def add(self, sample: Sample, texts: list[str], ms: float) -> None:
         self.ms.append(ms)
@@ -92,9 +99,14 @@ def zxing_reader(gray: np.ndarray) -> list[str]:
     return [b.text for b in zxingcpp.read_barcodes(gray, text_mode=zxingcpp.TextMode.Plain)]
 
 
-def product_reader(budget_ms: float) -> Callable[[np.ndarray], list[str]]:
+CUT: list[bool] = []  # whether the last product read was cut short by the safety net
+
+
+def product_reader(budget_ms: float | None) -> Callable[[np.ndarray], list[str]]:
     def read(gray: np.ndarray) -> list[str]:
-        return [s.text for s in decode_report(gray, budget_ms=budget_ms).symbols]
+        report = decode_report(gray, budget_ms=budget_ms)
+        CUT[:] = [report.cut_short]
+        return [s.text for s in report.symbols]
 
     return read
 
@@ -115,13 +127,15 @@ def run(readers: dict[str, Callable[[np.ndarray], list[str]]], samples: list[Sam
     tallies: dict[str, dict[str, Tally]] = {name: defaultdict(Tally) for name in readers}
     for sample in samples:
         for name, reader in readers.items():
+            CUT[:] = [False]
             start = time.perf_counter()
             texts = reader(sample.gray)
             ms = (time.perf_counter() - start) * 1000.0
             for key in ("all", sample.format):
                 tallies[name][key].add(sample, texts, ms)
-                if ms > budget_ms:
-                    tallies[name][key].over_budget += 1 if key == "all" else 0
+                if key == "all":
+                    tallies[name][key].over_budget += ms > budget_ms
+                    tallies[name][key].cut += CUT[0]
     return tallies
 
 
@@ -164,9 +178,14 @@ def ms_stats(ms: list[float]) -> tuple[str, str, str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dataset", nargs="?", default=str(DEFAULT_SET))
-    ap.add_argument("--budget-ms", type=float, default=300.0)
+    ap.add_argument("--budget-ms", type=float, default=300.0,
+                    help="the product's time budget (a safety net; its plan is the same)")
     ap.add_argument("--no-frames", action="store_true", help="skip the 1080p frames")
+    ap.add_argument("--build-heldout", nargs=2, metavar=("ZXING_CPP_CHECKOUT", "OUT_DIR"),
+                    help="make the held-out set from a zxing-cpp checkout, then stop")
     args = ap.parse_args(argv)
+    if args.build_heldout:
+        return build_heldout(Path(args.build_heldout[0]), Path(args.build_heldout[1]))
     root = Path(args.dataset)
     if not (root / "manifest.csv").is_file():
         print(f"benchmarks/decode.py: {root}/manifest.csv not found", file=sys.stderr)
@@ -174,20 +193,22 @@ def main(argv: list[str] | None = None) -> int:
     warm_up()
     samples = load_set(root)
     readers = {"pyzbar alone": pyzbar_reader, "zxing-cpp alone": zxing_reader,
-               "scanedge decode": product_reader(args.budget_ms)}
+               "scanedge decode": product_reader(args.budget_ms),
+               "scanedge decode, no time limit": product_reader(None)}
     tallies = run(readers, samples, args.budget_ms)
     n_codes = sum(1 for s in samples if s.format != "none")
     n_none = len(samples) - n_codes
 
     print(f"### Dev set: {root.name}, {n_codes} codes + {n_none} images without a code\n")
     print("| reader | read | wrong | false positives | median ms | p95 ms | max ms |"
-          " over budget |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+          " over budget | cut by the safety net |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in readers:
         t = tallies[name]["all"]
         med, p95, mx = ms_stats(t.ms)
         print(f"| {name} | {t.read}/{t.n_codes} = {pct(t.read, t.n_codes)} | {t.wrong} | "
-              f"{t.false_pos}/{t.n_none} | {med} | {p95} | {mx} | {t.over_budget} |")
+              f"{t.false_pos}/{t.n_none} | {med} | {p95} | {mx} | {t.over_budget} | "
+              f"{t.cut if name.startswith('scanedge') else '-'} |")
 
     formats = sorted({s.format for s in samples} - {"none"})
     print("\n### Per format (read / wrong; median ms)\n")
@@ -208,21 +229,69 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n### 1920x1080 frames: {len(with_code)} with one code (a sample pasted on "
               f"clutter), {len(without)} without\n")
         print("| reader | read (one code) | wrong | median ms | p95 ms | false positives "
-              "(no code) | median ms | p95 ms | max ms (all) |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+              "(no code) | median ms | p95 ms | max ms (all) | cut |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for name in frame_readers:
             a, b = ft_code[name]["all"], ft_none[name]["all"]
             am, ap95, amx = ms_stats(a.ms)
             bm, bp95, bmx = ms_stats(b.ms)
+            cut = a.cut + b.cut if name.startswith("scanedge") else "-"
             print(f"| {name} | {a.read}/{a.n_codes} = {pct(a.read, a.n_codes)} | {a.wrong} | "
                   f"{am} | {ap95} | {b.false_pos}/{b.n_none} | {bm} | {bp95} | "
-                  f"{max(float(amx), float(bmx)):.0f} |")
+                  f"{max(float(amx), float(bmx)):.0f} | {cut} |")
 
-    wrongs = tallies["scanedge decode"]["all"].wrong_files
-    if wrongs:
-        print("\nscanedge decode, reads that differ from the manifest:")
-        for w in wrongs:
-            print(f"- {w}")
+    for name in ("scanedge decode", "scanedge decode, no time limit"):
+        wrongs = tallies[name]["all"].wrong_files
+        if wrongs:
+            print(f"\n{name}, reads that differ from the manifest:")
+            for w in wrongs:
+                print(f"- {w}")
+    return 0
+
+
+HELDOUT_KINDS = {"code128": "code128", "ean13": "ean13", "qrcode": "qrcode",
+                 "datamatrix": "datamatrix", "pdf417": "pdf417", "itf": "itf",
+                 "code39": "code39", "falsepositives": "none"}
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".pgm", ".pbm")
+
+
+def build_heldout(checkout: Path, out: Path) -> int:
+    """Upstream samples of the dev set's folders that the dev set does not use."""
+    import subprocess
+
+    sources = DEFAULT_SET / "sources.csv"
+    with open(sources, newline="", encoding="utf-8") as f:
+        used = {r["source_path"] for r in csv.DictReader(f)}
+    def git(*args: str) -> bytes:
+        return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True,
+                              check=True).stdout
+
+    # the commit's tree (a clone or a bare mirror alike)
+    listing = git("ls-tree", "-r", "--name-only", "HEAD", "test/samples").decode().split()
+    present = set(listing)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for rel in sorted(listing):
+        p = Path(rel)
+        kind = HELDOUT_KINDS.get(p.parent.name.rsplit("-", 1)[0])
+        if kind is None or p.suffix.lower() not in IMAGE_EXTS or rel in used:
+            continue
+        text = ""
+        if kind != "none":
+            txt = str(p.with_suffix(".txt"))
+            if txt not in present:
+                continue
+            text = git("show", f"HEAD:{txt}").decode("utf-8", errors="replace")
+            if kind in ("ean13", "itf"):
+                text = text.strip()
+        name = f"{p.parent.name}__{p.stem}{p.suffix}".replace("#", "n")
+        (out / name).write_bytes(git("show", f"HEAD:{rel}"))
+        rows.append((name, kind, json.dumps(text, ensure_ascii=False)[1:-1]))
+    with open(out / "manifest.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "format", "expected_text"])
+        w.writerows(rows)
+    print(f"{len(rows)} images in {out}")
     return 0
 
 

@@ -55,7 +55,7 @@ from ocr.validate import validate
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BUDGET_MS = 300
+DEFAULT_BUDGET_MS = 300  # the setting decode_budget_ms; the library's own default is None
 SMALL_IMAGE_PIXELS = 1_200_000  # up to here the whole image is cheap enough for every step
 WORK_MAX_SIDE = 4096  # photos are read at most this long ...
 WORK_MAX_PIXELS = 4096 * 3072  # ... and this big: a 12 MP phone photo at full size
@@ -161,16 +161,18 @@ class DecodeReport:
 def decode(
     image: str | os.PathLike | bytes | np.ndarray,
     *,
-    budget_ms: float | None = DEFAULT_BUDGET_MS,
+    budget_ms: float | None = None,
     exhaustive: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> list[Symbol]:
     """Decode every barcode in ``image`` (a path, encoded bytes or a BGR/gray array).
 
-    Returns the validated symbols (possibly none). ``budget_ms`` is a safety net (None or 0:
-    none): past it no further step starts. ``exhaustive`` keeps going after the first step that
-    found something (slower; finds more codes in crowded frames). Raises
+    Returns the validated symbols (possibly none). ``budget_ms`` is a safety net, off by default
+    (the library reads the same everywhere; the service and the CLI set it from the setting
+    ``decode_budget_ms``, DEFAULT_BUDGET_MS): past it no further step starts. ``exhaustive``
+    keeps going after the first step that found something (slower; finds more codes in crowded
+    frames). Raises
     :class:`ocr.images.ImageError` for input that is not an image (or too big to decode within
     ``image_memory_mb``: ``ocr.memory``).
     """
@@ -195,7 +197,7 @@ def load_working_image(pending: Pending) -> np.ndarray:
 def decode_report(
     image: str | os.PathLike | bytes | np.ndarray,
     *,
-    budget_ms: float | None = DEFAULT_BUDGET_MS,
+    budget_ms: float | None = None,
     exhaustive: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -216,7 +218,7 @@ def decode_report(
     return report
 
 
-def decode_loaded(gray: np.ndarray, *, budget_ms: float | None = DEFAULT_BUDGET_MS,
+def decode_loaded(gray: np.ndarray, *, budget_ms: float | None = None,
                   exhaustive: bool = False, start: float | None = None) -> DecodeReport:
     """The cascade on a gray image already loaded (and reserved for) by the caller."""
     start = time.perf_counter() if start is None else start
@@ -306,11 +308,7 @@ class _Cascade:
         # neither of the others sees at all.
         regions = self._regions_for_fallbacks()
         if not regions and not self.accepted:
-            whole = work
-            if work.gray.size > ZBAR_WHOLE_MAX_PIXELS:
-                side = max(work.gray.shape) * (ZBAR_WHOLE_MAX_PIXELS / work.gray.size) ** 0.5
-                whole = views.fit_within(work.gray, int(side), "zbar")
-            regions = [whole]
+            regions = [self._whole_reduced("zbar")]
         if regions and self._plan("zbar", "zbar", sum(v.gray.size for v in regions),
                                   len(regions)):
             self.report.steps.append("zbar")
@@ -319,12 +317,25 @@ class _Cascade:
         if self._done():
             return self._finish()
 
-        # 3. locate and straighten 1D codes
+        # 3. a big photo got the cheap pass: a code in it that is turned (90/180/270 degrees) or
+        # inverted (light on dark) needs zxing-cpp's own tries, on the image reduced as for zbar
+        if not self.small and not self.accepted:
+            whole = self._whole_reduced("turns")
+            if self._plan("turns", "zxing", whole.gray.size):
+                self.report.steps.append("turns")
+                self._take(read_zxing(whole, stage="turns"), "turns")
+                if self._done():
+                    return self._finish()
+
+        # 4. locate and straighten 1D codes: both libraries on each located code, then zxing-cpp
+        # on it sharpened (blurred photos of EAN-13s; zbar is not asked there: on sharpened and
+        # blurred bars it reads EAN-13s wrong with a valid check digit, measured)
         quads = self._located_1d() if not self.accepted else []
         if quads:
             self.report.steps.append("locate1d")
-        for i, q in enumerate(quads):
-            v = views.straightened(gray, np.asarray(q, dtype=np.float32), index=i)
+        straight = [views.straightened(gray, np.asarray(q, dtype=np.float32), index=i)
+                    for i, q in enumerate(quads)]
+        for v in straight:
             if not self._plan(v.name, "zxing", v.gray.size):
                 break
             self._take(read_zxing(v, stage="locate1d"), "locate1d")
@@ -332,10 +343,18 @@ class _Cascade:
                 self._take(read_zbar(v, stage="locate1d"), "locate1d")
         if self._done():
             return self._finish()
+        for v in straight:
+            sharp = _derive(v, views.sharpen)
+            if sharp is None or not self._plan(v.name + "/sharpen", "zxing", v.gray.size):
+                break
+            self._take(read_zxing(View(sharp.gray, sharp.to_source, "locate1d"),
+                                  stage="locate1d"), "locate1d")
+        if self._done():
+            return self._finish()
 
-        # 4. tilt: PDF417 and 1D codes tilted by 15-45 degrees (zxing-cpp only tries 90 degree
+        # 5. tilt: PDF417 and 1D codes tilted by 15-45 degrees (zxing-cpp only tries 90 degree
         # turns). Cheap passes, run even without a sign of a code: stacked codes leave none.
-        # 5. contrast, focus, scale: only where something looks like a code (zxing-cpp saw an
+        # 6. contrast, focus, scale: only where something looks like a code (zxing-cpp saw an
         # undecodable symbol, or OpenCV located a 1D code); on a small image, all of it.
         evidence = bool(self.error_regions or self._located_1d())
         for fb in FALLBACKS:
@@ -346,6 +365,15 @@ class _Cascade:
             if self._done():
                 break
         return self._finish()
+
+    def _whole_reduced(self, name: str) -> View:
+        """The whole image, reduced to at most ZBAR_WHOLE_MAX_PIXELS."""
+        from ocr.views import fit_within
+
+        g = self.gray
+        if g.size <= ZBAR_WHOLE_MAX_PIXELS:
+            return identity_view(g, name)
+        return fit_within(g, int(max(g.shape) * (ZBAR_WHOLE_MAX_PIXELS / g.size) ** 0.5), name)
 
     def _step(self, fb: _Fallback, regions: list[View]) -> None:
         if not regions:

@@ -358,14 +358,16 @@ def read_waybill(
     *,
     file: str | None = None,
     engine: str = "auto",
-    budget_ms: float | None = 300,
+    budget_ms: float | None = None,
     header_on_barcode: bool | None = None,
     max_bytes: int | None = None,
     max_pixels: int | None = None,
 ) -> WaybillResult:
     """Read one waybill photo (a path, encoded bytes or an image array).
 
-    ``budget_ms`` is the barcode decode's safety net (``ocr.decode``; None: none). The photo is
+    ``budget_ms`` is the barcode decode's safety net (``ocr.decode``), off by default and in the
+    service: cutting the barcode short only sends the photo to the text stage, which is slower
+    and weaker (the decode's own plan bounds its work). The photo is
     read at most ``ocr.decode.WORK_MAX_SIDE`` px a side, within a reservation of
     ``ocr.memory`` (the waybill's estimate: :func:`job_bytes`). Raises
     ``ocr.images.ImageError`` (or ``OSError`` for a path) when the input is not an image.

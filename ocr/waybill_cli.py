@@ -46,8 +46,7 @@ def _cmd_waybill(args: argparse.Namespace) -> int:
     out = _utf8(sys.stdout)
 
     def read(name: str) -> dict[str, Any]:
-        return read_waybill(name, engine=engine, budget_ms=settings.decode_budget_ms,
-                            **limits).to_json()
+        return read_waybill(name, engine=engine, **limits).to_json()
 
     def emit(row: dict[str, Any]) -> None:
         out.write((json.dumps(row, ensure_ascii=False) if args.json else _text_line(row)) + "\n")

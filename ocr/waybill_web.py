@@ -82,7 +82,7 @@ def post_waybill():
     # side: the photo is never decoded whole here.
     try:
         result = read_waybill(data, file=upload.filename or "", engine=settings.waybill_ocr_engine,
-                              budget_ms=settings.decode_budget_ms, **limits).to_json()
+                              **limits).to_json()
     except ImageError as e:
         raise ApiError(e.http_status, e.code, e.message) from None
     try:

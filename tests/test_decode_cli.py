@@ -58,3 +58,23 @@ def test_bad_budget_is_a_one_line_error(tmp_path: Path) -> None:
     proc = run_cli("decode", str(DATA / "code39-1__4.png"), "--budget-ms", "0", "--json",
                    data_dir=tmp_path / "var")
     assert json.loads(proc.stdout)["symbols"][0]["text"] == "ABC123"
+
+
+def test_absurd_shapes_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    from tests.test_decode_images import png_header_only
+    from tests.test_images_memory import strip_png
+
+    strip = tmp_path / "strip.png"
+    strip.write_bytes(strip_png())  # 39,000,000 x 1: under the pixel limit
+    tall = tmp_path / "tall.png"
+    tall.write_bytes(png_header_only(1, 39_000_000))
+    good = DATA / "code39-1__4.png"
+    for command in ("decode", "waybill"):
+        proc = run_cli(command, str(strip), str(good), str(tall), "--json",
+                       data_dir=tmp_path / "var", check=False)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        errors = proc.stderr.strip().splitlines()
+        assert len(errors) == 3, errors  # one line per bad file, then the summary
+        assert "39000000x1" in errors[0] and "1x39000000" in errors[1]
+        rows = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert [r.get("error") for r in rows] == ["bad_shape", None, "bad_shape"]

@@ -22,10 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,8 @@ from ulid import ULID
 
 from edge.config import Settings
 from edge.domain.carriers import carrier_by_code, identify, normalize_tracking
+from edge.domain.distributor_rules import Problem, Rule, check_number, rule_for
+from edge.domain.distributor_rules import parse_rules as _parse_rules
 from edge.store import Store
 from edge.store.db import Migration, utc_now
 from edge.store.orders import load_freeze
@@ -85,68 +85,17 @@ class WaybillError(Exception):
 
 
 # ---------------------------------------------------------------------------------------------
-# distributor rules
-
-
-@dataclass(frozen=True)
-class Rule:
-    length: tuple[int, int] | None = None
-    min_letters: int = 0
-    min_digits: int = 0
-    pattern: re.Pattern[str] | None = None
-    carriers: tuple[str, ...] = ()
-
-    def problems(self, number: str, carrier: str | None) -> list[str]:
-        out = []
-        if self.length and not self.length[0] <= len(number) <= self.length[1]:
-            lo, hi = self.length
-            out.append(f"{lo} characters" if lo == hi else f"{lo}-{hi} characters")
-        if sum(c.isalpha() for c in number) < self.min_letters:
-            out.append(f"at least {self.min_letters} letter(s)")
-        if sum(c.isdigit() for c in number) < self.min_digits:
-            out.append(f"at least {self.min_digits} digit(s)")
-        if self.pattern is not None and not self.pattern.fullmatch(number):
-            out.append(f"the pattern {self.pattern.pattern}")
-        if self.carriers and carrier not in self.carriers:
-            out.append("a carrier of " + ", ".join(self.carriers))
-        return out
+# distributor rules (edge/domain/distributor_rules.py)
 
 
 def parse_rules(text: str) -> dict[str, Rule]:
     """The ``waybill_rules`` setting: ``{distributor: rule}``; ``"*"`` applies to everyone else."""
-    if not text.strip():
-        return {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"waybill_rules is not JSON: {e.msg}") from None
-    if not isinstance(data, dict):
-        raise ValueError("waybill_rules: expected a JSON object {distributor: rule}")
-    known = {"length", "min_letters", "min_digits", "pattern", "carriers"}
-    out = {}
-    for name, r in data.items():
-        if not isinstance(r, dict) or set(r) - known:
-            raise ValueError(f"waybill_rules[{name!r}]: an object with keys "
-                             + ", ".join(sorted(known)))
-        length = r.get("length")
-        if isinstance(length, int):
-            length = (length, length)
-        elif length is not None:
-            if not (isinstance(length, list) and len(length) == 2
-                    and all(isinstance(v, int) for v in length)):
-                raise ValueError(f"waybill_rules[{name!r}].length: a number or [min, max]")
-            length = (length[0], length[1])
-        try:
-            pattern = re.compile(r["pattern"]) if r.get("pattern") else None
-        except re.error as e:
-            raise ValueError(f"waybill_rules[{name!r}].pattern: {e}") from None
-        carriers = tuple(str(c).upper() for c in r.get("carriers", ()))
-        for c in carriers:
-            if carrier_by_code(c) is None:
-                raise ValueError(f"waybill_rules[{name!r}].carriers: unknown carrier {c!r}")
-        out[str(name)] = Rule(length, int(r.get("min_letters", 0)), int(r.get("min_digits", 0)),
-                              pattern, tuple(carrier_by_code(c).code for c in carriers))
-    return out
+
+    def code(c: str) -> str | None:
+        found = carrier_by_code(c)
+        return found.code if found else None
+
+    return _parse_rules(text, code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,34 +112,61 @@ class WaybillCaptures:
         self._last_purge = 0.0
         self._purge_lock = threading.Lock()
 
+    # -- who may see which order --------------------------------------------------------------
+
+    def _visible(self, db: sqlite_utils.Database, order_id: str,
+                 as_distributor: str | None) -> bool:
+        """Does the order exist for this caller? A distributor sees only its own orders (the
+        order's ``distributor`` key is its user id); everyone else sees every order."""
+        if not db.execute("SELECT 1 FROM orders WHERE order_id = ?", [order_id]).fetchone():
+            return False
+        return as_distributor is None or _distributor_of(db, order_id) == as_distributor
+
+    def orders(self, *, as_distributor: str | None, limit: int = 200) -> list[dict[str, Any]]:
+        """The orders a waybill may be captured for (a distributor: only its own), newest
+        first, frozen ones marked (the page never offers them)."""
+        db = self.store.read()
+        sql = ("SELECT order_id, tracking_number, carrier, priority FROM orders"
+               + (" WHERE json_extract(extra, '$.distributor') = ?" if as_distributor else "")
+               + " ORDER BY updated_at DESC, order_id LIMIT ?")
+        rows = db.execute(sql, [as_distributor, limit] if as_distributor else [limit]).fetchall()
+        return [{"order_id": r[0], "tracking_number": r[1], "carrier": r[2], "priority": r[3],
+                 "frozen": load_freeze(db, r[0]) is not None} for r in rows]
+
     # -- capture ----------------------------------------------------------------------------
 
     def check_order(self, order_id: str | None, *, station: str | None,
-                    operator: str | None) -> None:
-        """Refuse an unknown or frozen order before any work is done (a frozen one is logged)."""
+                    operator: str | None, as_distributor: str | None = None) -> None:
+        """Refuse an unknown or frozen order before any work is done (a frozen one is logged).
+        A distributor gets the same 404 for another distributor's order as for none."""
+        if as_distributor is not None and not order_id:
+            raise WaybillError(400, "order_required", "a distributor names the order")
         if not order_id:
             return
         db = self.store.read()
-        if not db.execute("SELECT 1 FROM orders WHERE order_id = ?", [order_id]).fetchone():
+        if not self._visible(db, order_id, as_distributor):
             raise WaybillError(404, "unknown_order", f"no order {order_id}")
         if load_freeze(db, order_id) is not None:
             self._refuse_frozen(order_id, station=station, operator=operator)
 
     def capture(self, photo: bytes, result: dict[str, Any], *, order_id: str | None,
                 station: str | None, operator: str | None,
-                distributor: str | None) -> dict[str, Any]:
+                distributor: str | None, as_distributor: str | None = None) -> dict[str, Any]:
         """Store the photo and the read; attach the number when nothing is in doubt."""
         sha, path = self._store_photo(photo)
         capture_id = str(ULID())
         station = station or self.settings.station
 
         def tx(db: sqlite_utils.Database) -> dict[str, Any]:
+            if order_id and not self._visible(db, order_id, as_distributor):
+                raise WaybillError(404, "unknown_order", f"no order {order_id}")
             freeze = load_freeze(db, order_id) if order_id else None
             if freeze is not None:  # frozen between the check and now
                 return {"frozen": True}
             number, carrier = result.get("tracking_number"), result.get("carrier")
-            dist = distributor or _distributor_of(db, order_id)
-            checks = self._checks(db, order_id, number, carrier, dist) if number else []
+            dist = as_distributor or distributor or _distributor_of(db, order_id)
+            problems = self._rule_problems(number, carrier, dist) if number else []
+            checks = self._checks(db, order_id, number, carrier, problems) if number else []
             auto = (number is not None and order_id is not None and not checks
                     and float(result.get("confidence") or 0) >= self.settings.waybill_auto_attach
                     and not DOUBT_FLAGS & set(result.get("flags", [])))
@@ -204,16 +180,17 @@ class WaybillCaptures:
                  carrier, status])
             if auto:
                 _attach(db, order_id, number, carrier)
+            rule_problems = [p.to_json() for p in problems]
             payload = {"capture_id": capture_id, "station": station, "operator": operator,
                        "distributor": dist, "photo_sha256": sha, "status": status,
-                       "checks": checks, **{k: result.get(k) for k in (
+                       "checks": checks, "rule_problems": rule_problems, **{k: result.get(k) for k in (
                            "tracking_number", "carrier", "source", "confidence", "flags",
                            "candidates", "elapsed_ms")}}
             event = append_event(db, self.settings.device_id, "waybill_capture", payload,
                                  order_id=order_id)
             return {"capture_id": capture_id, "order_id": order_id, "status": status,
-                    "attached": auto, "checks": checks, "photo_sha256": sha,
-                    "event_id": event.event_id}
+                    "attached": auto, "checks": checks, "rule_problems": rule_problems,
+                    "photo_sha256": sha, "event_id": event.event_id}
 
         out = self.store.write(tx)
         if out.get("frozen"):
@@ -224,60 +201,61 @@ class WaybillCaptures:
     # -- confirm ----------------------------------------------------------------------------
 
     def confirm(self, capture_id: str, *, tracking_number: str, carrier: str | None,
-                operator: str, order_id: str | None = None) -> dict[str, Any]:
-        """A person's one tap (the read number), pick (a candidate) or typed number."""
+                operator: str, order_id: str | None = None, as_distributor: str | None = None,
+                accept_rule_exception: bool = False) -> dict[str, Any]:
+        """A person's one tap (the read number), pick (a candidate) or typed number.
+
+        A number that breaks the distributor's rule answers 422 ``rule_failed`` with the
+        problems, unless the person confirms it as an exception (``accept_rule_exception``):
+        then it is taken and an event ``waybill_rule_exception`` records the rule and who."""
         number = normalize_tracking(tracking_number or "")
-        if not re.fullmatch(r"[A-Z0-9]{6,40}", number):
-            raise WaybillError(422, "invalid_tracking_number",
-                               "a tracking number is 6-40 letters and digits")
-        matches = identify(number)
+        named = None
         if carrier:
             c = carrier_by_code(carrier)
             if c is None:
                 raise WaybillError(422, "unknown_carrier", f"unknown carrier {carrier!r}")
-            if c.code not in {m.carrier.code for m in matches}:
-                raise WaybillError(422, "invalid_tracking_number",
-                                   f"{number} is not a {c.name_en} tracking number")
-            code = c.code
-        elif matches:
-            codes = list(dict.fromkeys(m.carrier.code for m in matches))
-            code = codes[0] if len(codes) == 1 else None
-        else:
-            raise WaybillError(422, "invalid_tracking_number",
-                               f"{number} fits no carrier's format: check it or name the carrier")
+            named = c.code
+        fits = [m.carrier.code for m in identify(number)] if number else []
 
         def tx(db: sqlite_utils.Database) -> dict[str, Any]:
             row = db.execute(
                 "SELECT order_id, status, result, station, distributor FROM waybill_captures"
                 " WHERE capture_id = ?", [capture_id]).fetchone()
-            if row is None:
+            if row is None or (as_distributor is not None and row[4] != as_distributor):
                 raise WaybillError(404, "unknown_capture", f"no capture {capture_id}")
             cap_order, status, result_json, station, dist = row
+            target = cap_order or order_id
+            if as_distributor is not None and not target:
+                raise WaybillError(400, "order_required", "a distributor names the order")
+            if target and not self._visible(db, target, as_distributor):
+                raise WaybillError(404, "unknown_order", f"no order {target}")
             if status != "needs_confirmation":
                 raise WaybillError(409, "already_done", f"capture {capture_id} is {status}")
-            target = cap_order or order_id
             if order_id and cap_order and order_id != cap_order:
                 raise WaybillError(409, "other_order",
                                    f"capture {capture_id} belongs to order {cap_order}")
-            if target and _order_row(db, target) is None:
-                raise WaybillError(404, "unknown_order", f"no order {target}")
-            chosen = code
-            if chosen is None:  # several carriers fit: the order's own carrier decides
-                order_carrier = _order_row(db, target)[1] if target else None  # type: ignore[index]
-                fits = {m.carrier.code for m in matches}
-                if order_carrier not in fits:
-                    raise WaybillError(422, "carrier_ambiguous",
-                                       f"{number} fits several carriers: name the carrier",
-                                       carriers=sorted(fits))
-                chosen = order_carrier
+            dist = as_distributor or dist or _distributor_of(db, target)
+            applies = rule_for(self.rules, dist)
+            prev_number, prev_carrier = (_order_row(db, target) if target else None) or (None, None)
+            verdict = check_number(number, fits=fits, named=named,
+                                   rule=applies[1] if applies else None,
+                                   order_carrier=prev_carrier)
+            if verdict.error == "carrier_ambiguous":
+                raise WaybillError(422, verdict.error, verdict.message,
+                                   carriers=list(verdict.carriers))
+            if verdict.error:
+                raise WaybillError(422, verdict.error, verdict.message)
+            chosen = verdict.carrier
             freeze = load_freeze(db, target) if target else None
             if freeze is not None:
                 return {"frozen": target, "station": station}
-            dist = dist or _distributor_of(db, target)
-            rule_problems = self._rule_problems(number, chosen, dist)
-            if rule_problems:
+            problems = [p.to_json() for p in verdict.problems]
+            if problems and not accept_rule_exception:
                 raise WaybillError(422, "rule_failed",
-                                   f"{dist or 'this distributor'} needs " + "; ".join(rule_problems))
+                                   f"{dist or 'this distributor'} needs "
+                                   + "; ".join(p.message for p in verdict.problems),
+                                   problems=problems, distributor=dist,
+                                   rule=applies[0] if applies else None)
             other = _other_order(db, target, number)
             if other:
                 raise WaybillError(409, "tracking_in_use",
@@ -288,9 +266,10 @@ class WaybillCaptures:
                                                        for c in result.get("candidates", [])]
             how = ("one_tap" if number == result.get("tracking_number")
                    else "candidate" if number in read else "manual")
-            flags = []
+            flags = list(verdict.flags)
+            if problems:
+                flags.append("rule_exception")
             if target:
-                prev_number, prev_carrier = _order_row(db, target)  # type: ignore[misc]
                 if prev_carrier and prev_carrier != chosen:
                     flags.append("carrier_differs_from_order")
                 if prev_number and prev_number != number:
@@ -301,27 +280,35 @@ class WaybillCaptures:
                 " confirmed_carrier = ?, confirmed_by = ?, confirmed_at = ?,"
                 " order_id = COALESCE(order_id, ?) WHERE capture_id = ?",
                 [number, chosen, operator, utc_now(), target, capture_id])
+            if problems and applies:
+                append_event(db, self.settings.device_id, "waybill_rule_exception", {
+                    "capture_id": capture_id, "tracking_number": number, "carrier": chosen,
+                    "distributor": dist, "rule_name": applies[0], "rule": applies[1].to_json(),
+                    "problems": problems, "confirmed_by": operator, "station": station},
+                    order_id=target)
             payload = {"capture_id": capture_id, "tracking_number": number, "carrier": chosen,
                        "operator": operator, "how": how, "flags": flags,
-                       "read_number": result.get("tracking_number")}
+                       "read_number": result.get("tracking_number"),
+                       "rule_problems": problems}
             event = append_event(db, self.settings.device_id, "waybill_confirmed", payload,
                                  order_id=target)
             return {"capture_id": capture_id, "order_id": target, "status": "confirmed",
                     "tracking_number": number, "carrier": chosen, "how": how, "flags": flags,
-                    "attached": target is not None, "event_id": event.event_id}
+                    "rule_problems": problems, "attached": target is not None,
+                    "event_id": event.event_id}
 
         out = self.store.write(tx)
         if out.get("frozen"):
             self._refuse_frozen(out["frozen"], station=out["station"], operator=operator)
         return out
 
-    def get(self, capture_id: str) -> dict[str, Any] | None:
+    def get(self, capture_id: str, *, as_distributor: str | None = None) -> dict[str, Any] | None:
         row = self.store.read().execute(
             "SELECT capture_id, created_at, order_id, station, operator, distributor,"
             " photo_sha256, photo_path, result, status, confirmed_number, confirmed_carrier,"
             " confirmed_by, confirmed_at FROM waybill_captures WHERE capture_id = ?",
             [capture_id]).fetchone()
-        if row is None:
+        if row is None or (as_distributor is not None and row[5] != as_distributor):
             return None
         keys = ("capture_id", "created_at", "order_id", "station", "operator", "distributor",
                 "photo_sha256", "photo_path", "result", "status", "confirmed_number",
@@ -333,15 +320,15 @@ class WaybillCaptures:
 
     # -- checks -----------------------------------------------------------------------------
 
-    def _rule_problems(self, number: str, carrier: str | None, dist: str | None) -> list[str]:
-        rule = self.rules.get(dist or "") or self.rules.get("*")
-        return rule.problems(number, carrier) if rule else []
+    def _rule_problems(self, number: str, carrier: str | None, dist: str | None) -> list[Problem]:
+        applies = rule_for(self.rules, dist)
+        return applies[1].problems(number, carrier) if applies else []
 
     def _checks(self, db: sqlite_utils.Database, order_id: str | None, number: str,
-                carrier: str | None, dist: str | None) -> list[str]:
+                carrier: str | None, problems: list[Problem]) -> list[str]:
         """Why a read number must not go on the order by itself (empty: it may)."""
         out = []
-        if self._rule_problems(number, carrier, dist):
+        if problems:
             out.append("rule_failed")
         other = _other_order(db, order_id, number)
         if other:

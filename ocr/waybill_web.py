@@ -9,9 +9,14 @@ Answers ``201`` with the reader's JSON plus ``capture_id``, ``status`` (``attach
 frozen order: 409 (an interception is recorded).
 
 ``POST /api/v1/waybills/<capture_id>/confirm`` ``{tracking_number, carrier?,
-order_id?}``: a person's one tap, candidate pick or typed number; validated against the carrier
-table and the distributor's rules (422), refused for a frozen order or a number already on
-another order (409). ``GET /api/v1/waybills/<capture_id>``: the stored capture.
+order_id?, accept_rule_exception?}``: a person's one tap, candidate pick or typed number;
+validated against the carrier table or the distributor's own format (422), the distributor's
+rules (422 ``rule_failed`` with the problems, unless confirmed as an exception), refused for a
+frozen order or a number already on another order (409). ``GET /api/v1/waybills/<capture_id>``:
+the stored capture. ``GET /api/v1/waybills/orders``: the orders a waybill may be captured for.
+
+A signed-in ``distributor`` names the order (400 ``order_required``) and sees only its own
+orders and captures: another's answers 404 exactly like one that does not exist.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from edge.web import context
 from edge.web.auth import operator as auth_operator
+from edge.web.auth import principal as auth_principal
 from edge.web.auth import station_of
 from edge.web.errors import ApiError
 
@@ -56,6 +62,19 @@ def _api_error(e) -> ApiError:
     return ApiError(e.status, e.code, e.message, **e.details)
 
 
+def _as_distributor() -> str | None:
+    """A signed-in distributor's user id: it sees and touches only its own orders (an order
+    names it in its ``distributor`` key); None for every other role."""
+    p = auth_principal()
+    return p.id if p.role == "distributor" else None
+
+
+@bp.get("/waybills/orders")
+def list_orders():
+    """The orders the caller may capture a waybill for (a distributor: its own only)."""
+    return jsonify({"orders": _service().orders(as_distributor=_as_distributor())})
+
+
 @bp.post("/waybills")
 def post_waybill():
     from edge.waybills import WaybillError
@@ -71,8 +90,10 @@ def post_waybill():
     station, operator = station_of(station), auth_operator()
     settings = context().settings
     svc = _service()
+    as_distributor = _as_distributor()
     try:
-        svc.check_order(order_id, station=station, operator=operator)
+        svc.check_order(order_id, station=station, operator=operator,
+                        as_distributor=as_distributor)
     except WaybillError as e:
         raise _api_error(e) from None
     memory.configure(settings.image_memory_mb)
@@ -87,7 +108,8 @@ def post_waybill():
         raise ApiError(e.http_status, e.code, e.message) from None
     try:
         stored = svc.capture(data, result, order_id=order_id, station=station,
-                             operator=operator, distributor=distributor)
+                             operator=operator, distributor=distributor,
+                             as_distributor=as_distributor)
     except WaybillError as e:
         raise _api_error(e) from None
     return jsonify({**result, **stored}), 201
@@ -104,9 +126,14 @@ def confirm_waybill(capture_id: str):
     if not isinstance(number, str) or not number.strip():
         raise ApiError(400, "missing_tracking_number", "tracking_number is required")
     carrier, order_id = _field(body, "carrier"), _field(body, "order_id")
+    exception = body.get("accept_rule_exception", False)
+    if not isinstance(exception, bool):
+        raise ApiError(400, "bad_field", "accept_rule_exception: true or false")
     try:  # who confirmed is the signed-in person, never the request's own words
         out = _service().confirm(capture_id, tracking_number=number, carrier=carrier,
-                                 operator=auth_operator(), order_id=order_id)
+                                 operator=auth_operator(), order_id=order_id,
+                                 as_distributor=_as_distributor(),
+                                 accept_rule_exception=exception)
     except WaybillError as e:
         raise _api_error(e) from None
     return jsonify(out)
@@ -114,7 +141,7 @@ def confirm_waybill(capture_id: str):
 
 @bp.get("/waybills/<capture_id>")
 def get_waybill(capture_id: str):
-    found = _service().get(capture_id)
+    found = _service().get(capture_id, as_distributor=_as_distributor())
     if found is None:
         raise ApiError(404, "unknown_capture", f"no capture {capture_id}")
     return jsonify(found)

@@ -55,6 +55,7 @@ ENDPOINT_ACTIONS: dict[str, str] = {
     "waybills.post_waybill": "capture_waybill",
     "waybills.confirm_waybill": "confirm_waybill",
     "waybills.get_waybill": "read",
+    "waybills.list_orders": "capture_waybill",
     "printing.post_print_job": "print",
     "printing.get_print_job": "read",
     "printing.post_reprint": "reprint",

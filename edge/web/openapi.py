@@ -145,7 +145,8 @@ DECODE = obj({"file": STR, "symbols": {"type": "array", "items": ANY_OBJ}, "elap
              {"rejected": {"type": "array", "items": ANY_OBJ}})
 CAPTURE = obj({"capture_id": STR, "status": STR}, {
     "tracking_number": OPT_STR, "carrier": OPT_STR, "candidates": {"type": "array"},
-    "attached": {"type": ["boolean", "object", "null"]}, "checks": {"type": ["array", "object"]}})
+    "attached": {"type": ["boolean", "object", "null"]}, "checks": {"type": ["array", "object"]},
+    "rule_problems": {"type": "array", "items": ANY_OBJ}})
 
 SCHEMAS: dict[str, Schema] = {
     "Error": obj({"error": STR, "message": STR}),
@@ -273,6 +274,11 @@ def _paths() -> dict[str, Any]:
         "/api/v1/waybills": {"post": op("a waybill photo: read, stored, attached when certain", responses(
             ok_json(CAPTURE, 201, "captured"), 400, 404, 409, 413, *WRITE),
             body={"required": True, "content": image_form}, tags=("photos",))},
+        "/api/v1/waybills/orders": {"get": op(
+            "the orders a waybill may be captured for (a distributor: its own only)", responses(
+                ok_json(obj({"orders": {"type": "array", "items": obj(
+                    {"order_id": STR, "tracking_number": OPT_STR, "carrier": OPT_STR,
+                     "priority": STR, "frozen": BOOL})}}))), tags=("photos",))},
         "/api/v1/waybills/{capture_id}": {"get": op("a stored capture", responses(
             ok_json(ANY_OBJ), 404), params=[CAPTURE_ID], tags=("photos",))},
         "/api/v1/waybills/{capture_id}/confirm": {"post": op(
@@ -281,7 +287,8 @@ def _paths() -> dict[str, Any]:
             params=[CAPTURE_ID],
             body=json_body(obj({"tracking_number": {"type": "string", "minLength": 1}},
                                {"carrier": {"type": "string", "maxLength": 64},
-                                "order_id": {"type": "string", "maxLength": 64}})),
+                                "order_id": {"type": "string", "maxLength": 64},
+                                "accept_rule_exception": BOOL})),
             tags=("photos",))},
         "/api/v1/print-jobs": {"post": op("queue an order's label (the print gate decides)", responses(
             ok_json(obj({"job_id": STR, "state": STR}), 202, "queued (or the job of the same key)"),

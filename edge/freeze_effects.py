@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from edge.domain.messages import command_rejected_message, freeze_message
+from edge.interceptions import record_interception
 from edge.store.orders import load_freeze
 from sync import command_log
 from sync.apply import Applied
@@ -121,6 +122,12 @@ class FreezeEffects:
                 jobs_sending=jobs["sending"]) for station in stations]
             if self.picking is not None:  # stop the picker (docs/picking.md, "Freeze")
                 raised += self.picking.on_freeze(w, f.order_id, f.reason, f.issued_at, message)
+            # a label the freeze took out of the queue is a save before print: on the record
+            # like every other refused action (the report counted none of these before)
+            for job_id in jobs["cancelled"]:
+                record_interception(w, self.settings.device_id, current, action="print",
+                                    station=self.settings.station, operator=None,
+                                    job_id=job_id, what="queued_label_cancelled")
             command_log.mark_effects(w, f.command_id, {
                 "jobs_cancelled": len(jobs["cancelled"]), "jobs_sending": len(jobs["sending"]),
                 "alarms": [a.alarm_id for a in raised], "stations": stations})

@@ -321,7 +321,10 @@ class PrintService:
         """The priorities whose labels wait now: the offline policy's, and every one but P0
         while a P0 label is queued or printing (``p0_blocks_others``)."""
         held = set(self.print_gate() or ()) if self.print_gate is not None else set()
-        if self.settings.p0_blocks_others and q.p0_pending(self.store.read()):
+        # a P0 the offline policy holds back must not stop the others too (that would make
+        # hold_p0 hold everything): only a P0 that may print blocks the rest
+        if (self.settings.p0_blocks_others and "P0" not in held
+                and q.p0_pending(self.store.read())):
             held |= {"P1", "P2", "P3"}
         return sorted(held)
 

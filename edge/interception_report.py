@@ -76,7 +76,9 @@ class Row:
     intercepted_before_print: int = 0
     intercepted_after_print: int = 0
     missed: int = 0
+    fuse_tripped: int = 0  # freezes not applied by every device within their countdown
     interceptions: int = 0
+    mean_s: float | None = None
     median_s: float | None = None
     p95_s: float | None = None
     _seconds: list[float] = field(default_factory=list, repr=False)
@@ -84,6 +86,7 @@ class Row:
     def finish(self) -> None:
         values = sorted(self._seconds)
         if values:
+            self.mean_s = round(statistics.fmean(values), 3)
             self.median_s = round(statistics.median(values), 3)
             self.p95_s = round(values[max(0, math.ceil(0.95 * len(values)) - 1)], 3)
 
@@ -99,6 +102,7 @@ class Stage:
     stage: str
     freezes: int = 0
     interceptions: int = 0
+    mean_s: float | None = None
     median_s: float | None = None
     p95_s: float | None = None
     _seconds: list[float] = field(default_factory=list, repr=False)
@@ -107,6 +111,7 @@ class Stage:
         values = sorted(self._seconds)
         self.freezes = len(values)
         if values:
+            self.mean_s = round(statistics.fmean(values), 3)
             self.median_s = round(statistics.median(values), 3)
             self.p95_s = round(values[max(0, math.ceil(0.95 * len(values)) - 1)], 3)
 
@@ -128,9 +133,11 @@ class Report:
 
 
 def build_report(since: datetime, freezes: Sequence[FreezeRecord], lifts: Iterable[tuple[str, datetime]],
-                 events: Iterable[DeviceEvent], *, default_station: str = "-") -> Report:
+                 events: Iterable[DeviceEvent], *, default_station: str = "-",
+                 fuses_tripped: Iterable[str] = ()) -> Report:
     """``lifts``: (order_id, time) of unfreezes; ``events``: the devices' freeze_applied,
-    interception and print_printed events of the frozen orders."""
+    interception and print_printed events of the frozen orders; ``fuses_tripped``: the command
+    ids whose countdown ran out before every device applied them (the hub knows)."""
     by_order: dict[str, list[FreezeRecord]] = defaultdict(list)
     for f in sorted(freezes, key=lambda f: f.issued_at):
         by_order[f.order_id].append(f)
@@ -218,6 +225,7 @@ def build_report(since: datetime, freezes: Sequence[FreezeRecord], lifts: Iterab
     total.intercepted_after_print = sum(1 for o in per_freeze.values() if o == "after")
     total.intercepted_before_print = sum(1 for o in per_freeze.values() if o == "before")
     total.interceptions = sum(count.values())
+    total.fuse_tripped = len(set(fuses_tripped) & set(by_id))
     earliest: dict[str, float] = {}
     for (cid, _), (seconds, _, _) in first.items():
         earliest[cid] = min(seconds, earliest.get(cid, math.inf))
@@ -251,7 +259,8 @@ def _freeze_of_interception(ev: DeviceEvent, candidates: Sequence[FreezeRecord],
 COLUMNS = (("device_id", "device"), ("station", "station"), ("freezes", "freezes"),
            ("intercepted_before_print", "intercepted before print"),
            ("intercepted_after_print", "intercepted after print"), ("missed", "missed"),
-           ("interceptions", "interceptions"), ("median_s", "median s"), ("p95_s", "p95 s"))
+           ("fuse_tripped", "fuse tripped"), ("interceptions", "interceptions"),
+           ("mean_s", "mean s"), ("median_s", "median s"), ("p95_s", "p95 s"))
 
 
 def format_table(report: Report) -> str:
@@ -266,12 +275,12 @@ def format_table(report: Report) -> str:
                          else str(value))
         lines.append("| " + " | ".join(cells) + " |")
     if report.stages:
-        lines += ["", "| stage | freezes | interceptions | median s | p95 s |",
-                  "| --- | --- | --- | --- | --- |"]
+        lines += ["", "| stage | freezes | interceptions | mean s | median s | p95 s |",
+                  "| --- | --- | --- | --- | --- | --- |"]
         for st in report.stages:
             lines.append(f"| {st.stage} | {st.freezes} | {st.interceptions} | "
-                         + " | ".join("-" if v is None else f"{v:.3f}" for v in (st.median_s, st.p95_s))
-                         + " |")
+                         + " | ".join("-" if v is None else f"{v:.3f}"
+                                      for v in (st.mean_s, st.median_s, st.p95_s)) + " |")
     return "\n".join(lines)
 
 

@@ -53,7 +53,8 @@ def test_device_trusts_on_first_use_and_a_configured_key_wins(tmp_path):
     store = Store(tmp_path / "edge.db")
     a, b = HubSigner.generate(), HubSigner.generate()
     try:
-        applied = store.write(lambda db: apply_changes(db, "dev", [command(a, 1)]))
+        applied = store.write(lambda db: apply_changes(db, "dev", [command(a, 1)],
+                                                       trust_first_key=True))
         assert [f["command_id"] for f in applied.freezes] == ["c1"]
         assert pinned_key(store.read()) == (a.public_b64, "tofu")
         applied = store.write(lambda db: apply_changes(db, "dev", [
@@ -127,6 +128,7 @@ def test_freeze_status_unknown_when_the_hub_falls_silent(tmp_path, live_hub):
     token = storage.add_device("dev-1")
     settings = load_settings(env={}, data_dir=str(tmp_path / "dev"), device_id="dev-1",
                              hub_url=proxy.url, hub_token=token, offline_after_s=1.0,
+                             hub_public_key=storage.signer().public_b64,
                              offline_print="hold_all", sync_poll_s=0.2, hub_timeout_s=1.0)
     ctx = EdgeContext.open(settings)
     try:
@@ -193,7 +195,13 @@ def test_report_sorts_each_freeze_into_one_outcome():
     assert (row.device_id, row.station, row.freezes) == ("d1", "b1", 5)
     table = format_table(report)
     assert table.splitlines()[0].startswith("| device | station | freezes | intercepted before print")
-    assert "| all | all | 5 | 1 | 1 | 1 | 3 | 3.000 | 4.000 |" in table
+    mean = report.total.mean_s
+    assert mean is not None and 3.0 <= mean <= 4.0  # beside the median and p95
+    assert f"| all | all | 5 | 1 | 1 | 1 | 0 | 3 | {mean:.3f} | 3.000 | 4.000 |" in table
+    # a freeze whose countdown ran out before every device applied it: the fuse column
+    fused = build_report(T0 - timedelta(days=1), freezes, [], events, default_station="b1",
+                         fuses_tripped=[freezes[0].command_id, "not-in-this-report"])
+    assert fused.total.fuse_tripped == 1
 
 
 def test_report_command_on_the_device(tmp_path):
@@ -202,6 +210,6 @@ def test_report_command_on_the_device(tmp_path):
     run_cli("freeze", "SO-1002", "--reason", "cancel", data_dir=data)
     assert "frozen" in run_cli("scan", "SO-1002", "--operator", "王五", data_dir=data).stdout
     out = run_cli("report", "interceptions", "--since", "2020-01-01", data_dir=data).stdout
-    assert "| test-dev | bench-1 | 1 | 1 | 0 | 0 | 1 |" in out
+    assert "| test-dev | bench-1 | 1 | 1 | 0 | 0 | 0 | 1 |" in out
     bad = run_cli("report", "interceptions", "--since", "yesterday", data_dir=data, check=False)
     assert bad.returncode == 2 and "--since" in bad.stderr

@@ -88,7 +88,11 @@ def bench_page():
 
 @bp.get("/waybill")
 def waybill_page():
-    return _render("waybill")
+    # A signed-in distributor gets its own form: order, tracking number, shipping photo.
+    from flask import g
+
+    who = g.get("principal")
+    return _render("waybill", role=who.role if who is not None else None)
 
 
 @bp.get("/supervisor")

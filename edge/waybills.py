@@ -15,6 +15,11 @@
   refuses both (409) and records an interception.
 - Per-distributor rules (config ``waybill_rules``, JSON): ``{"<distributor>" | "*": {"length":
   12 | [min, max], "min_letters": 1, "min_digits": 0, "pattern": "regex", "carriers": ["SF"]}}``.
+  The rules' logic is pure, in ``edge/domain/distributor_rules.py``: a rule with a length or
+  pattern is the distributor's own format (the carrier table need not know the number); a broken
+  rule needs a person's confirmation as an exception (event ``waybill_rule_exception``).
+- ``as_distributor``: a signed-in distributor's user id. It sees only orders whose
+  ``distributor`` key is that id, and captures made for them: anything else is 404, like none.
 """
 
 from __future__ import annotations

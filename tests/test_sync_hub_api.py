@@ -107,7 +107,10 @@ def test_pull_pages_by_cursor(hub):
     assert [c["kind"] for c in rest["changes"]] == ["order", "freeze"] and rest["more"] is False
     assert rest["changes"][-1]["payload"]["reason"] == "hold"
     empty = device(hub, "GET", f"/api/v1/sync/pull?cursor={rest['cursor']}").get_json()
+    who = empty.pop("hub")
     assert empty == {"changes": [], "cursor": rest["cursor"], "more": False}
+    assert who["last_seq"] == rest["cursor"] == 6 and who["from_mark"]
+    assert who["key_id"] and len(who["database_id"]) == 32
     assert device(hub, "GET", "/api/v1/sync/pull?cursor=abc").status_code == 400
 
 

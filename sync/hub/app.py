@@ -312,7 +312,7 @@ def push():
     if len(events) > MAX_PUSH_EVENTS:
         raise ApiError(413, "too_large", f"at most {MAX_PUSH_EVENTS} events per push")
     results = hub().storage.store_events(g.device, events)
-    return jsonify({"results": results})
+    return jsonify({"results": results, "hub": hub().storage.hub_info()})
 
 
 @bp.post("/sync/acks")
@@ -333,10 +333,10 @@ def freeze_acks():
 @bp.get("/sync/pull")
 @device_only("pull")
 def pull():
-    """The device's site's changes after ``cursor``; the answer's cursor is where to resume."""
-    changes, cursor, more = hub().storage.pull(g.device.site, _int_arg("cursor", 0),
-                                               _int_arg("limit", 500, 1, 5000))
-    return jsonify({"changes": [c.as_json() for c in changes], "cursor": cursor, "more": more})
+    """The device's site's changes after ``cursor``; the answer's cursor is where to resume,
+    ``hub`` says which hub answers and how far its log goes (docs/sync.md, "Whose cursor")."""
+    return jsonify(hub().storage.pull_answer(g.device.site, _int_arg("cursor", 0, 0, 2**63 - 1),
+                                             _int_arg("limit", 500, 1, 5000)))
 
 
 # GET /sync/stream is served from the event loop, not here: sync/hub/asgi.py.
@@ -349,7 +349,8 @@ def healthz():
     storage = hub().storage
     return jsonify({"status": "ok", "role": "hub", "storage": storage.dialect,
                     "last_change": storage.last_change_seq(),
-                    "signing_key_id": key_id(storage.signer().public_b64)})
+                    "signing_key_id": key_id(storage.signer().public_b64),
+                    "database_id": storage.hub_info()["database_id"]})
 
 
 def create_hub_app(storage: HubStorage, options: HubOptions | None = None) -> Flask:

@@ -168,22 +168,31 @@ class HubAsgi:
                 raise ValueError
         except ValueError:
             return _error(400, "bad_request", "Last-Event-ID: expected a change sequence")
+        hello = await self.run_blocking(self._hello, cursor)  # read after the request came
         handle = StreamHandle(device, cursor)
         if self.streams.open(handle):
             log.info("device %s: a new stream closes its oldest (%d at most)",
                      device.device_id, self.streams.per_device)
         self.feed.add(handle)
-        return StreamingResponse(self._events(handle), media_type="text/event-stream",
+        return StreamingResponse(self._events(handle, hello), media_type="text/event-stream",
                                  # a stream the hub ends also ends its connection
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
                                           "Connection": "close"})
 
-    async def _events(self, handle: StreamHandle) -> AsyncIterator[bytes]:
+    def _hello(self, cursor: int) -> dict[str, Any]:
+        """The stream's first message: who the hub is, its last change (read now, so a device
+        whose cursor is beyond it knows it is ahead) and the mark of the change at its cursor."""
+        last = self.storage.last_change_seq()
+        return {"hub": {**self.storage.hub_info(), "last_seq": last,
+                        "from_mark": self.storage.change_marks([cursor]).get(cursor)}}
+
+    async def _events(self, handle: StreamHandle, hello: dict[str, Any]) -> AsyncIterator[bytes]:
         def catch_up(cursor: int, site: str, upto: int) -> list[Change]:
             return self.storage.changes_since(cursor, CATCH_UP_BATCH, site=site, upto=upto)
 
         try:
-            async for chunk in stream_events(handle, self.feed, self.run_blocking, catch_up):
+            async for chunk in stream_events(handle, self.feed, self.run_blocking, catch_up,
+                                             hello):
                 yield chunk
         finally:  # closed by a newer stream, the client went away, or shutdown
             self.feed.remove(handle)

@@ -2,7 +2,8 @@
 
 The SQL is written once with ``?`` placeholders; the PostgreSQL adapter translates them. Two
 things keep "nothing lost, nothing doubled" true on both:
-- an event is stored once, keyed by its event id (a unique constraint, for all time);
+- an event is stored once, keyed by its device and its event id (a unique constraint, for all
+  time: another device's event with the same id is another event);
 - the change log that devices pull by cursor is appended in commit order (SQLite has one writer;
   on PostgreSQL an advisory transaction lock serialises appends), so a cursor never skips a
   change that commits late;
@@ -33,8 +34,8 @@ from typing import Any
 
 from edge.domain.orders import DEFAULT_SITE, Order, parse_order
 from sync.hub import freezes
-from sync.protocol import ACCEPTED, DUPLICATE, event_problem, rejected
-from sync.signing import HubSigner
+from sync.protocol import ACCEPTED, DUPLICATE, change_mark, event_problem, rejected
+from sync.signing import HubSigner, key_id
 
 CHANGES_LOCK = 735_001  # PostgreSQL advisory lock keys
 PUBLISH_LOCK = 735_002
@@ -131,9 +132,47 @@ def _schema(auto_pk: str, big: str) -> list[str]:
     ]
 
 
-# Forward migrations after the first schema, by version (hub_meta 'schema_version'). A new hub
-# runs them all, so old and new databases end in the same shape.
-MIGRATIONS: dict[int, tuple[str, ...]] = {
+def _events_unique_per_device(tx: Tx, dialect: str) -> None:
+    """Schema 3: an event id is unique per device, not across the fleet (a device's ids are its
+    own: another device's event with the same id must not be taken for a duplicate and lost).
+
+    SQLite cannot drop a UNIQUE column constraint in place: the events table is rebuilt with its
+    rows, numbers (``hub_seq``, ``pub_seq``) and indexes. PostgreSQL drops the constraint in
+    place (no copy of the table) and adds the new one."""
+    if dialect == "postgresql":
+        for (name,) in tx.all(
+                "SELECT c.conname FROM pg_constraint c JOIN pg_attribute a"
+                " ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
+                " WHERE c.conrelid = 'events'::regclass AND c.contype = 'u'"
+                " AND array_length(c.conkey, 1) = 1 AND a.attname = 'event_id'"):
+            tx.execute(f'ALTER TABLE events DROP CONSTRAINT "{name}"')
+        tx.execute("ALTER TABLE events ADD CONSTRAINT events_device_event"
+                   " UNIQUE (device_id, event_id)")
+        return
+    columns = ("hub_seq, event_id, device_id, seq, type, order_id, payload, device_time, hlc,"
+               " received_at, site, pub_seq")
+    tx.execute(f"""CREATE TABLE events_v3 (
+        hub_seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,
+        device_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, order_id TEXT,
+        payload TEXT NOT NULL, device_time TEXT NOT NULL, hlc TEXT, received_at TEXT NOT NULL,
+        site TEXT NOT NULL DEFAULT '{DEFAULT_SITE}', pub_seq BIGINT,
+        CONSTRAINT events_device_event UNIQUE (device_id, event_id))""")
+    tx.execute(f"INSERT INTO events_v3 ({columns}) SELECT {columns} FROM events ORDER BY hub_seq")
+    tx.execute("DROP TABLE events")  # and its indexes
+    tx.execute("ALTER TABLE events_v3 RENAME TO events")  # sqlite_sequence follows the rename
+    for stmt in (
+            "CREATE INDEX events_order ON events (order_id, hub_seq)",
+            "CREATE INDEX events_device ON events (device_id, seq)",
+            "CREATE UNIQUE INDEX events_pub ON events (pub_seq)",
+            "CREATE INDEX events_unpublished ON events (hub_seq) WHERE pub_seq IS NULL",
+            "CREATE INDEX events_site ON events (site, pub_seq)"):
+        tx.execute(stmt)
+
+
+# Forward migrations after the first schema, by version (hub_meta 'schema_version'): SQL, or a
+# function of (transaction, dialect). A new hub runs them all, so old and new databases end in
+# the same shape.
+MIGRATIONS: dict[int, tuple[str | Callable[[Tx, str], None], ...]] = {
     2: (  # sites, admin tokens per site, event publishing (issue: a hub for a real fleet)
         f"ALTER TABLE devices ADD COLUMN site TEXT NOT NULL DEFAULT '{DEFAULT_SITE}'",
         f"ALTER TABLE orders ADD COLUMN site TEXT NOT NULL DEFAULT '{DEFAULT_SITE}'",
@@ -150,13 +189,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             token_hash TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, sites TEXT NOT NULL,
             created_at TEXT NOT NULL)""",
     ),
+    3: (_events_unique_per_device,),  # issue 13: event ids unique per device
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
-def migrate(tx: Tx, auto_pk: str, big: str) -> int:
+def migrate(tx: Tx, auto_pk: str, big: str, dialect: str = "sqlite") -> int:
     """Create or upgrade the schema inside ``tx``; returns the version it started from (0: a
-    new database)."""
+    new database). Also gives the database its id (hub_meta ``database_id``), once: a random
+    id that tells devices this database from any other (docs/sync.md, "Whose cursor")."""
     for stmt in _schema(auto_pk, big):
         tx.execute(stmt)
     row = tx.one("SELECT value FROM hub_meta WHERE key = 'schema_version'")
@@ -165,10 +206,15 @@ def migrate(tx: Tx, auto_pk: str, big: str) -> int:
                                   for table in ("hub_meta", "devices", "changes", "events"))
     for version in sorted(v for v in MIGRATIONS if v > start):
         for stmt in MIGRATIONS[version]:
-            tx.execute(stmt)
+            if callable(stmt):
+                stmt(tx, dialect)
+            else:
+                tx.execute(stmt)
     if start < SCHEMA_VERSION or row is None:
         tx.execute("INSERT INTO hub_meta (key, value) VALUES ('schema_version', ?)"
                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value", [str(SCHEMA_VERSION)])
+    tx.execute("INSERT INTO hub_meta (key, value) VALUES ('database_id', ?)"
+               " ON CONFLICT (key) DO NOTHING", [secrets.token_hex(16)])
     return 0 if new else start
 
 
@@ -201,6 +247,7 @@ class HubStorage:
     # An expedite and a cancel for one order closer than this put it in needs_decision.
     conflict_window_s: float = 15.0
     _signer: HubSigner | None = None
+    _info: dict[str, str] | None = None
 
     # -- plumbing (subclasses) ------------------------------------------------------------
     @contextmanager
@@ -503,13 +550,44 @@ class HubStorage:
     def pull(self, site: str, cursor: int, limit: int) -> tuple[list[Change], int, bool]:
         """A device's pull: its site's changes after ``cursor``, the cursor to resume from (past
         other sites' changes too, so a quiet site does not re-read them) and whether more wait."""
+        changes, new_cursor, more, _ = self._pull(site, cursor, limit)
+        return changes, new_cursor, more
+
+    def _pull(self, site: str, cursor: int, limit: int) -> tuple[list[Change], int, bool, int]:
         last = self.last_change_seq()  # read first: every change up to it has committed
         changes = self.changes_since(cursor, limit + 1, site=site, upto=last)
         more = len(changes) > limit
         changes = changes[:limit]
         if more:
-            return changes, changes[-1].seq, True
-        return changes, max(cursor, last), False
+            return changes, changes[-1].seq, True, last
+        return changes, max(cursor, last), False, last
+
+    def pull_answer(self, site: str, cursor: int, limit: int) -> dict[str, Any]:
+        """The JSON answer of ``GET /sync/pull``: the changes, the cursor to resume from, and
+        which hub answers (:meth:`hub_info`), its last change and the mark of the change at
+        ``cursor`` (the device compares it with the mark it kept)."""
+        changes, new_cursor, more, last = self._pull(site, cursor, limit)
+        return {"changes": [c.as_json() for c in changes], "cursor": new_cursor, "more": more,
+                "hub": {**self.hub_info(), "last_seq": last,
+                        "from_mark": self.change_marks([cursor]).get(cursor)}}
+
+    def hub_info(self) -> dict[str, str]:
+        """Who this hub is, for the devices: its signing key's id and its database's id."""
+        if self._info is None:
+            with self.transaction() as tx:
+                row = tx.one("SELECT value FROM hub_meta WHERE key = 'database_id'")
+            self._info = {"key_id": key_id(self.signer().public_b64), "database_id": row[0]}
+        return dict(self._info)
+
+    def change_marks(self, seqs: Sequence[int]) -> dict[int, str]:
+        """:func:`sync.protocol.change_mark` of the changes numbered ``seqs`` (those that exist)."""
+        wanted = sorted({s for s in seqs if s > 0})
+        if not wanted:
+            return {}
+        with self.transaction() as tx:
+            rows = tx.all("SELECT change_seq, kind, order_id, created_at FROM changes WHERE"
+                          f" change_seq IN ({', '.join('?' * len(wanted))})", wanted)
+        return {int(r[0]): change_mark(int(r[0]), r[1], r[2], r[3]) for r in rows}
 
     def last_change_seq(self) -> int:
         with self.transaction() as tx:
@@ -531,7 +609,8 @@ class HubStorage:
             problem = event_problem(event, device.device_id)
             event_id = event.get("event_id") if isinstance(event, dict) else None
             if problem is not None:
-                results[i] = {"event_id": str(event_id), "status": rejected(problem)}
+                echo = event_id if isinstance(event_id, str) else str(event_id)
+                results[i] = {"event_id": echo[:64], "status": rejected(problem)}
             elif event_id in seen:  # twice in one batch: the second is the duplicate
                 results[i] = {"event_id": event_id, "status": DUPLICATE}
             else:
@@ -567,7 +646,7 @@ class HubStorage:
         for chunk in _chunks(rows, 200):
             values = ", ".join([f"({', '.join('?' * len(EVENT_COLUMNS))})"] * len(chunk))
             cur = tx.execute(f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES {values}"
-                             " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                             " ON CONFLICT (device_id, event_id) DO NOTHING RETURNING event_id",
                              [json.dumps(row[c], ensure_ascii=False) if c == "payload" else row[c]
                               for row in chunk for c in EVENT_COLUMNS])
             inserted.update(r[0] for r in cur.fetchall())
@@ -686,7 +765,8 @@ class SqliteHubStorage(HubStorage):
         self._conn.execute("PRAGMA busy_timeout = 30000")
         self._lock = threading.RLock()
         with self.transaction() as tx:
-            self.migrated_from = migrate(tx, "INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER")
+            self.migrated_from = migrate(tx, "INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER",
+                                         "sqlite")
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -721,7 +801,7 @@ class PostgresHubStorage(HubStorage):
         with self.transaction() as tx:
             self.lock(tx, MIGRATE_LOCK)  # one migrator at a time
             self.migrated_from = migrate(tx, "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
-                                         "BIGINT")
+                                         "BIGINT", "postgresql")
 
     def _connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
@@ -753,7 +833,7 @@ class PostgresHubStorage(HubStorage):
             " r.site FROM json_to_recordset(?::json) AS r(event_id text, device_id text,"
             " seq bigint, type text, order_id text, payload json, device_time text, hlc text,"
             " received_at text, site text)"
-            " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+            " ON CONFLICT (device_id, event_id) DO NOTHING RETURNING event_id",
             [json.dumps(rows, ensure_ascii=False)])
         return {r[0] for r in cur.fetchall()}
 

@@ -215,10 +215,17 @@ class DeviceStreams:
 
 
 async def stream_events(handle: StreamHandle, feed: ChangeFeed, run_blocking: RunBlocking,
-                        catch_up: Callable[[int, str, int], list[Change]]) -> AsyncIterator[bytes]:
+                        catch_up: Callable[[int, str, int], list[Change]],
+                        hello: dict[str, Any] | None = None) -> AsyncIterator[bytes]:
     """The bytes of one stream until it is closed (or the client goes away: the task is
-    cancelled). ``catch_up(cursor, site, upto)`` reads a site's changes from the database."""
+    cancelled). ``catch_up(cursor, site, upto)`` reads a site's changes from the database.
+    ``hello``: the first message, ``{"hub": {key_id, database_id, last_seq, from_mark}}``; each
+    heartbeat repeats who the hub is (docs/sync.md, "Whose cursor")."""
     yield b"retry: 1000\n\n"
+    identity = {}
+    if hello is not None:
+        identity = {k: hello["hub"][k] for k in ("key_id", "database_id")}
+        yield sse("hello", hello)
     while not handle.closed:
         changes = feed.take(handle)
         if changes is None:  # behind the buffer: read this site's changes from the database
@@ -232,7 +239,8 @@ async def stream_events(handle: StreamHandle, feed: ChangeFeed, run_blocking: Ru
         if handle.beat != feed.beat:
             handle.beat = feed.beat
             out += sse("heartbeat", {"cursor": handle.cursor, "time": time.time(),
-                                     "device": handle.device.device_id})
+                                     "device": handle.device.device_id,
+                                     "hub": {**identity, "last_seq": feed.cursor}})
         if out:
             yield out
             continue

@@ -66,8 +66,11 @@ class Hub:
         raise SystemExit("hub did not start")
 
     def add_device(self, device_id: str) -> str:
-        return subprocess.run([SCANEDGE, "hub", "add-device", device_id], env=self.env,
-                              capture_output=True, text=True, check=True).stdout.strip()
+        from sync.enroll import parse_enrollment  # add-device prints an enrolment string
+
+        return parse_enrollment(subprocess.run(
+            [SCANEDGE, "hub", "add-device", device_id], env=self.env, capture_output=True,
+            text=True, check=True).stdout)["hub_token"]
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -1,5 +1,5 @@
 """Sub-commands: ``scanedge hub [add-device ID | add-token NAME | devices | public-key]``,
-``scanedge sync [status | --once]``."""
+``scanedge sync [status | --once]``, ``scanedge enroll STRING``."""
 
 from __future__ import annotations
 
@@ -16,11 +16,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("hub", parents=[common], help="run the hub, or manage its devices")
     hsub = p.add_subparsers(dest="hub_command", metavar="ACTION")
     add = hsub.add_parser("add-device", parents=[common],
-                          help="register a device (or re-issue its token) and print its token")
+                          help="register a device (or re-issue its token) and print its enrolment "
+                               "string (hub URL, token, hub key) for `scanedge enroll`")
     add.add_argument("device_id")
     add.add_argument("--site", default=DEFAULT_SITE,
                      help=f"the warehouse the device works at: it sees only that site's orders "
                           f"(default {DEFAULT_SITE!r})")
+    add.add_argument("--url", help="the hub's address as the device reaches it (default: "
+                                   "http://<hub_listen>, an any-address listen replaced by this "
+                                   "machine's host name)")
     add.set_defaults(func=_add_device)
     tok = hsub.add_parser("add-token", parents=[common],
                           help="make (or re-issue) an order-system token, limited to --site(s)")
@@ -35,6 +39,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                           help="print the hub's command-signing public key (devices' hub_public_key)")
     key.set_defaults(func=_public_key)
     p.set_defaults(func=_serve_hub)
+
+    p = sub.add_parser("enroll", parents=[common],
+                       help="write the hub's enrolment string (hub URL, token, hub key, device "
+                            "id) into this device's config file")
+    p.add_argument("string", help="what `scanedge hub add-device ID` printed on the hub")
+    p.set_defaults(func=_enroll)
 
     p = sub.add_parser("sync", parents=[common], help="sync status, or drain the outbox once")
     p.add_argument("action", nargs="?", choices=("status",), help="show the sync status")
@@ -67,20 +77,54 @@ def _check_site(site: str) -> str:
     return site
 
 
+def hub_url_for_devices(settings, url: str | None) -> str:
+    """``--url``, else ``http://<hub_listen>`` with an any-address host (0.0.0.0, ::) replaced
+    by this machine's host name: the address devices are told in their enrolment string."""
+    import socket
+
+    from edge.config import _hub_url
+
+    if url is None:
+        host, _, port = settings.hub_listen.rpartition(":")
+        if host.strip("[]") in ("0.0.0.0", "::", ""):
+            host = socket.gethostname()
+        url = f"http://{host}:{port}"
+    if not url or _hub_url(url):
+        raise CliError(f"--url {url!r}: expected http(s)://HOST[:PORT], as the device reaches "
+                       "the hub")
+    return url.rstrip("/")
+
+
 def _add_device(args: argparse.Namespace) -> int:
+    from sync.enroll import make_enrollment
     from sync.hub.app import DEVICE_ID_RE
 
     if not DEVICE_ID_RE.fullmatch(args.device_id):
         raise CliError("device id: 1-64 letters, digits, '.', '_' or '-'")
     site = _check_site(args.site)
+    url = hub_url_for_devices(settings_from(args), args.url)
     storage = _storage(args)
     try:
         token = storage.add_device(args.device_id, site)
+        public = storage.signer().public_b64  # made now if the hub never started
     finally:
         storage.close()
-    print(token)
-    print(f"on device {args.device_id} (site {site}): set hub_url and hub_token = \"{token}\" "
-          f"(or SCANEDGE_HUB_TOKEN)", file=sys.stderr)
+    print(make_enrollment(url, args.device_id, token, public, site))
+    print(f"device {args.device_id} registered at site {site}. On the device: "
+          f"scanedge enroll '<the line above>' (or systemd/install.sh --enroll '<...>'). It holds "
+          f"the device's token (shown once): hand it over like a password. Hub address in it: "
+          f"{url} (--url to change)", file=sys.stderr)
+    return 0
+
+
+def _enroll(args: argparse.Namespace) -> int:
+    from sync.enroll import EnrollError, enroll
+
+    try:
+        for line in enroll(args.string, getattr(args, "config", None)):
+            print(line)
+    except EnrollError as e:
+        raise CliError(str(e)) from None
     return 0
 
 

@@ -6,13 +6,16 @@
 #   sudo systemd/install.sh --uninstall  remove units, rules and /opt/scanedge; keep data + config
 #   sudo systemd/install.sh --uninstall --purge   ... and delete data and config too
 #
+#   --enroll STRING enrol the device with its hub: STRING is what `scanedge hub add-device ID`
+#                   printed on the hub (hub URL, token, hub key, device id -> the config file)
 #   --root DIR      install into DIR instead of / (tests, image building): no apt, no starting;
 #                   units are enabled with `systemctl --root`
 #   --no-packages   do not install system packages (they are already there)
 #   --no-venv       do not create or update /opt/scanedge/venv
 #
 # Safe to run again: that is also how to upgrade (new code into the venv, a backup of the
-# databases first, units restarted). An edited /etc/scanedge/scanedge.toml is never overwritten.
+# databases first, units restarted). An edited /etc/scanedge/scanedge.toml is never overwritten
+# (--enroll changes only its hub_url, hub_token, hub_public_key and device_id).
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,12 +26,16 @@ PURGE=0
 PACKAGES=1
 VENV=1
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+ENROLL=""
+
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --root) ROOT=$(realpath -m "${2:?--root needs a directory}"); shift 2 ;;
         --root=*) ROOT=$(realpath -m "${1#--root=}"); shift ;;
         --hub) HUB=1; shift ;;
+        --enroll) ENROLL="${2:?--enroll needs the string printed by scanedge hub add-device}"; shift 2 ;;
+        --enroll=*) ENROLL="${1#--enroll=}"; shift ;;
         --uninstall) UNINSTALL=1; shift ;;
         --purge) PURGE=1; shift ;;
         --no-packages) PACKAGES=0; shift ;;
@@ -174,6 +181,14 @@ else
     note "settings kept: $CONFIG (edited; new keys are listed in $CONFIG.example)"
 fi
 install -m 0644 "$SRC/systemd/scanedge.toml.example" "$example_old"
+if [ -n "$ENROLL" ]; then
+    # the standard library only (sync/enroll.py): works before and without the venv
+    if ! PYTHONPATH="$SRC" "${PYTHON:-python3}" -m sync.enroll --config "$ROOT$CONFIG" \
+            "$ENROLL" | sed 's/^/    /'; then
+        echo "install.sh: --enroll failed (see above); $CONFIG is unchanged" >&2
+        exit 2
+    fi
+fi
 
 # 7. Units, journald limits, udev rules.
 for unit in "${UNITS[@]}"; do
@@ -222,18 +237,26 @@ addr=$(hostname -I 2>/dev/null | awk '{print $1}')
 addr=${addr:-$(hostname)}
 device=$(sed -n 's/^device_id *= *"\(.*\)".*/\1/p' "$ROOT$CONFIG" | tail -1)
 device=${device:-$(hostname)}
+hub=$(sed -n 's/^hub_url *= *"\(.*\)".*/\1/p' "$ROOT$CONFIG" | tail -1)
 say "done"
 cat <<EOF
     This device:  http://$addr:${port:-8080}/   (device_id $device; health: /healthz)
     Logs:         journalctl -u scanedge -f
+EOF
+if [ -n "$ENROLL" ]; then
+    cat <<EOF
+    Enrolled:     hub $hub (its key is pinned: only commands it signed are obeyed)
+    Next step:    printer = "usb://VID:PID" (lsusb) or tcp://, serial://; see $OPT/docs/deploy.md
+EOF
+else
+    cat <<EOF
     Next steps:
-      1. On the hub:   scanedge hub add-device $device      (prints the device's token)
-      2. Here, in $CONFIG:
-             hub_url = "http://HUB:8090"
-             hub_token = "<the token>"
-         then: systemctl restart scanedge
+      1. On the hub:   scanedge hub add-device $device      (prints an enrolment string)
+      2. Here:         sudo $0 --enroll '<that string>'
+         (or: scanedge enroll --config $CONFIG '<that string>'; systemctl restart scanedge)
       3. Printer: printer = "usb://VID:PID" (lsusb) or tcp://, serial://; see $OPT/docs/deploy.md
 EOF
+fi
 if [ "$HUB" -eq 1 ]; then
     echo "    Hub:          http://$addr:8090/  (journalctl -u scanedge-hub)"
 fi

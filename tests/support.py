@@ -115,9 +115,19 @@ class HubServer(ServerProcess):
                                  SCANEDGE_HUB_ADMIN_TOKEN=self.ADMIN, **env), port)
 
     def add_device(self, device_id: str) -> str:
+        """Register a device; returns its token (the enrolment's other parts: ``enroll``)."""
+        return self.enroll(device_id)["hub_token"]
+
+    def enroll(self, device_id: str) -> dict[str, str]:
+        """``scanedge hub add-device``'s enrolment string, decoded (hub_url, hub_token,
+        hub_public_key, device_id, site); ``public_key`` keeps the hub's key."""
+        from sync.enroll import parse_enrollment
+
         out = subprocess.run([SCANEDGE, "hub", "add-device", device_id], env=self.env,
                              capture_output=True, text=True, timeout=60, check=True)
-        return out.stdout.strip()
+        values = parse_enrollment(out.stdout.strip())
+        self.public_key = values["hub_public_key"]
+        return values
 
     def admin(self, method: str, path: str, body: dict | None = None) -> dict:
         req = urllib.request.Request(

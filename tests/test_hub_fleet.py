@@ -16,6 +16,7 @@ import pytest
 from ulid import ULID
 
 from edge.lifecycle import BackgroundServer
+from sync.enroll import parse_enrollment
 from sync.hub.app import HubOptions
 from sync.hub.asgi import create_hub_asgi
 from sync.hub.limits import Rate, RateLimiter
@@ -243,8 +244,9 @@ def test_an_order_system_token_is_limited_to_its_sites(hub):
 
 def test_hub_cli_registers_devices_and_tokens_per_site(tmp_path):
     env = {"SCANEDGE_HUB_DATABASE": str(tmp_path / "hub.db")}
-    token = run_cli("hub", "add-device", "pda-7", "--site", "shanghai", data_dir=tmp_path,
-                    **env).stdout.strip()
+    enrolment = run_cli("hub", "add-device", "pda-7", "--site", "shanghai", data_dir=tmp_path,
+                        **env).stdout.strip()
+    token = parse_enrollment(enrolment)["hub_token"]
     oms = run_cli("hub", "add-token", "oms-sh", "--site", "shanghai", data_dir=tmp_path,
                   **env).stdout.strip()
     listed = run_cli("hub", "devices", data_dir=tmp_path, **env).stdout

@@ -62,7 +62,7 @@ def _admin(url: str, method: str, path: str, body: dict | None = None) -> dict:
 
 
 def _devices(work: Path, hub_url: str, devices: list[tuple[str, str]], expect: int,
-             ready: mp.Queue, results: mp.Queue, stop: mp.Event) -> None:
+             ready: mp.Queue, results: mp.Queue, stop: mp.Event, hub_key: str) -> None:
     """One process running several devices until ``stop``; sends (device, order, t) results."""
     import logging
 
@@ -78,7 +78,7 @@ def _devices(work: Path, hub_url: str, devices: list[tuple[str, str]], expect: i
     for device_id, token in devices:
         settings = load_settings(env={}, data_dir=str(work / device_id), device_id=device_id,
                                  station="bench", hub_url=hub_url, hub_token=token,
-                                 sync_poll_s=2.0, hub_timeout_s=10.0)
+                                 hub_public_key=hub_key, sync_poll_s=2.0, hub_timeout_s=10.0)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.edge_db_path)
         command_log.ensure_schema(store)
@@ -127,6 +127,7 @@ def run(freezes: int, n_devices: int, rate: float, procs: int, keep: bool) -> st
 
     storage = open_storage(str(work / "hub" / "hub.db"))  # set up before the hub serves
     tokens = [(f"bench-{i:02d}", storage.add_device(f"bench-{i:02d}")) for i in range(n_devices)]
+    hub_key = storage.signer().public_b64  # the devices are enrolled: their key is pinned
     orders = [f"BF-{i:05d}" for i in range(freezes)]
     for order_id in orders:
         storage.upsert_order({"order_id": order_id, "lines": [{"sku": "6901234567892", "qty": 1}]})
@@ -150,7 +151,7 @@ def run(freezes: int, n_devices: int, rate: float, procs: int, keep: bool) -> st
             mine = tokens[p::procs]
             if mine:
                 w = ctx.Process(target=_devices, args=(work, hub_url, mine, freezes, ready,
-                                                       results, stop), daemon=True)
+                                                       results, stop, hub_key), daemon=True)
                 w.start()
                 workers.append(w)
         for _ in range(n_devices):

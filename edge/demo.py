@@ -63,7 +63,8 @@ def run_demo(settings: Settings) -> int:
         storage.close()
         return 2
     edge_settings = replace(settings, hub_url=f"http://{settings.hub_listen}",
-                            hub_token=device_token, printer=printer.address)
+                            hub_token=device_token, printer=printer.address,
+                            hub_public_key=storage.signer().public_b64)  # enrolled
     print(
         "scanedge demo\n"
         f"  pages        http://{settings.listen}/  (scan, bench, waybill, supervisor, pick)\n"

@@ -29,7 +29,10 @@ from edge.store.orders import delete_freeze, load_freeze, save_freeze, save_orde
 from edge.store.outbox import append_event
 from edge.store.syncstate import get_cursor, set_state
 from sync import command_log
+from sync.protocol import change_mark
 from sync.signing import SIGNED_KINDS, verify_command
+
+CURSOR_MARK = "cursor_mark"  # sync/hubstate.py
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +56,29 @@ class Applied:
 
 
 def apply_changes(db: sqlite_utils.Database, device_id: str,
-                  changes: Sequence[dict[str, Any]]) -> Applied:
-    """Apply changes newer than the stored cursor, then store the new cursor. In a transaction."""
+                  changes: Sequence[dict[str, Any]], *, trust_first_key: bool = False,
+                  resync: bool = False) -> Applied:
+    """Apply changes newer than the stored cursor, then store the new cursor. In a transaction.
+
+    ``trust_first_key``: with no hub key pinned, pin the first signed command's (else such
+    commands are refused, ``no_hub_key``). ``resync``: the device is reading the hub's log again
+    from 0 (sync/hubstate.py): a command that already took effect here is skipped quietly, not
+    refused as a replay."""
     cursor = get_cursor(db)
     applied = Applied(cursor=cursor)
     command_log.ensure_tables(db)
+    last = None
     for change in changes:
         seq = int(change["seq"])
         if seq <= cursor:
             continue  # already applied (a replay after a reconnect)
-        _apply_one(db, device_id, change, applied)
-        cursor = seq
-    if cursor != applied.cursor:
+        _apply_one(db, device_id, change, applied, trust_first_key, resync)
+        cursor, last = seq, change
+    if last is not None:
         set_state(db, "cursor", str(cursor))
+        # which change the cursor stands on: a hub with another change there is another log
+        set_state(db, CURSOR_MARK, change_mark(cursor, last.get("kind"), last.get("order_id"),
+                                               last.get("created_at")))
         applied.cursor = cursor
     return applied
 
@@ -75,11 +88,14 @@ def _parse_time(text: str) -> datetime:
 
 
 def _apply_one(db: sqlite_utils.Database, device_id: str, change: dict[str, Any],
-               applied: Applied) -> None:
+               applied: Applied, trust_first_key: bool = False, resync: bool = False) -> None:
     kind, payload = change.get("kind"), change.get("payload") or {}
     if kind in SIGNED_KINDS:
-        problem = verify_command(db, device_id, change)
+        problem = verify_command(db, device_id, change, trust_first_key)
         if problem is None and command_log.seen(db, payload["command_id"]):
+            if resync:  # the same command read again from the same log: it took effect already
+                applied.ignored += 1
+                return
             problem = "replayed"
         if problem is not None:
             _reject(db, device_id, change, problem, applied)

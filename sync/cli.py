@@ -201,10 +201,7 @@ def _sync_once(settings, store) -> int:
 
     if not settings.hub_url:
         raise CliError("no hub_url set: this device is offline")
-    from sync.signing import pin_configured_key
-
-    pin_configured_key(store, settings.device_id, settings.hub_public_key)
-    worker = SyncWorker(store, settings)
+    worker = SyncWorker(store, settings)  # pins a configured hub key
     pending = store.read().execute(
         "SELECT COUNT(*) FROM events WHERE state = 'pending'").fetchone()[0]
     bar = Progress(pending)

@@ -13,8 +13,10 @@ some other kind of signed message). The payload holds ``command_id``, ``kind``, 
 whatever else the hub put in it: every field the device acts on is covered.
 
 Which key the device trusts (its "pin", stored in ``sync_state``): the configured
-``hub_public_key`` when set; otherwise the key of the first signed command it receives (trust on
-first use, logged as a warning and an outbox event). See docs/freeze.md for the trade-off.
+``hub_public_key`` (written by ``scanedge enroll``) when set. Without one, a device refuses every
+signed command (``no_hub_key``), unless ``hub_trust_first_key`` opts into trust on first use: the
+key of the first signed command it receives, logged as a warning and an outbox event. See
+docs/security.md, "Enrolment and hub identity".
 """
 
 from __future__ import annotations
@@ -134,7 +136,10 @@ def pin_key(db: sqlite_utils.Database, device_id: str, key: str, source: str) ->
 
 def pin_configured_key(store: Store, device_id: str, configured: str) -> None:
     """At start: a configured ``hub_public_key`` is the pin (it replaces a trusted-on-first-use
-    one, which is how a device is told about a new hub key)."""
+    one, which is how a device is told about a new hub key).
+
+    A new pin also starts a resync (sync/hubstate.py): the commands refused before, for want of
+    the key or signed by the key now configured, are applied now."""
     if not configured:
         return
     current, source = pinned_key(store.read())
@@ -143,15 +148,26 @@ def pin_configured_key(store: Store, device_id: str, configured: str) -> None:
     if current and current != configured:
         log.warning("hub signing key: replacing the pinned key %s (%s) with the configured %s",
                     key_id(current), source, key_id(configured))
-    store.write(lambda db: pin_key(db, device_id, configured, "config"), essential=True)
+
+    def write(db: sqlite_utils.Database) -> None:
+        from sync.hubstate import start_resync
+
+        pin_key(db, device_id, configured, "config")
+        if current != configured and int(get_state(db, "cursor", "0") or 0) > 0:
+            start_resync(db, device_id, "hub_key_configured",
+                         {"key_id": key_id(configured),
+                          "was": key_id(current) if current else None})
+
+    store.write(write, essential=True)
 
 
-def verify_command(db: sqlite_utils.Database, device_id: str,
-                   change: dict[str, Any]) -> str | None:
+def verify_command(db: sqlite_utils.Database, device_id: str, change: dict[str, Any],
+                   trust_first_key: bool = False) -> str | None:
     """Check a command change before it is applied (inside the apply transaction).
 
-    Returns None or the reason to reject it. With no key pinned yet, the first signed command's
-    key is pinned (trust on first use) in this same transaction.
+    Returns None or the reason to reject it. With no key pinned yet: ``no_hub_key``, or, when
+    ``trust_first_key`` opts in, the first signed command's key is pinned (trust on first use)
+    in this same transaction.
     """
     payload = change.get("payload")
     if not isinstance(payload, dict):
@@ -160,14 +176,16 @@ def verify_command(db: sqlite_utils.Database, device_id: str,
         return "envelope_mismatch"  # the unsigned envelope must say what the signed payload says
     pinned, _ = pinned_key(db)
     if pinned is None:
+        if not trust_first_key:
+            return "no_hub_key"  # not enrolled: see docs/security.md
         offered = payload.get("hub_key")
         if not isinstance(offered, str) or check_public_key(offered) is not None:
             return "unsigned"
         problem = verify(payload, offered)
         if problem is not None:
             return problem
-        log.warning("hub signing key %s trusted on first use and pinned; set hub_public_key "
-                    "(`scanedge hub public-key` on the hub) to pin it explicitly", key_id(offered))
+        log.warning("hub signing key %s trusted on first use and pinned (hub_trust_first_key);"
+                    " enrol the device (`scanedge enroll`) to pin it explicitly", key_id(offered))
         pin_key(db, device_id, offered, "tofu")
         return None
     return verify(payload, pinned)

@@ -47,6 +47,7 @@ class Rig:
             self.edges.append(EdgeServer(
                 root / f"edge{i}", SCANEDGE_DEVICE_ID=f"dev-{i}", SCANEDGE_STATION=f"bench-{i}",
                 SCANEDGE_HUB_URL=self.hub.url, SCANEDGE_HUB_TOKEN=token,
+                SCANEDGE_HUB_PUBLIC_KEY=self.hub.public_key,  # enrolled
                 SCANEDGE_PRINTER=printer.address, SCANEDGE_PRINTER_MODEL="generic-80",
                 SCANEDGE_SYNC_POLL_S="0.3", SCANEDGE_HUB_TIMEOUT_S="2"))
         self.hub.start()
@@ -273,6 +274,7 @@ def test_offline_policy_holds_p0_labels_until_the_hub_answers(rig, tmp_path):
     token = rig.hub.add_device("dev-3")
     edge = EdgeServer(tmp_path / "edge3", SCANEDGE_DEVICE_ID="dev-3", SCANEDGE_STATION="bench-3",
                       SCANEDGE_HUB_URL=proxy.url, SCANEDGE_HUB_TOKEN=token,
+                      SCANEDGE_HUB_PUBLIC_KEY=rig.hub.public_key,
                       SCANEDGE_PRINTER=printer.address, SCANEDGE_OFFLINE_PRINT="hold_p0",
                       SCANEDGE_SYNC_POLL_S="0.3", SCANEDGE_HUB_TIMEOUT_S="1")
     run_cli("orders", "import", "--demo", data_dir=tmp_path / "edge3", SCANEDGE_DEVICE_ID="dev-3")

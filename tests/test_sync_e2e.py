@@ -12,6 +12,7 @@ import pytest
 
 from edge.config import load_settings
 from edge.context import EdgeContext
+from edge.store.orders import load_freeze
 from edge.store.outbox import outbox_status
 from edge.store.syncstate import get_cursor
 from tests.proxy import FaultyProxy
@@ -28,10 +29,11 @@ def hub(tmp_path, hub_database):
     server.stop()
 
 
-def open_edge(tmp_path, hub_url, token, device_id="dev-1", **over):
+def open_edge(tmp_path, hub_url, token, device_id="dev-1", key="", **over):
+    """An enrolled device: ``key`` is the hub's public key (HubServer.public_key)."""
     settings = load_settings(env={}, data_dir=str(tmp_path / device_id), device_id=device_id,
-                             hub_url=hub_url, hub_token=token, sync_poll_s=0.3,
-                             hub_timeout_s=2.0, **over)
+                             hub_url=hub_url, hub_token=token, hub_public_key=key,
+                             sync_poll_s=0.3, hub_timeout_s=2.0, **over)
     return EdgeContext.open(settings)
 
 
@@ -49,18 +51,22 @@ def assert_hub_has_each_once(hub, ctx, device_id="dev-1"):
     assert [e["seq"] for e in theirs] == sorted(e["seq"] for e in theirs)
 
 
+def is_frozen(ctx, order_id: str) -> bool:
+    return load_freeze(ctx.store.read(), order_id) is not None
+
+
 def drained(ctx):
     return outbox_status(ctx.store.read()).pending == 0
 
 
 def test_backlog_taken_while_hub_down_arrives_once(tmp_path, hub):
     token = hub.add_device("dev-1")
-    ctx = open_edge(tmp_path, hub.url, token)  # hub not started: the device works offline
+    ctx = open_edge(tmp_path, hub.url, token, key=hub.public_key)  # hub not started: offline
     try:
         for i in range(10_000):
             result = ctx.scans.scan("SO-X" if i % 10 == 0 else f"69012345678{i % 10}2")
             assert result["event_id"]
-        assert outbox_status(ctx.store.read()).pending == 10_000
+        assert outbox_status(ctx.store.read()).pending == 10_001  # and hub_key_pinned
         assert ctx.sync.online is False
         hub.start()
         wait_until(lambda: drained(ctx), timeout=120, what="the backlog to drain")
@@ -73,7 +79,7 @@ def test_backlog_taken_while_hub_down_arrives_once(tmp_path, hub):
 def test_changes_arrive_by_stream_within_a_second(tmp_path, hub):
     token = hub.add_device("dev-1")
     hub.start()
-    ctx = open_edge(tmp_path, hub.url, token)
+    ctx = open_edge(tmp_path, hub.url, token, key=hub.public_key)
     try:
         hub.admin("PUT", "/api/v1/orders/SO-1", ORDER)
         wait_until(lambda: ctx.sync.stream_connected, timeout=10, what="the stream")
@@ -83,8 +89,9 @@ def test_changes_arrive_by_stream_within_a_second(tmp_path, hub):
         ctx.scans.scan("SO-1")
         t0 = time.monotonic()
         hub.admin("POST", "/api/v1/orders/SO-1/freeze", {"reason": "cancel"})
-        wait_until(lambda: ctx.scans.scan("SO-1")["verdict"] == "frozen", timeout=5,
-                   interval=0.02, what="the freeze")
+        # refused: "frozen", or "alarm_pending" once the freeze's alarm waits at the station
+        wait_until(lambda: ctx.scans.scan("SO-1")["verdict"] in ("frozen", "alarm_pending"),
+                   timeout=5, interval=0.02, what="the freeze")
         assert time.monotonic() - t0 < 1.5
         # the freeze_applied event reaches the hub
         wait_until(lambda: any(e["type"] == "freeze_applied" for e in hub.events(order_id="SO-1")),
@@ -95,7 +102,7 @@ def test_changes_arrive_by_stream_within_a_second(tmp_path, hub):
 
 def test_hub_killed_mid_batch_and_mid_stream(tmp_path, hub):
     token = hub.add_device("dev-1")
-    ctx = open_edge(tmp_path, hub.url, token)
+    ctx = open_edge(tmp_path, hub.url, token, key=hub.public_key)
     try:
         for i in range(3000):
             ctx.scans.scan(f"CODE-{i}")
@@ -121,7 +128,7 @@ def test_link_blackholed_reset_and_delayed(tmp_path, hub):
     token = hub.add_device("dev-1")
     hub.start()
     proxy = FaultyProxy(hub.port)
-    ctx = open_edge(tmp_path, proxy.url, token)
+    ctx = open_edge(tmp_path, proxy.url, token, key=hub.public_key)
     try:
         for mode in ("blackhole", "reset", "delay", "pass"):
             proxy.set_mode(mode)
@@ -141,7 +148,7 @@ def test_link_blackholed_reset_and_delayed(tmp_path, hub):
 def test_offline_since_is_shown_and_cleared(tmp_path, hub):
     token = hub.add_device("dev-1")
     hub.start()
-    ctx = open_edge(tmp_path, hub.url, token)
+    ctx = open_edge(tmp_path, hub.url, token, key=hub.public_key)
     ctx.sync.offline_after_s = 1.5  # 15 s in production; the rule, not the number, is tested
     try:
         wait_until(lambda: ctx.sync.online, timeout=10, what="online")
@@ -159,7 +166,8 @@ def test_offline_since_is_shown_and_cleared(tmp_path, hub):
 def test_two_devices_and_the_events_listing(tmp_path, hub):
     tokens = {d: hub.add_device(d) for d in ("dev-1", "dev-2")}
     hub.start()
-    ctxs = {d: open_edge(tmp_path, hub.url, t, device_id=d) for d, t in tokens.items()}
+    ctxs = {d: open_edge(tmp_path, hub.url, t, device_id=d, key=hub.public_key)
+            for d, t in tokens.items()}
     try:
         for i in range(200):
             for ctx in ctxs.values():
@@ -167,7 +175,7 @@ def test_two_devices_and_the_events_listing(tmp_path, hub):
         for d, ctx in ctxs.items():
             wait_until(lambda ctx=ctx: drained(ctx), timeout=30, what=f"{d} drained")
             assert_hub_has_each_once(hub, ctx, device_id=d)
-        assert len(hub.events()) == 400
+        assert len(hub.events()) == 400 + 2  # and each device's hub_key_pinned
     finally:
         for ctx in ctxs.values():
             ctx.close()
@@ -176,16 +184,17 @@ def test_two_devices_and_the_events_listing(tmp_path, hub):
 def test_wrong_token_keeps_events_and_retries(tmp_path, hub):
     hub.add_device("dev-1")
     hub.start()
-    ctx = open_edge(tmp_path, hub.url, "not-the-token")
+    ctx = open_edge(tmp_path, hub.url, "not-the-token", key=hub.public_key)
     try:
         ctx.scans.scan("A")
         wait_until(lambda: ctx.sync.push_failures > 0, timeout=10, what="a refused push")
-        assert outbox_status(ctx.store.read()).pending == 1
+        assert outbox_status(ctx.store.read()).pending == 2  # the scan, hub_key_pinned
         assert "403" in ctx.sync.status()["last_error"]
     finally:
         ctx.close()
     db = sqlite3.connect(tmp_path / "dev-1" / "edge.db")
-    assert db.execute("SELECT state FROM events").fetchall() == [("pending",)]
+    assert db.execute("SELECT type, state FROM events ORDER BY seq").fetchall() == [
+        ("hub_key_pinned", "pending"), ("scan", "pending")]
 
 
 def test_two_hub_processes_over_one_postgresql_fan_out(tmp_path, postgres_url):
@@ -199,7 +208,7 @@ def test_two_hub_processes_over_one_postgresql_fan_out(tmp_path, postgres_url):
     token = hub_a.add_device("dev-1")
     hub_a.start()
     hub_b.start()
-    ctx = open_edge(tmp_path, hub_a.url, token)
+    ctx = open_edge(tmp_path, hub_a.url, token, key=hub_a.public_key)
     try:
         hub_b.admin("PUT", "/api/v1/orders/SO-1", ORDER)
         wait_until(lambda: ctx.sync.stream_connected and ctx.store.read().execute(
@@ -208,17 +217,17 @@ def test_two_hub_processes_over_one_postgresql_fan_out(tmp_path, postgres_url):
             kind = "freeze" if i % 2 == 0 else "unfreeze"
             body = {"reason": "cancel"} if kind == "freeze" else {}
             hub_b.admin("POST", f"/api/v1/orders/SO-1/{kind}", body)
-            want = "frozen" if kind == "freeze" else "ok"
-            wait_until(lambda want=want: ctx.scans.scan("SO-1")["verdict"] == want, timeout=30,
+            want = kind == "freeze"
+            wait_until(lambda want=want: is_frozen(ctx, "SO-1") is want, timeout=30,
                        interval=0.01, what=kind)
         cursor = get_cursor(ctx.store.read())
     finally:
         ctx.close()
     hub_a.admin("POST", "/api/v1/orders/SO-1/freeze", {"reason": "hold"})  # while it moves
-    ctx = open_edge(tmp_path, hub_b.url, token)  # same device, same store, the other process
+    ctx = open_edge(tmp_path, hub_b.url, token, key=hub_a.public_key)  # same store, process B
     try:
-        wait_until(lambda: ctx.scans.scan("SO-1")["verdict"] == "frozen", timeout=30,
-                   interval=0.05, what="the freeze issued while moving")
+        wait_until(lambda: is_frozen(ctx, "SO-1"), timeout=30, interval=0.05,
+                   what="the freeze issued while moving")
         applied = ctx.store.read().execute(
             "SELECT COUNT(*) FROM events WHERE type IN ('freeze_applied', 'freeze_lifted')"
         ).fetchone()[0]

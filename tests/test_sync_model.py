@@ -25,7 +25,9 @@ from edge.store.outbox import append_event, mark_results, pending_batch
 from edge.store.syncstate import get_cursor
 from sync.apply import apply_changes
 from sync.client import HubClient
+from sync.hub.app import HubOptions
 from sync.hub.asgi import create_hub_asgi
+from sync.hub.limits import Rate
 from sync.hub.storage import open_storage
 from sync.worker import SyncWorker
 
@@ -37,7 +39,11 @@ class LiveHub:
     def __init__(self, database: str) -> None:
         self.storage = open_storage(database)
         self.storage.ensure_admin_token("admin")
-        self.server = BackgroundServer(create_hub_asgi(self.storage)).start()
+        # no rate limits: a generated run may pull 25 times in a fraction of a second, and the
+        # model is about sync, not about 429s (tests/test_hub_fleet.py tests those)
+        unlimited = {kind: Rate(1e6, 1e6) for kind in ("pull", "push", "ack", "stream")}
+        self.server = BackgroundServer(create_hub_asgi(
+            self.storage, HubOptions(rates=unlimited))).start()
         self.url = self.server.url
 
     def close(self) -> None:
@@ -57,7 +63,8 @@ class SyncModel(RuleBasedStateMachine):
         self.token = self.hub.storage.add_device(self.device_id)
         self.settings = load_settings(env={}, data_dir=str(self.tmp / self.device_id),
                                       device_id=self.device_id, hub_url=self.hub.url,
-                                      hub_token=self.token)
+                                      hub_token=self.token,
+                                      hub_public_key=self.hub.storage.signer().public_b64)
         self.written: set[str] = set()
         self._open()
 
@@ -130,7 +137,7 @@ class SyncModel(RuleBasedStateMachine):
 
     @rule()
     def crash_mid_pull(self):
-        changes, _, _ = self.worker.client.pull(get_cursor(self.store.read()))
+        changes = self.worker.client.pull(get_cursor(self.store.read())).changes
         if changes:  # applied in a transaction that never commits
             def apply_then_die(db):
                 apply_changes(db, self.device_id, changes)
@@ -143,7 +150,7 @@ class SyncModel(RuleBasedStateMachine):
     @rule(times=st.integers(2, 3))
     def duplicate_pull(self, times):
         cursor = get_cursor(self.store.read())
-        changes, _, _ = self.worker.client.pull(cursor)
+        changes = self.worker.client.pull(cursor).changes
         for _ in range(times):  # the same changes applied again: no double effect
             self.store.write(lambda db: apply_changes(db, self.device_id, changes))
         self.store.write(lambda db: apply_changes(db, self.device_id, changes))

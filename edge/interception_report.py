@@ -68,6 +68,15 @@ class DeviceEvent:
     payload: dict[str, Any]
 
 
+def _seconds_summary(seconds: Sequence[float]) -> tuple[float | None, float | None, float | None]:
+    """Mean, median and p95 (nearest rank) of seconds to interception, rounded to ms."""
+    values = sorted(seconds)
+    if not values:
+        return None, None, None
+    return (round(statistics.fmean(values), 3), round(statistics.median(values), 3),
+            round(values[max(0, math.ceil(0.95 * len(values)) - 1)], 3))
+
+
 @dataclass
 class Row:
     device_id: str
@@ -84,11 +93,7 @@ class Row:
     _seconds: list[float] = field(default_factory=list, repr=False)
 
     def finish(self) -> None:
-        values = sorted(self._seconds)
-        if values:
-            self.mean_s = round(statistics.fmean(values), 3)
-            self.median_s = round(statistics.median(values), 3)
-            self.p95_s = round(values[max(0, math.ceil(0.95 * len(values)) - 1)], 3)
+        self.mean_s, self.median_s, self.p95_s = _seconds_summary(self._seconds)
 
     def as_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
@@ -108,12 +113,8 @@ class Stage:
     _seconds: list[float] = field(default_factory=list, repr=False)
 
     def finish(self) -> None:
-        values = sorted(self._seconds)
-        self.freezes = len(values)
-        if values:
-            self.mean_s = round(statistics.fmean(values), 3)
-            self.median_s = round(statistics.median(values), 3)
-            self.p95_s = round(values[max(0, math.ceil(0.95 * len(values)) - 1)], 3)
+        self.freezes = len(self._seconds)
+        self.mean_s, self.median_s, self.p95_s = _seconds_summary(self._seconds)
 
     def as_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}

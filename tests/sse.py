@@ -46,6 +46,23 @@ class SseClient:
             key, _, value = line.partition(": ")
             fields[key] = value
 
+    def body(self) -> dict:
+        """The JSON body of a refused stream (Content-Length framed)."""
+        length = int(re.search(r"(?im)^content-length: *(\d+)", self.headers).group(1))
+        while len(self.buf) < length:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                break
+            self.buf += chunk
+        return json.loads(self.buf[:length])
+
+    def message(self, timeout: float = 5.0) -> dict:
+        """The next bus message (heartbeats skipped)."""
+        while True:
+            ev = self.event(timeout)
+            if ev["event"] != "status":
+                return ev
+
     def until(self, kind: str, timeout: float = 5.0) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -253,7 +253,10 @@ def test_bench_prints_to_the_virtual_printer(rig, browser) -> None:
         scan(browser, code)
     js_until(browser, "return document.getElementById('print-why').textContent.includes('赠品')",
              timeout=10, what="only the gift left")
-    browser.find_element(By.CSS_SELECTOR, ".gift-confirm").click()
+    # the tap (found and clicked in one step: the panel redraws as scan answers arrive)
+    js_until(browser, "const b = document.querySelector('.gift-confirm');"
+                      " if (b && !b.disabled) { b.click(); return true; } return false;",
+             what="the gift's confirm button")
     js_until(browser, "return !document.getElementById('print-btn').disabled", timeout=10,
              what="the print button enabled")
     js_until(browser, "const i = document.getElementById('label-preview');"

@@ -253,6 +253,9 @@ HELDOUT_KINDS = {"code128": "code128", "ean13": "ean13", "qrcode": "qrcode",
                  "datamatrix": "datamatrix", "pdf417": "pdf417", "itf": "itf",
                  "code39": "code39", "falsepositives": "none"}
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".pgm", ".pbm")
+# The dev set's ATTRIBUTION.md corrects upstream's ground truth for this photo (the digits
+# printed under its bars); the held-out set does the same.
+HELDOUT_CORRECTIONS = {"test/samples/ean13-2/23.webp": "9784872348880"}
 
 
 def build_heldout(checkout: Path, out: Path) -> int:
@@ -284,6 +287,7 @@ def build_heldout(checkout: Path, out: Path) -> int:
             text = git("show", f"HEAD:{txt}").decode("utf-8", errors="replace")
             if kind in ("ean13", "itf"):
                 text = text.strip()
+            text = HELDOUT_CORRECTIONS.get(rel, text)
         name = f"{p.parent.name}__{p.stem}{p.suffix}".replace("#", "n")
         (out / name).write_bytes(git("show", f"HEAD:{rel}"))
         rows.append((name, kind, json.dumps(text, ensure_ascii=False)[1:-1]))

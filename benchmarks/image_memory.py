@@ -1,6 +1,7 @@
 """Memory and time of image work: decompression bombs, big photos, bursts; raw libraries beside.
 
     .venv/bin/python benchmarks/image_memory.py [--concurrency 8] [--skip-server]
+                                                [--code-root OTHER_CHECKOUT]
 
 Makes its images in a temporary directory (a PNG bomb is written row by row: it never exists
 in memory here either):
@@ -20,6 +21,9 @@ Part 2, a real ``scanedge serve`` process (its RSS read from /proc/PID/status; i
 with /proc/PID/clear_refs before each phase): one bomb, N bombs at once on /api/v1/decode and on
 /api/v1/waybills, then RSS a few seconds after the burst. Beside it, the raw libraries doing the
 same burst in N threads of one process.
+
+``--code-root`` runs another checkout's code (``git archive COMMIT | tar -x -C DIR``) with
+this venv: the "before" column of docs/benchmarks.md.
 
 Prints markdown tables (docs/benchmarks.md, "Image memory").
 """
@@ -45,6 +49,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+CODE_ROOT = ROOT  # whose ocr/ and edge/ are measured (--code-root)
 PY = sys.executable
 SCANEDGE = str(Path(PY).with_name("scanedge"))
 CODE = "SF1385628716739"
@@ -169,11 +174,11 @@ elif what == "decode":
     from ocr.views import warm_up
     warm_up()
     def run(p):
-        return [s.text for s in decode_report(p, budget_ms=None).symbols]
+        return [s.text for s in decode_report(p, budget_ms=10**9).symbols]
 else:
     from ocr.waybill import read_waybill
     def run(p):
-        r = read_waybill(p, budget_ms=None)
+        r = read_waybill(p, budget_ms=10**9)
         return [r.tracking_number] if r.tracking_number else []
 run(small)
 base = status()
@@ -190,7 +195,7 @@ print(json.dumps({"base": base["VmRSS"], "peak": peak["VmHWM"], "after": peak["V
 
 
 def one_process(what: str, path: Path, small: Path) -> dict:
-    code = CHILD.replace("ROOT", repr(str(ROOT)))
+    code = CHILD.replace("ROOT", repr(str(CODE_ROOT)))
     proc = subprocess.run([PY, "-c", code, what, str(path), str(small)], capture_output=True,
                           text=True, timeout=600)
     if proc.returncode != 0:
@@ -214,7 +219,7 @@ class Served:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCANEDGE_")}
         env.update(SCANEDGE_DATA_DIR=str(data_dir), SCANEDGE_LISTEN=f"127.0.0.1:{port}",
-                   SCANEDGE_LOG_LEVEL="warning")
+                   SCANEDGE_LOG_LEVEL="warning", PYTHONPATH=str(CODE_ROOT))
         if memory_mb:
             env["SCANEDGE_IMAGE_MEMORY_MB"] = str(memory_mb)
         self.url = f"http://127.0.0.1:{port}"
@@ -347,7 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--skip-server", action="store_true")
     ap.add_argument("--memory-mb", type=float, help="image_memory_mb for the served process")
+    ap.add_argument("--code-root", type=Path, help="measure another checkout's code")
     args = ap.parse_args(argv)
+    global CODE_ROOT
+    if args.code_root:
+        CODE_ROOT = args.code_root.resolve()
     with tempfile.TemporaryDirectory(prefix="scanedge-mem-") as tmp:
         d = Path(tmp)
         images = {

@@ -10,7 +10,7 @@ default 256 MB):
   CPU-bound: more at once only makes each slower and holds more images in memory); the others
   wait in arrival order (FIFO, so a big photo is not starved by small ones);
 * a job whose estimate alone is larger than the whole budget is refused (``too_many_pixels``,
-  HTTP 413): it could never run within it. With the default that is, e.g., a WebP over ~14 MP
+  HTTP 413): it could never run within it. With the default that is, e.g., a WebP over ~28 MP
   (libwebp and Pillow each hold it whole); PNG and JPEG are read in reduced size and fit at any
   size up to ``max_image_megapixels``;
 * at most :data:`MAX_WAITING` jobs wait; one more, or a wait longer than :data:`MAX_WAIT_S`, is

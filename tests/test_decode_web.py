@@ -59,7 +59,11 @@ def test_same_json_as_the_cli(api) -> None:
              append_images=[Image.new("L", (32, 32), 255)]), 400, "multi_frame"),
     (encoded(Image.new("L", (32, 32)), "TIFF", save_all=True,
              append_images=[Image.new("L", (32, 32), 255)]), 400, "multi_frame"),
-], ids=["empty", "text", "truncated", "bomb", "animated-gif", "multipage-tiff"])
+    (png_header_only(39_000_000, 1), 400, "bad_shape"),
+    (png_header_only(1, 39_000_000), 400, "bad_shape"),
+    (png_header_only(30_001, 1_000), 400, "bad_shape"),
+], ids=["empty", "text", "truncated", "bomb", "animated-gif", "multipage-tiff", "strip",
+        "column", "too-long"])
 def test_bad_uploads(api, data: bytes, status: int, code: str) -> None:
     r = post(api, data)
     assert r.status_code == status and r.is_json
@@ -94,3 +98,14 @@ def test_missing_field_and_bad_budget(api) -> None:
     assert r.status_code == 400 and r.get_json()["error"] == "missing_image"
     r = post(api, (DATA / "qrcode-2__2.png").read_bytes(), budget_ms="soon")
     assert r.status_code == 400 and r.get_json()["error"] == "bad_budget"
+
+
+def test_more_memory_than_the_budget_is_413(api, monkeypatch) -> None:
+    from ocr import memory
+
+    # 1 MB of image work: even a small photo's estimate does not fit
+    monkeypatch.setattr(memory.GATE, "capacity", 1 * 1024 * 1024)
+    monkeypatch.setattr(memory, "configure", lambda *_a, **_k: None)
+    r = post(api, (DATA / "qrcode-2__2.png").read_bytes())
+    assert r.status_code == 413 and r.get_json()["error"] == "too_many_pixels"
+    assert "image_memory_mb" in r.get_json()["message"]

@@ -121,7 +121,7 @@ def test_settings_example_lists_every_key_with_its_default():
     text = (SYSTEMD / "scanedge.toml.example").read_text()
     documented: dict[str, str] = {}
     for line in text.splitlines():
-        m = re.match(r"^#? ?([a-z_]+) = (\S.*?)(\s+#.*)?$", line)
+        m = re.match(r"^#? ?([a-z0-9_]+) = (\S.*?)(\s+#.*)?$", line)
         if m and m.group(1) in {k.name for k in KEYS}:
             documented.setdefault(m.group(1), m.group(2))
     missing = [k.name for k in KEYS if k.name not in documented]

@@ -33,6 +33,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from _common import free_port, wait_healthy
+
 SCANEDGE = str(Path(sys.executable).with_name("scanedge"))
 CODES = ["SO-1001", "4006381333931", "6901234567892", "SO-1002", "SELLER-CASE-07",
          "9787115428028", "SO-1003", "SF1385628716739"]
@@ -217,13 +219,13 @@ def rss_mib(pid: int) -> float:
 
 
 def start_edge(data_dir: Path) -> tuple[subprocess.Popen, str, int]:
-    host, port = "127.0.0.1", _free_port()
+    host, port = "127.0.0.1", free_port()
     env = {**os.environ, "SCANEDGE_DATA_DIR": str(data_dir), "SCANEDGE_LISTEN": f"{host}:{port}",
            "SCANEDGE_DEVICE_ID": "bench"}
     subprocess.run([SCANEDGE, "orders", "import", "--demo"], env=env, check=True,
                    capture_output=True)
     server = subprocess.Popen([SCANEDGE, "serve"], env=env, stderr=subprocess.DEVNULL)
-    _wait_healthy(f"http://{host}:{port}/healthz")
+    wait_healthy(f"http://{host}:{port}/healthz")
     return server, host, port
 
 
@@ -308,23 +310,8 @@ def print_table(args: argparse.Namespace, raw: dict) -> None:
           + (f"; stream errors: {raw['stream_errors']}" if raw["stream_errors"] else ""))
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def _wait_healthy(url: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"server at {url} did not start")
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from functools import partial
 from typing import Any
 
+from benchmarks._common import free_port
 from benchmarks._fleet_clients import (
     NET_ERRORS,
     DeviceStream,
@@ -116,12 +117,6 @@ def ms_summary(values: list[float]) -> str:
             f"max {max(values) * 1000:.0f} ms")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- hub processes ------------------------------------------------------------------------------

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import struct
 import subprocess
@@ -47,6 +46,8 @@ import uuid
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from _common import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE_ROOT = ROOT  # whose ocr/ and edge/ are measured (--code-root)
@@ -206,12 +207,6 @@ def one_process(what: str, path: Path, small: Path) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # part 2: a real scanedge serve
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Served:

@@ -25,8 +25,9 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
+
+from _common import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 SCANEDGE = str(Path(sys.executable).with_name("scanedge"))
@@ -132,13 +133,13 @@ def main() -> int:
     else:
         tmp = tempfile.TemporaryDirectory(prefix="scanedge-bench-")
         data_dir = Path(tmp.name) / "var"
-        host, port = "127.0.0.1", _free_port()
+        host, port = "127.0.0.1", free_port()
         env = {**os.environ, "SCANEDGE_DATA_DIR": str(data_dir),
                "SCANEDGE_LISTEN": f"{host}:{port}", "SCANEDGE_DEVICE_ID": "bench"}
         subprocess.run([SCANEDGE, "orders", "import", "--demo"], env=env, check=True,
                        capture_output=True)
         server = subprocess.Popen([SCANEDGE, "serve"], env=env, stderr=subprocess.DEVNULL)
-        _wait_healthy(f"http://{host}:{port}/healthz")
+        wait_healthy(f"http://{host}:{port}/healthz")
     try:
         warmup = run_phase(host, port, rate=None, duration=1.0, processes=1, threads=2)
         sustained = run_phase(host, port, rate=args.rate, duration=args.duration, processes=2,
@@ -170,23 +171,8 @@ def main() -> int:
     return 0
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def _wait_healthy(url: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"server at {url} did not start")
 
 
 if __name__ == "__main__":

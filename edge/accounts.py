@@ -172,10 +172,10 @@ class Accounts:
 
     def configured(self) -> bool:
         """Whether anyone can sign in at all (a user or a live token exists)."""
-        db = self.store.read()
-        return bool(db.execute("SELECT 1 FROM users WHERE disabled_at IS NULL LIMIT 1").fetchone()
-                    or db.execute("SELECT 1 FROM api_tokens WHERE revoked_at IS NULL LIMIT 1")
-                    .fetchone())
+        # one statement: open mode asks this on every request (edge/web/auth.py)
+        return bool(self.store.read().execute(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE disabled_at IS NULL)"
+            " OR EXISTS (SELECT 1 FROM api_tokens WHERE revoked_at IS NULL)").fetchone()[0])
 
     # -- requests ---------------------------------------------------------------------------
     def principal_for_token(self, token: str) -> Principal | None:

@@ -144,3 +144,14 @@ def test_bad_option():
     proc = subprocess.run(["bash", str(INSTALL), "--frobnicate"], capture_output=True, text=True,
                           timeout=30)
     assert proc.returncode == 2 and "unknown option" in proc.stderr
+
+
+def test_package_metadata_declares_its_license_as_setuptools_wants_it():
+    """A table (`{text = ...}`) made every `pip install` print a deprecation warning three times."""
+    import tomllib
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    project = pyproject["project"]
+    assert project["license"] == "Apache-2.0"  # an SPDX expression, not a table
+    assert all((REPO / name).is_file() for name in project["license-files"])
+    assert "setuptools>=77" in pyproject["build-system"]["requires"]  # the first that reads both

@@ -15,6 +15,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from edge.config import ConfigError, Settings, load_settings
@@ -35,8 +36,24 @@ class CliError(Exception):
     """A user-facing failure: printed as one line, exit status 2."""
 
 
-def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
-    settings = load_settings(getattr(args, "config", None), **overrides)
+_told: set[Path] = set()
+
+
+def settings_from(args: argparse.Namespace, *, follow_demo: bool = True,
+                  **overrides: object) -> Settings:
+    """The settings of ``--config``; without one, those of the demo that runs (or ran) on this
+    data_dir if there is one (its ``demo/scanedge.toml``: hub, token, printer), said on stderr,
+    so that the commands next to ``scanedge serve --demo`` see what the demo uses."""
+    config = getattr(args, "config", None)
+    settings = load_settings(config, **overrides)
+    if config is None and follow_demo:
+        demo = settings.data_dir / "demo" / "scanedge.toml"  # edge.demo.demo_config
+        if demo.is_file():
+            settings = load_settings(demo, **overrides)
+            if demo not in _told:  # once, though a command may read its settings twice
+                _told.add(demo)
+                print(f"scanedge: the demo's settings ({demo}); --config FILE for others",
+                      file=sys.stderr)
     logging.getLogger().setLevel(settings.log_level.upper())
     return settings
 

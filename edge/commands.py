@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--demo", action="store_true",
                    help="a whole site in one process: local hub with the demo orders, "
                         "virtual printer, this edge service")
+    p.add_argument("--fresh", action="store_true",
+                   help="with --demo: remove the last demo's data first (orders, scans, tokens)")
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("orders", help="manage the orders on this device")
@@ -99,11 +101,13 @@ def load_demo_orders(store) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = settings_from(args, listen=args.listen)
+    if args.fresh and not args.demo:
+        raise CliError("--fresh resets the demo: give it with --demo")
+    settings = settings_from(args, follow_demo=False, listen=args.listen)
     if args.demo:
         from edge.demo import run_demo
 
-        return run_demo(settings)
+        return run_demo(settings, fresh_start=args.fresh)
     from edge.server import serve
 
     return serve(settings)
@@ -204,6 +208,8 @@ def _config(args: argparse.Namespace) -> int:
         print(markdown_table())
         return 0
     settings = settings_from(args)
+    print(f"# settings from {settings.source}, SCANEDGE_* variables and defaults",
+          file=sys.stderr)
     secret = ("hub_token", "hub_admin_token")
     values = {k.name: ("***" if k.name in secret and getattr(settings, k.name) else
                        str(getattr(settings, k.name))) for k in KEYS}

@@ -2,17 +2,25 @@
 
 A virtual network printer (printers/sim.py), a local hub over SQLite (sync/hub) holding the demo
 orders, and the edge service connected to both, all under ``data_dir``. Tokens are kept in
-``data_dir/demo`` so a restart finds the same hub and device.
+``data_dir/demo`` so a restart finds the same hub and device; ``data_dir/demo/scanedge.toml``
+holds the settings the demo's edge runs with, which the other commands read when given no
+``--config`` (``scanedge config``, ``scanedge sync status`` next to the demo). ``--fresh``
+removes the demo's data first.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
 from importlib import resources
+from pathlib import Path
 
-from edge.config import Settings
+from edge.config import Settings, load_settings
+
+DEMO_DIR = "demo"  # under data_dir: the tokens and the settings file; marks a demo's data_dir
+DEMO_CONFIG = "scanedge.toml"
 
 
 def demo_orders() -> list[dict]:
@@ -29,7 +37,60 @@ def _token(path, make) -> str:
     return token
 
 
-def run_demo(settings: Settings) -> int:
+def demo_config(data_dir: Path) -> Path:
+    """The settings file of the demo that runs (or ran) with this data_dir."""
+    return data_dir / DEMO_DIR / DEMO_CONFIG
+
+
+def write_demo_config(settings: Settings) -> Path:
+    """The demo edge's settings that differ from the defaults, as a config file (0600: tokens)."""
+    defaults = load_settings(env={}, data_dir=str(settings.data_dir))
+    lines = ["# written by `scanedge serve --demo` at each start: the settings its edge runs with\n"]
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        if f.name in ("source", "data_dir") or value == getattr(defaults, f.name):
+            continue
+        lines.append(f"{f.name} = {json.dumps(value)}\n")  # JSON's strings/numbers/bools are TOML
+    path = demo_config(settings.data_dir)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(lines), encoding="utf-8")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return path
+
+
+def fresh(settings: Settings) -> list[Path]:
+    """Remove the demo's data (everything in data_dir, and the hub's SQLite file if it lies
+    elsewhere): the demo starts again as on the first run. Refuses a data_dir that is not a
+    demo's (no ``demo/`` in it) and a demo that is running."""
+    from edge.backup import running_pid
+    from edge.cli import CliError
+
+    data_dir = settings.data_dir
+    if not data_dir.exists():
+        return []
+    if not (data_dir / DEMO_DIR).is_dir():
+        raise CliError(f"--fresh: {data_dir} holds no demo (no {DEMO_DIR}/ in it): not removing "
+                       "anything there")
+    pid = running_pid(settings, "edge")
+    if pid is not None:
+        raise CliError(f"--fresh: the service runs on {data_dir} (pid {pid}): stop it first")
+    removed = []
+    hub_db = Path(settings.hub_database)
+    outside = [] if "://" in settings.hub_database or hub_db.resolve().is_relative_to(
+        data_dir.resolve()) else [hub_db.with_name(hub_db.name + s) for s in ("", "-wal", "-shm")]
+    for path in [*sorted(data_dir.iterdir()), *outside]:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        else:
+            continue
+        removed.append(path)
+    return removed
+
+
+def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
     import secrets
 
     from edge.lifecycle import BackgroundServer
@@ -39,7 +100,13 @@ def run_demo(settings: Settings) -> int:
     from sync.hub.asgi import create_hub_asgi
     from sync.hub.storage import open_storage
 
-    demo_dir = settings.data_dir / "demo"
+    if fresh_start:
+        removed = fresh(settings)
+        print("scanedge serve --demo --fresh: " + (
+            "removed the last demo's data:" + "".join(f"\n  {path}" for path in removed)
+            if removed else f"no demo data in {settings.data_dir}, nothing removed"),
+            file=sys.stderr, flush=True)
+    demo_dir = settings.data_dir / DEMO_DIR
     demo_dir.mkdir(parents=True, exist_ok=True)
     printer = VirtualPrinter("127.0.0.1", 0).start()
     storage = open_storage(settings.hub_database)
@@ -65,12 +132,14 @@ def run_demo(settings: Settings) -> int:
     edge_settings = replace(settings, hub_url=f"http://{settings.hub_listen}",
                             hub_token=device_token, printer=printer.address,
                             hub_public_key=storage.signer().public_b64)  # enrolled
+    settings_file = write_demo_config(edge_settings)
     print(
         "scanedge demo\n"
         f"  pages        http://{settings.listen}/  (scan, bench, waybill, supervisor, pick)\n"
         f"  hub          http://{settings.hub_listen}/  admin token: {admin}\n"
         f"  printer      {printer.address} (virtual; labels kept in memory)\n"
         f"  demo orders  {', '.join(d['order_id'] for d in orders)}\n"
+        f"  settings     {settings_file} (read by `scanedge config`, `scanedge sync status`, ...)\n"
         f"  try: curl -s http://{settings.listen}/api/v1/scans "
         "-H 'Content-Type: application/json' -d '{\"code\": \"SO-1001\"}'\n"
         f"       curl -s -X POST http://{settings.hub_listen}/api/v1/orders/SO-1002/freeze "

@@ -2,6 +2,7 @@
 # One entry point for a fresh Debian / Raspberry Pi OS machine (run as root, or with the
 # system packages already installed):
 #   scripts/setup.sh demo [serve args]   install, load the demo orders, run the edge service
+#   scripts/setup.sh demo --fresh        the same, after removing the last demo's data (./var)
 #   scripts/setup.sh test [pytest args]  install, run ruff and the whole test suite
 #   scripts/setup.sh install             install only (system packages + .venv)
 #   scripts/setup.sh packages            the run-time system packages only (systemd/install.sh)

@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from tests.support import EdgeServer, free_port, wait_until
+from tests.support import EdgeServer, free_port, run_cli, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -49,5 +49,44 @@ def test_demo_scans_prints_syncs_and_freezes(tmp_path):
         assert health["sync"]["online"] is True
         wait_until(lambda: get(f"{server.url}/healthz")["outbox"]["pending"] == 0, timeout=15,
                    what="events pushed to the local hub")
+        # the commands next to the demo show the settings it runs with, and say so
+        shown = run_cli("config", "--json", data_dir=tmp_path / "var")
+        assert json.loads(shown.stdout)["hub_url"] == f"http://127.0.0.1:{hub_port}"
+        assert "demo/scanedge.toml" in shown.stderr
+        sync = json.loads(run_cli("sync", "status", "--json", data_dir=tmp_path / "var").stdout)
+        assert sync["hub_url"] == f"http://127.0.0.1:{hub_port}" and sync["last_push_ok"]
     finally:
         server.stop()
+
+
+def demo(var, hub_port, *args):
+    server = EdgeServer(var, SCANEDGE_HUB_LISTEN=f"127.0.0.1:{hub_port}")
+    server.command = ("serve", "--demo", *args)
+    server.start()
+    wait_until(lambda: server.post("/api/v1/scans", {"code": "SO-1001"})[1]["verdict"] == "ok",
+               timeout=15, what="demo order SO-1001 synced")
+    return server
+
+
+def test_demo_fresh_starts_the_readme_over_and_says_what_it_removed(tmp_path):
+    var, hub_port = tmp_path / "var", free_port()
+    server = demo(var, hub_port)
+    try:
+        assert server.post("/api/v1/scans", {"code": "4006381333931"})[1]["verdict"] == "ok"
+    finally:
+        server.stop()
+    server = demo(var, hub_port, "--fresh")
+    try:  # without --fresh, the pen would be one too many (over_scan)
+        assert server.post("/api/v1/scans", {"code": "4006381333931"})[1]["verdict"] == "ok"
+    finally:
+        server.stop()
+    said = server.proc.stderr.read().decode()
+    assert "removed the last demo's data" in said and str(var / "edge.db") in said
+
+
+def test_demo_fresh_removes_nothing_from_a_data_dir_that_is_no_demo(tmp_path):
+    (tmp_path / "edge.db").write_bytes(b"a bench's data")
+    proc = run_cli("serve", "--demo", "--fresh", data_dir=tmp_path, check=False)
+    assert proc.returncode == 2 and "holds no demo" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "edge.db").read_bytes() == b"a bench's data"

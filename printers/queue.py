@@ -27,6 +27,7 @@ from edge.store.outbox import append_event
 COMPONENT = "print_queue"
 STATES = ("queued", "sending", "printed", "failed", "cancelled", "needs_confirmation")
 OPEN_STATES = ("queued", "sending", "needs_confirmation")
+MAX_JOBS_LISTED = 500  # GET /print-jobs?limit=
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -172,6 +173,20 @@ def depth(db: sqlite_utils.Database) -> dict[str, int]:
 def order_jobs(db: sqlite_utils.Database, order_id: str) -> list[Job]:
     rows = db.execute(_select("order_id = ? ORDER BY id"), [order_id]).fetchall()
     return [j for j in map(_job, rows) if j is not None]
+
+
+def recent_jobs(db: sqlite_utils.Database, *, state: str | None = None,
+                order_id: str | None = None, limit: int = 50) -> list[Job]:
+    """The newest jobs first, optionally of one state and/or one order (``GET /print-jobs``)."""
+    where, params = [], []
+    if state is not None:
+        where.append("state = ?")
+        params.append(state)
+    if order_id is not None:
+        where.append("order_id = ?")
+        params.append(order_id)
+    sql = _select(" AND ".join(where) or "1") + " ORDER BY id DESC LIMIT ?"
+    return [_job(row) for row in db.execute(sql, [*params, limit]).fetchall()]
 
 
 def _event(db: sqlite_utils.Database, device_id: str, type_: str, job: Job, **extra: Any) -> None:

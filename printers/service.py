@@ -193,6 +193,10 @@ class PrintService:
     def get(self, job_id: str) -> q.Job | None:
         return q.get_job(self.store.read(), job_id)
 
+    def recent(self, *, state: str | None = None, order_id: str | None = None,
+               limit: int = 50) -> list[q.Job]:
+        return q.recent_jobs(self.store.read(), state=state, order_id=order_id, limit=limit)
+
     def gate(self, db: sqlite_utils.Database, order_id: str, station: str) -> GateVerdict:
         """The print gate for ``order_id`` at ``station`` (docs/printing.md)."""
         state = load_pack_state(db, order_id)

@@ -69,6 +69,25 @@ def post_print_job():
     return jsonify({"job_id": job.job_id, "state": job.state}), 202
 
 
+@bp.get("/print-jobs")
+def list_print_jobs():
+    """The latest jobs, newest first: ``?state=queued``, ``?order_id=SO-1``, ``?limit=50``."""
+    from printers.queue import MAX_JOBS_LISTED, STATES
+
+    args = request.args
+    state = args.get("state") or None
+    if state is not None and state not in STATES:
+        raise ApiError(400, "bad_request", f"state: one of {', '.join(STATES)}")
+    order_id = args.get("order_id") or None
+    if order_id is not None and len(order_id) > 64:
+        raise ApiError(400, "bad_request", "order_id: at most 64 characters")
+    limit = args.get("limit", "50")
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_JOBS_LISTED:
+        raise ApiError(400, "bad_request", f"limit: a whole number from 1 to {MAX_JOBS_LISTED}")
+    jobs = context().printing.recent(state=state, order_id=order_id, limit=int(limit))
+    return jsonify({"jobs": [job.to_json() for job in jobs]})
+
+
 @bp.get("/print-jobs/<job_id>")
 def get_print_job(job_id: str):
     job = context().printing.get(job_id)

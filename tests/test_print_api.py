@@ -65,3 +65,21 @@ def test_print_job_errors_are_json(api) -> None:
     r = client.post(f"/api/v1/print-jobs/{job_id}/confirm", json={"outcome": "resend", "operator": "li"})
     assert r.status_code == 409 and r.get_json()["error"] == "bad_state"
     assert client.post(f"/api/v1/print-jobs/{job_id}/reprint", json={"operator": "li"}).status_code == 400
+
+
+def test_print_jobs_are_listed_newest_first_with_filters(api) -> None:
+    client, _ = api
+    first = client.post("/api/v1/print-jobs", json={"order_id": "SO-1001"}).get_json()["job_id"]
+    second = client.post("/api/v1/print-jobs", json={"order_id": "SO-1002"}).get_json()["job_id"]
+    _wait_state(client, first, "printed")
+    _wait_state(client, second, "printed")
+    jobs = client.get("/api/v1/print-jobs").get_json()["jobs"]
+    assert [j["job_id"] for j in jobs] == [second, first]
+    assert jobs[0]["order_id"] == "SO-1002" and jobs[0]["state"] == "printed"
+    one = client.get("/api/v1/print-jobs?order_id=SO-1001").get_json()["jobs"]
+    assert [j["job_id"] for j in one] == [first]
+    assert client.get("/api/v1/print-jobs?state=queued").get_json()["jobs"] == []
+    assert len(client.get("/api/v1/print-jobs?state=printed&limit=1").get_json()["jobs"]) == 1
+    for bad in ("state=lost", "limit=0", "limit=x", "limit=501"):
+        r = client.get(f"/api/v1/print-jobs?{bad}")
+        assert r.status_code == 400 and r.get_json()["error"] == "bad_request", bad

@@ -57,6 +57,7 @@ ENDPOINT_ACTIONS: dict[str, str] = {
     "waybills.get_waybill": "read",
     "waybills.list_orders": "capture_waybill",
     "printing.post_print_job": "print",
+    "printing.list_print_jobs": "read",
     "printing.get_print_job": "read",
     "printing.post_reprint": "reprint",
     "printing.post_confirm": "confirm_print",

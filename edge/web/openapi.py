@@ -16,6 +16,8 @@ from flask import Blueprint, jsonify
 from edge.domain.packing import FREEZE_REASONS, Verdict
 from edge.scanning import MAX_CODE, MAX_SCAN_ID
 from edge.web.limits import MAX_ID
+from printers.queue import MAX_JOBS_LISTED
+from printers.queue import STATES as PRINT_STATES
 
 bp = Blueprint("openapi", __name__)
 
@@ -290,7 +292,14 @@ def _paths() -> dict[str, Any]:
                                 "order_id": {"type": "string", "maxLength": 64},
                                 "accept_rule_exception": BOOL})),
             tags=("photos",))},
-        "/api/v1/print-jobs": {"post": op("queue an order's label (the print gate decides)", responses(
+        "/api/v1/print-jobs": {"get": op("the latest print jobs, newest first", responses(
+            ok_json(obj({"jobs": {"type": "array", "items": ref("PrintJob")}})), 400),
+            params=[query("state", {"type": "string", "enum": list(PRINT_STATES)}, "only this state"),
+                    query("order_id", {"type": "string", "maxLength": 64}, "only this order's"),
+                    query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_JOBS_LISTED},
+                          "at most this many (default 50)")],
+            tags=("printing",)),
+            "post": op("queue an order's label (the print gate decides)", responses(
             ok_json(obj({"job_id": STR, "state": STR}), 202, "queued (or the job of the same key)"),
             400, 404, 409, 413, *WRITE),
             params=[{"name": "Idempotency-Key", "in": "header", "required": False,

@@ -135,8 +135,9 @@ def run_over_images(command: str, images: list[str], *, read: Callable[[str], di
         emit(row)
     bar.done()
     if failed:
-        print(f"scanedge {command}: {failed} of {len(files)} files could not be read",
-              file=sys.stderr)
+        if len(files) > 1:  # one file: its own line said it all
+            print(f"scanedge {command}: {failed} of {len(files)} files could not be read",
+                  file=sys.stderr)
         return 2
     return 0
 

@@ -4,7 +4,7 @@ With ``--json``: one JSON object a line per image (DESIGN.md): ``{"file", "track
 "carrier", "source", "confidence", "elapsed_ms"}`` plus ``candidates``, ``carrier_name``,
 ``flags`` and ``region``. An unreadable file gets ``{"file", "error", "message", ...}``, one line
 on stderr, and the exit status is 2 once all files are done. Without ``--json``: one line of
-text per image. A progress bar goes to stderr for many files on a terminal.
+text per image read (an unreadable one is only the line on stderr). A progress bar goes to stderr for many files on a terminal.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ def _cmd_waybill(args: argparse.Namespace) -> int:
         return read_waybill(name, engine=engine, **limits).to_json()
 
     def emit(row: dict[str, Any]) -> None:
+        if "error" in row and not args.json:
+            return  # run_over_images said it on stderr; the text lines are the files read
         out.write((json.dumps(row, ensure_ascii=False) if args.json else _text_line(row)) + "\n")
         out.flush()
 
@@ -58,8 +60,6 @@ def _cmd_waybill(args: argparse.Namespace) -> int:
 
 
 def _text_line(row: dict[str, Any]) -> str:
-    if "error" in row:
-        return f"{row['file']}: error: {row['message']}"
     if row["tracking_number"]:
         return (f"{row['file']}: {row['tracking_number']} {row['carrier'] or '?'} "
                 f"({row['source']}, confidence {row['confidence']:.2f}, "

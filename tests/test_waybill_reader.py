@@ -123,3 +123,12 @@ def test_cli_all_good_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["waybill", "--engine", ENGINE, str(DATA / "barcode_0011_STO.jpg")])
     out, _ = capsys.readouterr()
     assert rc == 0 and "779224370708720" in out
+
+
+def test_cli_says_once_that_a_file_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "no-such-photo.jpg"
+    rc = main(["waybill", "--engine", ENGINE, str(missing)])
+    out, err = capsys.readouterr()
+    assert rc == 2
+    assert (out + err).count("no-such-photo.jpg") == 1, out + err
+    assert err == f"scanedge waybill: {missing}: no such file\n"

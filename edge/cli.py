@@ -59,11 +59,22 @@ def settings_from(args: argparse.Namespace, *, follow_demo: bool = True,
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, with its errors as one line (``scanedge freeze: the following arguments are
-    required: --reason``) instead of a usage block; sub-command parsers inherit it."""
+    """argparse, with its errors as one line (``scanedge freeze: error: the following arguments
+    are required: --reason (see scanedge freeze --help)``) instead of a usage block; sub-command
+    parsers inherit it. Unrecognized arguments are found by the top parser after the sub-command
+    parsed: the line names the deepest sub-command that ran."""
+
+    deepest: str | None = None  # prog of the last parser that started parsing
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        OneLineParser.deepest = self.prog
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
+        prog = self.prog
+        if message.startswith("unrecognized arguments") and OneLineParser.deepest:
+            prog = OneLineParser.deepest
+        self.exit(2, f"{prog}: error: {' '.join(message.split())} (see {prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -100,3 +100,24 @@ def test_missing_file_and_bad_arguments(tmp_path):
     assert proc.returncode == 2 and "cannot read" in proc.stderr
     proc = run_cli("freeze", "SO-1", "--reason", "whim", data_dir=tmp_path, check=False)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+@pytest.mark.parametrize(("argv", "prog"), [
+    ((), "scanedge"),
+    (("nope",), "scanedge"),
+    (("freeze", "SO-1"), "scanedge freeze"),
+    (("backup", "--keep", "x"), "scanedge backup"),
+    (("backup", "--bogus"), "scanedge backup"),
+    (("hub", "add-device", "d1", "--bogus"), "scanedge hub add-device"),
+    (("orders",), "scanedge orders"),
+    (("sync", "nonsense"), "scanedge sync"),
+])
+def test_argument_errors_are_one_line_with_a_hint(argv, prog, capsys):
+    from edge.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2 and out == ""
+    assert len(err.splitlines()) == 1, err  # no usage block
+    assert err.startswith(f"{prog}: error: ") and err.endswith(f"(see {prog} --help)\n"), err

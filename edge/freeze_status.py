@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import GaugeMetricFamily
@@ -65,7 +66,8 @@ class _Blank(dict[str, Any]):
 
 class FreezeStatus:
     def __init__(self, settings: Settings, sync: SyncWorker | None, printing: PrintService,
-                 bus: EventBus, *, check_s: float = 0.25) -> None:
+                 bus: EventBus, *, check_s: float = 0.25,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.sync = sync
         self.printing = printing
@@ -75,6 +77,9 @@ class FreezeStatus:
         self._thread: threading.Thread | None = None
         self._last: tuple[str, str | None] | None = None
         self._alarmed: set[str] = set()  # problems already alarmed (also looked up in alarms)
+        self._clock = clock
+        self._started = clock()
+        self._silence_said = False  # "hub silent" logged for the current silence
         printing.print_gate = self.held_priorities
 
     def _evaluate(self) -> tuple[str, str | None, dict[str, Any]]:
@@ -134,20 +139,34 @@ class FreezeStatus:
         a hub problem not alarmed yet."""
         status, reason, details = self._evaluate()
         self._hub_alarms(reason, details)
+        self._log_silence(reason)
         if (status, reason) == self._last:
             return False
         before, self._last = self._last, (status, reason)
         state = self.state()
         self.bus.publish("sync", state)
-        if reason == "hub_silent":
-            log.warning("hub silent for more than %.0f s: freeze status unknown, offline_print = %s",
-                        self.settings.offline_after_s, self.settings.offline_print)
-        elif status == "unknown":
+        if status == "unknown" and reason != "hub_silent":
             log.warning("freeze status unknown: %s", state["message"]["en"])
-        elif before is not None and before[0] == "unknown":
+        elif before is not None and before[0] == "unknown" and self._silence_said:
             log.info("freeze status known again, held labels may print")
+        elif before is not None and before[0] == "unknown":
+            log.info("hub reached: freeze status known")
+        if status != "unknown":
+            self._silence_said = False
         self.printing.wake()  # the gate changed: let the worker look at the queue again
         return True
+
+    def _log_silence(self, reason: str | None) -> None:
+        """Warn once per silence; at start, only once the hub had offline_after_s to answer (a
+        device that just started has heard nothing yet: that is no silence worth a warning)."""
+        if reason != "hub_silent" or self._silence_said:
+            return
+        if (not getattr(self.sync, "contacted", True)
+                and self._clock() - self._started <= self.settings.offline_after_s):
+            return
+        self._silence_said = True
+        log.warning("hub silent for more than %.0f s: freeze status unknown, offline_print = %s",
+                    self.settings.offline_after_s, self.settings.offline_print)
 
     def _hub_alarms(self, reason: str | None, details: dict[str, Any]) -> None:
         from sync.hubstate import ALARMING, last_resync

@@ -294,6 +294,11 @@ class SyncWorker:
             self._wake.set()  # the link came back: push at once, do not wait for the backoff
 
     @property
+    def contacted(self) -> bool:
+        """The hub answered at least once since this process started."""
+        return self._last_contact is not None
+
+    @property
     def online(self) -> bool:
         last = self._last_contact
         return last is not None and time.monotonic() - last <= self.offline_after_s

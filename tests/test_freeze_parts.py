@@ -213,3 +213,47 @@ def test_report_command_on_the_device(tmp_path):
     assert "| test-dev | bench-1 | 1 | 1 | 0 | 0 | 0 | 1 |" in out
     bad = run_cli("report", "interceptions", "--since", "yesterday", data_dir=data, check=False)
     assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+class _QuietHub:
+    """A sync worker's face to FreezeStatus: the hub has not answered (yet)."""
+
+    def __init__(self, store) -> None:
+        self.store, self.online, self.contacted = store, False, False
+
+    def trust_problem(self):
+        return None
+
+    def status(self) -> dict:
+        return {"online": self.online, "offline_since": None}
+
+
+def test_a_start_warns_of_a_silent_hub_only_after_it_had_offline_after_s_to_answer(
+        edge_ctx, caplog):
+    from edge.freeze_status import FreezeStatus
+
+    now = [100.0]
+    hub = _QuietHub(edge_ctx.store)
+    watch = FreezeStatus(edge_ctx.settings, hub, edge_ctx.printing, edge_ctx.bus,
+                         clock=lambda: now[0])
+    silent = "hub silent for more than"
+    with caplog.at_level("INFO", logger="edge.freeze_status"):
+        watch.check()  # just started: unknown, but no warning
+        assert watch.status == "unknown" and silent not in caplog.text
+        hub.online = hub.contacted = True  # the first contact
+        watch.check()
+        assert watch.status == "known" and "again" not in caplog.text
+        hub.online = False  # a real silence (online turns false after offline_after_s)
+        watch.check()
+        assert caplog.text.count(silent) == 1
+        watch.check()
+        assert caplog.text.count(silent) == 1  # once per silence
+    caplog.clear()
+    late = FreezeStatus(edge_ctx.settings, _QuietHub(edge_ctx.store), edge_ctx.printing,
+                        edge_ctx.bus, clock=lambda: now[0])
+    with caplog.at_level("INFO", logger="edge.freeze_status"):
+        late.check()
+        assert silent not in caplog.text
+        now[0] += edge_ctx.settings.offline_after_s + 1  # never answered since the start
+        late.check()
+        assert caplog.text.count(silent) == 1

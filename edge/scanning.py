@@ -18,7 +18,7 @@ import sqlite_utils
 
 from edge.alarms import Alarm, AlarmCenter
 from edge.config import Settings
-from edge.domain.codes import ScannedCode, classify
+from edge.domain.codes import ScannedCode, classify, naming_order
 from edge.domain.handover import short_pick
 from edge.domain.labels import parse_label_id
 from edge.domain.messages import scan_message
@@ -321,6 +321,7 @@ def _response(
     seq: int,
 ) -> dict[str, Any]:
     freeze = outcome.freeze
+    order = outcome.state.order if outcome.state is not None else None
     return {
         "verdict": outcome.verdict.value,
         "reason": outcome.reason.value,
@@ -328,7 +329,8 @@ def _response(
         "alarm": outcome.alarm,
         "order_id": outcome.order_id,
         "station": station,
-        "code": code.as_json(),
+        "code": naming_order(code, outcome.order_id,  # "order" / "tracking" when it named one
+                             order.tracking_number if order is not None else None).as_json(),
         "order": order_view(outcome.state) if outcome.state is not None else None,
         "complete": outcome.complete,
         "ready_to_print": outcome.complete and outcome.verdict is Verdict.OK,

@@ -171,3 +171,13 @@ def test_frozen_scan_raises_an_alarm_that_waits_for_a_person(client, demo_ctx):
     payload = json.loads(interception)
     assert payload["action"] == "scan" and payload["operator"] == "w5"
     assert payload["seconds_since_freeze"] >= 0
+
+
+def test_the_answer_says_when_the_code_named_an_order(client):
+    opened = post_scan(client, "SO-1001")
+    assert opened["reason"] == "order_opened" and opened["code"]["kind"] == "order"
+    by_tracking = post_scan(client, "yt7544099603234")  # SO-1002's, typed in lower case
+    assert by_tracking["order_id"] == "SO-1002" and by_tracking["code"]["kind"] == "tracking"
+    item = post_scan(client, "4006381333931")  # not SO-1002's: the shape's kind stays
+    assert item["code"]["kind"] == "gtin"
+    assert post_scan(client, "NO-SUCH-ORDER")["code"]["kind"] == "unknown"

@@ -92,3 +92,15 @@ def test_same_item_matches_gtin_forms_and_own_codes():
     # 01234565 is a valid EAN-8 and a valid UPC-E (UPC-A 012345000065): either order line matches
     assert same_item(classify("01234565"), "01234565")
     assert same_item(classify("01234565"), "012345000065")
+
+
+def test_a_code_that_named_an_order_is_of_kind_order_or_tracking():
+    from edge.domain.codes import naming_order
+
+    assert naming_order(classify("SO-1001"), "SO-1001", "SF1385628716739").kind is CodeKind.ORDER
+    digits = classify("6901234567892")  # a carrier's number that is also a valid EAN-13
+    assert digits.kind is CodeKind.GTIN
+    assert naming_order(digits, "SO-7", "6901234567892").kind is CodeKind.TRACKING
+    other = classify("6901234567892")
+    assert naming_order(other, "SO-1001", "SF1385628716739") is other
+    assert naming_order(other, None, None) is other

@@ -3,12 +3,13 @@
 A scanner types a code and Enter; a camera decode gives the same text. ``classify`` says whether it
 is a GTIN/EAN/UPC (with a valid check digit), a GS1 element string (GTIN, lot, expiry, SSCC), a
 tracking number of a known carrier, or unknown. Whether it names an order of ours is decided by
-the scan service, which looks the text up (order ids and tracking numbers are data, not shapes).
+the scan service, which looks the text up (order ids and tracking numbers are data, not shapes);
+``naming_order`` then gives the answer's code its kind ``order`` or ``tracking``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 
@@ -22,8 +23,9 @@ MAX_CODE_LENGTH = 512
 class CodeKind(StrEnum):
     GTIN = "gtin"  # EAN-8/13, UPC-A/E, GTIN-14 with a valid check digit
     GS1 = "gs1"  # a GS1 element string: (01) GTIN, (10) lot, (17) expiry, (00) SSCC ...
-    TRACKING = "tracking"  # fits a carrier's tracking-number pattern
-    UNKNOWN = "unknown"  # anything else: a seller's own SKU, an order number, garbage
+    TRACKING = "tracking"  # fits a carrier's tracking-number pattern, or is an order's
+    ORDER = "order"  # an order id (known only by lookup: ``naming_order``)
+    UNKNOWN = "unknown"  # anything else: a seller's own SKU, garbage
 
 
 class CodeProblem(StrEnum):
@@ -56,6 +58,20 @@ class ScannedCode:
             "carriers": list(self.carriers),
             "problem": self.problem.value if self.problem else None,
         }
+
+
+def naming_order(code: ScannedCode, order_id: str | None,
+                 tracking_number: str | None) -> ScannedCode:
+    """The code as the scan answer shows it: of kind ``order`` when it is the order's id, of kind
+    ``tracking`` when it is the order's tracking number (whatever its shape said: an EMS number
+    is also a valid EAN-13, a carrier unknown to us fits no pattern), else unchanged."""
+    if not code.text or order_id is None:
+        return code
+    if code.text == order_id:
+        return replace(code, kind=CodeKind.ORDER)
+    if tracking_number and code.text.upper() == tracking_number.upper():
+        return replace(code, kind=CodeKind.TRACKING)
+    return code
 
 
 def gtin14(digits: str) -> str | None:

@@ -185,7 +185,7 @@ class AckSender:
                  "effects_at": f.effects_at, "result": f.result} for f in pending]
         try:
             # HubClient's generic call: acks are not outbox events, they must not queue behind them
-            self.client._request("POST", "/api/v1/sync/acks", {"acks": acks})
+            self.client.call("POST", "/api/v1/sync/acks", {"acks": acks})
         except (HubUnavailable, HubRefused) as e:
             self.last_error = str(e)
             raise

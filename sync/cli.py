@@ -1,4 +1,5 @@
-"""Sub-commands: ``scanedge hub [add-device ID | add-token NAME | devices | public-key]``,
+"""Sub-commands: ``scanedge hub [add-device ID | device ID | add-token NAME | devices |
+public-key]``,
 ``scanedge sync [status | --once]``, ``scanedge enroll STRING``."""
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add.add_argument("--url", help="the hub's address as the device reaches it (default: "
                                    "http://<hub_listen>, an any-address listen replaced by this "
                                    "machine's host name)")
+    _can_decide_flag(add, "may decide its site's expedite/cancel conflicts (a supervisor signed "
+                          "in at the device: /supervisor); default: a new device may not, a "
+                          "re-issued one keeps what it had")
     add.set_defaults(func=_add_device)
+    dev = hsub.add_parser("device", parents=[common],
+                          help="change a registered device without re-issuing its token")
+    dev.add_argument("device_id")
+    _can_decide_flag(dev, "grant (--can-decide) or revoke (--no-can-decide) deciding conflicts")
+    dev.set_defaults(func=_device)
     tok = hsub.add_parser("add-token", parents=[common],
                           help="make (or re-issue) an order-system token, limited to --site(s)")
     tok.add_argument("name", help="who uses it, e.g. the warehouse's order system")
@@ -52,6 +61,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="push every pending event and pull changes, then exit")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_sync)
+
+
+def _can_decide_flag(parser: argparse.ArgumentParser, help_: str) -> None:
+    parser.add_argument("--can-decide", action=argparse.BooleanOptionalAction, default=None,
+                        help=help_)
 
 
 def _serve_hub(args: argparse.Namespace) -> int:
@@ -105,7 +119,7 @@ def _add_device(args: argparse.Namespace) -> int:
     url = hub_url_for_devices(settings_from(args), args.url)
     storage = _storage(args)
     try:
-        token = storage.add_device(args.device_id, site)
+        token = storage.add_device(args.device_id, site, args.can_decide)
         public = storage.signer().public_b64  # made now if the hub never started
     finally:
         storage.close()
@@ -114,6 +128,21 @@ def _add_device(args: argparse.Namespace) -> int:
           f"scanedge enroll '<the line above>' (or systemd/install.sh --enroll '<...>'). It holds "
           f"the device's token (shown once): hand it over like a password. Hub address in it: "
           f"{url} (--url to change)", file=sys.stderr)
+    return 0
+
+
+def _device(args: argparse.Namespace) -> int:
+    if args.can_decide is None:
+        raise CliError("say what to change: --can-decide or --no-can-decide")
+    storage = _storage(args)
+    try:
+        found = storage.set_can_decide(args.device_id, args.can_decide)
+    finally:
+        storage.close()
+    if not found:
+        raise CliError(f"no device {args.device_id!r}: register it with scanedge hub add-device")
+    print(f"device {args.device_id} {'may' if args.can_decide else 'may not'} decide conflicts "
+          "(its token is unchanged)")
     return 0
 
 
@@ -154,7 +183,8 @@ def _devices(args: argparse.Namespace) -> int:
         storage.close()
     for d in devices:
         print(f"{d['device_id']}\tsite {d['site']}\tlast push {d['last_push'] or '-'}"
-              f"\tlast seq {d['last_seq'] or '-'}")
+              f"\tlast seq {d['last_seq'] or '-'}"
+              + ("\tcan decide" if d["can_decide"] else ""))
     return 0
 
 

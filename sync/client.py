@@ -38,7 +38,13 @@ class HubProtocolError(HubUnavailable):
 
 
 class HubRefused(Exception):
-    """The hub refused the device (4xx): retrying the same request will not help."""
+    """The hub refused the device (4xx): retrying the same request will not help. ``status``
+    and ``code`` (the answer's ``error``) and ``hub_message`` when the hub said them."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
+                 hub_message: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.hub_message = status, code, hub_message
 
 
 @dataclass(frozen=True)
@@ -123,9 +129,15 @@ class HubClient:
         cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
         return cls(self._host, self._port, timeout=timeout)
 
+    def call(self, method: str, path: str, body: Any = None, *,
+             timeout: float | None = None) -> Any:
+        """A JSON call to the hub with the device's token (acks, conflicts, decisions): the
+        answer, or HubUnavailable / HubRefused as for push and pull."""
+        return self._request(method, path, body, timeout=timeout)
+
     def _request(self, method: str, path: str, body: Any = None, *,
-                 cap: int = MAX_ANSWER_BYTES) -> Any:
-        conn = self._connection(self.timeout)
+                 cap: int = MAX_ANSWER_BYTES, timeout: float | None = None) -> Any:
+        conn = self._connection(self.timeout if timeout is None else timeout)
         headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
         data = None
         if body is not None:
@@ -149,7 +161,10 @@ class HubClient:
                                    f"({raw[:60]!r})") from None
         if resp.status >= 400:
             message = answer.get("message") if isinstance(answer, dict) else answer
-            raise HubRefused(f"{where}: {resp.status} {str(message)[:200]}")
+            code = answer.get("error") if isinstance(answer, dict) else None
+            raise HubRefused(f"{where}: {resp.status} {str(message)[:200]}", status=resp.status,
+                             code=code if isinstance(code, str) else None,
+                             hub_message=str(message)[:500])
         return answer
 
     def push(self, events: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:

@@ -347,6 +347,53 @@ def test_hub_freeze_raises_the_alarm_within_a_second(hub_rig, browser) -> None:
     browser.get("about:blank")
 
 
+def test_supervisor_decides_a_conflict_on_the_page(hub_rig, browser) -> None:
+    """Expedite + cancel at the hub: a supervisor signs in, sees the conflict, taps 发货, confirms;
+    the row goes and the hub records who on which device."""
+    hub, edge = hub_rig
+    demo = json.loads((ROOT / "edge" / "demo" / "orders.json").read_text(encoding="utf-8"))
+    hub.admin("PUT", "/api/v1/orders/SO-1002", demo[1])
+    hub.admin("POST", "/api/v1/orders/SO-1002/expedite", {})
+    hub.admin("POST", "/api/v1/orders/SO-1002/freeze", {"reason": "cancel"})
+    wait_until(lambda: (get_json(edge, "/api/v1/orders/SO-1002")["freeze"] or {}).get("reason")
+               == "needs_decision", timeout=10, what="SO-1002 waiting for a decision")
+    subprocess.run([SCANEDGE, "hub", "device", "page-dev", "--can-decide"], env=hub.env,
+                   capture_output=True, timeout=60, check=True)
+    run_cli("user", "add", "s1", "--name", "李四", "--role", "supervisor", "--badge",
+            "BADGE-SUPER-0001", data_dir=Path(edge.data_dir))
+    row = "document.querySelector('#sup-conflicts li[data-order-id=\"SO-1002\"]')"
+    try:
+        browser.delete_all_cookies()
+        browser.get(edge.url + "/supervisor")
+        js_until(browser, "return !document.getElementById('signin').hidden", what="the sign-in")
+        scan(browser, "BADGE-SUPER-0001")
+        js_until(browser, f"return ScanEdge.who() && ScanEdge.live.state !== null && {row}"
+                          f" && {row}.querySelector('.decide-ship')", timeout=10,
+                 what="the conflict with its buttons")
+        assert "加急" in browser.find_element(By.ID, "sup-conflicts").text
+        browser.execute_script(f"{row}.scrollIntoView()")
+        shot(browser, "supervisor-conflict-360x640")
+        browser.execute_script(f"return {row}.querySelector('.decide-ship')").click()
+        js_until(browser, "return document.getElementById('decide-dialog').open")
+        assert "SO-1002" in browser.find_element(By.ID, "decide-text").text
+        shot(browser, "supervisor-decide-360x640")
+        browser.find_element(By.ID, "decide-confirm").click()
+        js_until(browser, f"return {row} === null && document.getElementById("
+                          "'sup-decide-result').textContent.includes('SO-1002')", timeout=10,
+                 what="the row gone and the result shown")
+        assert "李四" in browser.find_element(By.ID, "sup-decide-result").text
+        decided = next(c for c in hub.admin("GET", "/api/v1/conflicts")["conflicts"]
+                       if c["order_id"] == "SO-1002")
+        assert (decided["decision"], decided["decided_by"], decided["decided_device"]) == (
+            "ship", "s1", "page-dev")
+        # every visible word through the catalogue: no raw keys in Chinese
+        text = browser.find_element(By.TAG_NAME, "main").text
+        assert not any(raw in text for raw in ("needs_confirmation", "queued", " · hub", "sup_"))
+    finally:
+        browser.delete_all_cookies()
+        browser.get("about:blank")
+
+
 def test_edge_unreachable_is_shown_and_scans_wait(rig, browser) -> None:
     edge, _ = rig
     open_page(browser, edge, "/scan")

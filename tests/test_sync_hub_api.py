@@ -118,3 +118,52 @@ def test_errors_are_json(hub):
     assert hub.get("/nope").is_json
     r = admin(hub, "GET", "/api/v1/events?after=x")
     assert r.status_code == 400 and r.is_json
+
+
+def test_a_device_decides_its_sites_conflicts_only_when_the_hub_allows_it(hub):
+    from sync.signing import verify
+
+    storage = hub.application.extensions["scanedge_hub"].storage
+    north = storage.add_device("dev-n", "north", can_decide=True)
+    for order_id, site in (("SO-1", "default"), ("SO-9", "north")):
+        admin(hub, "PUT", f"/api/v1/orders/{order_id}", {**ORDER, "site": site})
+        admin(hub, "POST", f"/api/v1/orders/{order_id}/expedite")
+        assert admin(hub, "POST", f"/api/v1/orders/{order_id}/freeze",
+                     {"reason": "cancel"}).get_json()["conflict"]
+    listed = device(hub, "GET", "/api/v1/sync/conflicts").get_json()  # dev-1: site default
+    assert [c["order_id"] for c in listed["conflicts"]] == ["SO-1"]
+    assert listed["can_decide"] is False and listed["site"] == "default"
+    assert [(d["kind"], d["reason"]) for d in listed["conflicts"][0]["command_details"]] == [
+        ("expedite", None), ("freeze", "cancel")]
+    ship = {"decision": "ship", "operator": "s1"}
+    refused = device(hub, "POST", "/api/v1/sync/decide/SO-1", ship)
+    assert refused.status_code == 403 and refused.get_json()["error"] == "cannot_decide"
+    assert "scanedge hub device dev-1 --can-decide" in refused.get_json()["message"]
+    assert storage.set_can_decide("dev-1", True) and not storage.set_can_decide("nope", True)
+    rows = {d["device_id"]: d for d in admin(hub, "GET", "/api/v1/devices").get_json()["devices"]}
+    assert (rows["dev-1"]["can_decide"], rows["dev-2"]["can_decide"]) == (True, False)
+    assert device(hub, "POST", "/api/v1/sync/decide/SO-9", ship).status_code == 404  # north's
+    assert device(hub, "POST", "/api/v1/sync/decide/SO-1", {"decision": "x",
+                                                            "operator": "s1"}).status_code == 400
+    decided = device(hub, "POST", "/api/v1/sync/decide/SO-1", ship).get_json()
+    assert (decided["decided_by"], decided["decided_device"]) == ("s1", "dev-1")
+    stored = admin(hub, "GET", "/api/v1/conflicts").get_json()["conflicts"]
+    row = next(c for c in stored if c["order_id"] == "SO-1")
+    assert (row["decision"], row["decided_by"], row["decided_device"]) == ("ship", "s1", "dev-1")
+    # the signed command every device of the site gets names both
+    changes = device(hub, "GET", "/api/v1/sync/pull?cursor=0").get_json()["changes"]
+    command = {k: v for k, v in changes[-1]["payload"].items() if k != "change_seq"}
+    assert command["kind"] == "unfreeze" and command["command_id"] == decided["command"]["command_id"]
+    assert (command["decided_by"], command["decided_device"]) == ("s1", "dev-1")
+    assert verify(command, storage.signer().public_b64) is None
+    again = device(hub, "POST", "/api/v1/sync/decide/SO-1", ship)
+    assert again.status_code == 409 and again.get_json()["error"] == "no_conflict"
+    # north's device cancels its own order; a token re-issued keeps the permission
+    storage.add_device("dev-n", "north")
+    assert device(hub, "GET", "/api/v1/sync/conflicts", token=north).status_code == 403  # old token
+    north = storage.add_device("dev-n", "north")
+    cancel = device(hub, "POST", "/api/v1/sync/decide/SO-9", {"decision": "cancel",
+                                                              "operator": "s9"}, token=north)
+    assert cancel.get_json()["command"]["reason"] == "cancel"
+    storage.set_can_decide("dev-1", False)  # revoked
+    assert device(hub, "POST", "/api/v1/sync/decide/SO-1", ship).status_code == 403

@@ -366,7 +366,7 @@
   function showWho() {
     var b = el('who');
     b.hidden = !who || who.kind !== 'user';
-    if (who) b.textContent = t('signed_in_as', { name: who.name, role: who.role });
+    if (who) b.textContent = t('signed_in_as', { name: who.name, role: T['role_' + who.role] || who.role });
   }
   el('who').addEventListener('click', function () {
     api('DELETE', '/api/v1/session').then(function () { location.reload(); });

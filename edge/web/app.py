@@ -32,6 +32,9 @@ def create_app(settings: Settings, context: EdgeContext | None = None) -> Flask:
     from edge.web import picking
 
     app.register_blueprint(picking.bp, url_prefix="/api/v1")  # /api/v1/pick/... (docs/picking.md)
+    from edge.web import conflicts
+
+    app.register_blueprint(conflicts.bp, url_prefix="/api/v1")  # deciding through the hub
     for module_name in ("ocr.web", "ocr.waybill_web", "printers.web"):
         _register_optional(app, module_name)
     return app

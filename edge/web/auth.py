@@ -51,6 +51,8 @@ ENDPOINT_ACTIONS: dict[str, str] = {
     "picking.post_short": "scan",
     "picking.post_skip": "scan",
     "stream.get_overview": "supervise",
+    "conflicts.list_conflicts": "supervise",
+    "conflicts.decide": "decide_conflict",
     "ocr.post_decode": "decode",
     "waybills.post_waybill": "capture_waybill",
     "waybills.confirm_waybill": "confirm_waybill",

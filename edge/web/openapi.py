@@ -54,6 +54,7 @@ ERROR_TEXT = {
     413: "too large: the body (64 KiB of JSON, max_body_mb otherwise), a scan code, an image",
     414: "the path and query are longer than 8 KiB",
     422: "understood but not acceptable (a tracking number against the carrier's rules ...)",
+    502: "the hub refused this device (its token: enrol it again), or answered nonsense",
     429: "too many failed sign-ins from this client or for this user (Retry-After)",
     431: "a header over 8 KiB, headers over 32 KiB in all, or more than 100",
     503: "busy or the store cannot write now: try again (Retry-After when known)",
@@ -245,6 +246,21 @@ def _paths() -> dict[str, Any]:
             "unacked_freeze_alarms": {"type": "array"}, "freezes": {"type": "array"},
             "conflicts": {"type": "array"}, "interceptions": ANY_OBJ, "sync": SYNC_VIEW,
             "printer": ref("Printer"), "streams": obj({"open": INT, "limit": INT}), "time": NUM}))),
+            tags=("pages",))},
+        "/api/v1/conflicts": {"get": op(
+            "the open expedite/cancel conflicts of this device's site, from the hub; can_decide: "
+            "the hub lets this device decide, may_decide: the signed-in role may", responses(
+                ok_json(obj({"conflicts": {"type": "array", "items": ANY_OBJ}, "can_decide": BOOL,
+                             "may_decide": BOOL, "device_id": STR, "site": OPT_STR})),
+                409, 502, 503), tags=("pages",))},
+        "/api/v1/orders/{order_id}/decide": {"post": op(
+            "decide an order's conflict at the hub as the signed-in supervisor: ship (the "
+            "expedite stands) or cancel; 403 cannot_decide: the hub does not let this device",
+            responses(ok_json(obj({"order_id": STR, "decision": STR, "operator": STR,
+                                   "device_id": STR, "conflict_id": OPT_STR,
+                                   "command": ANY_OBJ})), 400, 404, 409, 413, 502, 503, 507),
+            params=[ORDER_ID],
+            body=json_body(obj({"decision": {"type": "string", "enum": ["ship", "cancel"]}})),
             tags=("pages",))},
         "/api/v1/stream": {"get": op("Server-Sent Events for the pages (state, scan, alarm, job ...)",
                                      responses({"200": {"description": "the event stream",

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from edge.domain.orders import ORDER_ID_RE, SITE_RE, OrderError
+from edge.domain.orders import DEFAULT_SITE, ORDER_ID_RE, SITE_RE, OrderError
 from edge.domain.packing import FREEZE_REASONS
 from edge.web.api import json_body
 from edge.web.errors import ApiError, register_error_handlers
@@ -224,20 +224,29 @@ def _optional_body() -> dict[str, Any]:
 @admin_only
 def decide(order_id: str):
     """Resolve a needs_decision conflict: ``{decision: cancel|ship, operator}``."""
-    body = json_body()
+    decision, operator = _decision(json_body())
+    _order_site(order_id)
+    return _decide(order_id, decision, operator, None)
+
+
+def _decision(body: dict[str, Any]) -> tuple[str, str]:
     decision = body.get("decision")
     if decision not in hub_freezes.DECISIONS:
         raise ApiError(400, "bad_request", "decision: expected cancel or ship")
     operator = body.get("operator")
     if not isinstance(operator, str) or not operator.strip() or len(operator) > 64:
         raise ApiError(400, "bad_request", "operator: required (who decided), 1-64 characters")
-    _order_site(order_id)
+    return decision, operator.strip()
+
+
+def _decide(order_id: str, decision: str, operator: str, device: str | None):
     try:
-        result = hub().storage.decide(order_id, decision, operator.strip())
+        result = hub().storage.decide(order_id, decision, operator, device)
     except hub_freezes.ConflictError as e:
         raise ApiError(409, "no_conflict", str(e)) from None
-    log.info("order %s: conflict %s decided %s by %s (command %s)", order_id,
-             result["conflict_id"], decision, operator, result["command"]["command_id"])
+    log.info("order %s: conflict %s decided %s by %s%s (command %s)", order_id,
+             result["conflict_id"], decision, operator, f" on device {device}" if device else "",
+             result["command"]["command_id"])
     return jsonify(result)
 
 
@@ -328,6 +337,42 @@ def freeze_acks():
         raise ApiError(400, "bad_request", "acks: expected a list of {command_id, ...}")
     stored = hub().storage.store_freeze_acks(g.device, acks)
     return jsonify({"stored": stored})
+
+
+def _device_scope() -> AdminScope:
+    """A device sees its own site's conflicts, as a token of that one site would."""
+    return AdminScope(f"device:{g.device.device_id}", frozenset({g.device.site}))
+
+
+@bp.get("/sync/conflicts")
+@device_only()
+def device_conflicts():
+    """The open expedite/cancel conflicts of the device's site (with what each command was),
+    and whether this device may decide them (``scanedge hub device ID --can-decide``)."""
+    device = g.device
+    return jsonify({"conflicts": hub().storage.conflicts(open_only=True, scope=_device_scope(),
+                                                         details=True),
+                    "device_id": device.device_id, "site": device.site,
+                    "can_decide": device.can_decide})
+
+
+@bp.post("/sync/decide/<order_id>")
+@device_only()
+def device_decide(order_id: str):
+    """A supervisor signed in at a device decides a conflict of its site: ``{decision,
+    operator}``; recorded as decided by the operator on this device."""
+    device = g.device
+    if not device.can_decide:
+        raise ApiError(403, "cannot_decide", f"device {device.device_id} may not decide "
+                       f"conflicts: grant it at the hub with 'scanedge hub device "
+                       f"{device.device_id} --can-decide'")
+    decision, operator = _decision(json_body())
+    if not ORDER_ID_RE.fullmatch(order_id):
+        raise ApiError(400, "bad_request", "order id: 1-64 letters, digits, '-', '_', '.', '/'")
+    if (hub().storage.order_site(order_id) or DEFAULT_SITE) != device.site:
+        # the same answer whether or not the order exists at another site
+        raise ApiError(404, "not_found", f"order {order_id}: not at this device's site")
+    return _decide(order_id, decision, operator, device.device_id)
 
 
 @bp.get("/sync/pull")

@@ -8,7 +8,8 @@ Conflict rule (DESIGN.md "Freeze"): an ``expedite`` and a ``freeze`` with reason
 order, issued within ``conflict_window_s`` of each other (either order), put the order in
 ``needs_decision``: the hub records a conflict and issues a signed freeze with reason
 ``needs_decision`` right after the second command, so every device blocks the order as frozen.
-Only an admin's decision (``cancel`` -> a cancel freeze; ``ship`` -> an unfreeze) closes it;
+Only a decision (``cancel`` -> a cancel freeze; ``ship`` -> an unfreeze) closes it: the order
+system's (admin API) or a supervisor's on a device the hub allows to decide (``can_decide``);
 commands before a decision never conflict again.
 """
 
@@ -106,39 +107,57 @@ def detect_conflict(storage: HubStorage, tx: Tx, payload: dict[str, Any],
 
 
 def decide(storage: HubStorage, tx: Tx, order_id: str, decision: str,
-           operator: str) -> dict[str, Any]:
-    """Close the open conflict of ``order_id``: a cancel freeze or an unfreeze, signed."""
+           operator: str, device: str | None = None) -> dict[str, Any]:
+    """Close the open conflict of ``order_id``: a cancel freeze or an unfreeze, signed.
+    ``device``: the device a supervisor decided on (signed in as ``decided_device``)."""
     current = open_conflict(tx, order_id)
     if current is None:
         raise ConflictError(f"order {order_id} has no open conflict to decide")
+    who = {"conflict_id": current["conflict_id"], "decided_by": operator,
+           **({"decided_device": device} if device else {})}
     if decision == "cancel":
-        command = storage.append_command(tx, "freeze", order_id, {
-            "reason": "cancel", "conflict_id": current["conflict_id"], "decided_by": operator})
+        command = storage.append_command(tx, "freeze", order_id, {"reason": "cancel", **who})
     else:
-        command = storage.append_command(tx, "unfreeze", order_id, {
-            "conflict_id": current["conflict_id"], "decided_by": operator})
+        command = storage.append_command(tx, "unfreeze", order_id, who)
     tx.execute("UPDATE order_conflicts SET decision = ?, decided_at = ?, decided_by = ?,"
-               " decision_command = ?, decision_seq = ? WHERE conflict_id = ?",
-               [decision, command["issued_at"], operator, command["command_id"],
+               " decided_device = ?, decision_command = ?, decision_seq = ?"
+               " WHERE conflict_id = ?",
+               [decision, command["issued_at"], operator, device, command["command_id"],
                 command["change_seq"], current["conflict_id"]])
-    return {**current, "decision": decision, "decided_by": operator, "command": command}
+    return {**current, "decision": decision, "decided_by": operator, "decided_device": device,
+            "command": command}
 
 
-def list_conflicts(tx: Tx, *, open_only: bool, limit: int,
-                   scope: AdminScope) -> list[dict[str, Any]]:
+def list_conflicts(tx: Tx, *, open_only: bool, limit: int, scope: AdminScope,
+                   details: bool = False) -> list[dict[str, Any]]:
+    """Conflicts, newest first; ``details``: with ``command_details``, what each of the
+    conflict's commands was (kind, reason, issued_at), for a person deciding."""
     # a conflict belongs to its order's site (an order the hub never saw: the default site)
     sites, params = scope.where("COALESCE(o.site, 'default')")
     sql = ("SELECT c.conflict_id, c.order_id, c.commands, c.freeze_command, c.detected_at,"
-           " c.window_s, c.decision, c.decided_at, c.decided_by, c.decision_command"
+           " c.window_s, c.decision, c.decided_at, c.decided_by, c.decided_device,"
+           " c.decision_command"
            f" FROM order_conflicts c LEFT JOIN orders o ON o.order_id = c.order_id WHERE {sites}")
     if open_only:
         sql += " AND c.decided_at IS NULL"
     rows = tx.all(sql + " ORDER BY c.detected_at DESC LIMIT ?", [*params, limit])
     from sync.hub.storage import rows_as_dicts  # storage imports this module
 
-    return rows_as_dicts(rows, ("conflict_id", "order_id", "commands", "freeze_command",
-                                "detected_at", "window_s", "decision", "decided_at", "decided_by",
-                                "decision_command"), json_keys=("commands",))
+    out = rows_as_dicts(rows, ("conflict_id", "order_id", "commands", "freeze_command",
+                               "detected_at", "window_s", "decision", "decided_at", "decided_by",
+                               "decided_device", "decision_command"), json_keys=("commands",))
+    for conflict in out if details else ():
+        wanted = set(conflict["commands"])
+        found = {}
+        for kind, text in tx.all("SELECT kind, payload FROM changes WHERE order_id = ?"
+                                 " AND kind IN ('freeze', 'expedite')", [conflict["order_id"]]):
+            payload = json.loads(text)
+            if payload.get("command_id") in wanted:
+                found[payload["command_id"]] = {
+                    "command_id": payload["command_id"], "kind": kind,
+                    "reason": payload.get("reason"), "issued_at": payload.get("issued_at")}
+        conflict["command_details"] = [found[c] for c in conflict["commands"] if c in found]
+    return out
 
 
 # -- acknowledgements ---------------------------------------------------------------------------

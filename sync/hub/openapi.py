@@ -35,7 +35,8 @@ bp = Blueprint("hub_openapi", __name__)
 ERROR_TEXT = {
     400: "malformed request: not JSON, a wrong type, a bad value (the message names the field)",
     401: "no 'Authorization: Bearer <token>'",
-    403: "the token may not do this (a device token on the order system's API, another site ...)",
+    403: "the token may not do this (a device token on the order system's API, another site, "
+         "a device not allowed to decide conflicts: cannot_decide ...)",
     404: "no such order at a site of this token",
     409: "refused in this state (an order cannot change site; no open conflict to decide)",
     413: "too large: the body, or too many events in one push",
@@ -167,6 +168,19 @@ def _paths() -> dict[str, Any]:
             body=json_body(obj({"acks": {"type": "array", "maxItems": 1000, "items": obj(
                 {"command_id": STR}, {"order_id": STR, "applied_at": STR, "effects_at": OPT_STR,
                                       "result": STR})}})), tag="devices")},
+        "/api/v1/sync/conflicts": {"get": op(
+            "the open expedite/cancel conflicts of the device's site; can_decide: this device "
+            "may decide them", responses(ok_json(obj({
+                "conflicts": {"type": "array", "items": ANY_OBJ}, "can_decide": BOOL,
+                "device_id": STR, "site": STR})), *DEVICE), tag="devices")},
+        "/api/v1/sync/decide/{order_id}": {"post": op(
+            "a supervisor at this device decides a conflict of its site (403 cannot_decide "
+            "unless granted: scanedge hub device ID --can-decide)", responses(ok_json(obj({
+                "conflict_id": STR, "decision": STR, "decided_by": STR, "decided_device": STR,
+                "command": ref("Command")})), *DEVICE, 404, 409, 413), params=[ORDER_ID],
+            body=json_body(obj({"decision": {"type": "string", "enum": ["cancel", "ship"]},
+                                "operator": {"type": "string", "minLength": 1, "maxLength": 64}})),
+            tag="devices")},
         "/api/v1/sync/pull": {"get": op(
             "the device's site's changes after cursor", responses(ok_json(obj({
                 "changes": {"type": "array", "items": ref("Change")}, "cursor": INT, "more": BOOL},

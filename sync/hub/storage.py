@@ -76,6 +76,7 @@ class Change:
 class Device:
     device_id: str
     site: str
+    can_decide: bool = False  # may decide its site's expedite/cancel conflicts (migration 4)
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,10 @@ MIGRATIONS: dict[int, tuple[str | Callable[[Tx, str], None], ...]] = {
             created_at TEXT NOT NULL)""",
     ),
     3: (_events_unique_per_device,),  # issue 13: event ids unique per device
+    4: (  # issue 14: supervisors decide conflicts through a device the hub allows to
+        "ALTER TABLE devices ADD COLUMN can_decide INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE order_conflicts ADD COLUMN decided_device TEXT",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -318,8 +323,11 @@ class HubStorage:
             rows = tx.all("SELECT name, sites, created_at FROM admin_tokens ORDER BY name")
         return rows_as_dicts(rows, ("name", "sites", "created_at"), json_keys=("sites",))
 
-    def add_device(self, device_id: str, site: str = DEFAULT_SITE) -> str:
-        """Register a device at a site (or re-issue its token, moving it); returns the token."""
+    def add_device(self, device_id: str, site: str = DEFAULT_SITE,
+                   can_decide: bool | None = None) -> str:
+        """Register a device at a site (or re-issue its token, moving it); returns the token.
+        ``can_decide``: grant or revoke deciding conflicts (None: a new device may not, a
+        re-issued one keeps what it had)."""
         token = secrets.token_urlsafe(32)
         with self.transaction() as tx:
             tx.execute(
@@ -328,25 +336,37 @@ class HubStorage:
                 " site = excluded.site",
                 [device_id, token_hash(token), now_iso(), site],
             )
+            if can_decide is not None:
+                tx.execute("UPDATE devices SET can_decide = ? WHERE device_id = ?",
+                           [int(can_decide), device_id])
         return token
+
+    def set_can_decide(self, device_id: str, allowed: bool) -> bool:
+        """Grant or revoke a registered device's permission to decide conflicts (its token
+        stays); False when no such device."""
+        with self.transaction() as tx:
+            found = tx.one("SELECT 1 FROM devices WHERE device_id = ?", [device_id]) is not None
+            tx.execute("UPDATE devices SET can_decide = ? WHERE device_id = ?",
+                       [int(allowed), device_id])
+        return found
 
     def device_for_token(self, token: str) -> Device | None:
         now = now_iso()
         with self.transaction() as tx:
-            row = tx.one("SELECT device_id, site, last_seen FROM devices WHERE token_hash = ?",
-                         [token_hash(token)])
+            row = tx.one("SELECT device_id, site, last_seen, can_decide FROM devices"
+                         " WHERE token_hash = ?", [token_hash(token)])
             # last_seen to the second: a device's every request need not be a write
             if row is not None and (row[2] or "")[:19] != now[:19]:
                 tx.execute("UPDATE devices SET last_seen = ? WHERE device_id = ?", [now, row[0]])
-        return Device(row[0], row[1]) if row else None
+        return Device(row[0], row[1], bool(row[3])) if row else None
 
     def devices(self, scope: AdminScope = FULL_SCOPE) -> list[dict[str, Any]]:
         where, params = scope.where()
         with self.transaction() as tx:
-            rows = tx.all("SELECT device_id, site, created_at, last_seen, last_push, last_seq"
-                          f" FROM devices WHERE {where} ORDER BY device_id", params)
+            rows = tx.all("SELECT device_id, site, created_at, last_seen, last_push, last_seq,"
+                          f" can_decide FROM devices WHERE {where} ORDER BY device_id", params)
         keys = ("device_id", "site", "created_at", "last_seen", "last_push", "last_seq")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [{**dict(zip(keys, r[:6], strict=True)), "can_decide": bool(r[6])} for r in rows]
 
     def order_site(self, order_id: str) -> str | None:
         """The site of a known order (None: the hub has not seen it)."""
@@ -449,19 +469,22 @@ class HubStorage:
         payload["change_seq"] = self._append_change(tx, kind, order_id, payload, site)
         return payload
 
-    def decide(self, order_id: str, decision: str, operator: str) -> dict[str, Any]:
-        """Resolve an order's needs_decision conflict (raises freezes.ConflictError if none)."""
+    def decide(self, order_id: str, decision: str, operator: str,
+               device: str | None = None) -> dict[str, Any]:
+        """Resolve an order's needs_decision conflict (raises freezes.ConflictError if none);
+        ``device``: the device the operator decided on (None: the order system's API)."""
         self.signer()
         with self.transaction() as tx:
             self.lock(tx, CHANGES_LOCK)
-            result = freezes.decide(self, tx, order_id, decision, operator)
+            result = freezes.decide(self, tx, order_id, decision, operator, device)
         self._changed()
         return result
 
     def conflicts(self, *, open_only: bool = False, limit: int = 200,
-                  scope: AdminScope = FULL_SCOPE) -> list[dict[str, Any]]:
+                  scope: AdminScope = FULL_SCOPE, details: bool = False) -> list[dict[str, Any]]:
         with self.transaction() as tx:
-            return freezes.list_conflicts(tx, open_only=open_only, limit=limit, scope=scope)
+            return freezes.list_conflicts(tx, open_only=open_only, limit=limit, scope=scope,
+                                          details=details)
 
     def store_freeze_acks(self, device: Device, acks: list[dict[str, Any]]) -> int:
         """A device's acks of freezes. An ack naming an order with no command at the device's

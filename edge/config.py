@@ -56,6 +56,26 @@ def _positive(value: float) -> str | None:
     return None if value > 0 else "a number greater than 0"
 
 
+def _countdown(value: float) -> str | None:
+    from edge.domain.countdown import valid_seconds
+
+    try:
+        valid_seconds(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _countdown_by_category(value: str) -> str | None:
+    from edge.domain.countdown import parse_by_category
+
+    try:
+        parse_by_category(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
 def _hub_public_key(value: str) -> str | None:
     if not value:
         return None
@@ -144,6 +164,10 @@ KEYS += (  # freeze interception (docs/freeze.md)
     Key("offline_after_s", float, 15.0, _positive, "hub silent this long = freeze status unknown"),
     Key("conflict_window_s", float, 15.0, _positive,
         "hub: an expedite and a cancel closer than this need a supervisor's decision"),
+    Key("countdown_s", float, 15.0, _countdown,
+        "hub: seconds a cancel, address change or note has to reach every device of the site"),
+    Key("countdown_by_category", str, "", _countdown_by_category,
+        'hub: countdown per order category, a JSON object {"fresh": 5}; empty = countdown_s'),
     Key("gpio_buzzer_pin", str, "", help="GPIO pin of the alarm buzzer (gpiozero name); empty = none"),
     Key("gpio_led_pin", str, "", help="GPIO pin of the red alarm LED (gpiozero name); empty = none"),
 )
@@ -231,6 +255,8 @@ class Settings:
     offline_print: str
     offline_after_s: float
     conflict_window_s: float
+    countdown_s: float
+    countdown_by_category: str
     gpio_buzzer_pin: str
     gpio_led_pin: str
     waybill_retention_days: float

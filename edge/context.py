@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from edge.freeze_effects import AckSender, FreezeEffects
     from edge.freeze_status import FreezeStatus
     from edge.gpio import GpioAlarm
+    from edge.notes import NoteService
     from edge.notify import Notifier
     from edge.picking import PickService
     from sync.worker import SyncWorker
@@ -40,6 +41,7 @@ class EdgeContext:
     gpio: GpioAlarm | None = None  # buzzer + red LED, when pins are configured
     notifier: Notifier | None = None  # P0 orders: supervisor alert and notify_url webhook
     picking: PickService | None = None  # waves and pick steps (docs/picking.md)
+    notes: NoteService | None = None  # notes from the hub, read at the bench
 
     @classmethod
     def open(cls, settings: Settings) -> EdgeContext:
@@ -90,13 +92,16 @@ class EdgeContext:
     def _wire_freezes(self) -> None:
         from edge.freeze_effects import FreezeEffects
         from edge.gpio import GpioAlarm
+        from edge.notes import NoteService
 
         printing = self.printing
         # Noise makers hear every alarm after its commit: the printer's buzzer (per model, sent
         # between labels by the print worker) and the bench's GPIO buzzer + LED.
         self.alarms.listeners.append(lambda alarm: alarm.level == "alarm" and printing.buzz())
         self.gpio = GpioAlarm.from_settings(self.settings, self.alarms, self.bus)
-        self.freezes = FreezeEffects(self.store, self.settings, printing, self.alarms, self.bus)
+        self.notes = NoteService(self.store, self.bus, self.settings.device_id)
+        self.freezes = FreezeEffects(self.store, self.settings, printing, self.alarms, self.bus,
+                                     notes=self.notes)
 
     def _wire_picking(self) -> None:
         from edge.picking import PickService

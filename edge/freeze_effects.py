@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from edge.domain.messages import command_rejected_message, freeze_message
+from edge.domain.messages import command_rejected_message, freeze_message, fuse_message
 from edge.interceptions import record_interception
 from edge.store.orders import load_freeze
 from sync import command_log
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from edge.alarms import Alarm, AlarmCenter
     from edge.bus import EventBus
     from edge.config import Settings
+    from edge.notes import NoteService
     from edge.picking import PickService
     from edge.store import Store
     from printers.service import PrintService
@@ -64,8 +65,9 @@ def stations_working_on(db: sqlite_utils.Database, order_id: str,
 
 class FreezeEffects:
     def __init__(self, store: Store, settings: Settings, printing: PrintService,
-                 alarms: AlarmCenter, bus: EventBus) -> None:
+                 alarms: AlarmCenter, bus: EventBus, notes: NoteService | None = None) -> None:
         self.store = store
+        self.notes = notes  # note commands' follow-ups (edge/notes.py)
         self.settings = settings
         self.printing = printing
         self.alarms = alarms
@@ -79,6 +81,8 @@ class FreezeEffects:
         self.run_pending()
         if applied.rejected:
             self._rejected_alarm(applied.rejected)
+        for fuse in applied.fuses:
+            self._fuse_alarm(fuse)
         if applied.freezes or applied.unfreezes or applied.expedites:
             self.bus.publish("freeze", {
                 "frozen": [{"order_id": f.get("order_id"), "reason": f.get("reason"),
@@ -94,6 +98,10 @@ class FreezeEffects:
             pending = command_log.pending_effects(self.store.read())
             for followup in pending:
                 try:
+                    if followup.kind == "note":
+                        if self.notes is not None:
+                            self.notes.follow_up(followup)
+                        continue
                     self._follow_up(followup)
                 except Exception:  # one order's trouble must not stop the others' alarms
                     log.exception("freeze follow-up of %s failed", followup.order_id)
@@ -138,6 +146,18 @@ class FreezeEffects:
         log.warning("order %s frozen (%s): %d labels cancelled, %d sending, alarm at %s",
                     f.order_id, f.reason, len(jobs["cancelled"]), len(jobs["sending"]),
                     ", ".join(stations) or "no station")
+
+    def _fuse_alarm(self, fuse: dict[str, Any]) -> None:
+        """The hub's countdown for a command ran out before every device applied it (熔断): a
+        warning for the supervisor (it does not hold any station's scans)."""
+        what = fuse.get("reason") if fuse.get("kind") == "freeze" else fuse.get("kind")
+        message = fuse_message(str(fuse.get("order_id")), str(what),
+                               float(fuse.get("countdown_s") or 0),
+                               [str(d) for d in fuse.get("not_in_time") or []])
+        self.alarms.raise_alarm(
+            "fuse_tripped", message, level="warning", order_id=fuse.get("order_id"),
+            command_id=fuse.get("command_id"), command=what,
+            not_in_time=fuse.get("not_in_time"), tripped_at=fuse.get("tripped_at"))
 
     def _rejected_alarm(self, rejected: list[dict[str, Any]]) -> None:
         if any(a.type == "command_rejected" for a in self.alarms.active()):

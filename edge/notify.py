@@ -41,6 +41,24 @@ def _v1(db: sqlite_utils.Database) -> None:
 MIGRATIONS = (Migration(1, "webhook notifications", _v1),)
 
 
+def post_json(url: str, payload: str, timeout_s: float) -> str | None:
+    """POST one JSON document; None when the URL answered 2xx, else what went wrong."""
+    req = urllib.request.Request(url, data=payload.encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as r:
+            return None if 200 <= r.status < 300 else f"HTTP {r.status}"
+    except urllib.error.HTTPError as e:
+        return f"HTTP {e.code}"
+    except (OSError, ValueError) as e:
+        return f"{e.__class__.__name__}: {e}"
+
+
+def backoff_s(attempts: int, base_s: float) -> float:
+    """The wait before the next try of a webhook that failed ``attempts`` times (capped)."""
+    return min(BACKOFF_CAP_S, base_s * 2 ** attempts)
+
+
 class Notifier:
     def __init__(self, store: Store, bus: EventBus, *, url: str, device_id: str, station: str,
                  timeout_s: float = 5.0, backoff_base_s: float = 2.0,
@@ -110,7 +128,7 @@ class Notifier:
                     "UPDATE notifications SET sent_at = ?, attempts = attempts + 1 WHERE id = ?",
                     [utc_now(), i]), essential=True)
             else:
-                delay = min(BACKOFF_CAP_S, self.backoff_base_s * 2 ** attempts)
+                delay = backoff_s(attempts, self.backoff_base_s)
                 log.warning("notify %s failed (%s); retrying in %.0f s", self.url, error, delay)
                 self.store.write(lambda db, i=row_id, e=error, d=delay: db.execute(
                     "UPDATE notifications SET attempts = attempts + 1, last_error = ?, next_at = ?"
@@ -122,15 +140,7 @@ class Notifier:
             "SELECT COUNT(*) FROM notifications WHERE sent_at IS NULL").fetchone()[0]
 
     def _post(self, payload: str) -> str | None:
-        req = urllib.request.Request(self.url, data=payload.encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as r:
-                return None if 200 <= r.status < 300 else f"HTTP {r.status}"
-        except urllib.error.HTTPError as e:
-            return f"HTTP {e.code}"
-        except (OSError, ValueError) as e:
-            return f"{e.__class__.__name__}: {e}"
+        return post_json(self.url, payload, self.timeout_s)
 
     def _run(self) -> None:
         while not self._stop.is_set():

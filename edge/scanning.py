@@ -30,9 +30,8 @@ from edge.domain.packing import (
     Verdict,
     evaluate_scan,
 )
-from edge.domain.print_gate import print_gate
 from edge.interceptions import record_interception, seconds_since
-from edge.store import Store, bench
+from edge.store import Store, bench, notes
 from edge.store.db import utc_now
 from edge.store.orders import (
     load_freeze,
@@ -89,11 +88,11 @@ class ScanService:
         answers ``alarm_pending`` unless it carries those alarms' ids in ``acks`` (the person at
         the station saw them: they are acknowledged in the same transaction)."""
         station = station or self.settings.station
-        _check_name("station", station, 64)
+        check_name("station", station, 64)
         if operator is not None:
-            _check_name("operator", operator, 64, strict=False)
+            check_name("operator", operator, 64, strict=False)
         if scan_id is not None:
-            _check_name("scan_id", scan_id, MAX_SCAN_ID)
+            check_name("scan_id", scan_id, MAX_SCAN_ID)
         if not isinstance(code, str):
             raise ScanInputError("code: expected text")
         if len(code) > MAX_CODE:
@@ -161,9 +160,11 @@ class ScanService:
         freezes = {
             oid: f for oid in {open_id, named_id} if oid and (f := load_freeze(db, oid)) is not None
         }
-        outcome = evaluate_scan(
-            code, ScanContext(station, self._today(), open_state, named, freezes)
-        )
+        pending = {oid: n for oid in {open_id, named_id} if oid
+                   and (n := notes.pending_note(db, oid)) is not None}
+        outcome = evaluate_scan(code, ScanContext(
+            station, self._today(), open_state, named, freezes,
+            {oid: n.text for oid, n in pending.items()}))
         if (outcome.verdict is Verdict.OK and outcome.reason in (Reason.ORDER_OPENED,
                 Reason.ORDER_ALREADY_OPEN) and outcome.order_id
                 and bench.voided(db, outcome.order_id)):
@@ -190,6 +191,10 @@ class ScanService:
         }
         if code.lot or code.expiry:
             payload.update(lot=code.lot, expiry=code.expiry.isoformat() if code.expiry else None)
+        note = pending.get(outcome.order_id or "") if outcome.verdict is Verdict.NOTE_PENDING \
+            else None
+        if note is not None:
+            payload["note_command"] = note.command_id
         if outcome.freeze is not None:
             payload["freeze_reason"] = outcome.freeze.reason
             payload["seconds_since_freeze"] = seconds_since(outcome.freeze)
@@ -207,6 +212,8 @@ class ScanService:
         response = _response(code, outcome, message, station, event.event_id, event.seq)
         if tote is not None:
             response["tote"] = tote.as_json()
+        if note is not None:  # the page shows it in a dialog the packer taps away
+            response["note"] = note.as_json()
         if short is not None:
             response.update(verdict=short["verdict"], short_pick=short["missing"])
         if response.get("order") is not None and outcome.state is not None:
@@ -262,10 +269,11 @@ def bench_view(db: sqlite_utils.Database, state: PackState, station: str,
                policy: str) -> dict[str, Any]:
     """What the bench shows beside an order's counts: gifts confirmed, the print gate."""
     order_id = state.order.order_id
-    confirmed = bench.gifts_confirmed(db, order_id)
-    gate = print_gate(state, confirmed, bench.pack_station(db, order_id), station, policy)
-    return {"gifts_confirmed": sorted(confirmed), "print_gate": gate.as_json(),
-            "label_void": bench.voided(db, order_id)}
+    note = notes.pending_note(db, order_id)
+    return {"gifts_confirmed": sorted(bench.gifts_confirmed(db, order_id)),
+            "print_gate": bench.gate(db, state, station, policy).as_json(),
+            "label_void": bench.voided(db, order_id),
+            "note": note.as_json() if note else None}  # a page shows it until read
 
 
 def _is_unicode(text: str) -> bool:
@@ -276,7 +284,7 @@ def _is_unicode(text: str) -> bool:
     return True
 
 
-def _check_name(field: str, value: object, max_len: int, *, strict: bool = True) -> None:
+def check_name(field: str, value: object, max_len: int, *, strict: bool = True) -> None:
     if not isinstance(value, str) or not value.strip() or len(value) > max_len:
         raise ScanInputError(f"{field}: expected 1-{max_len} characters")
     if not _is_unicode(value):

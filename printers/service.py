@@ -22,7 +22,7 @@ import sqlite_utils
 
 from edge.config import ConfigError, Settings
 from edge.domain.messages import freeze_message
-from edge.domain.print_gate import GateVerdict, print_gate
+from edge.domain.print_gate import GateVerdict
 from edge.interceptions import record_interception
 from edge.store import DiskFull, Store, bench
 from edge.store.orders import load_freeze, load_order, load_pack_state
@@ -202,8 +202,7 @@ class PrintService:
         state = load_pack_state(db, order_id)
         if state is None:
             raise q.QueueError(404, "not_found", f"order {order_id} is not on this device")
-        return print_gate(state, bench.gifts_confirmed(db, order_id),
-                          bench.pack_station(db, order_id), station, self.settings.print_policy)
+        return bench.gate(db, state, station, self.settings.print_policy)
 
     def reprint(self, job_id: str, *, operator: str, reason: str, copies: int = 1) -> q.Job:
         """A new job for the same order, marked "补打 #n", logged with operator and reason."""

@@ -9,7 +9,10 @@ two cannot skip a change or apply one twice. Rules:
   hub key and a command id never seen before (sync/signing.py); anything else is rejected: an
   outbox event ``command_rejected`` now, an alarm for the supervisor after the commit;
 - an applied freeze leaves a follow-up row (cancel labels, alarm, ack to the hub) that the
-  listeners run after the commit (edge/freeze_effects.py).
+  listeners run after the commit (edge/freeze_effects.py); so does an applied note (show it at
+  the stations, ack), which blocks its order's scans until read (edge/store/notes.py);
+- a ``fuse`` change (the hub's countdown ran out before every device applied a command) is news
+  for the supervisor, not a command: it raises a warning after the commit.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import sqlite_utils
 
 from edge.domain.orders import OrderError, parse_order
 from edge.domain.packing import Freeze
+from edge.store import notes
 from edge.store.orders import delete_freeze, load_freeze, save_freeze, save_order, stored_version
 from edge.store.outbox import append_event
 from edge.store.syncstate import get_cursor, set_state
@@ -46,13 +50,15 @@ class Applied:
     freezes: list[dict[str, Any]] = field(default_factory=list)
     unfreezes: list[dict[str, Any]] = field(default_factory=list)
     expedites: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    fuses: list[dict[str, Any]] = field(default_factory=list)  # the hub's fuse_tripped news
     rejected: list[dict[str, Any]] = field(default_factory=list)  # {change_seq, kind, problem...}
     ignored: int = 0
 
     @property
     def count(self) -> int:
         return (len(self.orders) + len(self.freezes) + len(self.unfreezes) + len(self.expedites)
-                + len(self.rejected) + self.ignored)
+                + len(self.notes) + len(self.fuses) + len(self.rejected) + self.ignored)
 
 
 def apply_changes(db: sqlite_utils.Database, device_id: str,
@@ -67,6 +73,7 @@ def apply_changes(db: sqlite_utils.Database, device_id: str,
     cursor = get_cursor(db)
     applied = Applied(cursor=cursor)
     command_log.ensure_tables(db)
+    notes.ensure_table(db)
     last = None
     for change in changes:
         seq = int(change["seq"])
@@ -120,6 +127,12 @@ def _apply_one(db: sqlite_utils.Database, device_id: str, change: dict[str, Any]
         applied.orders.append(order.order_id)
     elif kind == "setting":
         set_state(db, f"setting:{payload.get('key')}", json.dumps(payload.get("value")))
+    elif kind == "fuse":
+        append_event(db, device_id, "fuse_heard", {
+            "command_id": payload.get("command_id"), "kind": payload.get("kind"),
+            "tripped_at": payload.get("tripped_at"), "change_seq": change["seq"]},
+            order_id=change.get("order_id"))
+        applied.fuses.append({**payload, "order_id": change.get("order_id")})
     else:
         log.warning("hub change %s: unknown kind %r ignored", change.get("seq"), kind)
         applied.ignored += 1
@@ -155,7 +168,8 @@ def _apply_command(db: sqlite_utils.Database, device_id: str, change: dict[str, 
         append_event(db, device_id, "freeze_applied", {
             "command_id": payload.get("command_id"), "reason": freeze.reason,
             "issued_at": payload["issued_at"], "version": version,
-            "change_seq": change["seq"]}, order_id=order_id)
+            "effective_by": payload.get("effective_by"), "change_seq": change["seq"]},
+            order_id=order_id)
         command_log.add_followup(db, {**payload, "order_id": order_id, "version": version})
         applied.freezes.append({**payload, "change_seq": change["seq"]})
     elif kind == "unfreeze":
@@ -170,6 +184,16 @@ def _apply_command(db: sqlite_utils.Database, device_id: str, change: dict[str, 
             "command_id": payload.get("command_id"), "version": version,
             "change_seq": change["seq"]}, order_id=order_id)
         applied.unfreezes.append(payload)
+    elif kind == "note":
+        note = notes.Note(payload["command_id"], order_id, str(payload.get("note") or ""),
+                          payload["issued_at"], payload.get("effective_by"))
+        notes.save_note(db, note)
+        append_event(db, device_id, "note_applied", {
+            "command_id": note.command_id, "note": note.text, "issued_at": note.issued_at,
+            "effective_by": note.effective_by, "version": payload.get("version"),
+            "change_seq": change["seq"]}, order_id=order_id)
+        command_log.add_followup(db, {**payload, "order_id": order_id}, kind="note")
+        applied.notes.append({**payload, "change_seq": change["seq"]})
     elif kind == "expedite":
         db.execute("UPDATE orders SET priority = 'P0' WHERE order_id = ?", [order_id])
         append_event(db, device_id, "expedite_applied", {

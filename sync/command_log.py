@@ -51,7 +51,15 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS freeze_followups_open ON freeze_followups (acked_at)")
 
 
-MIGRATIONS = (Migration(1, "hub command log, freeze follow-ups", _v1),)
+def _v2(db: sqlite_utils.Database) -> None:
+    # a note command has a follow-up too (show it at the stations, acknowledge it to the hub)
+    columns = {r[1] for r in db.execute("PRAGMA table_info(freeze_followups)")}
+    if "kind" not in columns:
+        db.execute("ALTER TABLE freeze_followups ADD COLUMN kind TEXT NOT NULL DEFAULT 'freeze'")
+
+
+MIGRATIONS = (Migration(1, "hub command log, freeze follow-ups", _v1),
+              Migration(2, "follow-ups of note commands", _v2))
 
 
 def ensure_schema(store: Store) -> None:
@@ -61,6 +69,7 @@ def ensure_schema(store: Store) -> None:
 def ensure_tables(db: sqlite_utils.Database) -> None:
     if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'freeze_followups'").fetchone() is None:
         _v1(db)
+    _v2(db)
 
 
 def seen(db: sqlite_utils.Database, command_id: str) -> bool:
@@ -82,12 +91,13 @@ def log_command(db: sqlite_utils.Database, change: dict[str, Any], outcome: str,
          version if isinstance(version, int) else None, outcome, problem, utc_now()])
 
 
-def add_followup(db: sqlite_utils.Database, payload: dict[str, Any]) -> None:
+def add_followup(db: sqlite_utils.Database, payload: dict[str, Any], kind: str = "freeze") -> None:
+    """``kind``: freeze (``reason`` is the freeze's) or note (``reason`` is "note")."""
     db.execute(
-        "INSERT INTO freeze_followups (command_id, order_id, reason, issued_at, version, applied_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (command_id) DO NOTHING",
-        [payload["command_id"], payload["order_id"], payload["reason"], payload["issued_at"],
-         payload.get("version"), utc_now()])
+        "INSERT INTO freeze_followups (command_id, order_id, reason, issued_at, version,"
+        " applied_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (command_id) DO NOTHING",
+        [payload["command_id"], payload["order_id"], payload.get("reason") or kind,
+         payload["issued_at"], payload.get("version"), utc_now(), kind])
 
 
 @dataclass(frozen=True)
@@ -100,13 +110,14 @@ class Followup:
     applied_at: str
     effects_at: str | None
     result: dict[str, Any]
+    kind: str = "freeze"
 
 
-_COLS = "command_id, order_id, reason, issued_at, version, applied_at, effects_at, result"
+_COLS = "command_id, order_id, reason, issued_at, version, applied_at, effects_at, result, kind"
 
 
 def _followup(row: tuple) -> Followup:
-    return Followup(*row[:7], json.loads(row[7]) if row[7] else {})
+    return Followup(*row[:7], json.loads(row[7]) if row[7] else {}, row[8])
 
 
 def pending_effects(db: sqlite_utils.Database) -> list[Followup]:

@@ -39,7 +39,7 @@ from edge.store.syncstate import get_state, set_state
 
 log = logging.getLogger(__name__)
 DOMAIN = b"scanedge-command-v1\n"
-SIGNED_KINDS = ("freeze", "unfreeze", "expedite")
+SIGNED_KINDS = ("freeze", "unfreeze", "expedite", "note")
 REQUIRED = ("command_id", "kind", "order_id", "issued_at", "version", "hub_key")
 _PIN, _SOURCE = "hub_key", "hub_key_source"
 

@@ -156,3 +156,33 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, what: s
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class WebhookReceiver:
+    """A webhook endpoint on 127.0.0.1 that keeps every JSON body POSTed to it; it answers with
+    the statuses in ``answers`` first, then 204."""
+
+    def __init__(self, answers: tuple[int, ...] = ()) -> None:
+        import http.server
+        import threading
+
+        self.got: list[dict] = []
+        pending = list(answers)
+        got = self.got
+
+        class Hook(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(pending.pop(0) if pending else 204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

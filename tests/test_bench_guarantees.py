@@ -15,7 +15,7 @@ from edge.domain.print_gate import print_gate
 from edge.freezing import freeze_order
 from edge.web.app import create_app
 from printers.sim import VirtualPrinter
-from tests.support import wait_until
+from tests.support import WebhookReceiver, wait_until
 
 SO1 = ("SO-1001", ["SO-1001", "]C1010690123456789210L2301", "]C1010690123456789210L2301",
                    "4006381333931"])  # 2 cups of lot L2301 + a pen, and a gift
@@ -195,28 +195,13 @@ def test_an_expedite_reranks_queued_labels_and_p0_holds_the_others(tmp_path):
 
 
 def test_a_p0_order_notifies_the_webhook_once_with_retry(demo_ctx):
-    import http.server
-    import threading
-
     from edge.notify import Notifier
 
-    got: list[dict] = []
-    answers = [500, 204]
-
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(answers.pop(0) if answers else 204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook = WebhookReceiver(answers=(500,))
+    got = hook.got
     now = [100.0]
     sub = demo_ctx.bus.subscribe(after=None)
-    notifier = Notifier(demo_ctx.store, demo_ctx.bus, url=f"http://127.0.0.1:{server.server_port}/hook",
+    notifier = Notifier(demo_ctx.store, demo_ctx.bus, url=hook.url,
                         device_id="test-dev", station="bench-1", backoff_base_s=10.0,
                         clock=lambda: now[0])
     try:
@@ -230,7 +215,7 @@ def test_a_p0_order_notifies_the_webhook_once_with_retry(demo_ctx):
         assert [g["order_id"] for g in got] == ["SO-1001", "SO-1001"]
         assert got[0]["kind"] == "p0_order" and got[0]["priority"] == "P0"
     finally:
-        server.shutdown()
+        hook.close()
 
 
 # -- an address change after the label printed ---------------------------------------------------

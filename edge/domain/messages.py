@@ -40,6 +40,8 @@ _TEMPLATES: dict[Reason, tuple[str, str]] = {
                         "Order {order_id}: the old label is void, print it again"),
     Reason.ALARM_PENDING: ("本工位有未确认的报警,请先确认报警再扫描",
                            "An alarm at this station is not acknowledged: acknowledge it first"),
+    Reason.NOTE_PENDING: ("订单 {order_id} 有新备注:{note}(请阅读并点确认后再扫描)",
+                          "Order {order_id} has a new note: {note} (read it and tap OK first)"),
     Reason.EMPTY: ("空扫描", "Empty scan"),
 }
 
@@ -60,6 +62,25 @@ COMMAND_REJECTED = ("中心指令未通过验证,已拒绝:{kind} {order_id}({pr
 def command_rejected_message(kind: str, order_id: str, problem: str) -> dict[str, str]:
     values = {"kind": kind, "order_id": order_id, "problem": problem}
     return {"zh": COMMAND_REJECTED[0].format_map(values), "en": COMMAND_REJECTED[1].format_map(values)}
+
+
+COMMAND_WORDING = {  # what a countdown command is, for the supervisor
+    "cancel": ("取消", "cancel"), "address_change": ("改址", "address change"),
+    "note": ("备注", "note"),
+}
+FUSE_TRIPPED = ("熔断:订单 {order_id} 的{what}指令未在 {seconds:g} 秒内到达全部设备"
+                "(未及时:{devices}),请主管处理",
+                "Fuse tripped: the {what} of order {order_id} did not reach every device within "
+                "{seconds:g} s (not in time: {devices}); supervisor, take over")
+
+
+def fuse_message(order_id: str, what: str, seconds: float, devices: list[str]) -> dict[str, str]:
+    """The supervisor's warning when a command's countdown ran out (edge/domain/countdown.py)."""
+    zh, en = COMMAND_WORDING.get(what, (what, what))
+    names = ", ".join(devices[:5]) + (" …" if len(devices) > 5 else "") or "?"
+    values = {"order_id": order_id, "seconds": seconds, "devices": names}
+    return {"zh": FUSE_TRIPPED[0].format_map({**values, "what": zh}),
+            "en": FUSE_TRIPPED[1].format_map({**values, "what": en})}
 
 
 class _Blank(dict[str, Any]):

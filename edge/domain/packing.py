@@ -29,6 +29,9 @@ class Verdict(StrEnum):
     # (nothing counted, nothing opened) -- docs/freeze.md, "Alarm holds".
     ALARM_PENDING = "alarm_pending"
     VOID_LABEL = "void_label"  # a label made void (address changed after printing) was scanned
+    # A note (备注) from the hub waits to be read at the bench: nothing counted, nothing opened
+    # until a person taps it away (docs/freeze.md, "Notes").
+    NOTE_PENDING = "note_pending"
 
 
 class Reason(StrEnum):
@@ -52,6 +55,7 @@ class Reason(StrEnum):
     ALARM_PENDING = "alarm_pending"
     LABEL_VOID = "label_void"  # the order's printed label is void: print it again
     VOID_LABEL = "void_label"  # a label made void (address changed after printing) was scanned
+    NOTE_PENDING = "note_pending"
 
 
 # What an operator or the order system may freeze an order for; the hub itself adds
@@ -105,6 +109,7 @@ class ScanContext:
     open: PackState | None = None  # the order open at this station
     named: PackState | None = None  # the order the code names (its id or tracking number)
     freezes: Mapping[str, Freeze] = field(default_factory=dict)  # of the orders above
+    notes: Mapping[str, str] = field(default_factory=dict)  # unread note text, by order id
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,8 @@ def _order_scan(named: PackState, ctx: ScanContext) -> ScanOutcome:
     freeze = ctx.freezes.get(order_id)
     if freeze is not None:
         return ScanOutcome(Verdict.FROZEN, Reason.ORDER_FROZEN, order_id, state=named, freeze=freeze)
+    if order_id in ctx.notes:
+        return _note_pending(named, ctx)
     already = ctx.open is not None and ctx.open.order.order_id == order_id
     reason = Reason.ORDER_ALREADY_OPEN if already else Reason.ORDER_OPENED
     return ScanOutcome(Verdict.OK, reason, order_id, state=named, opens=not already)
@@ -154,6 +161,8 @@ def _item_scan(code: ScannedCode, open_: PackState, ctx: ScanContext) -> ScanOut
     freeze = ctx.freezes.get(order_id)
     if freeze is not None:
         return ScanOutcome(Verdict.FROZEN, Reason.ORDER_FROZEN, order_id, state=open_, freeze=freeze)
+    if order_id in ctx.notes:
+        return _note_pending(open_, ctx)
 
     same_sku = [i for i, line in enumerate(order.lines) if same_item(code, line.sku)]
     gift = next((i for i, g in enumerate(order.gifts) if g.code and same_item(code, g.code)), None)
@@ -193,6 +202,13 @@ def _item_scan(code: ScannedCode, open_: PackState, ctx: ScanContext) -> ScanOut
     after = open_.with_one_more(line_no)
     reason = Reason.ORDER_COMPLETE if after.complete else Reason.ITEM_COUNTED
     return ScanOutcome(Verdict.OK, reason, order_id, line_no, state=after, counted=True)
+
+
+def _note_pending(state: PackState, ctx: ScanContext) -> ScanOutcome:
+    """A freeze outranks a note; a note outranks everything else until it is read."""
+    order_id = state.order.order_id
+    return ScanOutcome(Verdict.NOTE_PENDING, Reason.NOTE_PENDING, order_id, state=state,
+                       details={"note": ctx.notes[order_id]})
 
 
 def _fresh_enough(code: ScannedCode, earliest: date | None) -> bool:

@@ -20,7 +20,7 @@ POLICIES = ("strict", "warn", "off")
 
 @dataclass(frozen=True)
 class GateProblem:
-    code: str  # lines_unpacked | gifts_unconfirmed | other_station
+    code: str  # lines_unpacked | gifts_unconfirmed | other_station | note_unread
     zh: str
     en: str
 
@@ -42,9 +42,13 @@ class GateVerdict:
 
 
 def gate_problems(state: PackState, gifts_confirmed: Set[int], packed_at: str | None,
-                  station: str) -> tuple[GateProblem, ...]:
-    """What stands between this order and its label at ``station``."""
+                  station: str, note: str | None = None) -> tuple[GateProblem, ...]:
+    """What stands between this order and its label at ``station`` (``note``: the text of a
+    note from the hub nobody has read yet)."""
     problems = []
+    if note is not None:
+        problems.append(GateProblem("note_unread", f"有未读备注:{note}",
+                                    f"a note nobody has read yet: {note}"))
     missing = [(line.name or line.sku, line.qty - packed)
                for line, packed in zip(state.order.lines, state.packed, strict=True)
                if packed < line.qty]
@@ -66,9 +70,9 @@ def gate_problems(state: PackState, gifts_confirmed: Set[int], packed_at: str | 
 
 
 def print_gate(state: PackState, gifts_confirmed: Set[int], packed_at: str | None,
-               station: str, policy: str) -> GateVerdict:
+               station: str, policy: str, note: str | None = None) -> GateVerdict:
     """May the label of ``state`` print at ``station`` under ``policy``?"""
     if policy == "off":
         return GateVerdict(True)
-    problems = gate_problems(state, gifts_confirmed, packed_at, station)
+    problems = gate_problems(state, gifts_confirmed, packed_at, station, note)
     return GateVerdict(policy == "warn" or not problems, problems)

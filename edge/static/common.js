@@ -8,7 +8,8 @@
   var T = CONFIG.messages;
   var HEARTBEAT_TIMEOUT_MS = 10000; // the stream sends a status event every 3 s
   var KINDS = ['state', 'status', 'scan', 'alarm', 'alarm_ack', 'job', 'printer_alarm', 'freeze',
-               'unfreeze', 'conflict', 'sync', 'waybill', 'interception', 'message', 'order_view', 'p0_order'];
+               'unfreeze', 'conflict', 'sync', 'waybill', 'interception', 'message', 'order_view', 'p0_order',
+               'note', 'note_read'];
 
   function t(key, vars) {
     var s = T[key] || key;
@@ -329,6 +330,65 @@
   });
   el('alarm-ack').addEventListener('keydown', function (ev) { ev.preventDefault(); });
 
+  // --- notes (备注) ----------------------------------------------------------------------------
+
+  /* A note from the hub for an order worked on at this station: a dialog that blocks the
+   * station's scans until a person taps it away (the edge answers the order's scans with
+   * note_pending until then). Shown from the stream, a scan's answer or the order on a reload. */
+  var note = {
+    current: null,
+    read: {},  // command ids read here or elsewhere: a late copy must not bring it back
+    isUp: function () { return !!this.current; },
+    show: function (n) {
+      if (!n || !n.command_id || this.read[n.command_id]) return;
+      if (this.current && this.current.command_id === n.command_id) return;
+      this.current = n;
+      el('note-order').textContent = t('note_order', { order_id: n.order_id }) +
+        (n.issued_at ? ' · ' + clock(n.issued_at) : '');
+      el('note-text').textContent = n.note;
+      el('note-who').textContent = who ? t('ack_by', { name: who.name }) : '';
+      el('note-error').textContent = '';
+      el('note').hidden = false;
+      document.body.classList.add('alarm-up');
+      play('alarm');
+      vibrate([300, 100, 300]);
+      speak(t('note_order', { order_id: n.order_id }) + ' ' + n.note);
+      emit('note_up', n);
+    },
+    hide: function (commandId) {
+      this.read[commandId] = true;
+      if (!this.current || this.current.command_id !== commandId) return;
+      this.current = null;
+      el('note').hidden = true;
+      document.body.classList.toggle('alarm-up', alarm.isUp());
+      emit('notes_cleared', {});
+    },
+    submit: function () {
+      var n = this.current, self = this;
+      if (!n) return;
+      el('note-read').disabled = true;
+      api('POST', '/api/v1/orders/' + encodeURIComponent(n.order_id) + '/notes/' +
+          encodeURIComponent(n.command_id) + '/read', { station: CONFIG.station })
+        .then(function (r) {
+          // 409: read already (another tab) or replaced by a newer note, which comes on its own
+          if (r.ok || r.status === 409 || r.status === 404) { self.hide(n.command_id); edge.requestOk(); }
+          else el('note-error').textContent = t('note_read_failed', { message: (r.body && r.body.message) || r.status });
+        }, function (e) {
+          el('note-error').textContent = t('note_read_failed', { message: e.message || e });
+        })
+        .then(function () { el('note-read').disabled = false; });
+    }
+  };
+  el('note-read').addEventListener('click', function (ev) {
+    if (ev.detail === 0) { ev.preventDefault(); return; } // a tap, never the scanner's Enter
+    note.submit();
+  });
+  el('note-read').addEventListener('keydown', function (ev) { ev.preventDefault(); });
+  on('note', function (n) {
+    if ((n.stations || []).indexOf(CONFIG.station) >= 0) note.show(n);
+  });
+  on('note_read', function (n) { note.hide(n.command_id); });
+
   // --- signing in -------------------------------------------------------------------------------
 
   /* The sign-in screen: a badge scan (the scanner types it and Enter) or a user id and PIN. After
@@ -397,6 +457,7 @@
     el('order-p0').hidden = !(order && order.priority === 'P0');
     el('order-complete').hidden = !(order && order.complete);
     el('order-frozen').hidden = !(order && (frozen || order.freeze));
+    if (order && order.note) note.show(order.note);
     var lines = el('order-lines');
     lines.textContent = '';
     var gifts = el('order-gift-list');
@@ -488,7 +549,7 @@
   window.ScanEdge = {
     config: CONFIG, t: t, msg: msg, el: el, make: make, clock: clock, newId: newId, store: store,
     operator: operator, who: function () { return who; }, signin: signin, api: api, play: play,
-    vibrate: vibrate,
+    vibrate: vibrate, note: note,
     speak: speak, record: record, on: on, emit: emit, live: live, edge: edge, alarm: alarm,
     renderOrder: renderOrder, banners: banners, lastSync: function () { return lastSync; }
   };

@@ -64,13 +64,13 @@
     if (lastError) parts.push(lastError);
     if (waiting > 0) parts.push(t('scan_queued', { n: waiting }));
     box.textContent = parts.join(' · ');
-    box.classList.toggle('warn', !!lastError || (waiting > 0 && S.alarm.isUp()));
+    box.classList.toggle('warn', !!lastError || (waiting > 0 && (S.alarm.isUp() || S.note.isUp())));
     S.alarm.setHeld(S.alarm.isUp() ? queue.length : 0);
   }
 
   function pump() {
     status();
-    if (!ready || sending || !queue.length || S.alarm.isUp() || retryTimer) return;
+    if (!ready || sending || !queue.length || S.alarm.isUp() || S.note.isUp() || retryTimer) return;
     sending = true;
     var item = queue[0];
     S.api('POST', '/api/v1/scans', {
@@ -112,6 +112,7 @@
     retryTimer = setTimeout(function () { retryTimer = null; pump(); }, backoff);
   }
   S.on('alarms_cleared', function () { pump(); });
+  S.on('notes_cleared', function () { pump(); });
   S.on('state', function () {
     ready = true;
     if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; }
@@ -131,6 +132,8 @@
                at: Date.now(), scan_id: item.scan_id });
     showVerdict(res.verdict, S.msg(res.message));
     if (res.order) S.renderOrder(res.order, res.seq, res.verdict === 'frozen');
+    // the scan was recorded, not counted: read the note, then scan the item again
+    if (res.verdict === 'note_pending' && res.note) S.note.show(res.note);
     listeners.forEach(function (fn) { fn(res, item); });
   }
   function refused(item, body) {

@@ -6,6 +6,9 @@ from __future__ import annotations
 import sqlite_utils
 
 from edge.domain.labels import label_id
+from edge.domain.packing import PackState
+from edge.domain.print_gate import GateVerdict, print_gate
+from edge.store import notes
 from edge.store.db import Migration, utc_now
 
 COMPONENT = "bench"
@@ -23,6 +26,14 @@ def _v1(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS = (Migration(1, "pack stations, gift checks, void labels", _v1),)
+
+
+def gate(db: sqlite_utils.Database, state: PackState, station: str, policy: str) -> GateVerdict:
+    """The print gate of ``state`` at ``station``, with what this device knows of the order."""
+    order_id = state.order.order_id
+    note = notes.pending_note(db, order_id)
+    return print_gate(state, gifts_confirmed(db, order_id), pack_station(db, order_id), station,
+                      policy, note.text if note else None)
 
 
 def set_pack_station(db: sqlite_utils.Database, order_id: str, station: str) -> None:

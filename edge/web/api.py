@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from edge.scanning import ScanInputError, ScanTooLarge, bench_view, order_view
+from edge.scanning import ScanInputError, ScanTooLarge, bench_view, check_name, order_view
 from edge.store.orders import load_freeze, load_pack_state
 from edge.store.outbox import append_event
 from edge.web import context
@@ -88,6 +88,26 @@ def confirm_gift(order_id: str, gift_no: int):
     view = ctx.store.write(write)
     ctx.bus.publish("order_view", {"station": station, "order": view})
     return jsonify(view)
+
+
+@bp.post("/orders/<order_id>/notes/<command_id>/read")
+def read_note(order_id: str, command_id: str):
+    """A person at the station read the order's new note (备注): its scans go on."""
+    from edge.notes import NoteError
+
+    ctx = context()
+    if ctx.notes is None:
+        raise ApiError(404, "not_found", "this device keeps no notes")
+    body = json_body() if request.get_data(cache=True) else {}
+    station = station_of(_optional_text(body, "station"))
+    try:
+        check_name("station", station, 64)
+        result = ctx.notes.read(order_id, command_id, operator=operator(), station=station)
+    except ScanInputError as e:
+        raise ApiError(400, "bad_request", str(e)) from None
+    except NoteError as e:
+        raise ApiError(e.status, e.code, str(e)) from None
+    return jsonify(result)
 
 
 @bp.get("/todo")

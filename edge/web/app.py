@@ -35,6 +35,9 @@ def create_app(settings: Settings, context: EdgeContext | None = None) -> Flask:
     from edge.web import conflicts
 
     app.register_blueprint(conflicts.bp, url_prefix="/api/v1")  # deciding through the hub
+    from edge.web import countdowns
+
+    app.register_blueprint(countdowns.bp, url_prefix="/api/v1")  # 生效倒计时, from the hub
     for module_name in ("ocr.web", "ocr.waybill_web", "printers.web"):
         _register_optional(app, module_name)
     return app

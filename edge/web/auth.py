@@ -41,6 +41,8 @@ ENDPOINT_ACTIONS: dict[str, str] = {
     "api.list_alarms": "read",
     "api.ack_alarm": "ack_alarm",
     "api.confirm_gift": "scan",
+    "api.read_note": "scan",
+    "countdowns.list_countdowns": "supervise",
     "api.get_todo": "read",
     "stream.get_page_state": "read",
     "picking.get_waves": "read",

@@ -226,6 +226,21 @@ def _paths() -> dict[str, Any]:
                 ok_json(ref("Order")), 400, 404, 409, *WRITE),
             params=[ORDER_ID, path_param("gift_no", "the gift's number in the order",
                                          {"type": "integer", "minimum": 0})], tags=("scans",))},
+        "/api/v1/countdowns": {"get": op(
+            "cancel, address-change and note commands of this device's site against their "
+            "countdown (from the hub), and what this device applied", responses(ok_json(obj({
+                "countdowns": {"type": "array", "items": ANY_OBJ},
+                "applied_here": {"type": "array", "items": ANY_OBJ}, "device_id": STR},
+                {"now": OPT_STR, "hub_error": nullable(ANY_OBJ)}))), tags=("pages",))},
+        "/api/v1/orders/{order_id}/notes/{command_id}/read": {"post": op(
+            "the order's new note (备注) was read at the station: its scans go on", responses(
+                ok_json(obj({"command_id": STR, "order_id": STR, "note": STR, "issued_at": STR,
+                             "read_at": STR, "read_by": STR, "station": STR},
+                            {"effective_by": OPT_STR})), 400, 404, 409, 413, *WRITE),
+            body=json_body(obj({}, {"station": {"type": "string", "maxLength": 64}}),
+                           required=False),
+            params=[ORDER_ID, path_param("command_id", "the note command's id")],
+            tags=("scans",))},
         "/api/v1/alarms": {"get": op("active alarms (all=1: the latest, acknowledged too)", responses(
             ok_json(obj({"alarms": {"type": "array", "items": ref("Alarm")}}))),
             params=[STATION_Q, query("all", STR, "any value: the latest 50, acknowledged too")],

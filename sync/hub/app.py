@@ -8,10 +8,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
+from importlib import resources
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
+from edge.domain.countdown import STATES, CountdownPolicy, parse_by_category
 from edge.domain.orders import DEFAULT_SITE, ORDER_ID_RE, SITE_RE, OrderError
 from edge.domain.packing import FREEZE_REASONS
 from edge.web.api import json_body
@@ -21,7 +23,7 @@ from sync.hub import freezes as hub_freezes
 from sync.hub import openapi as hub_openapi
 from sync.hub.limits import Rate, RateLimiter, retry_after_header
 from sync.hub.notify import ChangeNotifier
-from sync.hub.storage import AdminScope, HubStorage, SiteChange
+from sync.hub.storage import AdminScope, HubStorage, SiteChange, now_iso
 from sync.protocol import HEARTBEAT_S, MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ bp = Blueprint("hub", __name__)
 DEVICE_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 # A device pushes at most MAX_BATCH_EVENTS; the hub takes a few batches' worth in one request.
 MAX_PUSH_EVENTS = 5 * MAX_BATCH_EVENTS
+MAX_NOTE = 500  # characters: what fits a dialog on a PDA screen
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class HubOptions:
         "stream": Rate(0.5, 5.0)})
     admin_threads: int = 8
     device_threads: int = 16
+    countdown: CountdownPolicy = field(default_factory=CountdownPolicy)
+    notify_url: str = ""  # fuse trips are POSTed here (sync/hub/webhooks.py)
 
     @classmethod
     def from_settings(cls, settings: Any, **over: Any) -> HubOptions:
@@ -58,7 +63,10 @@ class HubOptions:
                    "ack": Rate(settings.hub_push_rate, settings.hub_push_burst),
                    "stream": Rate(settings.hub_stream_rate, settings.hub_stream_burst)},
             admin_threads=settings.hub_admin_threads, device_threads=settings.hub_threads,
-            reread_s=settings.hub_reread_s, **over)
+            reread_s=settings.hub_reread_s,
+            countdown=CountdownPolicy(settings.countdown_s,
+                                      parse_by_category(settings.countdown_by_category)),
+            notify_url=settings.notify_url, **over)
 
 
 class Hub:
@@ -216,6 +224,19 @@ def expedite(order_id: str):
     return _command("expedite", order_id, {}, _optional_body())
 
 
+@bp.post("/orders/<order_id>/note")
+@admin_only
+def note(order_id: str):
+    """A note (备注) for the packer: signed like a freeze, shown at the bench in a dialog that
+    blocks the order's scans until read; on a countdown like a cancel."""
+    body = json_body()
+    text = body.get("note")
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_NOTE:
+        raise ApiError(400, "bad_request", f"note: the text for the packer, 1-{MAX_NOTE} "
+                                           "characters")
+    return _command("note", order_id, {"note": text.strip()}, body)
+
+
 def _optional_body() -> dict[str, Any]:
     return json_body() if request.get_data(cache=True) else {}
 
@@ -276,6 +297,23 @@ def list_freezes():
         since=request.args.get("since") or None, limit=_int_arg("limit", 200, 1, 5000),
         scope=_scope(), all_devices=request.args.get("acks") == "all")
     return jsonify({"freezes": items, "within_s": within})
+
+
+def _state_arg() -> str | None:
+    state = request.args.get("state") or None
+    if state is not None and state not in STATES:
+        raise ApiError(400, "bad_request", f"state: expected one of {', '.join(STATES)}")
+    return state
+
+
+@bp.get("/countdowns")
+@admin_only
+def list_countdowns():
+    """Cancel, address-change and note commands against their countdown (生效倒计时): seconds
+    left, devices applied/expected, who is missing or late; ``?state=tripped``: the fuses."""
+    return jsonify({"countdowns": hub().storage.list_countdowns(
+        scope=_scope(), state=_state_arg(), since=request.args.get("since") or None,
+        limit=_int_arg("limit", 100, 1, 5000)), "now": now_iso()})
 
 
 @bp.get("/reports/interceptions")
@@ -384,6 +422,15 @@ def pull():
                                              _int_arg("limit", 500, 1, 5000)))
 
 
+@bp.get("/sync/countdowns")
+@device_only("pull")
+def device_countdowns():
+    """The device's site's countdowns (its supervisor page shows them live)."""
+    return jsonify({"countdowns": hub().storage.list_countdowns(
+        site=g.device.site, state=_state_arg(), limit=_int_arg("limit", 50, 1, 500)),
+        "now": now_iso()})
+
+
 # GET /sync/stream is served from the event loop, not here: sync/hub/asgi.py.
 
 
@@ -398,6 +445,12 @@ def healthz():
                     "database_id": storage.hub_info()["database_id"]})
 
 
+def supervisor_page():
+    """The hub's supervisor page: countdowns and fuses, live (it asks for an admin token)."""
+    page = resources.files("sync.hub").joinpath("pages/supervisor.html").read_text("utf-8")
+    return Response(page, mimetype="text/html")
+
+
 def create_hub_app(storage: HubStorage, options: HubOptions | None = None) -> Flask:
     """The hub's request/response API (a Flask app). ``sync.hub.asgi.create_hub_asgi`` serves
     it beside the device streams; tests may drive it alone through its test client."""
@@ -405,6 +458,7 @@ def create_hub_app(storage: HubStorage, options: HubOptions | None = None) -> Fl
     storage.signer()  # the keypair is made at the first start (kept in hub_meta)
     if options.conflict_window_s is not None:
         storage.conflict_window_s = options.conflict_window_s
+    storage.countdown = options.countdown
     app = Flask("scanedge_hub", static_folder=None)  # no files to serve (no /static route)
     app.config["MAX_CONTENT_LENGTH"] = MAX_PUSH_EVENTS * (MAX_BATCH_BYTES // MAX_BATCH_EVENTS) * 4
     # malformed JSON is a 400 (edge/web/limits.py); big integers are left to /sync/push's
@@ -415,4 +469,5 @@ def create_hub_app(storage: HubStorage, options: HubOptions | None = None) -> Fl
     app.register_blueprint(bp, url_prefix="/api/v1")
     app.register_blueprint(hub_openapi.bp, url_prefix="/api/v1")  # GET /api/v1/openapi.json
     app.add_url_rule("/healthz", view_func=healthz)
+    app.add_url_rule("/supervisor", view_func=supervisor_page)
     return app

@@ -34,12 +34,14 @@ from sync.hub.streams import (
     StreamHandle,
     stream_events,
 )
+from sync.hub.webhooks import HubWebhooks
 
 log = logging.getLogger(__name__)
 STREAM_PATH = "/api/v1/sync/stream"
 DEVICE_PREFIX = "/api/v1/sync/"
 STREAM_DB_THREADS = 4
 PUBLISH_EVERY_S = 2.0  # safety net for events a crashed process committed but never numbered
+FUSE_CHECK_S = 0.5  # how often countdowns that ran out are settled (a fuse trips this late at most)
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -67,6 +69,8 @@ class HubAsgi:
         self.streams = DeviceStreams(options.streams_per_device)
         self.hub.notifier.subscribe(self.feed.wake)
         self._publisher: asyncio.Task[None] | None = None
+        self._fuse_watch: asyncio.Task[None] | None = None
+        self.webhooks = HubWebhooks(storage, options.notify_url)
         self._pushed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -122,11 +126,15 @@ class HubAsgi:
             # times, not 100 (docs/scaling.md, "Event ingest").
             self.storage.on_events = self._events_pushed
             self._publisher = self._loop.create_task(self._publish_when_pushed())
+        self.webhooks.start()
+        self._fuse_watch = self._loop.create_task(self._watch_fuses())
 
     async def shutdown(self) -> None:
         await self.feed.stop()
-        if self._publisher is not None:
-            self._publisher.cancel()
+        for task in (self._publisher, self._fuse_watch):
+            if task is not None:
+                task.cancel()
+        self.webhooks.stop()
         self.db.shutdown(wait=False, cancel_futures=True)
 
     def _events_pushed(self) -> None:  # a WSGI thread, after its commit
@@ -145,6 +153,23 @@ class HubAsgi:
             except Exception:  # the database may be away for a while: the next round retries
                 log.warning("publishing pushed events failed", exc_info=True)
                 await asyncio.sleep(PUBLISH_EVERY_S)
+
+    async def _watch_fuses(self) -> None:
+        """Settle the countdowns that ran out (sync/hub/countdowns.py): a fuse that trips is a
+        change to its site's devices and a webhook."""
+        while True:
+            await asyncio.sleep(FUSE_CHECK_S)
+            try:
+                trips = await self.run_blocking(self.storage.sweep_fuses)
+            except Exception:  # the database may be away for a while: the next round retries
+                log.warning("checking countdowns failed", exc_info=True)
+                continue
+            for trip in trips:
+                log.warning("fuse tripped: %s %s of order %s not applied in %g s by %s",
+                            trip["kind"], trip["reason"] or "", trip["order_id"],
+                            trip["countdown_s"], ", ".join(trip["not_in_time"]) or "?")
+            if trips:
+                self.webhooks.wake()
 
     # -- GET /api/v1/sync/stream ------------------------------------------------------------------
     async def stream(self, request: Request) -> Any:

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
+from edge.domain.countdown import STATES
 from edge.domain.orders import MAX_DOC_CHARS, MAX_GIFTS, MAX_LINES, MAX_TEXT, MAX_VERSION, PRIORITIES
 from edge.domain.packing import FREEZE_REASONS
 from edge.web.openapi import (
@@ -97,6 +98,16 @@ SCHEMAS = {
 }
 
 
+COUNTDOWNS = obj({"countdowns": {"type": "array", "items": obj({
+    "command_id": STR, "order_id": STR, "site": STR, "kind": STR, "issued_at": STR,
+    "effective_by": STR, "countdown_s": NUM, "remaining_s": NUM,
+    "state": {"type": "string", "enum": list(STATES)}, "expected": INT, "applied": INT,
+    "missing": {"type": "array", "items": STR}, "missing_count": INT,
+    "late": {"type": "array", "items": ANY_OBJ}, "not_in_time": {"type": "array", "items": STR}},
+    {"reason": OPT_STR, "category": OPT_STR, "settled_at": OPT_STR})}, "now": STR})
+COUNTDOWN_STATE = query("state", {"type": "string", "enum": list(STATES)}, "only these")
+
+
 def _paths() -> dict[str, Any]:
     site_body = json_body(obj({}, {"site": SITE}), required=False)
     health = op("the hub's health, its signing key's id", responses(ok_json(obj({
@@ -104,6 +115,10 @@ def _paths() -> dict[str, Any]:
         {"database_id": STR})), 414, 431), tag="health", public=True)
     return {
         "/healthz": {"get": health},
+        "/supervisor": {"get": op(
+            "the supervisor's page: countdowns and fuses, live (asks for an admin token)",
+            {"200": {"description": "the page", "content": {"text/html": {"schema": STR}}}},
+            tag="health", public=True)},
         "/api/v1/healthz": {"get": health},
         "/api/v1/openapi.json": {"get": op("this document", responses(ok_json(ANY_OBJ), 414, 431),
                                            tag="health", public=True)},
@@ -130,6 +145,17 @@ def _paths() -> dict[str, Any]:
                 *ADMIN, 404, 409, 413), params=[ORDER_ID],
             body=json_body(obj({"decision": {"type": "string", "enum": ["cancel", "ship"]},
                                 "operator": {"type": "string", "minLength": 1, "maxLength": 64}})),
+            tag="orders")},
+        "/api/v1/orders/{order_id}/note": {"post": op(
+            "a note (备注) for the packer: blocks the order's scans at the bench until read "
+            "(signed, on a countdown)", responses(ok_json(ref("Command"), 202, "recorded"),
+                                                 *ADMIN, 404, 413), params=[ORDER_ID],
+            body=json_body(obj({"note": {"type": "string", "minLength": 1, "maxLength": 500}},
+                               {"site": SITE})), tag="orders")},
+        "/api/v1/countdowns": {"get": op(
+            "cancel, address-change and note commands against their countdown (生效倒计时); "
+            "state=tripped: the fuses (熔断)", responses(ok_json(COUNTDOWNS), *ADMIN),
+            params=[COUNTDOWN_STATE, query("since", STR, "issued at or after (ISO time)"), LIMIT],
             tag="orders")},
         "/api/v1/conflicts": {"get": op("expedite/cancel conflicts", responses(ok_json(obj({
             "conflicts": {"type": "array", "items": ANY_OBJ}})), *ADMIN),
@@ -163,6 +189,10 @@ def _paths() -> dict[str, Any]:
                       *DEVICE, 413),
             body=json_body(obj({"events": {"type": "array", "maxItems": 5 * MAX_BATCH_EVENTS,
                                            "items": ANY_OBJ}})), tag="devices")},
+        "/api/v1/sync/countdowns": {"get": op(
+            "the countdowns of the device's site (its supervisor page)",
+            responses(ok_json(COUNTDOWNS), *DEVICE), params=[COUNTDOWN_STATE, LIMIT],
+            tag="devices")},
         "/api/v1/sync/acks": {"post": op(
             "a device applied these freezes", responses(ok_json(obj({"stored": INT})), *DEVICE, 413),
             body=json_body(obj({"acks": {"type": "array", "maxItems": 1000, "items": obj(

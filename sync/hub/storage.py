@@ -32,13 +32,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edge.domain.countdown import CountdownPolicy, has_countdown
 from edge.domain.orders import DEFAULT_SITE, Order, parse_order
-from sync.hub import freezes
+from sync.hub import countdowns, freezes
 from sync.protocol import ACCEPTED, DUPLICATE, change_mark, event_problem, rejected
 from sync.signing import HubSigner, key_id
 
 CHANGES_LOCK = 735_001  # PostgreSQL advisory lock keys
 PUBLISH_LOCK = 735_002
+FUSE_LOCK = 735_003
 MIGRATE_LOCK = 735_000
 ALL_SITES = "*"  # the site of a change meant for every device (settings)
 PUBLISH_BATCH = 20_000
@@ -195,6 +197,7 @@ MIGRATIONS: dict[int, tuple[str | Callable[[Tx, str], None], ...]] = {
         "ALTER TABLE devices ADD COLUMN can_decide INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE order_conflicts ADD COLUMN decided_device TEXT",
     ),
+    5: (countdowns.schema,),  # issue 14: countdowns, fuses, the hub's webhook notifications
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -251,6 +254,8 @@ class HubStorage:
     on_events: Callable[[], None] | None = None
     # An expedite and a cancel for one order closer than this put it in needs_decision.
     conflict_window_s: float = 15.0
+    # How long a cancel, address change or note has to reach every device (edge/domain/countdown.py)
+    countdown: CountdownPolicy = CountdownPolicy()
     _signer: HubSigner | None = None
     _info: dict[str, str] | None = None
 
@@ -404,7 +409,7 @@ class HubStorage:
                 " doc = excluded.doc, updated_at = excluded.updated_at",
                 [order.order_id, version, text, now_iso(), order.site],
             )
-            self._append_change(tx, "order", order.order_id, stored.to_json(), order.site)
+            self.append_change(tx, "order", order.order_id, stored.to_json(), order.site)
         self._changed()
         return stored, True
 
@@ -455,18 +460,27 @@ class HubStorage:
                        site: str | None = None) -> dict[str, Any]:
         """Inside a transaction holding CHANGES_LOCK: bump the version, sign, append."""
         assert self._signer is not None, "call signer() before the transaction"
-        row = tx.one("SELECT site FROM orders WHERE order_id = ?", [order_id])
+        row = tx.one("SELECT site, doc FROM orders WHERE order_id = ?", [order_id])
         site = row[0] if row else (site or DEFAULT_SITE)
+        issued = datetime.now(UTC)
+        category = None
+        if has_countdown(kind, fields):  # signed in: the device shows the same deadline
+            category = json.loads(row[1]).get("category") if row else None
+            fields = {**fields, "countdown_s": self.countdown.seconds_for(category),
+                      "effective_by": countdowns.iso(self.countdown.effective_by(issued,
+                                                                                 category))}
         payload = self._signer.sign({
             "command_id": secrets.token_hex(16),
             "order_id": order_id,
             "kind": kind,
-            "issued_at": now_iso(),
+            "issued_at": countdowns.iso(issued),
             "version": self._bump_version(tx, order_id, 1),
             "site": site,
             **fields,
         })
-        payload["change_seq"] = self._append_change(tx, kind, order_id, payload, site)
+        payload["change_seq"] = self.append_change(tx, kind, order_id, payload, site)
+        if "effective_by" in fields:
+            countdowns.start(tx, payload, category)
         return payload
 
     def decide(self, order_id: str, decision: str, operator: str,
@@ -490,10 +504,10 @@ class HubStorage:
         """A device's acks of freezes. An ack naming an order with no command at the device's
         site is not stored: a device cannot write into another site's freeze record."""
         with self.transaction() as tx:
-            orders = {a.get("order_id") for a in acks}
-            known = {o for o in orders if isinstance(o, str) and tx.one(
+            orders = {o for a in acks if isinstance(o := a.get("order_id"), str)}
+            known = {o for o in orders if tx.one(
                 "SELECT 1 FROM changes WHERE order_id = ? AND site IN (?, ?)"
-                " AND kind IN ('freeze', 'unfreeze', 'expedite') LIMIT 1",
+                " AND kind IN ('freeze', 'unfreeze', 'expedite', 'note') LIMIT 1",
                 [o, device.site, ALL_SITES])}
             return freezes.store_acks(tx, device.device_id,
                                       [a for a in acks if a.get("order_id") in known], now_iso())
@@ -513,6 +527,7 @@ class HubStorage:
                 " WHERE type IN ('freeze_applied', 'interception', 'print_printed')"
                 f" AND {sites} AND order_id IN (SELECT order_id FROM changes WHERE kind = 'freeze'"
                 " AND created_at >= ?) ORDER BY hub_seq", [*site_params, since_iso])
+            fuses = countdowns.tripped_ids(tx, since_iso, scope)
         freezes_, lifts = [], []
         for kind, order_id, text in commands:
             payload = json.loads(text)
@@ -523,7 +538,32 @@ class HubStorage:
             else:
                 lifts.append((order_id, issued))
         events = [DeviceEvent(r[0], r[1], r[2], parse_time(r[4]), json.loads(r[3])) for r in rows]
-        return build_report(since, freezes_, lifts, events)
+        return build_report(since, freezes_, lifts, events, fuses_tripped=fuses)
+
+    def list_countdowns(self, *, scope: AdminScope | None = None, site: str | None = None,
+                        state: str | None = None, since: str | None = None,
+                        limit: int = 200) -> list[dict[str, Any]]:
+        with self.transaction() as tx:
+            return countdowns.list_countdowns(tx, now=datetime.now(UTC), scope=scope, site=site,
+                                              state=state, since=since, limit=limit)
+
+    def sweep_fuses(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Settle the countdowns that ran out by ``now``: the fuses that tripped (one hub process
+        at a time does it; another finds nothing left)."""
+        now = now or datetime.now(UTC)
+        with self.transaction() as tx:  # the usual answer, twice a second: nothing due
+            if tx.one("SELECT 1 FROM countdowns WHERE state = 'running' AND effective_by <= ?"
+                      " LIMIT 1", [countdowns.iso(now)]) is None:
+                return []
+        self.signer()
+        with self.transaction() as tx:
+            if not self.try_lock(tx, FUSE_LOCK):
+                return []
+            self.lock(tx, CHANGES_LOCK)
+            trips = countdowns.sweep(self, tx, now)
+        if trips:
+            self._changed()
+        return trips
 
     def list_freezes(self, *, within_s: float = 3.0, unacked: bool = False, since: str | None = None,
                      limit: int = 200, scope: AdminScope = FULL_SCOPE,
@@ -536,11 +576,11 @@ class HubStorage:
     def put_setting(self, key: str, value: Any) -> int:
         with self.transaction() as tx:
             self.lock(tx, CHANGES_LOCK)
-            seq = self._append_change(tx, "setting", None, {"key": key, "value": value}, ALL_SITES)
+            seq = self.append_change(tx, "setting", None, {"key": key, "value": value}, ALL_SITES)
         self._changed()
         return seq
 
-    def _append_change(self, tx: Tx, kind: str, order_id: str | None,
+    def append_change(self, tx: Tx, kind: str, order_id: str | None,
                        payload: dict[str, Any], site: str) -> int:
         row = tx.one(
             "INSERT INTO changes (kind, order_id, payload, created_at, site) VALUES (?, ?, ?, ?, ?)"

@@ -11,8 +11,10 @@ as contact. Answers are read with a size cap: a 300 MB answer is never held in m
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -124,6 +126,7 @@ class HubClient:
         self._prefix = parts.path
         self._token = token
         self.timeout = timeout
+        self._streams: set[socket.socket] = set()  # the open streams' sockets: close_streams()
 
     def _connection(self, timeout: float) -> http.client.HTTPConnection:
         cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
@@ -219,10 +222,14 @@ class HubClient:
         """Server-Sent Events from ``cursor`` on. Ends (raises HubUnavailable) when the link does;
         ``read_timeout`` without a byte (heartbeats come every few seconds) counts as a break."""
         conn = self._connection(read_timeout)
+        sock = None
         try:
             conn.request("GET", self._prefix + "/api/v1/sync/stream", headers={
                 "Authorization": f"Bearer {self._token}", "Accept": "text/event-stream",
                 "Last-Event-ID": str(cursor)})
+            sock = conn.sock  # the response keeps reading it after conn lets go of it
+            if sock is not None:
+                self._streams.add(sock)
             resp = conn.getresponse()
             if resp.status != 200:
                 body = resp.read(500)
@@ -234,7 +241,15 @@ class HubClient:
         except (TimeoutError, OSError, http.client.HTTPException) as e:
             raise HubUnavailable(f"stream: {e.__class__.__name__}: {e}") from None
         finally:
+            self._streams.discard(sock)
             conn.close()
+
+    def close_streams(self) -> None:
+        """End the open streams now (from another thread, on stop): a read waiting for the next
+        heartbeat returns at once instead of after its timeout."""
+        for sock in list(self._streams):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def _checked_stream(messages: Iterator[StreamMessage]) -> Iterator[StreamMessage]:

@@ -118,6 +118,7 @@ class SyncWorker:
         self._stop.set()
         self._wake.set()
         self._poll_now.set()
+        self.client.close_streams()  # the stream thread waits in a read for the next heartbeat
         for t in self._threads:
             t.join(timeout)
 

@@ -90,3 +90,28 @@ def test_demo_fresh_removes_nothing_from_a_data_dir_that_is_no_demo(tmp_path):
     assert proc.returncode == 2 and "holds no demo" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert (tmp_path / "edge.db").read_bytes() == b"a bench's data"
+
+
+def test_sigterm_ends_the_demo_at_once_with_its_work_on_disk(tmp_path):
+    import signal
+    import sqlite3
+    import subprocess
+
+    server = demo(tmp_path / "var", free_port())
+    try:  # the hub's device stream is open (it waits for the next heartbeat), a page's too
+        wait_until(lambda: get(f"{server.url}/healthz")["sync"].get("stream_connected"),
+                   timeout=15, what="the device stream to the hub")
+        page = urllib.request.urlopen(f"{server.url}/api/v1/stream", timeout=10)
+        page.readline()
+        answer = server.post("/api/v1/scans", {"code": "4006381333931"})[1]
+        server.proc.send_signal(signal.SIGTERM)
+        try:  # it took 5-7 s: the stream thread sat in its read until the heartbeat timeout
+            assert server.proc.wait(3) == 0
+        except subprocess.TimeoutExpired:
+            pytest.fail("scanedge serve --demo still running 3 s after SIGTERM")
+        page.close()
+    finally:
+        server.stop()
+    with sqlite3.connect(tmp_path / "var" / "edge.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM events WHERE event_id = ?",
+                          [answer["event_id"]]).fetchone() == (1,)

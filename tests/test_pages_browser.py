@@ -269,6 +269,16 @@ def test_bench_prints_to_the_virtual_printer(rig, browser) -> None:
     shot(browser, "bench-360x640")
     # reprint asks for a reason (who is the signed-in person)
     browser.find_element(By.ID, "reprint-btn").click()
+    # the submit is on the 360x640 screen as the dialog opens, not below the fold or scrolled away
+    js_until(browser, "return document.getElementById('reprint-dialog').open")
+    seen = browser.execute_script(
+        "const b = document.getElementById('reprint-submit'), r = b.getBoundingClientRect();"
+        " const d = document.getElementById('reprint-dialog').getBoundingClientRect();"
+        " const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);"
+        " return {top: r.top, bottom: r.bottom, shown_to: Math.min(innerHeight, d.bottom),"
+        " hit: hit === b};")
+    shot(browser, "bench-reprint-360x640")
+    assert seen["top"] >= 0 and seen["bottom"] <= seen["shown_to"] and seen["hit"], seen
     browser.find_element(By.CSS_SELECTOR, "input[name=reason]").click()
     browser.find_element(By.ID, "reprint-submit").click()
     wait_until(lambda: printer.labels == before + 2, timeout=15, what="the reprint")

@@ -4,7 +4,8 @@ With ``--json``: one JSON object a line per image (DESIGN.md): ``{"file", "track
 "carrier", "source", "confidence", "elapsed_ms"}`` plus ``candidates``, ``carrier_name``,
 ``flags`` and ``region``. An unreadable file gets ``{"file", "error", "message", ...}``, one line
 on stderr, and the exit status is 2 once all files are done. Without ``--json``: one line of
-text per image read (an unreadable one is only the line on stderr). A progress bar goes to stderr for many files on a terminal.
+text per image read (an unreadable one is only the line on stderr). A progress bar goes to
+stderr for many files on a terminal.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ DEMO_CONFIG = "scanedge.toml"
 
 
 def demo_orders() -> list[dict]:
-    """The bundled demo orders (DESIGN.md's order JSON), shipped inside the package."""
+    """The bundled demo orders (docs/interfaces.md, "Order JSON"), shipped inside the package."""
     return json.loads(resources.files("edge").joinpath("demo/orders.json").read_text("utf-8"))
 
 

@@ -1,4 +1,4 @@
-"""``scanedge orders import``: orders from DESIGN.md's JSON (one order or a list) or from CSV.
+"""``scanedge orders import``: orders as docs/interfaces.md's "Order JSON" (one order or a list) or from CSV.
 
 CSV has one row per order line: ``order_id, sku, qty`` and optionally ``name, lot, expires,
 priority, tracking_number, carrier, lane, station, gift_name, gift_qty``; order-level columns are

@@ -1,4 +1,4 @@
-"""``scanedge route --layout LAYOUT.toml PICKS.json [--json] [--method ...]`` (DESIGN.md)."""
+"""``scanedge route --layout LAYOUT.toml PICKS.json [--json] [--method ...]`` (docs/interfaces.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """``scanedge decode IMAGE... [--json]``: barcodes from image files.
 
 With ``--json``: one JSON object a line per image, ``{"file", "symbols", "elapsed_ms"}``
-(DESIGN.md); an unreadable file gets ``{"file", "error", "message", "symbols": [],
+(docs/interfaces.md "Command line"); an unreadable file gets ``{"file", "error", "message", "symbols": [],
 "elapsed_ms"}``, one line on stderr, and the exit status is 2 once all files are done.
 Without ``--json``: a table. A directory argument means the images in it.
 """

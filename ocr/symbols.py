@@ -9,7 +9,7 @@ from edge.domain.gs1 import Gs1Data
 
 Point = tuple[int, int]
 
-# zbar's type names -> zxing-cpp's format names (the names DESIGN.md promises).
+# zbar's type names -> zxing-cpp's format names (the names docs/interfaces.md promises).
 ZBAR_TO_ZXING: dict[str, str] = {
     "CODE128": "Code128",
     "CODE39": "Code39",
@@ -87,7 +87,7 @@ class Symbol:
         return (sum(p[0] for p in self.position) / 4.0, sum(p[1] for p in self.position) / 4.0)
 
     def to_json(self) -> dict[str, Any]:
-        """``{"format", "text", "position"}`` (DESIGN.md) plus the parsed GS1 fields and provenance."""
+        """``{"format", "text", "position"}`` (docs/interfaces.md), the parsed GS1 fields, provenance."""
         out: dict[str, Any] = {
             "format": self.format,
             "text": self.text,

@@ -459,7 +459,7 @@ def _read(gray: np.ndarray, file: str | None, t0: float, ocr_engine: Any,
     winner = decision.winner
     flags += decision.flags
     if winner is None:
-        # A lone barcode whose text fits no known format is still the number (DESIGN/issue 4),
+        # A lone barcode whose text fits no known format is still the number (docs/interfaces.md, issue 4),
         # with no carrier and a low confidence, unless the text stage found rivals.
         unknown = [c for c in decision.candidates if not c.matches and "barcode" in c.sources]
         rivals = [c for c in decision.candidates if c.matches]

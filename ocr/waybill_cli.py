@@ -1,6 +1,6 @@
 """``scanedge waybill IMAGE... [--json]``: tracking number and carrier from waybill photos.
 
-With ``--json``: one JSON object a line per image (DESIGN.md): ``{"file", "tracking_number",
+With ``--json``: one JSON object a line per image (docs/interfaces.md): ``{"file", "tracking_number",
 "carrier", "source", "confidence", "elapsed_ms"}`` plus ``candidates``, ``carrier_name``,
 ``flags`` and ``region``. An unreadable file gets ``{"file", "error", "message", ...}``, one line
 on stderr, and the exit status is 2 once all files are done. Without ``--json``: one line of

@@ -9,7 +9,7 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("label", parents=[common], help="render an order's label to PNG and ESC/POS bytes")
-    p.add_argument("order", metavar="ORDER.json", help="one order (DESIGN.md order JSON)")
+    p.add_argument("order", metavar="ORDER.json", help="one order (the order JSON of docs/interfaces.md)")
     p.add_argument("--paper", choices=("58", "80", "100x150"),
                    help="paper (default: the printer model's, see printer_model / paper settings)")
     p.add_argument("--template", metavar="NAME", help="template name or .toml path (default standard_PAPER)")

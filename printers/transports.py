@@ -219,7 +219,7 @@ class PreviewTransport(Transport):
 
 def make_transport(address: str, *, timeout: float = 5.0, status_timeout: float = 1.0,
                    status: bool = True) -> Transport:
-    """A transport for a printer address (DESIGN.md "Printer address"); ValueError if bad."""
+    """A transport for a printer address (docs/interfaces.md "Printer address"); ValueError if bad."""
     parts = urlsplit(address)
     scheme = parts.scheme
     where = f"printer {address!r}"

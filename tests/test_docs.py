@@ -23,3 +23,48 @@ def test_readme_first_screen_has_the_two_commands_and_ci_runs_the_second():
     assert "scripts/setup.sh demo" in first_screen and "scripts/setup.sh test" in first_screen
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "scripts/setup.sh test" in ci
+
+
+SOURCE_SUFFIXES = {".py", ".md", ".toml", ".sh", ".html", ".js", ".json", ".txt"}
+SKIPPED_DIRS = {".git", ".venv", "build", "var", "node_modules"}
+
+
+def _repo_files():
+    for path in ROOT.rglob("*"):
+        parts = path.relative_to(ROOT).parts
+        if (path.suffix in SOURCE_SUFFIXES and path.is_file()
+                and not any(p in SKIPPED_DIRS or p.endswith(".egg-info") for p in parts)):
+            yield path
+
+
+def test_nothing_points_at_a_design_note_outside_the_repo():
+    """The interfaces live in docs/interfaces.md; the design note they came from is not here."""
+    import re
+
+    outside = re.compile(r"DESIGN(\.md|'s\b|/)")
+    found = [f"{p.relative_to(ROOT)}:{n}" for p in _repo_files()
+             for n, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+             if outside.search(line)]
+    assert not found, "point at docs/interfaces.md instead: " + ", ".join(found)
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    import re
+
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_to_a_section_of_a_page_find_that_section():
+    import re
+
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)#([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            linked = (page.parent / target).resolve() if target else page
+            headings = [line.lstrip("#") for line in linked.read_text(encoding="utf-8").splitlines()
+                        if line.startswith("#")] if linked.is_file() else []
+            if anchor not in {_slug(h) for h in headings}:
+                broken.append(f"{page.relative_to(ROOT)}: {target}#{anchor}")
+    assert not broken, broken

@@ -85,7 +85,7 @@ class TrackingFormat:
 
 @dataclass(frozen=True)
 class Carrier:
-    code: str  # DESIGN.md's carrier code: SF, ZTO, YTO, STO, YUNDA, JT, JD, EMS, DBL, ...
+    code: str  # the carrier code of docs/interfaces.md: SF, ZTO, YTO, STO, YUNDA, JT, JD, EMS, DBL, ...
     name_zh: str
     name_en: str
     aliases: tuple[str, ...]

@@ -1,4 +1,4 @@
-"""The warehouse layout (``layout.toml``) and location codes ``ZONE-AA-BB-L`` (DESIGN.md).
+"""The warehouse layout (``layout.toml``) and location codes ``ZONE-AA-BB-L`` (docs/interfaces.md).
 
 One rectangular block of parallel aisles, picked from both sides. Aisle ``a`` is at
 ``x = (a - 1) * aisle_pitch_m``; bin ``b`` at ``y = b * bin_pitch_m``; the front cross aisle is

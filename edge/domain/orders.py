@@ -1,4 +1,4 @@
-"""Orders as the hub, the importer and the label renderer see them (DESIGN.md "Order JSON")."""
+"""Orders as the hub, the importer and the label renderer see them (docs/interfaces.md "Order JSON")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pick routes over a single-block layout (DESIGN.md's walking model; docs/picking.md).
+"""Pick routes over a single-block layout (the walking model of docs/interfaces.md; docs/picking.md).
 
 Walking happens along aisles and along the front (y = 0) and back (y = depth) cross aisles;
 levels add no distance. Two routers:

@@ -1,4 +1,4 @@
-"""The hub's HTTP API (DESIGN.md "Hub HTTP"): Flask application factory."""
+"""The hub's HTTP API (docs/interfaces.md "Hub HTTP"): Flask application factory."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Everything here runs inside a :class:`~sync.hub.storage.Tx` of the storage (SQLi
 PostgreSQL, ``?`` placeholders), so a command, the conflict it causes and the ``needs_decision``
 freeze that follows commit together.
 
-Conflict rule (DESIGN.md "Freeze"): an ``expedite`` and a ``freeze`` with reason ``cancel`` for one
+Conflict rule (docs/interfaces.md): an ``expedite`` and a ``freeze`` with reason ``cancel`` for one
 order, issued within ``conflict_window_s`` of each other (either order), put the order in
 ``needs_decision``: the hub records a conflict and issues a signed freeze with reason
 ``needs_decision`` right after the second command, so every device blocks the order as frozen.

@@ -82,8 +82,8 @@ ORDER_DOC = obj({"lines": {"type": "array", "minItems": 1, "maxItems": MAX_LINES
      "gifts": {"type": "array", "maxItems": MAX_GIFTS, "items": obj({"name": TEXT}, {
          "qty": {"type": "integer", "minimum": 1, "maximum": 100_000}})},
      "recipient": ANY_OBJ})
-ORDER_DOC["description"] = (f"DESIGN.md's order JSON; unknown keys are kept. At most {MAX_DOC_CHARS} "
-                            "characters as JSON, nesting at most 16.")
+ORDER_DOC["description"] = ("Order JSON (docs/interfaces.md); unknown keys are kept. At most "
+                            f"{MAX_DOC_CHARS} characters as JSON, nesting at most 16.")
 COMMAND = obj({"command_id": STR, "order_id": STR, "kind": STR, "issued_at": STR, "version": INT,
                "site": STR, "signature": STR, "hub_key": STR},
               {"change_seq": INT, "reason": STR, "conflict": ANY_OBJ})

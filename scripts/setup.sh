@@ -3,7 +3,7 @@
 # system packages already installed):
 #   scripts/setup.sh demo [serve args]   install, load the demo orders, run the edge service
 #   scripts/setup.sh demo --fresh        the same, after removing the last demo's data (./var)
-#   scripts/setup.sh test [pytest args]  install, run ruff and the whole test suite
+#   scripts/setup.sh test [pytest args]  install, run ruff, mypy and the whole test suite
 #   scripts/setup.sh install             install only (system packages + .venv)
 #   scripts/setup.sh packages            the run-time system packages only (systemd/install.sh)
 #   scripts/setup.sh rapidocr [PYTHON]   the RapidOCR step only, into PYTHON's environment
@@ -113,6 +113,8 @@ case "$cmd" in
         make_venv
         say "ruff"
         .venv/bin/ruff check .
+        say "mypy (the domain and the store: pyproject.toml [tool.mypy])"
+        .venv/bin/mypy
         say "pytest"
         exec .venv/bin/python -m pytest "$@"
         ;;

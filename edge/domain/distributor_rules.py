@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,7 +93,7 @@ class Rule:
         return out
 
 
-def parse_rules(text: str, carrier_code=None) -> dict[str, Rule]:
+def parse_rules(text: str, carrier_code: Callable[[str], str | None] | None = None) -> dict[str, Rule]:
     """The ``waybill_rules`` setting: ``{distributor: rule}``; ``"*"`` applies to everyone else.
 
     ``carrier_code(code)`` returns the carrier table's code for a code or None (unknown)."""

@@ -247,7 +247,8 @@ def _euler_order(layout: Layout, by_aisle: dict[int, list[float]], first: int,
             chain([back, *reversed(picks[gap + 1:])], 2)
     start = ("B", layout.depot_aisle)
     used: set[int] = set()
-    stack, walk = [start], []
+    stack: list[tuple] = [start]
+    walk: list[tuple] = []
     while stack:  # Hierholzer
         node = stack[-1]
         neighbours = adj[node]

@@ -64,7 +64,7 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
 class Migration:
     version: int
     description: str
-    apply: Callable[[sqlite_utils.Database], None]
+    apply: Callable[[sqlite_utils.Database], object]  # what it returns is ignored
 
 
 def migrate(db: sqlite_utils.Database, component: str, steps: Sequence[Migration]) -> int:

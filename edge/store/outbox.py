@@ -79,7 +79,8 @@ def pending_batch(db: sqlite_utils.Database, max_events: int, max_bytes: int) ->
     rows = db.execute(
         "SELECT seq, event_id, device_id, type, order_id, payload, device_time, hlc FROM events"
         " WHERE state = 'pending' ORDER BY seq LIMIT ?", [max_events]).fetchall()
-    batch, size = [], 0
+    batch: list[dict[str, Any]] = []
+    size = 0
     for seq, event_id, device_id, type_, order_id, payload, device_time, hlc in rows:
         size += len(payload) + 200
         if batch and size > max_bytes:

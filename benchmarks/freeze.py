@@ -240,7 +240,8 @@ def _verify_cost(n: int = 2000) -> str:
 
     from edge.store import Store
     from sync import command_log
-    from sync.signing import HubSigner, _unb64, signed_bytes, verify_command
+    from sync.pinning import verify_command
+    from sync.signing import HubSigner, _unb64, signed_bytes
 
     signer = HubSigner.generate()
     payload = signer.sign({"command_id": "c", "order_id": "SO-1", "kind": "freeze",

@@ -18,6 +18,7 @@ import sqlite_utils
 from ulid import ULID
 
 from edge.bus import EventBus
+from edge.domain.refusal import Refusal
 from edge.store import Store
 from edge.store.db import Migration, utc_now
 from edge.store.outbox import append_event
@@ -64,7 +65,7 @@ class Alarm:
         return {**asdict(self), "active": self.acked_at is None, "speak": self.message.get("zh")}
 
 
-class AlarmError(ValueError):
+class AlarmError(Refusal, ValueError):
     """An acknowledgement that cannot be taken (unknown alarm, missing operator)."""
 
 
@@ -119,12 +120,13 @@ class AlarmCenter:
 
     def acknowledge(self, alarm_id: str, operator: str) -> Alarm:
         if not isinstance(operator, str) or not operator.strip() or len(operator) > 64:
-            raise AlarmError("operator: required (who acknowledged the alarm), 1-64 characters")
+            raise AlarmError("bad_request",
+                             "operator: required (who acknowledged the alarm), 1-64 characters")
 
         def write(db: sqlite_utils.Database) -> Alarm:
             alarm = self.ack_in(db, alarm_id, operator)
             if alarm is None:
-                raise AlarmError(f"no alarm {alarm_id}")
+                raise AlarmError("not_found", f"no alarm {alarm_id}")
             return alarm
 
         alarm = self.store.write(write, essential=True)

@@ -27,7 +27,7 @@ COMMAND_MODULES = (
     "ocr.waybill_cli",
     "printers.cli",
     "sync.cli",
-    "edge.interception_report",
+    "edge.report_cli",
     "edge.picking_cli",
 )
 

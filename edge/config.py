@@ -85,10 +85,10 @@ def _hub_public_key(value: str) -> str | None:
 
 
 def _waybill_rules(value: str) -> str | None:
-    from edge.waybills import parse_rules  # the rules' format lives with the capture code
+    from edge.domain.distributor_rules import parse_waybill_rules
 
     try:
-        parse_rules(value)
+        parse_waybill_rules(value)
     except ValueError as e:
         return str(e)
     return None

@@ -66,7 +66,7 @@ class EdgeContext:
         ctx._wire_picking()
         if settings.hub_url:
             from edge.freeze_effects import AckSender
-            from sync.signing import pin_configured_key
+            from sync.pinning import pin_configured_key
             from sync.worker import SyncWorker
 
             pin_configured_key(store, settings.device_id, settings.hub_public_key)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
+from edge.domain.refusal import Refusal
 from edge.freeze_effects import stations_working_on
 from edge.store import notes
 from edge.store.orders import load_pack_state
@@ -24,10 +25,8 @@ if TYPE_CHECKING:
     from edge.store import Store
 
 
-class NoteError(LookupError):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code = status, code
+class NoteError(Refusal):
+    """Reading a note refused."""
 
 
 class NoteService:
@@ -55,10 +54,10 @@ class NoteService:
         """A person at ``station`` read the note: the order's scans go on."""
         def write(db: sqlite_utils.Database) -> dict[str, Any]:
             if load_pack_state(db, order_id) is None:
-                raise NoteError(404, "not_found", f"order {order_id} is not on this device")
+                raise NoteError("not_found", f"order {order_id} is not on this device")
             done = notes.mark_read(db, order_id, command_id, operator=operator, station=station)
             if done is None:
-                raise NoteError(409, "note_not_pending",
+                raise NoteError("note_not_pending",
                                 f"note {command_id} of order {order_id} is not waiting to be "
                                 "read (read already, replaced by a newer note, or unknown)")
             note, read_at = done

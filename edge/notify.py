@@ -15,8 +15,6 @@ import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,10 +23,10 @@ import sqlite_utils
 from edge.bus import EventBus
 from edge.store import Store
 from edge.store.db import Migration, utc_now
+from edge.webhook import backoff_s, post_json
 
 log = logging.getLogger(__name__)
 COMPONENT = "notify"
-BACKOFF_CAP_S = 300.0
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -39,24 +37,6 @@ def _v1(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS = (Migration(1, "webhook notifications", _v1),)
-
-
-def post_json(url: str, payload: str, timeout_s: float) -> str | None:
-    """POST one JSON document; None when the URL answered 2xx, else what went wrong."""
-    req = urllib.request.Request(url, data=payload.encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as r:
-            return None if 200 <= r.status < 300 else f"HTTP {r.status}"
-    except urllib.error.HTTPError as e:
-        return f"HTTP {e.code}"
-    except (OSError, ValueError) as e:
-        return f"{e.__class__.__name__}: {e}"
-
-
-def backoff_s(attempts: int, base_s: float) -> float:
-    """The wait before the next try of a webhook that failed ``attempts`` times (capped)."""
-    return min(BACKOFF_CAP_S, base_s * 2 ** attempts)
 
 
 class Notifier:

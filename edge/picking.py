@@ -25,6 +25,7 @@ from edge.domain.handover import InTote, ToteOpen, open_from_tote
 from edge.domain.layout import Layout, LayoutError, Location, parse_layout
 from edge.domain.orders import Order
 from edge.domain.packing import PackState, ScanContext, Verdict, evaluate_scan
+from edge.domain.refusal import Refusal
 from edge.domain.routing import distance, point, route
 from edge.domain.waves import Candidate, WaveLimits, build_waves
 from edge.interceptions import record_interception
@@ -79,12 +80,8 @@ def _v1(db: sqlite_utils.Database) -> None:
 MIGRATIONS = (Migration(1, "waves, pick stops, totes, put-backs", _v1),)
 
 
-class PickError(ValueError):
-    """A pick request that cannot be taken; ``status`` is the HTTP status, ``error`` the code."""
-
-    def __init__(self, status: int, error: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.error = status, error
+class PickError(Refusal, ValueError):
+    """A pick request that cannot be taken."""
 
 
 def _msg(zh: str, en: str) -> dict[str, str]:
@@ -112,12 +109,12 @@ class PickService:
         try:
             text = self.layout_path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise PickError(409, "no_layout", f"no warehouse layout at {self.layout_path}: "
+            raise PickError("no_layout", f"no warehouse layout at {self.layout_path}: "
                                               "picking needs one (docs/picking.md)") from None
         try:
             return parse_layout(text)
         except LayoutError as e:
-            raise PickError(409, "bad_layout", f"{self.layout_path}: {e}") from None
+            raise PickError("bad_layout", f"{self.layout_path}: {e}") from None
 
     # -- waves ----------------------------------------------------------------------------------
     def start_timer(self) -> None:
@@ -259,13 +256,13 @@ class PickService:
                 row = db.execute("SELECT wave_id FROM pick_waves WHERE state = 'open'"
                                  " ORDER BY urgent DESC, wave_id LIMIT 1").fetchone()
                 if row is None:
-                    raise PickError(404, "no_wave", "no wave is waiting: build waves first")
+                    raise PickError("no_wave", "no wave is waiting: build waves first")
                 wid = row[0]
             row = db.execute("SELECT state FROM pick_waves WHERE wave_id = ?", [wid]).fetchone()
             if row is None:
-                raise PickError(404, "not_found", f"no wave {wid}")
+                raise PickError("not_found", f"no wave {wid}")
             if row[0] != "open":
-                raise PickError(409, "taken", f"wave {wid} is {row[0]}")
+                raise PickError("taken", f"wave {wid} is {row[0]}")
             db.execute("UPDATE pick_waves SET state = 'claimed', station = ?, operator = ?,"
                        " claimed_at = ? WHERE wave_id = ?", [station, operator, utc_now(), wid])
             append_event(db, self.device_id, "pick_claimed",
@@ -346,13 +343,13 @@ class PickService:
         """One scan on the picker's PDA: a put-back's bin, else the current stop's bin, item or
         tote, whichever the stop expects."""
         if not isinstance(code, str) or not code.strip() or len(code) > 4096:
-            raise PickError(400, "bad_request", "code: 1-4096 characters")
+            raise PickError("bad_request", "code: 1-4096 characters")
         alarm_box: list[Alarm] = []
 
         def write(db: sqlite_utils.Database) -> dict[str, Any]:
             wave_id = self._wave_of(db, station)
             if wave_id is None:
-                raise PickError(409, "no_wave", "claim a wave first")
+                raise PickError("not_claimed", "claim a wave first")
             view = self._view(db, wave_id)
             result = self._step(db, view, code.strip(), station, operator, alarm_box)
             after = self._view(db, wave_id)
@@ -462,16 +459,16 @@ class PickService:
     def short(self, station: str, operator: str, stop_no: int, found: int,
               reason: str) -> dict[str, Any]:
         if reason not in SHORT_REASONS:
-            raise PickError(400, "bad_request", f"reason: one of {', '.join(SHORT_REASONS)}")
+            raise PickError("bad_request", f"reason: one of {', '.join(SHORT_REASONS)}")
 
         def write(db: sqlite_utils.Database) -> dict[str, Any]:
             wave_id, stop = self._stop_of(db, station, stop_no)
             if not isinstance(found, int) or isinstance(found, bool) or not \
                     stop["picked"] <= found < stop["qty"]:
-                raise PickError(400, "bad_request", f"found: {stop['picked']}..{stop['qty'] - 1} "
+                raise PickError("bad_request", f"found: {stop['picked']}..{stop['qty'] - 1} "
                                                     "(the items scanned so far count)")
             if found > stop["picked"]:
-                raise PickError(400, "bad_request", "scan the items found before reporting short")
+                raise PickError("bad_request", "scan the items found before reporting short")
             missing = stop["qty"] - found
             db.execute("UPDATE pick_stops SET short_qty = ?, short_reason = ?, state = ?"
                        " WHERE wave_id = ? AND stop_no = ?",
@@ -506,11 +503,11 @@ class PickService:
                  stop_no: int) -> tuple[str, dict[str, Any]]:
         wave_id = self._wave_of(db, station)
         if wave_id is None:
-            raise PickError(409, "no_wave", "claim a wave first")
+            raise PickError("not_claimed", "claim a wave first")
         view = self._view(db, wave_id)
         stop = next((s for s in view["stops"] if s["stop_no"] == stop_no), None)
         if stop is None or stop["state"] not in ("todo", "at_bin", "skipped"):
-            raise PickError(409, "not_open", f"stop {stop_no} is not open")
+            raise PickError("not_open", f"stop {stop_no} is not open")
         return wave_id, stop
 
     # -- a freeze lands -------------------------------------------------------------------------

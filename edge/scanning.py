@@ -30,6 +30,7 @@ from edge.domain.packing import (
     Verdict,
     evaluate_scan,
 )
+from edge.domain.refusal import Refusal
 from edge.interceptions import record_interception, seconds_since
 from edge.store import Store, bench, notes
 from edge.store.db import utc_now
@@ -50,7 +51,7 @@ MAX_CODE = 4096  # characters (a GS1 string is under 100, a full 2D code ~3,000)
 ScanListener = Callable[[dict[str, Any]], None]
 
 
-class ScanInputError(ValueError):
+class ScanInputError(Refusal, ValueError):
     """A scan request that cannot be taken (bad station name, oversized scan id ...)."""
 
 
@@ -94,11 +95,11 @@ class ScanService:
         if scan_id is not None:
             check_name("scan_id", scan_id, MAX_SCAN_ID)
         if not isinstance(code, str):
-            raise ScanInputError("code: expected text")
+            raise ScanInputError("bad_request", "code: expected text")
         if len(code) > MAX_CODE:
-            raise ScanTooLarge(f"code: {len(code)} characters, at most {MAX_CODE}")
+            raise ScanTooLarge("too_large", f"code: {len(code)} characters, at most {MAX_CODE}")
         if not _is_unicode(code):  # e.g. a command line in another encoding: no UTF-8 form
-            raise ScanInputError("code: not valid Unicode text (a lone surrogate or bytes "
+            raise ScanInputError("bad_request", "code: not valid Unicode text (a lone surrogate or bytes "
                                  "in another encoding)")
         scanned = classify(code)
         acked: list[Alarm] = []
@@ -286,11 +287,12 @@ def _is_unicode(text: str) -> bool:
 
 def check_name(field: str, value: object, max_len: int, *, strict: bool = True) -> None:
     if not isinstance(value, str) or not value.strip() or len(value) > max_len:
-        raise ScanInputError(f"{field}: expected 1-{max_len} characters")
+        raise ScanInputError("bad_request", f"{field}: expected 1-{max_len} characters")
     if not _is_unicode(value):
-        raise ScanInputError(f"{field}: not valid Unicode text")
+        raise ScanInputError("bad_request", f"{field}: not valid Unicode text")
     if strict and not all(ch.isalnum() or ch in "-_.:" for ch in value):
-        raise ScanInputError(f"{field}: only letters, digits, '-', '_', '.', ':' are allowed")
+        raise ScanInputError("bad_request",
+                             f"{field}: only letters, digits, '-', '_', '.', ':' are allowed")
 
 
 def order_view(state: PackState, bench_info: dict[str, Any] | None = None) -> dict[str, Any]:

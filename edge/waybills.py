@@ -38,8 +38,8 @@ from ulid import ULID
 
 from edge.config import Settings
 from edge.domain.carriers import carrier_by_code, identify, normalize_tracking
-from edge.domain.distributor_rules import Problem, Rule, check_number, rule_for
-from edge.domain.distributor_rules import parse_rules as _parse_rules
+from edge.domain.distributor_rules import Problem, check_number, parse_waybill_rules, rule_for
+from edge.domain.refusal import Refusal
 from edge.store import Store
 from edge.store.db import Migration, utc_now
 from edge.store.orders import load_freeze
@@ -81,26 +81,12 @@ def _v1(db: sqlite_utils.Database) -> None:
 MIGRATIONS = (Migration(1, "waybill captures", _v1),)
 
 
-class WaybillError(Exception):
-    """A capture or confirmation refused: HTTP status, code, message (and details)."""
-
-    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.details = status, code, message, details
+class WaybillError(Refusal):
+    """A waybill capture or confirmation refused."""
 
 
 # ---------------------------------------------------------------------------------------------
 # distributor rules (edge/domain/distributor_rules.py)
-
-
-def parse_rules(text: str) -> dict[str, Rule]:
-    """The ``waybill_rules`` setting: ``{distributor: rule}``; ``"*"`` applies to everyone else."""
-
-    def code(c: str) -> str | None:
-        found = carrier_by_code(c)
-        return found.code if found else None
-
-    return _parse_rules(text, code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,7 +98,7 @@ class WaybillCaptures:
         self.settings = settings
         self.store = store
         self.root = Path(settings.data_dir) / CAPTURE_DIR
-        self.rules = parse_rules(settings.waybill_rules)
+        self.rules = parse_waybill_rules(settings.waybill_rules)
         store.ensure_schema("waybills", MIGRATIONS)
         self._last_purge = 0.0
         self._purge_lock = threading.Lock()
@@ -145,12 +131,12 @@ class WaybillCaptures:
         """Refuse an unknown or frozen order before any work is done (a frozen one is logged).
         A distributor gets the same 404 for another distributor's order as for none."""
         if as_distributor is not None and not order_id:
-            raise WaybillError(400, "order_required", "a distributor names the order")
+            raise WaybillError("order_required", "a distributor names the order")
         if not order_id:
             return
         db = self.store.read()
         if not self._visible(db, order_id, as_distributor):
-            raise WaybillError(404, "unknown_order", f"no order {order_id}")
+            raise WaybillError("unknown_order", f"no order {order_id}")
         if load_freeze(db, order_id) is not None:
             self._refuse_frozen(order_id, station=station, operator=operator)
 
@@ -164,7 +150,7 @@ class WaybillCaptures:
 
         def tx(db: sqlite_utils.Database) -> dict[str, Any]:
             if order_id and not self._visible(db, order_id, as_distributor):
-                raise WaybillError(404, "unknown_order", f"no order {order_id}")
+                raise WaybillError("unknown_order", f"no order {order_id}")
             freeze = load_freeze(db, order_id) if order_id else None
             if freeze is not None:  # frozen between the check and now
                 return {"frozen": True}
@@ -218,7 +204,7 @@ class WaybillCaptures:
         if carrier:
             c = carrier_by_code(carrier)
             if c is None:
-                raise WaybillError(422, "unknown_carrier", f"unknown carrier {carrier!r}")
+                raise WaybillError("unknown_carrier", f"unknown carrier {carrier!r}")
             named = c.code
         fits = [m.carrier.code for m in identify(number)] if number else []
 
@@ -227,17 +213,17 @@ class WaybillCaptures:
                 "SELECT order_id, status, result, station, distributor FROM waybill_captures"
                 " WHERE capture_id = ?", [capture_id]).fetchone()
             if row is None or (as_distributor is not None and row[4] != as_distributor):
-                raise WaybillError(404, "unknown_capture", f"no capture {capture_id}")
+                raise WaybillError("unknown_capture", f"no capture {capture_id}")
             cap_order, status, result_json, station, dist = row
             target = cap_order or order_id
             if as_distributor is not None and not target:
-                raise WaybillError(400, "order_required", "a distributor names the order")
+                raise WaybillError("order_required", "a distributor names the order")
             if target and not self._visible(db, target, as_distributor):
-                raise WaybillError(404, "unknown_order", f"no order {target}")
+                raise WaybillError("unknown_order", f"no order {target}")
             if status != "needs_confirmation":
-                raise WaybillError(409, "already_done", f"capture {capture_id} is {status}")
+                raise WaybillError("already_done", f"capture {capture_id} is {status}")
             if order_id and cap_order and order_id != cap_order:
-                raise WaybillError(409, "other_order",
+                raise WaybillError("other_order",
                                    f"capture {capture_id} belongs to order {cap_order}")
             dist = as_distributor or dist or _distributor_of(db, target)
             applies = rule_for(self.rules, dist)
@@ -246,24 +232,24 @@ class WaybillCaptures:
                                    rule=applies[1] if applies else None,
                                    order_carrier=prev_carrier)
             if verdict.error == "carrier_ambiguous":
-                raise WaybillError(422, verdict.error, verdict.message,
+                raise WaybillError(verdict.error, verdict.message,
                                    carriers=list(verdict.carriers))
             if verdict.error:
-                raise WaybillError(422, verdict.error, verdict.message)
+                raise WaybillError(verdict.error, verdict.message)
             chosen = verdict.carrier
             freeze = load_freeze(db, target) if target else None
             if freeze is not None:
                 return {"frozen": target, "station": station}
             problems = [p.to_json() for p in verdict.problems]
             if problems and not accept_rule_exception:
-                raise WaybillError(422, "rule_failed",
+                raise WaybillError("rule_failed",
                                    f"{dist or 'this distributor'} needs "
                                    + "; ".join(p.message for p in verdict.problems),
                                    problems=problems, distributor=dist,
                                    rule=applies[0] if applies else None)
             other = _other_order(db, target, number)
             if other:
-                raise WaybillError(409, "tracking_in_use",
+                raise WaybillError("tracking_in_use",
                                    f"{number} is already the tracking number of order {other}",
                                    other_order_id=other)
             result = json.loads(result_json)
@@ -360,7 +346,7 @@ class WaybillCaptures:
 
         freeze = self.store.write(tx, essential=True)
         reason = freeze.reason if freeze else "frozen"
-        raise WaybillError(409, "frozen", f"order {order_id} is frozen ({reason}): "
+        raise WaybillError("frozen", f"order {order_id} is frozen ({reason}): "
                            "no waybill may be attached", order_id=order_id, reason=reason)
 
     # -- photos -----------------------------------------------------------------------------

@@ -36,6 +36,8 @@ from typing import Final
 import numpy as np
 from PIL import Image
 
+from edge.domain.refusal import Refusal
+
 DEFAULT_MAX_BYTES: Final = 20 * 1024 * 1024  # 20 MB: a 50 MP phone JPEG fits
 DEFAULT_MAX_PIXELS: Final = 40_000_000  # 40 MP: a 6300 x 6300 photo
 ALLOWED_FORMATS: Final = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF", "PPM")
@@ -45,28 +47,11 @@ MAX_SIDE: Final = 30_000  # px; 40 MP at this length is still 1,333 px the other
 MAX_ASPECT: Final = 100  # longer side / shorter side
 BAND_BYTES: Final = 2 * 1024 * 1024  # decoded bytes per band when an image is read in bands
 
-ERROR_STATUS: Final = {
-    "empty": 400,
-    "not_an_image": 400,
-    "truncated": 400,
-    "bad_shape": 400,
-    "too_large": 413,
-    "too_many_pixels": 413,
-    "multi_frame": 400,
-    "busy": 503,
-}
 
-
-class ImageError(ValueError):
-    """The input is not an image we will decode. ``code`` is stable, ``http_status`` 4xx/503."""
-
-    def __init__(self, code: str, message: str) -> None:
-        if code not in ERROR_STATUS:
-            raise ValueError(f"unknown image error code {code!r}")
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.http_status = ERROR_STATUS[code]
+class ImageError(Refusal, ValueError):
+    """The input is not an image we will decode: ``empty``, ``not_an_image``, ``truncated``,
+    ``bad_shape``, ``multi_frame`` (400), ``too_large``, ``too_many_pixels`` (413), ``busy``
+    (503, the memory budget; edge/domain/refusal.py has the statuses)."""
 
 
 Source = str | os.PathLike | bytes | bytearray | memoryview | np.ndarray

@@ -25,11 +25,11 @@ import threading
 
 from flask import Blueprint, current_app, jsonify, request
 
+from edge.domain.refusal import Refusal
 from edge.web import context
 from edge.web.auth import operator as auth_operator
 from edge.web.auth import principal as auth_principal
 from edge.web.auth import station_of
-from edge.web.errors import ApiError
 
 bp = Blueprint("waybills", __name__)
 
@@ -54,12 +54,8 @@ def _field(source, name: str) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > MAX_FIELD or not value.strip():
-        raise ApiError(400, "bad_field", f"{name}: 1-{MAX_FIELD} characters")
+        raise Refusal("bad_field", f"{name}: 1-{MAX_FIELD} characters")
     return value.strip()
-
-
-def _api_error(e) -> ApiError:
-    return ApiError(e.status, e.code, e.message, **e.details)
 
 
 def _as_distributor() -> str | None:
@@ -77,65 +73,50 @@ def list_orders():
 
 @bp.post("/waybills")
 def post_waybill():
-    from edge.waybills import WaybillError
     from ocr import memory
-    from ocr.images import ImageError, limits_from_settings
+    from ocr.images import limits_from_settings
     from ocr.waybill import read_waybill
 
     upload = request.files.get("image")
     if upload is None:
-        raise ApiError(400, "missing_image", "send the photo as multipart/form-data field 'image'")
+        raise Refusal("missing_image", "send the photo as multipart/form-data field 'image'")
     order_id, station, distributor = (
         _field(request.form, k) for k in ("order_id", "station", "distributor"))
     station, operator = station_of(station), auth_operator()
     settings = context().settings
     svc = _service()
     as_distributor = _as_distributor()
-    try:
-        svc.check_order(order_id, station=station, operator=operator,
-                        as_distributor=as_distributor)
-    except WaybillError as e:
-        raise _api_error(e) from None
+    svc.check_order(order_id, station=station, operator=operator,
+                    as_distributor=as_distributor)
     memory.configure(settings.image_memory_mb)
     limits = limits_from_settings(settings)
     data = upload.stream.read(limits.get("max_bytes", 20 * 1024 * 1024) + 1)
     # Admitted by ocr.memory (one read per CPU, within image_memory_mb), read at most 4096 px a
     # side: the photo is never decoded whole here.
-    try:
-        result = read_waybill(data, file=upload.filename or "", engine=settings.waybill_ocr_engine,
-                              **limits).to_json()
-    except ImageError as e:
-        raise ApiError(e.http_status, e.code, e.message) from None
-    try:
-        stored = svc.capture(data, result, order_id=order_id, station=station,
-                             operator=operator, distributor=distributor,
-                             as_distributor=as_distributor)
-    except WaybillError as e:
-        raise _api_error(e) from None
+    result = read_waybill(data, file=upload.filename or "", engine=settings.waybill_ocr_engine,
+                          **limits).to_json()
+    stored = svc.capture(data, result, order_id=order_id, station=station, operator=operator,
+                         distributor=distributor, as_distributor=as_distributor)
     return jsonify({**result, **stored}), 201
 
 
 @bp.post("/waybills/<capture_id>/confirm")
 def confirm_waybill(capture_id: str):
-    from edge.waybills import WaybillError
 
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "bad_json", "send a JSON object {tracking_number, carrier?, operator}")
+        raise Refusal("bad_json", "send a JSON object {tracking_number, carrier?, operator}")
     number = body.get("tracking_number")
     if not isinstance(number, str) or not number.strip():
-        raise ApiError(400, "missing_tracking_number", "tracking_number is required")
+        raise Refusal("missing_tracking_number", "tracking_number is required")
     carrier, order_id = _field(body, "carrier"), _field(body, "order_id")
     exception = body.get("accept_rule_exception", False)
     if not isinstance(exception, bool):
-        raise ApiError(400, "bad_field", "accept_rule_exception: true or false")
-    try:  # who confirmed is the signed-in person, never the request's own words
-        out = _service().confirm(capture_id, tracking_number=number, carrier=carrier,
-                                 operator=auth_operator(), order_id=order_id,
-                                 as_distributor=_as_distributor(),
-                                 accept_rule_exception=exception)
-    except WaybillError as e:
-        raise _api_error(e) from None
+        raise Refusal("bad_field", "accept_rule_exception: true or false")
+    # who confirmed is the signed-in person, never the request's own words
+    out = _service().confirm(capture_id, tracking_number=number, carrier=carrier,
+                             operator=auth_operator(), order_id=order_id,
+                             as_distributor=_as_distributor(), accept_rule_exception=exception)
     return jsonify(out)
 
 
@@ -143,5 +124,5 @@ def confirm_waybill(capture_id: str):
 def get_waybill(capture_id: str):
     found = _service().get(capture_id, as_distributor=_as_distributor())
     if found is None:
-        raise ApiError(404, "unknown_capture", f"no capture {capture_id}")
+        raise Refusal("unknown_capture", f"no capture {capture_id}")
     return jsonify(found)

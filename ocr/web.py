@@ -12,8 +12,8 @@ import threading
 
 from flask import Blueprint, jsonify, request
 
+from edge.domain.refusal import Refusal
 from edge.web import context
-from edge.web.errors import ApiError
 
 bp = Blueprint("ocr", __name__)
 
@@ -33,11 +33,11 @@ def _warm_up(_state) -> None:
 def post_decode():
     from ocr import memory
     from ocr.decode import decode_report
-    from ocr.images import ImageError, limits_from_settings
+    from ocr.images import limits_from_settings
 
     upload = request.files.get("image")
     if upload is None:
-        raise ApiError(400, "missing_image", "send the photo as multipart/form-data field 'image'")
+        raise Refusal("missing_image", "send the photo as multipart/form-data field 'image'")
     settings = context().settings
     memory.configure(settings.image_memory_mb)
     limits = limits_from_settings(settings)
@@ -45,10 +45,7 @@ def post_decode():
     exhaustive = request.args.get("exhaustive", "").lower() in ("1", "true", "yes")
     # Read one byte more than allowed: enough to know that the file is too large.
     data = upload.stream.read(limits.get("max_bytes", 20 * 1024 * 1024) + 1)
-    try:
-        report = decode_report(data, budget_ms=budget, exhaustive=exhaustive, **limits)
-    except ImageError as e:
-        raise ApiError(e.http_status, e.code, e.message) from None
+    report = decode_report(data, budget_ms=budget, exhaustive=exhaustive, **limits)
     body = {"file": upload.filename or "", "symbols": [s.to_json() for s in report.symbols],
             "elapsed_ms": round(report.elapsed_ms, 1)}
     if report.rejected:
@@ -63,7 +60,7 @@ def _budget(default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ApiError(400, "bad_budget", f"budget_ms must be a number, not {raw!r}") from None
+        raise Refusal("bad_budget", f"budget_ms must be a number, not {raw!r}") from None
     if not 0 < value <= MAX_BUDGET_MS:
-        raise ApiError(400, "bad_budget", f"budget_ms must be in (0, {MAX_BUDGET_MS:.0f}]")
+        raise Refusal("bad_budget", f"budget_ms must be in (0, {MAX_BUDGET_MS:.0f}]")
     return value

@@ -20,6 +20,7 @@ import sqlite_utils
 from ulid import ULID
 
 from edge.domain.orders import PRIORITIES, Order
+from edge.domain.refusal import Refusal
 from edge.store.db import Migration, utc_now
 from edge.store.orders import load_freeze
 from edge.store.outbox import append_event
@@ -67,12 +68,8 @@ _COLUMNS = ("job_id", "order_id", "idempotency_key", "priority", "copies", "stat
             "bytes_sent", "cancel_requested", "last_error", "created_at", "updated_at", "printed_at")
 
 
-class QueueError(Exception):
-    """A request the queue refuses: HTTP status, stable code, message."""
-
-    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.details = status, code, message, details
+class QueueError(Refusal):
+    """A request the print queue refuses."""
 
 
 @dataclass(frozen=True)
@@ -232,11 +229,11 @@ def enqueue(
             job = _job(row)
             assert job is not None
             if job.order_id != order.order_id:
-                raise QueueError(409, "idempotency_conflict",
+                raise QueueError("idempotency_conflict",
                                  f"idempotency_key {idempotency_key!r} was used for order {job.order_id}")
             return job, False
     if order.priority not in PRIORITIES:
-        raise QueueError(400, "bad_request", f"priority {order.priority!r}")
+        raise QueueError("bad_request", f"priority {order.priority!r}")
     reprint_no = 0
     if reprint_of is not None:
         reprint_no = 1 + db.execute(
@@ -318,19 +315,19 @@ def confirm(db: sqlite_utils.Database, device_id: str, job_id: str, outcome: str
     """The operator's word on a job that needs confirmation: printed, resend or cancel."""
     job = get_job(db, job_id)
     if job is None:
-        raise QueueError(404, "not_found", f"print job {job_id} does not exist")
+        raise QueueError("not_found", f"print job {job_id} does not exist")
     if job.state != "needs_confirmation":
-        raise QueueError(409, "bad_state", f"print job {job_id} is {job.state}, not needs_confirmation")
+        raise QueueError("bad_state", f"print job {job_id} is {job.state}, not needs_confirmation")
     if outcome == "printed":
         job = _update(db, job_id, state="printed", printed_at=utc_now(), operator=operator)
     elif outcome == "resend":
         if blocked_by_freeze(db, device_id, job.order_id, "print_resend"):
-            raise QueueError(409, "frozen", f"order {job.order_id} is frozen")
+            raise QueueError("frozen", f"order {job.order_id} is frozen")
         job = _update(db, job_id, state="queued", next_attempt_at=0, bytes_sent=0, operator=operator)
     elif outcome == "cancel":
         job = _update(db, job_id, state="cancelled", operator=operator)
     else:
-        raise QueueError(400, "bad_request", "outcome: expected printed, resend or cancel")
+        raise QueueError("bad_request", "outcome: expected printed, resend or cancel")
     _event(db, device_id, "print_confirmed", job, outcome=outcome, operator=operator)
     return job
 

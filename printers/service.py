@@ -155,7 +155,7 @@ class PrintService:
                                          idempotency_key=idempotency_key)[0], None, None
             order = load_order(db, order_id)
             if order is None:
-                raise q.QueueError(404, "not_found", f"order {order_id} is not on this device")
+                raise q.QueueError("not_found", f"order {order_id} is not on this device")
             reason = q.blocked_by_freeze(db, device, order_id, "print_request")
             if reason:
                 self._alarm(db, "frozen_print", order_id=order_id, freeze_reason=reason)
@@ -180,12 +180,12 @@ class PrintService:
         self._announce(alarm)
         if gated:
             problems = gated[0].problems
-            raise q.QueueError(409, "not_ready", "；".join(p.zh for p in problems) + " / "
+            raise q.QueueError("not_ready", "；".join(p.zh for p in problems) + " / "
                                + "; ".join(p.en for p in problems),
                                problems=[p.as_json() for p in problems])
         if job is None:
             self._notify_alarm({"kind": "frozen_print", "order_id": order_id, "reason": frozen})
-            raise q.QueueError(409, "frozen", f"order {order_id} is frozen ({frozen}): not printed")
+            raise q.QueueError("frozen", f"order {order_id} is frozen ({frozen}): not printed")
         self._notify(job)
         self.wake()
         return job
@@ -201,7 +201,7 @@ class PrintService:
         """The print gate for ``order_id`` at ``station`` (docs/printing.md)."""
         state = load_pack_state(db, order_id)
         if state is None:
-            raise q.QueueError(404, "not_found", f"order {order_id} is not on this device")
+            raise q.QueueError("not_found", f"order {order_id} is not on this device")
         return bench.gate(db, state, station, self.settings.print_policy)
 
     def reprint(self, job_id: str, *, operator: str, reason: str, copies: int = 1) -> q.Job:
@@ -212,12 +212,12 @@ class PrintService:
         def write(db: sqlite_utils.Database) -> tuple[q.Job | None, str, Alarm | None]:
             original = q.get_job(db, job_id)
             if original is None:
-                raise q.QueueError(404, "not_found", f"print job {job_id} does not exist")
+                raise q.QueueError("not_found", f"print job {job_id} does not exist")
             if original.state in ("queued", "sending"):
-                raise q.QueueError(409, "bad_state", f"print job {job_id} is still {original.state}")
+                raise q.QueueError("bad_state", f"print job {job_id} is still {original.state}")
             order = load_order(db, original.order_id)
             if order is None:
-                raise q.QueueError(404, "not_found", f"order {original.order_id} is not on this device")
+                raise q.QueueError("not_found", f"order {original.order_id} is not on this device")
             if q.blocked_by_freeze(db, device, order.order_id, "reprint"):
                 # refused, but committed: the interception and its alarm are the record
                 return None, order.order_id, self._intercept(db, order.order_id, "reprint",
@@ -229,7 +229,7 @@ class PrintService:
         job, order_id, alarm = self.store.write(write)
         self._announce(alarm)
         if job is None:
-            raise q.QueueError(409, "frozen", f"order {order_id} is frozen: not printed")
+            raise q.QueueError("frozen", f"order {order_id} is frozen: not printed")
         self._notify(job)
         self.wake()
         return job
@@ -277,7 +277,7 @@ class PrintService:
 
         order = load_order(self.store.read(), job.order_id)
         if order is None:
-            raise q.QueueError(404, "not_found", f"order {job.order_id} is not on this device")
+            raise q.QueueError("not_found", f"order {job.order_id} is not on this device")
         template = load_template(self.template_name)
         generation = bench.label_generation(self.store.read(), job.order_id)
         image, _ = render_label(order, template, station=self.settings.station,
@@ -563,7 +563,7 @@ class PrintService:
 
 def _check_copies(copies: int) -> None:
     if isinstance(copies, bool) or not isinstance(copies, int) or not 1 <= copies <= MAX_COPIES:
-        raise q.QueueError(400, "bad_request", f"copies: expected a whole number from 1 to {MAX_COPIES}")
+        raise q.QueueError("bad_request", f"copies: expected a whole number from 1 to {MAX_COPIES}")
 
 
 def _safe(text: str) -> str:

@@ -6,12 +6,10 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from edge.domain.refusal import Refusal
 from edge.web import context
-from edge.web.api import json_body
 from edge.web.auth import operator, principal, station_of
-from edge.web.errors import ApiError
-from edge.web.limits import MAX_ID
-from printers.queue import QueueError
+from edge.web.limits import MAX_ID, json_body
 
 bp = Blueprint("printing", __name__)
 
@@ -20,10 +18,10 @@ def _text(body: dict[str, Any], key: str, *, required: bool = False, max_len: in
     value = body.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise ApiError(400, "bad_request", f"{key}: required, a non-empty string")
+            raise Refusal("bad_request", f"{key}: required, a non-empty string")
         return None
     if not isinstance(value, str) or len(value) > max_len:
-        raise ApiError(400, "bad_request", f"{key}: expected a string of at most {max_len} characters")
+        raise Refusal("bad_request", f"{key}: expected a string of at most {max_len} characters")
     return value.strip()
 
 
@@ -33,22 +31,15 @@ def _header_key() -> str | None:
     if key is None or not key.strip():
         return None
     if len(key) > MAX_ID:
-        raise ApiError(400, "bad_request", f"Idempotency-Key: at most {MAX_ID} characters")
+        raise Refusal("bad_request", f"Idempotency-Key: at most {MAX_ID} characters")
     return key.strip()
 
 
 def _copies(body: dict[str, Any]) -> int:
     copies = body.get("copies", 1)
     if isinstance(copies, bool) or not isinstance(copies, int):
-        raise ApiError(400, "bad_request", "copies: expected a whole number")
+        raise Refusal("bad_request", "copies: expected a whole number")
     return copies
-
-
-def _call(fn, *args: Any, **kwargs: Any):
-    try:
-        return fn(*args, **kwargs)
-    except QueueError as e:
-        raise ApiError(e.status, e.code, e.message, **e.details) from None
 
 
 @bp.post("/print-jobs")
@@ -60,10 +51,10 @@ def post_print_job():
     reason = None
     if override is not None:  # {"reason": ...}: print an order the gate refuses (audited)
         if not principal().can("override_print_gate"):
-            raise ApiError(403, "forbidden", f"the role {principal().role} may not override "
+            raise Refusal("forbidden", f"the role {principal().role} may not override "
                                              "the print gate: a supervisor may")
         reason = _text(override if isinstance(override, dict) else {}, "reason", required=True)
-    job = _call(context().printing.submit, order_id, copies=_copies(body), idempotency_key=key,
+    job = context().printing.submit(order_id, copies=_copies(body), idempotency_key=key,
                 station=station_of(_text(body, "station", max_len=64)), operator=operator(),
                 override_reason=reason)
     return jsonify({"job_id": job.job_id, "state": job.state}), 202
@@ -77,13 +68,13 @@ def list_print_jobs():
     args = request.args
     state = args.get("state") or None
     if state is not None and state not in STATES:
-        raise ApiError(400, "bad_request", f"state: one of {', '.join(STATES)}")
+        raise Refusal("bad_request", f"state: one of {', '.join(STATES)}")
     order_id = args.get("order_id") or None
     if order_id is not None and len(order_id) > 64:
-        raise ApiError(400, "bad_request", "order_id: at most 64 characters")
+        raise Refusal("bad_request", "order_id: at most 64 characters")
     limit = args.get("limit", "50")
     if not limit.isdigit() or not 1 <= int(limit) <= MAX_JOBS_LISTED:
-        raise ApiError(400, "bad_request", f"limit: a whole number from 1 to {MAX_JOBS_LISTED}")
+        raise Refusal("bad_request", f"limit: a whole number from 1 to {MAX_JOBS_LISTED}")
     jobs = context().printing.recent(state=state, order_id=order_id, limit=int(limit))
     return jsonify({"jobs": [job.to_json() for job in jobs]})
 
@@ -92,7 +83,7 @@ def list_print_jobs():
 def get_print_job(job_id: str):
     job = context().printing.get(job_id)
     if job is None:
-        raise ApiError(404, "not_found", f"print job {job_id} does not exist")
+        raise Refusal("not_found", f"print job {job_id} does not exist")
     return jsonify(job.to_json())
 
 
@@ -100,7 +91,7 @@ def get_print_job(job_id: str):
 def post_reprint(job_id: str):
     body = json_body()
     reason = _text(body, "reason", required=True)
-    job = _call(context().printing.reprint, job_id, operator=operator(), reason=reason,
+    job = context().printing.reprint(job_id, operator=operator(), reason=reason,
                 copies=_copies(body))
     return jsonify({"job_id": job.job_id, "state": job.state, "reprint_no": job.reprint_no}), 202
 
@@ -111,7 +102,7 @@ def post_confirm(job_id: str):
     signed-in person."""
     body = json_body()
     outcome = _text(body, "outcome", required=True, max_len=16)
-    job = _call(context().printing.confirm, job_id, outcome=outcome, operator=operator())
+    job = context().printing.confirm(job_id, outcome=outcome, operator=operator())
     return jsonify(job.to_json())
 
 
@@ -134,13 +125,13 @@ def get_label_preview(order_id: str):
     ctx = context()
     order = load_order(ctx.store.read(), order_id)
     if order is None:
-        raise ApiError(404, "not_found", f"order {order_id} is not on this device")
+        raise Refusal("not_found", f"order {order_id} is not on this device")
     try:
         image, _ = render_label(order, load_template(ctx.printing.template_name),
                                 station=ctx.settings.station, printed_at=datetime.now(),
                                 font_path=ctx.settings.label_font)
     except (LabelError, FontError) as e:
-        raise ApiError(422, "cannot_render", str(e)) from None
+        raise Refusal("cannot_render", str(e)) from None
     out = BytesIO()
     image.save(out, format="PNG", optimize=True)
     return Response(out.getvalue(), mimetype="image/png", headers={"Cache-Control": "no-store"})

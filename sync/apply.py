@@ -33,10 +33,9 @@ from edge.store.orders import delete_freeze, load_freeze, save_freeze, save_orde
 from edge.store.outbox import append_event
 from edge.store.syncstate import get_cursor, set_state
 from sync import command_log
-from sync.protocol import change_mark
-from sync.signing import SIGNED_KINDS, verify_command
-
-CURSOR_MARK = "cursor_mark"  # sync/hubstate.py
+from sync.pinning import verify_command
+from sync.protocol import CURSOR_MARK, change_mark
+from sync.signing import SIGNED_KINDS
 
 log = logging.getLogger(__name__)
 

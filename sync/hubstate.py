@@ -24,7 +24,7 @@ import sqlite_utils
 
 from edge.store.outbox import append_event
 from edge.store.syncstate import get_state, set_state
-from sync.apply import CURSOR_MARK
+from sync.protocol import CURSOR_MARK
 
 log = logging.getLogger(__name__)
 IDENTITY, MARK, RESYNC, LAST_RESYNC = "hub_identity", CURSOR_MARK, "resync", "last_resync"

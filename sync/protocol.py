@@ -44,6 +44,10 @@ def rejected(reason: str) -> str:
     return f"rejected:{reason}"
 
 
+# The device's sync_state key of the mark of the change its cursor stands on (sync/hubstate.py).
+CURSOR_MARK = "cursor_mark"
+
+
 def change_mark(seq: int, kind: Any, order_id: Any, created_at: Any) -> str:
     """A fingerprint of one change of a hub's log: a hub restored from an older backup (or any
     other log) that numbers a different change ``seq`` gives another mark."""

@@ -37,13 +37,14 @@ from edge.store.syncstate import get_cursor, get_state, set_state
 from sync import faults, hubstate
 from sync.apply import Applied, apply_changes
 from sync.client import HubClient, HubInfo, HubProtocolError, HubRefused, HubUnavailable
+from sync.pinning import pin_configured_key, pinned_key
 from sync.protocol import (
     HEARTBEAT_S,
     MAX_BATCH_BYTES,
     MAX_BATCH_EVENTS,
     OFFLINE_AFTER_S,
 )
-from sync.signing import key_id, pin_configured_key, pinned_key
+from sync.signing import key_id
 
 log = logging.getLogger(__name__)
 BACKOFF_CAP_S = 30.0

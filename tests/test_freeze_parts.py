@@ -13,14 +13,15 @@ from gpiozero.pins.mock import MockFactory
 from edge.alarms import AlarmCenter
 from edge.bus import EventBus
 from edge.config import load_settings
-from edge.interception_report import DeviceEvent, FreezeRecord, build_report, format_table
+from edge.domain.interception_report import DeviceEvent, FreezeRecord, build_report, format_table
 from edge.lifecycle import BackgroundServer
 from edge.store import Store
 from sync.apply import apply_changes
 from sync.hub.app import HubOptions
 from sync.hub.asgi import create_hub_asgi
 from sync.hub.storage import Device, open_storage
-from sync.signing import HubSigner, canonical_json, pin_configured_key, pinned_key, verify
+from sync.pinning import pin_configured_key, pinned_key
+from sync.signing import HubSigner, canonical_json, verify
 from tests.proxy import FaultyProxy
 from tests.support import run_cli, wait_until
 

@@ -138,7 +138,7 @@ def test_cost_is_known_before_decoding() -> None:
 def test_absurd_shapes_are_refused_from_the_header(width: int, height: int) -> None:
     with pytest.raises(ImageError) as info:
         open_image(png_header_only(width, height))
-    assert info.value.code == "bad_shape" and info.value.http_status == 400
+    assert info.value.code == "bad_shape" and info.value.status == 400
     assert f"{width}x{height}" in info.value.message
 
 

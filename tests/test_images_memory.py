@@ -32,7 +32,7 @@ def test_a_job_bigger_than_the_budget_is_refused() -> None:
     gate = memory.ImageGate(100 * MB, 2)
     with pytest.raises(ImageError) as info, gate.reserve(101 * MB, "this image"):
         pass
-    assert info.value.code == "too_many_pixels" and info.value.http_status == 413
+    assert info.value.code == "too_many_pixels" and info.value.status == 413
     assert "image_memory_mb" in info.value.message
 
 
@@ -114,7 +114,7 @@ def test_too_many_waiting_is_busy(monkeypatch) -> None:
     time.sleep(0.1)
     with pytest.raises(ImageError) as info, gate.reserve(MB):
         pass
-    assert info.value.code == "busy" and info.value.http_status == 503
+    assert info.value.code == "busy" and info.value.status == 503
     monkeypatch.setattr(memory, "MAX_WAIT_S", 0.05)
     monkeypatch.setattr(memory, "MAX_WAITING", 5)
     with pytest.raises(ImageError) as info, gate.reserve(MB):  # waited too long

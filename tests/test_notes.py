@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from sync.apply import apply_changes
-from sync.signing import HubSigner, pin_configured_key
+from sync.pinning import pin_configured_key
+from sync.signing import HubSigner
 
 ITEM = "4006381333931"  # SO-1002 has none of it; SO-1001's line 2
 

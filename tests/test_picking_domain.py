@@ -213,7 +213,7 @@ def test_recompute_never_moves_a_started_order_and_is_stable():
     ([("waybill", 5.0)], {"pick": (0, 0, None), "pack": (1, 1, 5.0), "print": (0, 0, None)}),
 ])
 def test_interception_report_per_stage(actions, expected):
-    from edge.interception_report import DeviceEvent, FreezeRecord, build_report
+    from edge.domain.interception_report import DeviceEvent, FreezeRecord, build_report, format_table
 
     issued = datetime(2026, 5, 1, 9, tzinfo=UTC)
     freeze = FreezeRecord("c1", "SO-1", "cancel", issued)
@@ -223,4 +223,4 @@ def test_interception_report_per_stage(actions, expected):
     report = build_report(issued - timedelta(days=1), [freeze], [], events)
     got = {s.stage: (s.freezes, s.interceptions, s.median_s) for s in report.stages}
     assert got == expected
-    assert "| pick |" in __import__("edge.interception_report").interception_report.format_table(report)
+    assert "| pick |" in format_table(report)

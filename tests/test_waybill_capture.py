@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from edge.config import ConfigError, load_settings
+from edge.domain.distributor_rules import parse_waybill_rules as parse_rules
 from edge.domain.packing import Freeze
 from edge.store.orders import save_freeze
-from edge.waybills import WaybillCaptures, parse_rules
+from edge.waybills import WaybillCaptures
 from edge.web.app import create_app
 
 

@@ -138,6 +138,17 @@ def parse_rules(text: str, carrier_code: Callable[[str], str | None] | None = No
     return out
 
 
+def parse_waybill_rules(text: str) -> dict[str, Rule]:
+    """The ``waybill_rules`` setting, its carriers checked against the carrier table."""
+    from edge.domain.carriers import carrier_by_code
+
+    def code(c: str) -> str | None:
+        found = carrier_by_code(c)
+        return found.code if found else None
+
+    return parse_rules(text, code)
+
+
 def rule_for(rules: dict[str, Rule], distributor: str | None) -> tuple[str, Rule] | None:
     """The rule that applies to ``distributor``: its own, else ``"*"``, else none."""
     if distributor and distributor in rules:

@@ -25,9 +25,10 @@ from starlette.routing import Mount, Route
 
 from edge.config import Settings
 from edge.context import EdgeContext
+from edge.domain.refusal import Refusal
 from edge.store.db import DiskFull, StoreError
 from edge.web.app import create_app
-from edge.web.errors import ApiError
+from edge.web.errors import retry_after
 from edge.web.limits import RequestHeadLimits
 from edge.web.stream import PageStreams
 
@@ -35,17 +36,13 @@ log = logging.getLogger(__name__)
 STREAM_PATH = "/api/v1/stream"
 
 
-def error_response(status: int, code: str, message: str, **extra: object) -> JSONResponse:
-    headers = {}
-    if "retry_after_s" in extra:  # 429 and 503: when to try again, as HTTP says it
-        headers["Retry-After"] = str(extra["retry_after_s"])
-    return JSONResponse({"error": code, "message": message, **extra}, status_code=status,
-                        headers=headers)
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
 
 
-async def _api_error(request: Request, e: Exception) -> Response:
-    assert isinstance(e, ApiError)
-    return error_response(e.status, e.code, e.message, **e.extra)
+async def _refusal(request: Request, e: Exception) -> Response:
+    assert isinstance(e, Refusal)  # the same body as the Flask routes' (edge/web/errors.py)
+    return JSONResponse(e.as_json(), status_code=e.status, headers=retry_after(e))
 
 
 async def _store_error(request: Request, e: Exception) -> Response:
@@ -80,7 +77,7 @@ def create_asgi_app(settings: Settings, ctx: EdgeContext) -> Starlette:
     app = Starlette(
         routes=[Route(STREAM_PATH, streams), Mount("/", app=api)],
         middleware=[Middleware(RequestHeadLimits)],  # 414/431 before anything reads them
-        exception_handlers={ApiError: _api_error, StoreError: _store_error,
+        exception_handlers={Refusal: _refusal, StoreError: _store_error,
                             HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )

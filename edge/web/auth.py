@@ -21,8 +21,8 @@ from edge.accounts import SigninFailed, SigninThrottled
 from edge.config import Settings
 from edge.context import EdgeContext
 from edge.domain.access import AccessError, Principal
+from edge.domain.refusal import Refusal
 from edge.web import context
-from edge.web.errors import ApiError
 
 bp = Blueprint("auth", __name__)
 SESSION_COOKIE = "scanedge_session"
@@ -106,15 +106,15 @@ def principal_from(ctx: EdgeContext, headers: Any, cookies: Any) -> Principal | 
     return None
 
 
-def refusal(principal: Principal | None, action: str, station: str | None) -> ApiError | None:
+def refusal(principal: Principal | None, action: str, station: str | None) -> Refusal | None:
     """Why ``principal`` may not take ``action`` at ``station`` (None: it may)."""
     if principal is None:
-        return ApiError(401, "unauthorized", "sign in at the station (badge or user and PIN) or "
+        return Refusal("unauthorized", "sign in at the station (badge or user and PIN) or "
                                              "send 'Authorization: Bearer <token>'")
     if not principal.can(action):
-        return ApiError(403, "forbidden", f"the role {principal.role} may not {action}")
+        return Refusal("forbidden", f"the role {principal.role} may not {action}")
     if principal.station is not None and station and station != principal.station:
-        return ApiError(403, "wrong_station", f"signed in at {principal.station}, not {station}: "
+        return Refusal("wrong_station", f"signed in at {principal.station}, not {station}: "
                                               "sign in at this station")
     return None
 
@@ -142,7 +142,7 @@ def check_request() -> None:
         return
     action = ENDPOINT_ACTIONS.get(endpoint)
     if action is None:  # a route nobody classified: refuse rather than guess
-        raise ApiError(403, "forbidden", f"{endpoint}: no permission is defined for this call")
+        raise Refusal("forbidden", f"{endpoint}: no permission is defined for this call")
     problem = refusal(principal, action, _requested_station())
     if problem is not None:
         raise problem
@@ -152,7 +152,7 @@ def principal() -> Principal:
     """The principal of the current request (the check ran: never None on a guarded route)."""
     found = g.get("principal")
     if found is None:
-        raise ApiError(401, "unauthorized", "sign in first")
+        raise Refusal("unauthorized", "sign in first")
     return found
 
 
@@ -177,7 +177,7 @@ def _who(p: Principal, expires_at: str | None = None) -> dict[str, Any]:
 @bp.post("/session")
 def post_session():
     """Sign in: ``{badge}`` or ``{user_id, pin}``, at ``station`` (default: the device's)."""
-    from edge.web.api import json_body
+    from edge.web.limits import json_body
 
     ctx = context()
     body = json_body()
@@ -185,16 +185,16 @@ def post_session():
     badge, user_id, pin = body.get("badge"), body.get("user_id"), body.get("pin")
     for name, value in (("station", station), ("badge", badge), ("user_id", user_id), ("pin", pin)):
         if value is not None and (not isinstance(value, str) or len(value) > 128):
-            raise ApiError(400, "bad_request", f"{name}: a string of at most 128 characters")
+            raise Refusal("bad_request", f"{name}: a string of at most 128 characters")
     if badge is None and (user_id is None or pin is None):
-        raise ApiError(400, "bad_request", "send {badge} or {user_id, pin}")
+        raise Refusal("bad_request", "send {badge} or {user_id, pin}")
     try:
         session = ctx.accounts.sign_in(station, request.remote_addr or "?", badge=badge,
                                        user_id=user_id, pin=pin)
     except SigninThrottled as e:
-        raise ApiError(429, "signin_throttled", str(e), retry_after_s=int(e.wait_s) + 1) from None
+        raise Refusal("signin_throttled", str(e), retry_after_s=int(e.wait_s) + 1) from None
     except (SigninFailed, AccessError) as e:
-        raise ApiError(401, "signin_failed", str(e)) from None
+        raise Refusal("signin_failed", str(e)) from None
     response: Response = jsonify(_who(session.principal, session.expires_at))
     response.set_cookie(SESSION_COOKIE, session.token, max_age=int(ctx.accounts.session_hours * 3600),
                         httponly=True, samesite="Strict", secure=bool(ctx.settings.tls_cert),

@@ -17,11 +17,11 @@ from urllib.parse import quote
 from flask import Blueprint, jsonify
 
 from edge.domain.orders import ORDER_ID_RE
+from edge.domain.refusal import Refusal
 from edge.store.outbox import append_event
 from edge.web import context
-from edge.web.api import json_body
 from edge.web.auth import principal, station_of
-from edge.web.errors import ApiError
+from edge.web.limits import json_body
 
 log = logging.getLogger(__name__)
 bp = Blueprint("conflicts", __name__)
@@ -35,27 +35,27 @@ def _hub_call(method: str, path: str, body: Any = None) -> Any:
 
     ctx = context()
     if ctx.sync is None:
-        raise ApiError(409, "no_hub", "this device works without a hub (no hub_url): conflicts "
+        raise Refusal("no_hub", "this device works without a hub (no hub_url): conflicts "
                                       "are decided at the hub")
     try:
         return ctx.sync.client.call(method, path, body,
                                     timeout=min(HUB_TIMEOUT_S, ctx.settings.hub_timeout_s))
     except HubUnavailable as e:
-        raise ApiError(503, "hub_unavailable", "the hub cannot be reached just now, so nothing "
+        raise Refusal("hub_unavailable", "the hub cannot be reached just now, so nothing "
                        f"was decided; try again when it answers ({e})", retry_after_s=5) from None
     except HubRefused as e:
         raise _refusal(e) from None
 
 
-def _refusal(e: Any) -> ApiError:
+def _refusal(e: Any) -> Refusal:
     device = context().settings.device_id
     if e.code == "cannot_decide":
-        return ApiError(403, "cannot_decide", "this device may not decide: grant it at the hub "
+        return Refusal("cannot_decide", "this device may not decide: grant it at the hub "
                         f"with scanedge hub device {device} --can-decide")
-    if e.status in (400, 404, 409) and e.code in ("bad_request", "not_found", "no_conflict"):
-        return ApiError(e.status, e.code, e.hub_message or str(e))
+    if e.code in ("bad_request", "not_found", "no_conflict"):  # the hub's words are for us too
+        return Refusal(e.code, e.hub_message or str(e))
     # 401/403 forbidden: the hub does not know this device's token (or an older hub)
-    return ApiError(502, "hub_refused", f"the hub refused this device ({e}): enrol it again "
+    return Refusal("hub_refused", f"the hub refused this device ({e}): enrol it again "
                     f"(scanedge hub add-device {device} on the hub, then scanedge enroll)")
 
 
@@ -64,7 +64,7 @@ def list_conflicts():
     """The open conflicts of this device's site, from the hub, and who may decide them here."""
     answer = _hub_call("GET", "/api/v1/sync/conflicts")
     if not isinstance(answer, dict) or not isinstance(answer.get("conflicts"), list):
-        raise ApiError(502, "hub_refused", "the hub's answer is not a list of conflicts")
+        raise Refusal("hub_refused", "the hub's answer is not a list of conflicts")
     return jsonify({"conflicts": answer["conflicts"],
                     "can_decide": answer.get("can_decide") is True,
                     "may_decide": principal().can("decide_conflict"),
@@ -78,16 +78,16 @@ def decide(order_id: str):
     body = json_body()
     decision = body.get("decision")
     if decision not in DECISIONS:
-        raise ApiError(400, "bad_request", "decision: expected ship or cancel")
+        raise Refusal("bad_request", "decision: expected ship or cancel")
     if not ORDER_ID_RE.fullmatch(order_id):
-        raise ApiError(400, "bad_request", "order id: 1-64 letters, digits, '-', '_', '.', '/'")
+        raise Refusal("bad_request", "order id: 1-64 letters, digits, '-', '_', '.', '/'")
     who = principal().operator  # the signed-in person, never the request's own words
     station = station_of(None)
     audit: dict[str, Any] = {"decision": decision, "operator": who, "station": station}
     try:
         result = _hub_call("POST", f"/api/v1/sync/decide/{quote(order_id, safe='')}",
                            {"decision": decision, "operator": who})
-    except ApiError as e:
+    except Refusal as e:
         _record(order_id, {**audit, "ok": False, "hub_status": e.status, "hub_error": e.code})
         raise
     command = result.get("command") if isinstance(result, dict) else None

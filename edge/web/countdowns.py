@@ -12,9 +12,9 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
+from edge.domain.refusal import Refusal
 from edge.web import context
 from edge.web.conflicts import _hub_call
-from edge.web.errors import ApiError
 
 bp = Blueprint("countdowns", __name__)
 LOCAL_LISTED = 50
@@ -27,9 +27,9 @@ def list_countdowns():
     try:
         answer = _hub_call("GET", "/api/v1/sync/countdowns")
         if not isinstance(answer, dict) or not isinstance(answer.get("countdowns"), list):
-            raise ApiError(502, "hub_refused", "the hub's answer is not a list of countdowns")
+            raise Refusal("hub_refused", "the hub's answer is not a list of countdowns")
         hub = answer
-    except ApiError as e:  # the page still shows what this device did
+    except Refusal as e:  # the page still shows what this device did
         problem = {"error": e.code, "message": e.message}
     rows = context().store.read().execute(
         "SELECT command_id, kind, reason, order_id, issued_at, applied_at, effects_at, acked_at"

@@ -7,29 +7,27 @@ import logging
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from edge.domain.refusal import Refusal
 from edge.store.db import DiskFull, StoreError
 
 log = logging.getLogger(__name__)
-
-
-class ApiError(Exception):
-    """An error the client caused or must know about: status, a stable code and a message."""
-
-    def __init__(self, status: int, code: str, message: str, **extra: object) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
 def error_body(status: int, code: str, message: str, **extra: object):
     return jsonify({"error": code, "message": message, **extra}), status
 
 
+def retry_after(e: Refusal) -> dict[str, str]:
+    """429 and 503: when to try again, as HTTP says it."""
+    seconds = e.details.get("retry_after_s")
+    return {} if seconds is None else {"Retry-After": str(seconds)}
+
+
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(e: ApiError):
-        body, status = error_body(e.status, e.code, e.message, **e.extra)
-        if "retry_after_s" in e.extra:  # 429 and 503: when to try again, as HTTP says it
-            body.headers["Retry-After"] = str(e.extra["retry_after_s"])
+    @app.errorhandler(Refusal)
+    def _refusal(e: Refusal):  # every refusal, whoever raised it (edge/domain/refusal.py)
+        body, status = error_body(e.status, e.code, e.message, **e.details)
+        body.headers.update(retry_after(e))
         return body, status
 
     @app.errorhandler(DiskFull)

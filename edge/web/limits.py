@@ -25,10 +25,10 @@ import json
 import math
 from typing import Any
 
-from flask import Flask, Request
+from flask import Flask, Request, request
 from flask.json.provider import DefaultJSONProvider
 
-from edge.web.errors import ApiError
+from edge.domain.refusal import Refusal
 
 MAX_JSON_DEPTH = 64
 MAX_ID = 128  # scan_id, Idempotency-Key, path ids
@@ -134,15 +134,15 @@ def install_json(app: Flask, provider: type[StrictJSONProvider] = StrictJSONProv
 
 
 def checked_text(value: Any, name: str, *, max_len: int = MAX_ID, status: int = 400) -> str:
-    """``value`` as a non-empty string of at most ``max_len`` characters, else an ApiError
+    """``value`` as a non-empty string of at most ``max_len`` characters, else an Refusal
     (``413 too_large`` when ``status`` says so and only the length is wrong)."""
     if not isinstance(value, str) or not value.strip():
-        raise ApiError(400, "bad_request", f"{name}: expected a non-empty string")
+        raise Refusal("bad_request", f"{name}: expected a non-empty string")
     if len(value) > max_len:
         code = "too_large" if status == 413 else "bad_request"
-        raise ApiError(status, code, f"{name}: at most {max_len} characters")
+        raise Refusal(code, f"{name}: at most {max_len} characters")
     if has_surrogate(value):
-        raise ApiError(400, "bad_request", f"{name}: not valid Unicode")
+        raise Refusal("bad_request", f"{name}: not valid Unicode")
     return value
 
 
@@ -207,3 +207,13 @@ class RequestHeadLimits:
                 await refuse_request(send, *problem)
                 return
         await self.app(scope, receive, send)
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a 400 that says what is wrong with it (device and hub)."""
+    if not request.is_json:
+        raise Refusal("bad_request", "expected a JSON body (Content-Type: application/json)")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Refusal("bad_request", json_problem())
+    return body

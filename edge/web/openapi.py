@@ -16,34 +16,27 @@ from flask import Blueprint, jsonify
 from edge.domain.packing import FREEZE_REASONS, Verdict
 from edge.scanning import MAX_CODE, MAX_SCAN_ID
 from edge.web.limits import MAX_ID
+from edge.web.schema import (
+    ANY_OBJ,
+    BOOL,
+    INT,
+    NUM,
+    OPT_STR,
+    STR,
+    Schema,
+    json_body,
+    json_content,
+    nullable,
+    obj,
+    ok_json,
+    path_param,
+    query,
+    ref,
+)
 from printers.queue import MAX_JOBS_LISTED
 from printers.queue import STATES as PRINT_STATES
 
 bp = Blueprint("openapi", __name__)
-
-Schema = dict[str, Any]
-
-
-def ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def nullable(schema: Schema) -> Schema:
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
-def obj(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
-    """An object with these keys always present (more keys may come: clients ignore them)."""
-    return {"type": "object", "required": sorted(required),
-            "properties": {**required, **(optional or {})}}
-
-
-STR: Schema = {"type": "string"}
-INT: Schema = {"type": "integer"}
-NUM: Schema = {"type": "number"}
-BOOL: Schema = {"type": "boolean"}
-ANY_OBJ: Schema = {"type": "object"}
-OPT_STR = nullable(STR)
 
 ERROR_TEXT = {
     400: "malformed request: not JSON, a wrong type, a bad value (the message names the field)",
@@ -64,33 +57,11 @@ EVERY_CALL = (401, 403, 414, 431)  # the sign-in check and the request-head caps
 WRITE = (503, 507)
 
 
-def json_content(schema: Schema) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
-
-
 def responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
     out = dict(ok)
     for status in sorted({*errors, *EVERY_CALL}):
         out[str(status)] = {"description": ERROR_TEXT[status], "content": json_content(ref("Error"))}
     return out
-
-
-def ok_json(schema: Schema, status: int = 200, description: str = "OK") -> dict[str, Any]:
-    return {str(status): {"description": description, "content": json_content(schema)}}
-
-
-def json_body(schema: Schema, required: bool = True) -> dict[str, Any]:
-    return {"required": required, "content": json_content(schema)}
-
-
-def query(name: str, schema: Schema, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema,
-            "description": description}
-
-
-def path_param(name: str, description: str, schema: Schema | None = None) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True,
-            "schema": schema or {"type": "string", "minLength": 1}, "description": description}
 
 
 STATION_Q = query("station", {"type": "string", "maxLength": 64},

@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from edge.picking import PickError, PickService
+from edge.domain.refusal import Refusal
+from edge.picking import PickService
 from edge.web import context
-from edge.web.api import json_body
 from edge.web.auth import operator, station_of
-from edge.web.errors import ApiError
+from edge.web.limits import json_body
 
 bp = Blueprint("picking", __name__)
 
@@ -18,40 +18,33 @@ bp = Blueprint("picking", __name__)
 def _service() -> PickService:
     service = context().picking
     if service is None:
-        raise ApiError(409, "no_picking", "picking is not set up on this device")
+        raise Refusal("no_picking", "picking is not set up on this device")
     return service
-
-
-def _call(fn, *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except PickError as e:
-        raise ApiError(e.status, e.error, str(e)) from None
 
 
 def _station(body: dict[str, Any] | None = None) -> str:
     asked = (body or {}).get("station") if body else request.args.get("station")
     if asked is not None and not isinstance(asked, str):
-        raise ApiError(400, "bad_request", "station: expected a string")
+        raise Refusal("bad_request", "station: expected a string")
     return station_of(asked)
 
 
 def _int(body: dict[str, Any], key: str) -> int:
     value = body.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1_000_000:
-        raise ApiError(400, "bad_request", f"{key}: a whole number")
+        raise Refusal("bad_request", f"{key}: a whole number")
     return value
 
 
 @bp.get("/pick/waves")
 def get_waves():
-    return jsonify(_call(_service().overview))
+    return jsonify(_service().overview())
 
 
 @bp.post("/pick/waves")
 def post_build():
     """Regroup the open orders into waves now (they are also rebuilt every interval)."""
-    return jsonify(_call(_service().build))
+    return jsonify(_service().build())
 
 
 @bp.post("/pick/claim")
@@ -59,13 +52,13 @@ def post_claim():
     body = json_body()
     wave_id = body.get("wave_id")
     if wave_id is not None and (not isinstance(wave_id, str) or len(wave_id) > 64):
-        raise ApiError(400, "bad_request", "wave_id: a string")
-    return jsonify(_call(_service().claim, wave_id, _station(body), operator()))
+        raise Refusal("bad_request", "wave_id: a string")
+    return jsonify(_service().claim(wave_id, _station(body), operator()))
 
 
 @bp.get("/pick/current")
 def get_current():
-    return jsonify(_call(_service().current, _station()))
+    return jsonify(_service().current(_station()))
 
 
 @bp.post("/pick/scans")
@@ -73,8 +66,8 @@ def post_pick_scan():
     body = json_body()
     code = body.get("code")
     if not isinstance(code, str):
-        raise ApiError(400, "bad_request", "code: required, a string (what the scanner typed)")
-    return jsonify(_call(_service().scan, _station(body), operator(), code))
+        raise Refusal("bad_request", "code: required, a string (what the scanner typed)")
+    return jsonify(_service().scan(_station(body), operator(), code))
 
 
 @bp.post("/pick/short")
@@ -82,12 +75,12 @@ def post_short():
     body = json_body()
     reason = body.get("reason")
     if not isinstance(reason, str):
-        raise ApiError(400, "bad_request", "reason: required")
-    return jsonify(_call(_service().short, _station(body), operator(), _int(body, "stop_no"),
+        raise Refusal("bad_request", "reason: required")
+    return jsonify(_service().short(_station(body), operator(), _int(body, "stop_no"),
                          _int(body, "found"), reason))
 
 
 @bp.post("/pick/skip")
 def post_skip():
     body = json_body()
-    return jsonify(_call(_service().skip, _station(body), operator(), _int(body, "stop_no")))
+    return jsonify(_service().skip(_station(body), operator(), _int(body, "stop_no")))

@@ -40,12 +40,12 @@ from starlette.requests import Request
 
 from edge.bus import AsyncFanout, AsyncSubscription, Message
 from edge.context import EdgeContext
+from edge.domain.refusal import Refusal
 from edge.scanning import bench_view, order_view
 from edge.store.orders import load_pack_state, open_order_id
 from edge.store.outbox import outbox_status
 from edge.web import context
 from edge.web.auth import STREAM_ACTION, principal_from, refusal
-from edge.web.errors import ApiError
 
 bp = Blueprint("stream", __name__)
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ def page_state(ctx: EdgeContext, station: str) -> dict[str, Any]:
 
 def _check_station(station: str) -> str:
     if len(station) > 64:
-        raise ApiError(400, "bad_request", "station: at most 64 characters")
+        raise Refusal("bad_request", "station: at most 64 characters")
     return station
 
 
@@ -244,14 +244,14 @@ def stream_params(request: Request, default_station: str) -> StreamParams:
     try:
         after = max(0, int(raw)) if raw else None
     except ValueError:
-        raise ApiError(400, "bad_request", "Last-Event-ID / after: expected a message id") from None
+        raise Refusal("bad_request", "Last-Event-ID / after: expected a message id") from None
     try:  # tests and slow links may ask for another heartbeat interval
         heartbeat = float(query.get("heartbeat", HEARTBEAT_S))
         if not math.isfinite(heartbeat):  # nan would reach the event loop's timer
             raise ValueError
         heartbeat = min(max(heartbeat, 0.2), 30.0)
     except ValueError:
-        raise ApiError(400, "bad_request", "heartbeat: expected seconds") from None
+        raise Refusal("bad_request", "heartbeat: expected seconds") from None
     return StreamParams(station, everything, after, heartbeat)
 
 
@@ -263,7 +263,7 @@ HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
 class PageStreams:
     """``GET /api/v1/stream`` as an ASGI app: one coroutine per open page, no thread.
 
-    Errors before the response starts are raised as :class:`ApiError`; the ASGI app answers
+    Errors before the response starts are raised as :class:`Refusal`; the ASGI app answers
     them as JSON like the Flask API does (edge/web/asgi.py).
     """
 
@@ -290,7 +290,7 @@ class PageStreams:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
         if request.method != "GET":
-            raise ApiError(405, "method_not_allowed", "GET only")
+            raise Refusal("method_not_allowed", "GET only")
         principal = await asyncio.to_thread(principal_from, self.ctx, request.headers,
                                             request.cookies)
         problem = refusal(principal, STREAM_ACTION, request.query_params.get("station"))
@@ -299,7 +299,7 @@ class PageStreams:
         assert principal is not None
         params = stream_params(request, principal.station or self.ctx.settings.station)
         if not self.slots.take():
-            raise ApiError(503, "too_many_streams",
+            raise Refusal("too_many_streams",
                            f"{self.slots.limit} live pages are open already; this one retries",
                            retry_after_s=RETRY_AFTER_S)
         try:

@@ -16,9 +16,9 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from edge.domain.countdown import STATES, CountdownPolicy, parse_by_category
 from edge.domain.orders import DEFAULT_SITE, ORDER_ID_RE, SITE_RE, OrderError
 from edge.domain.packing import FREEZE_REASONS
-from edge.web.api import json_body
-from edge.web.errors import ApiError, register_error_handlers
-from edge.web.limits import HubJSONProvider, install_json
+from edge.domain.refusal import Refusal
+from edge.web.errors import register_error_handlers
+from edge.web.limits import HubJSONProvider, install_json, json_body
 from sync.hub import freezes as hub_freezes
 from sync.hub import openapi as hub_openapi
 from sync.hub.limits import Rate, RateLimiter, retry_after_header
@@ -83,7 +83,7 @@ class Hub:
         """Raise 429 with Retry-After when the device is over its ``kind`` rate."""
         wait = self.limiter.check(kind, device_id)
         if wait is not None:
-            raise ApiError(429, "rate_limited", f"too many {kind} requests from this device; "
+            raise Refusal("rate_limited", f"too many {kind} requests from this device; "
                            f"retry in {retry_after_header(wait)} s",
                            retry_after_s=int(retry_after_header(wait)))
 
@@ -96,7 +96,7 @@ def _bearer() -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <token>'")
+        raise Refusal("unauthorized", "send 'Authorization: Bearer <token>'")
     return token.strip()
 
 
@@ -105,7 +105,7 @@ def admin_only(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         scope = hub().storage.admin_scope(_bearer())
         if scope is None:
-            raise ApiError(403, "forbidden", "this call needs the hub's admin token or an "
+            raise Refusal("forbidden", "this call needs the hub's admin token or an "
                                              "order-system token ('scanedge hub add-token')")
         g.scope = scope
         return fn(*args, **kwargs)
@@ -121,7 +121,7 @@ def device_only(kind: str | None = None) -> Callable[[Callable[..., Any]], Calla
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             device = hub().storage.device_for_token(_bearer())
             if device is None:
-                raise ApiError(403, "forbidden", "unknown device token: register the device "
+                raise Refusal("forbidden", "unknown device token: register the device "
                                                  "with 'scanedge hub add-device ID'")
             if kind is not None:
                 hub().limit(kind, device.device_id)
@@ -142,15 +142,15 @@ def _order_site(order_id: str, requested: Any = None) -> str:
     own site if the hub knows it, else the one asked for, else the token's default."""
     scope = _scope()
     if not ORDER_ID_RE.fullmatch(order_id):
-        raise ApiError(400, "bad_request", "order id: 1-64 letters, digits, '-', '_', '.', '/'")
+        raise Refusal("bad_request", "order id: 1-64 letters, digits, '-', '_', '.', '/'")
     site = hub().storage.order_site(order_id)
     if site is None:
         site = requested or scope.default_site
         if not isinstance(site, str) or not SITE_RE.fullmatch(site):
-            raise ApiError(400, "bad_request", "site: 1-64 letters, digits, '-', '_', '.'")
+            raise Refusal("bad_request", "site: 1-64 letters, digits, '-', '_', '.'")
     if not scope.allows(site):
         # the same answer whether or not the order exists at a site the token cannot see
-        raise ApiError(404, "not_found", f"order {order_id}: not at a site of this token")
+        raise Refusal("not_found", f"order {order_id}: not at a site of this token")
     return site
 
 
@@ -161,9 +161,9 @@ def _int_arg(name: str, default: int, lo: int = 0, hi: int = 10**15) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(400, "bad_request", f"{name}: expected a whole number") from None
+        raise Refusal("bad_request", f"{name}: expected a whole number") from None
     if not lo <= value <= hi:
-        raise ApiError(400, "bad_request", f"{name}: expected {lo}..{hi}")
+        raise Refusal("bad_request", f"{name}: expected {lo}..{hi}")
     return value
 
 
@@ -173,20 +173,20 @@ def _int_arg(name: str, default: int, lo: int = 0, hi: int = 10**15) -> int:
 def put_order(order_id: str):
     body = json_body()
     if body.setdefault("order_id", order_id) != order_id:
-        raise ApiError(400, "bad_request", f"order_id in the body ({body['order_id']!r}) "
+        raise Refusal("bad_request", f"order_id in the body ({body['order_id']!r}) "
                                            f"differs from the path ({order_id!r})")
     scope = _scope()
     body.setdefault("site", hub().storage.order_site(order_id) or scope.default_site)
     if not isinstance(body["site"], str):  # else "5" and 5 would pass the check differently
-        raise ApiError(400, "bad_order", "site: expected a string")
+        raise Refusal("bad_order", "site: expected a string")
     if not scope.allows(body["site"]):
-        raise ApiError(403, "forbidden", f"site {body['site']!r} is not a site of this token")
+        raise Refusal("forbidden", f"site {body['site']!r} is not a site of this token")
     try:
         order, changed = hub().storage.upsert_order(body)
     except OrderError as e:
-        raise ApiError(400, "bad_order", str(e)) from None
+        raise Refusal("bad_order", str(e)) from None
     except SiteChange as e:
-        raise ApiError(409, "site_change", str(e)) from None
+        raise Refusal("site_change", str(e)) from None
     return jsonify({"order_id": order.order_id, "version": order.version, "changed": changed,
                     "site": order.site})
 
@@ -208,7 +208,7 @@ def freeze(order_id: str):
     body = json_body()
     reason = body.get("reason")
     if reason not in FREEZE_REASONS:
-        raise ApiError(400, "bad_request", f"reason: expected one of {', '.join(FREEZE_REASONS)}")
+        raise Refusal("bad_request", f"reason: expected one of {', '.join(FREEZE_REASONS)}")
     return _command("freeze", order_id, {"reason": reason}, body)
 
 
@@ -232,7 +232,7 @@ def note(order_id: str):
     body = json_body()
     text = body.get("note")
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_NOTE:
-        raise ApiError(400, "bad_request", f"note: the text for the packer, 1-{MAX_NOTE} "
+        raise Refusal("bad_request", f"note: the text for the packer, 1-{MAX_NOTE} "
                                            "characters")
     return _command("note", order_id, {"note": text.strip()}, body)
 
@@ -253,18 +253,15 @@ def decide(order_id: str):
 def _decision(body: dict[str, Any]) -> tuple[str, str]:
     decision = body.get("decision")
     if decision not in hub_freezes.DECISIONS:
-        raise ApiError(400, "bad_request", "decision: expected cancel or ship")
+        raise Refusal("bad_request", "decision: expected cancel or ship")
     operator = body.get("operator")
     if not isinstance(operator, str) or not operator.strip() or len(operator) > 64:
-        raise ApiError(400, "bad_request", "operator: required (who decided), 1-64 characters")
+        raise Refusal("bad_request", "operator: required (who decided), 1-64 characters")
     return decision, operator.strip()
 
 
 def _decide(order_id: str, decision: str, operator: str, device: str | None):
-    try:
-        result = hub().storage.decide(order_id, decision, operator, device)
-    except hub_freezes.ConflictError as e:
-        raise ApiError(409, "no_conflict", str(e)) from None
+    result = hub().storage.decide(order_id, decision, operator, device)  # or 409 no_conflict
     log.info("order %s: conflict %s decided %s by %s%s (command %s)", order_id,
              result["conflict_id"], decision, operator, f" on device {device}" if device else "",
              result["command"]["command_id"])
@@ -291,7 +288,7 @@ def list_freezes():
         if not 0 <= within <= 10**9:  # nan and inf too
             raise ValueError
     except ValueError:
-        raise ApiError(400, "bad_request", "within_s: expected a number of seconds") from None
+        raise Refusal("bad_request", "within_s: expected a number of seconds") from None
     items = hub().storage.list_freezes(
         within_s=within, unacked=request.args.get("unacked") in ("1", "true"),
         since=request.args.get("since") or None, limit=_int_arg("limit", 200, 1, 5000),
@@ -302,7 +299,7 @@ def list_freezes():
 def _state_arg() -> str | None:
     state = request.args.get("state") or None
     if state is not None and state not in STATES:
-        raise ApiError(400, "bad_request", f"state: expected one of {', '.join(STATES)}")
+        raise Refusal("bad_request", f"state: expected one of {', '.join(STATES)}")
     return state
 
 
@@ -320,12 +317,12 @@ def list_countdowns():
 @admin_only
 def interception_report():
     """The interception report over the events the devices pushed (docs/freeze.md)."""
-    from edge.interception_report import format_table, parse_since
+    from edge.domain.interception_report import format_table, parse_since
 
     try:
         since = parse_since(request.args.get("since") or "")
     except ValueError as e:
-        raise ApiError(400, "bad_request", str(e)) from None
+        raise Refusal("bad_request", str(e)) from None
     report = hub().storage.interception_report(since, _scope())
     if request.args.get("format") == "markdown":
         return Response(format_table(report) + "\n", mimetype="text/markdown")
@@ -355,9 +352,9 @@ def push():
     body = json_body()
     events = body.get("events")
     if not isinstance(events, list):
-        raise ApiError(400, "bad_request", "events: expected a list")
+        raise Refusal("bad_request", "events: expected a list")
     if len(events) > MAX_PUSH_EVENTS:
-        raise ApiError(413, "too_large", f"at most {MAX_PUSH_EVENTS} events per push")
+        raise Refusal("too_large", f"at most {MAX_PUSH_EVENTS} events per push")
     results = hub().storage.store_events(g.device, events)
     return jsonify({"results": results, "hub": hub().storage.hub_info()})
 
@@ -372,7 +369,7 @@ def freeze_acks():
     acks = body.get("acks")
     if not isinstance(acks, list) or len(acks) > 1000 or not all(
             isinstance(a, dict) and isinstance(a.get("command_id"), str) for a in acks):
-        raise ApiError(400, "bad_request", "acks: expected a list of {command_id, ...}")
+        raise Refusal("bad_request", "acks: expected a list of {command_id, ...}")
     stored = hub().storage.store_freeze_acks(g.device, acks)
     return jsonify({"stored": stored})
 
@@ -401,15 +398,15 @@ def device_decide(order_id: str):
     operator}``; recorded as decided by the operator on this device."""
     device = g.device
     if not device.can_decide:
-        raise ApiError(403, "cannot_decide", f"device {device.device_id} may not decide "
+        raise Refusal("cannot_decide", f"device {device.device_id} may not decide "
                        f"conflicts: grant it at the hub with 'scanedge hub device "
                        f"{device.device_id} --can-decide'")
     decision, operator = _decision(json_body())
     if not ORDER_ID_RE.fullmatch(order_id):
-        raise ApiError(400, "bad_request", "order id: 1-64 letters, digits, '-', '_', '.', '/'")
+        raise Refusal("bad_request", "order id: 1-64 letters, digits, '-', '_', '.', '/'")
     if (hub().storage.order_site(order_id) or DEFAULT_SITE) != device.site:
         # the same answer whether or not the order exists at another site
-        raise ApiError(404, "not_found", f"order {order_id}: not at this device's site")
+        raise Refusal("not_found", f"order {order_id}: not at this device's site")
     return _decide(order_id, decision, operator, device.device_id)
 
 

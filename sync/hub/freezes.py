@@ -20,6 +20,9 @@ import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from edge.domain.refusal import Refusal
+from sync.hub.rows import rows_as_dicts
+
 if TYPE_CHECKING:
     from sync.hub.storage import AdminScope, HubStorage, Tx
 
@@ -38,7 +41,7 @@ SCHEMA = (
 DECISIONS = ("cancel", "ship")
 
 
-class ConflictError(LookupError):
+class ConflictError(Refusal, LookupError):
     """No open conflict to decide."""
 
 
@@ -112,7 +115,7 @@ def decide(storage: HubStorage, tx: Tx, order_id: str, decision: str,
     ``device``: the device a supervisor decided on (signed in as ``decided_device``)."""
     current = open_conflict(tx, order_id)
     if current is None:
-        raise ConflictError(f"order {order_id} has no open conflict to decide")
+        raise ConflictError("no_conflict", f"order {order_id} has no open conflict to decide")
     who = {"conflict_id": current["conflict_id"], "decided_by": operator,
            **({"decided_device": device} if device else {})}
     if decision == "cancel":
@@ -141,8 +144,6 @@ def list_conflicts(tx: Tx, *, open_only: bool, limit: int, scope: AdminScope,
     if open_only:
         sql += " AND c.decided_at IS NULL"
     rows = tx.all(sql + " ORDER BY c.detected_at DESC LIMIT ?", [*params, limit])
-    from sync.hub.storage import rows_as_dicts  # storage imports this module
-
     out = rows_as_dicts(rows, ("conflict_id", "order_id", "commands", "freeze_command",
                                "detected_at", "window_s", "decision", "decided_at", "decided_by",
                                "decided_device", "decision_command"), json_keys=("commands",))

@@ -13,7 +13,7 @@ from flask import Blueprint, jsonify
 from edge.domain.countdown import STATES
 from edge.domain.orders import MAX_DOC_CHARS, MAX_GIFTS, MAX_LINES, MAX_TEXT, MAX_VERSION, PRIORITIES
 from edge.domain.packing import FREEZE_REASONS
-from edge.web.openapi import (
+from edge.web.schema import (
     ANY_OBJ,
     BOOL,
     INT,

@@ -35,6 +35,7 @@ from typing import Any
 from edge.domain.countdown import CountdownPolicy, has_countdown
 from edge.domain.orders import DEFAULT_SITE, Order, parse_order
 from sync.hub import countdowns, freezes
+from sync.hub.rows import rows_as_dicts
 from sync.protocol import ACCEPTED, DUPLICATE, change_mark, event_problem, rejected
 from sync.signing import HubSigner, key_id
 
@@ -513,8 +514,8 @@ class HubStorage:
                                       [a for a in acks if a.get("order_id") in known], now_iso())
 
     def interception_report(self, since: datetime, scope: AdminScope = FULL_SCOPE) -> Any:
-        """The interception report (edge/interception_report.py) over the pushed events."""
-        from edge.interception_report import DeviceEvent, FreezeRecord, build_report, parse_time
+        """The interception report (edge/domain/interception_report.py) over the pushed events."""
+        from edge.domain.interception_report import DeviceEvent, FreezeRecord, build_report, parse_time
 
         since_iso = since.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         sites, site_params = scope.where()
@@ -792,18 +793,6 @@ class SiteChange(ValueError):
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
-
-
-def rows_as_dicts(rows: Sequence[Any], keys: Sequence[str], *,
-                  json_keys: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Query rows as dicts, the JSON text columns parsed."""
-    out = []
-    for r in rows:
-        item = dict(zip(keys, r, strict=True))
-        for key in json_keys:
-            item[key] = json.loads(item[key])
-        out.append(item)
-    return out
 
 
 def _same_content(a: Order, b: Order) -> bool:

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from edge.notify import backoff_s, post_json
+from edge.webhook import backoff_s, post_json
 from sync.hub.storage import HubStorage, now_iso
 
 log = logging.getLogger(__name__)

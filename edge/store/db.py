@@ -100,3 +100,11 @@ def migrate(db: sqlite_utils.Database, component: str, steps: Sequence[Migration
             )
         current = step.version
     return current
+
+
+def schema_versions(db: sqlite_utils.Database) -> dict[str, int]:
+    """Each component's schema version in this database (``GET /api/v1/version``)."""
+    rows = db.execute(
+        "SELECT component, MAX(version) FROM schema_version GROUP BY component ORDER BY component"
+    ).fetchall()
+    return {str(component): int(version) for component, version in rows}

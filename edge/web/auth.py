@@ -35,6 +35,7 @@ PUBLIC = frozenset({"static", "health.healthz", "auth.post_session", "auth.delet
                     "pages.supervisor_page", "pages.signin_page", "pages.pick_page", "openapi.get_openapi"})
 ENDPOINT_ACTIONS: dict[str, str] = {
     "health.metrics": "read",
+    "health.get_version": "read",
     "auth.get_session": "read",
     "api.post_scan": "scan",
     "api.get_order": "read",

@@ -1,10 +1,13 @@
-"""``/healthz`` and ``/metrics``."""
+"""``/healthz``, ``/metrics`` and ``/api/v1/version``."""
 
 from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
 
 from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from edge.store.db import schema_versions
 from edge.store.outbox import outbox_status
 from edge.web import context
 
@@ -31,3 +34,17 @@ def healthz():
 @bp.get("/metrics")
 def metrics():
     return Response(generate_latest(context().metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+@bp.get("/api/v1/version")
+def get_version():
+    """Which program answers: its version, the API's, and the schema of each store component
+    (what a backup or an upgrade is checked against: docs/deploy.md)."""
+    ctx = context()
+    try:
+        program = version("scanedge")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        program = None
+    return jsonify({"name": "scanedge", "version": program, "api": "v1",
+                    "device_id": ctx.settings.device_id,
+                    "schemas": schema_versions(ctx.store.read())})

@@ -170,6 +170,12 @@ def _paths() -> dict[str, Any]:
                      "content": {"text/plain": {"schema": STR}}}}), tags=("health",))},
         "/api/v1/openapi.json": {"get": op("this document", responses(ok_json(ANY_OBJ)),
                                            tags=("health",))},
+        "/api/v1/version": {"get": op("which program answers: its version, the API's, each store "
+                                      "component's schema version", responses(ok_json(obj({
+                                          "name": STR, "version": OPT_STR, "api": STR,
+                                          "device_id": STR, "schemas": {
+                                              "type": "object", "additionalProperties": INT}}))),
+                                  tags=("health",))},
         "/api/v1/session": {
             "post": op("sign in at a station: a badge, or a user id and PIN", responses(
                 {"200": {"description": "signed in; the session cookie is set",

@@ -68,7 +68,7 @@ def _devices(work: Path, hub_url: str, devices: list[tuple[str, str]], expect: i
 
     logging.basicConfig(level=logging.ERROR)
     from edge.config import load_settings
-    from edge.freeze_effects import AckSender
+    from edge.freezes.effects import AckSender
     from edge.scanning import ScanService
     from edge.store import Store
     from sync import command_log

@@ -162,7 +162,7 @@ def _order_id(text: str) -> str:
 
 
 def _freeze(args: argparse.Namespace) -> int:
-    from edge.freezing import freeze_order
+    from edge.freezes.local import freeze_order
 
     _order_id(args.order_id)
     settings = settings_from(args)
@@ -173,7 +173,7 @@ def _freeze(args: argparse.Namespace) -> int:
 
 
 def _unfreeze(args: argparse.Namespace) -> int:
-    from edge.freezing import unfreeze_order
+    from edge.freezes.local import unfreeze_order
 
     _order_id(args.order_id)
     settings = settings_from(args)

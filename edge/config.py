@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "SCANEDGE_"
-PRINTER_SCHEMES = ("tcp", "usb", "serial", "file", "cups", "dummy", "preview")
 # Variables with our prefix that are not settings (tooling, tests).
 IGNORED_ENV = frozenset({"SCANEDGE_TEST_KEEP", "SCANEDGE_FAULT"})
 
@@ -34,10 +33,9 @@ def _host_port(value: str) -> str | None:
 
 
 def _printer(value: str) -> str | None:
-    scheme = value.split("://", 1)[0] if "://" in value else ""
-    if scheme not in PRINTER_SCHEMES:
-        return "a printer address: " + ", ".join(f"{s}://..." for s in PRINTER_SCHEMES)
-    return None
+    from printers.address import address_problem  # the one table of schemes
+
+    return address_problem(value)
 
 
 def _hub_url(value: str) -> str | None:

@@ -15,8 +15,8 @@ from edge.store import Store
 from printers.service import PrintService
 
 if TYPE_CHECKING:
-    from edge.freeze_effects import AckSender, FreezeEffects
-    from edge.freeze_status import FreezeStatus
+    from edge.freezes.effects import AckSender, FreezeEffects
+    from edge.freezes.status import FreezeStatus
     from edge.gpio import GpioAlarm
     from edge.notes import NoteService
     from edge.notify import Notifier
@@ -65,7 +65,7 @@ class EdgeContext:
         ctx._wire_freezes()
         ctx._wire_picking()
         if settings.hub_url:
-            from edge.freeze_effects import AckSender
+            from edge.freezes.effects import AckSender
             from sync.pinning import pin_configured_key
             from sync.worker import SyncWorker
 
@@ -90,7 +90,7 @@ class EdgeContext:
         return ctx
 
     def _wire_freezes(self) -> None:
-        from edge.freeze_effects import FreezeEffects
+        from edge.freezes.effects import FreezeEffects
         from edge.gpio import GpioAlarm
         from edge.notes import NoteService
 
@@ -115,7 +115,7 @@ class EdgeContext:
         self.picking.start_timer()
 
     def _start_freeze_status(self) -> None:
-        from edge.freeze_status import FreezeStatus, FreezeStatusCollector
+        from edge.freezes.status import FreezeStatus, FreezeStatusCollector
 
         self.freeze_status = FreezeStatus(self.settings, self.sync, self.printing, self.bus).start()
         self.metrics.registry.register(FreezeStatusCollector(self.freeze_status))

@@ -2,7 +2,7 @@
 dialog that blocks the order until a person taps it away (docs/freeze.md, "Notes").
 
 The note itself is stored when the hub's changes are applied (sync/apply.py, edge/store/notes.py).
-Its follow-up, run after that commit by :class:`~edge.freeze_effects.FreezeEffects`, tells the
+Its follow-up, run after that commit by :class:`~edge.freezes.effects.FreezeEffects`, tells the
 pages (bus ``note``) and is acknowledged to the hub like a freeze (the countdown's "applied").
 Reading it (:meth:`NoteService.read`) is an outbox event, ``note_read``, with who and where.
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from edge.domain.refusal import Refusal
-from edge.freeze_effects import stations_working_on
+from edge.freezes.effects import stations_working_on
 from edge.store import notes
 from edge.store.orders import load_pack_state
 from edge.store.outbox import append_event

@@ -28,7 +28,7 @@ from edge.domain.packing import PackState, ScanContext, Verdict, evaluate_scan
 from edge.domain.refusal import Refusal
 from edge.domain.routing import distance, point, route
 from edge.domain.waves import Candidate, WaveLimits, build_waves
-from edge.interceptions import record_interception
+from edge.freezes.interceptions import record_interception
 from edge.store.db import Migration, utc_now
 from edge.store.orders import load_freeze, load_pack_state
 from edge.store.outbox import append_event, next_counter

@@ -31,7 +31,7 @@ from edge.domain.packing import (
     evaluate_scan,
 )
 from edge.domain.refusal import Refusal
-from edge.interceptions import record_interception, seconds_since
+from edge.freezes.interceptions import record_interception, seconds_since
 from edge.store import Store, bench, notes
 from edge.store.db import utc_now
 from edge.store.orders import (

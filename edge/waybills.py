@@ -334,7 +334,7 @@ class WaybillCaptures:
 
     def _refuse_frozen(self, order_id: str, *, station: str | None,
                        operator: str | None) -> None:
-        from edge.interceptions import record_interception
+        from edge.freezes.interceptions import record_interception
 
         def tx(db: sqlite_utils.Database) -> Any:
             freeze = load_freeze(db, order_id)

@@ -23,7 +23,7 @@ import sqlite_utils
 from edge.config import ConfigError, Settings
 from edge.domain.messages import freeze_message
 from edge.domain.print_gate import GateVerdict
-from edge.interceptions import record_interception
+from edge.freezes.interceptions import record_interception
 from edge.store import DiskFull, Store, bench
 from edge.store.orders import load_freeze, load_order, load_pack_state
 from edge.store.outbox import append_event

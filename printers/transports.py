@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from PIL import Image
 
 from printers import status as st
+from printers.address import SCHEMES, form
 
 log = logging.getLogger(__name__)
 CHUNK = 4096
@@ -225,7 +226,7 @@ def make_transport(address: str, *, timeout: float = 5.0, status_timeout: float 
     where = f"printer {address!r}"
     if scheme == "tcp":
         if not parts.hostname:
-            raise ValueError(f"{where}: expected tcp://HOST:PORT")
+            raise ValueError(f"{where}: expected {form('tcp')}")
         host, port = parts.hostname, parts.port or 9100
 
         def network() -> Any:
@@ -238,7 +239,7 @@ def make_transport(address: str, *, timeout: float = 5.0, status_timeout: float 
     if scheme == "usb":
         vid_pid = (parts.netloc or parts.path.strip("/")).split(":")
         if len(vid_pid) != 2:
-            raise ValueError(f"{where}: expected usb://VID:PID (hex), e.g. usb://0x0416:0x5011")
+            raise ValueError(f"{where}: expected {form('usb')}")
         vid, pid = (int(v, 16) for v in vid_pid)
         kwargs = _query_kwargs(parts.query, {
             "in_ep": _int, "out_ep": _int, "interface": _int, "timeout": _int,
@@ -254,7 +255,7 @@ def make_transport(address: str, *, timeout: float = 5.0, status_timeout: float 
     if scheme == "serial":
         devfile = unquote(parts.path)
         if not devfile:
-            raise ValueError(f"{where}: expected serial:///dev/ttyUSB0?baudrate=9600")
+            raise ValueError(f"{where}: expected {form('serial')}")
         kwargs = _query_kwargs(parts.query, {
             "baudrate": int, "bytesize": int, "parity": str, "stopbits": int, "timeout": float,
             "dsrdtr": lambda v: v.lower() in ("1", "true", "yes"),
@@ -270,7 +271,7 @@ def make_transport(address: str, *, timeout: float = 5.0, status_timeout: float 
     if scheme == "file":
         devfile = unquote(parts.path)
         if not devfile:
-            raise ValueError(f"{where}: expected file:///dev/usb/lp0")
+            raise ValueError(f"{where}: expected {form('file')}")
 
         def file() -> Any:
             from escpos.printer import File
@@ -282,7 +283,7 @@ def make_transport(address: str, *, timeout: float = 5.0, status_timeout: float 
     if scheme == "cups":
         queue = unquote(parts.netloc or parts.path.strip("/"))
         if not queue:
-            raise ValueError(f"{where}: expected cups://QUEUE")
+            raise ValueError(f"{where}: expected {form('cups')}")
 
         def cups() -> Any:
             from escpos.printer import CupsPrinter
@@ -297,6 +298,6 @@ def make_transport(address: str, *, timeout: float = 5.0, status_timeout: float 
     if scheme == "preview":
         directory = unquote(parts.netloc + parts.path)
         if not directory:
-            raise ValueError(f"{where}: expected preview://DIR")
+            raise ValueError(f"{where}: expected {form('preview')}")
         return PreviewTransport(Path(directory))
-    raise ValueError(f"{where}: unknown scheme (tcp, usb, serial, file, cups, dummy, preview)")
+    raise ValueError(f"{where}: unknown scheme ({', '.join(SCHEMES)})")

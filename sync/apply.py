@@ -4,12 +4,12 @@ The new cursor is saved in the same transaction as the changes it covers, so a c
 two cannot skip a change or apply one twice. Rules:
 - an order is replaced only by a higher version (a late, older copy is ignored);
 - a freeze is kept until an unfreeze with a higher version arrives (a replayed old unfreeze is
-  ignored); every applied freeze/unfreeze writes an outbox event;
-- a command (freeze, unfreeze, expedite) takes effect only with a valid signature by the pinned
+  ignored); every applied freeze/unfreeze writes an outbox event (edge/freezes/apply.py);
+- a command (freeze, unfreeze, expedite, note) takes effect only with a valid signature by the pinned
   hub key and a command id never seen before (sync/signing.py); anything else is rejected: an
   outbox event ``command_rejected`` now, an alarm for the supervisor after the commit;
 - an applied freeze leaves a follow-up row (cancel labels, alarm, ack to the hub) that the
-  listeners run after the commit (edge/freeze_effects.py); so does an applied note (show it at
+  listeners run after the commit (edge/freezes/effects.py); so does an applied note (show it at
   the stations, ack), which blocks its order's scans until read (edge/store/notes.py);
 - a ``fuse`` change (the hub's countdown ran out before every device applied a command) is news
   for the supervisor, not a command: it raises a warning after the commit.
@@ -21,15 +21,14 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
 from edge.domain.orders import OrderError, parse_order
-from edge.domain.packing import Freeze
+from edge.freezes.apply import apply_freeze, apply_unfreeze
 from edge.store import notes
-from edge.store.orders import delete_freeze, load_freeze, save_freeze, save_order, stored_version
+from edge.store.orders import save_order, stored_version
 from edge.store.outbox import append_event
 from edge.store.syncstate import get_cursor, set_state
 from sync import command_log
@@ -87,10 +86,6 @@ def apply_changes(db: sqlite_utils.Database, device_id: str,
                                                last.get("created_at")))
         applied.cursor = cursor
     return applied
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _apply_one(db: sqlite_utils.Database, device_id: str, change: dict[str, Any],
@@ -156,33 +151,14 @@ def _apply_command(db: sqlite_utils.Database, device_id: str, change: dict[str, 
                    applied: Applied) -> None:
     kind, payload = change.get("kind"), change["payload"]
     order_id = change.get("order_id")
-    if kind == "freeze":
-        version = int(payload.get("version") or 0)
-        existing = load_freeze(db, order_id)
-        if existing is not None and (existing.version or 0) >= version:
-            _ignored(db, device_id, change, applied, "old_version")
-            return
-        freeze = Freeze(order_id, payload["reason"], _parse_time(payload["issued_at"]), version)
-        save_freeze(db, freeze, source="hub", command_id=payload.get("command_id"))
-        append_event(db, device_id, "freeze_applied", {
-            "command_id": payload.get("command_id"), "reason": freeze.reason,
-            "issued_at": payload["issued_at"], "version": version,
-            "effective_by": payload.get("effective_by"), "change_seq": change["seq"]},
-            order_id=order_id)
-        command_log.add_followup(db, {**payload, "order_id": order_id, "version": version})
-        applied.freezes.append({**payload, "change_seq": change["seq"]})
-    elif kind == "unfreeze":
-        version = int(payload.get("version") or 0)
-        existing = load_freeze(db, order_id)
-        if existing is None or (existing.version or 0) >= version:
-            _ignored(db, device_id, change, applied,
-                     "not_frozen" if existing is None else "old_version")
-            return
-        delete_freeze(db, order_id)
-        append_event(db, device_id, "freeze_lifted", {
-            "command_id": payload.get("command_id"), "version": version,
-            "change_seq": change["seq"]}, order_id=order_id)
-        applied.unfreezes.append(payload)
+    if kind in ("freeze", "unfreeze"):  # edge/freezes/apply.py
+        why = (apply_freeze if kind == "freeze" else apply_unfreeze)(db, device_id, change)
+        if why is not None:
+            _ignored(db, device_id, change, applied, why)
+        elif kind == "freeze":
+            applied.freezes.append({**payload, "change_seq": change["seq"]})
+        else:
+            applied.unfreezes.append(payload)
     elif kind == "note":
         note = notes.Note(payload["command_id"], order_id, str(payload.get("note") or ""),
                           payload["issued_at"], payload.get("effective_by"))

@@ -12,7 +12,7 @@ import pytest
 from edge.domain.orders import parse_order
 from edge.domain.packing import PackState
 from edge.domain.print_gate import print_gate
-from edge.freezing import freeze_order
+from edge.freezes.local import freeze_order
 from edge.web.app import create_app
 from printers.sim import VirtualPrinter
 from tests.support import WebhookReceiver, wait_until
@@ -222,7 +222,7 @@ def test_a_p0_order_notifies_the_webhook_once_with_retry(demo_ctx):
 def test_an_address_change_voids_the_printed_label_until_it_is_printed_again(client, demo_ctx):
     import zxingcpp
 
-    from edge.freezing import unfreeze_order
+    from edge.freezes.local import unfreeze_order
 
     order_id, codes = SO1
     for code in codes:

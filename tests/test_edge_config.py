@@ -59,3 +59,20 @@ def test_bad_value_stops_the_start_with_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "scanedge serve: listen = 'nonsense': expected HOST:PORT, e.g. 127.0.0.1:8080"]
+
+
+def test_every_printer_scheme_the_settings_accept_has_a_transport_and_no_other():
+    """One table of schemes (printers/address.py): the settings check it, the transports build
+    from it; an address of each scheme with its parts missing is refused with the table's form."""
+    from printers.address import SCHEMES
+    from printers.transports import make_transport
+
+    for scheme, form in SCHEMES.items():
+        try:
+            make_transport(f"{scheme}://", status=False)
+        except ValueError as e:
+            assert form in str(e), (scheme, e)
+    with pytest.raises(ValueError, match="unknown scheme"):
+        make_transport("lpt://1")
+    with pytest.raises(ConfigError, match="a printer address: tcp://"):
+        load_settings(env={"SCANEDGE_PRINTER": "lpt://1"})

@@ -231,14 +231,14 @@ class _QuietHub:
 
 def test_a_start_warns_of_a_silent_hub_only_after_it_had_offline_after_s_to_answer(
         edge_ctx, caplog):
-    from edge.freeze_status import FreezeStatus
+    from edge.freezes.status import FreezeStatus
 
     now = [100.0]
     hub = _QuietHub(edge_ctx.store)
     watch = FreezeStatus(edge_ctx.settings, hub, edge_ctx.printing, edge_ctx.bus,
                          clock=lambda: now[0])
     silent = "hub silent for more than"
-    with caplog.at_level("INFO", logger="edge.freeze_status"):
+    with caplog.at_level("INFO", logger="edge.freezes.status"):
         watch.check()  # just started: unknown, but no warning
         assert watch.status == "unknown" and silent not in caplog.text
         hub.online = hub.contacted = True  # the first contact
@@ -252,7 +252,7 @@ def test_a_start_warns_of_a_silent_hub_only_after_it_had_offline_after_s_to_answ
     caplog.clear()
     late = FreezeStatus(edge_ctx.settings, _QuietHub(edge_ctx.store), edge_ctx.printing,
                         edge_ctx.bus, clock=lambda: now[0])
-    with caplog.at_level("INFO", logger="edge.freeze_status"):
+    with caplog.at_level("INFO", logger="edge.freezes.status"):
         late.check()
         assert silent not in caplog.text
         now[0] += edge_ctx.settings.offline_after_s + 1  # never answered since the start

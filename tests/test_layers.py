@@ -32,7 +32,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "cli": frozenset({"domain", "store", "http", "shared", "services", "hub", "web", "cli"}),
 }
 HTTP = {"edge.web", "edge.web.errors", "edge.web.limits", "edge.web.schema", "edge.webhook"}
-SHARED = {"edge.config", "sync.protocol", "sync.signing"}
+SHARED = {"edge.config", "sync.protocol", "sync.signing", "printers.address"}
 WEB = {"ocr.web", "ocr.waybill_web", "printers.web"}
 # what a process starts from, and the command lines: they wire everything together
 CLI = {"edge.cli", "edge.commands", "edge.server", "edge.demo", "edge.lifecycle",

@@ -11,7 +11,7 @@ import pytest
 
 from edge.commands import load_demo_orders
 from edge.config import load_settings
-from edge.freezing import freeze_order
+from edge.freezes.local import freeze_order
 from edge.store import Store
 from printers import status as st
 from printers.queue import QueueError

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from edge.domain.messages import command_rejected_message, freeze_message, fuse_message
-from edge.interceptions import record_interception
+from edge.freezes.interceptions import record_interception
 from edge.store.orders import load_freeze
 from sync import command_log
 from sync.apply import Applied

@@ -49,6 +49,7 @@ class Scanner(threading.Thread):
             i += 1
 
 
+@pytest.mark.slow
 def test_backup_while_serving_is_a_consistent_prefix_and_restores(tmp_path: Path):
     data = tmp_path / "var"
     run_cli("orders", "import", "--demo", data_dir=data)
@@ -102,6 +103,7 @@ def test_backup_while_serving_is_a_consistent_prefix_and_restores(tmp_path: Path
         server.stop()
 
 
+@pytest.mark.slow
 def test_restore_with_force_while_running(tmp_path: Path):
     data = tmp_path / "var"
     server = EdgeServer(data).start()
@@ -167,6 +169,7 @@ def test_retention_keeps_the_newest_by_number_not_clock(tmp_path: Path):
         ("dev-1",)]
 
 
+@pytest.mark.slow
 def test_serve_backs_up_before_migrating_after_an_upgrade(tmp_path: Path):
     data = tmp_path / "var"
     data.mkdir()
@@ -192,6 +195,7 @@ def test_serve_backs_up_before_migrating_after_an_upgrade(tmp_path: Path):
     assert (data / CODE_MARKER).read_text().strip() == code_identity()
 
 
+@pytest.mark.slow
 def test_fresh_device_makes_no_backup(tmp_path: Path):
     data = tmp_path / "var"
     EdgeServer(data).start().stop()

@@ -83,6 +83,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> int:
         return proc.wait(5)
 
 
+@pytest.mark.slow
 def test_serve_ready_after_listen_then_watchdog_then_stopping(tmp_path: Path, notify_socket):
     port = free_port()
     env = cli_env(tmp_path / "var", SCANEDGE_LISTEN=f"127.0.0.1:{port}",
@@ -103,6 +104,7 @@ def test_serve_ready_after_listen_then_watchdog_then_stopping(tmp_path: Path, no
         _stop(proc)
 
 
+@pytest.mark.slow
 def test_watchdog_withholds_pings_while_the_store_cannot_commit(tmp_path: Path, notify_socket):
     """A service whose writer is stuck must not be kept alive by its watchdog thread."""
     port = free_port()
@@ -130,6 +132,7 @@ def test_watchdog_withholds_pings_while_the_store_cannot_commit(tmp_path: Path, 
         _stop(proc)
 
 
+@pytest.mark.slow
 def test_hub_notifies_too(tmp_path: Path, notify_socket):
     port = free_port()
     env = cli_env(tmp_path / "var", SCANEDGE_HUB_LISTEN=f"127.0.0.1:{port}",

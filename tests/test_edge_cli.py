@@ -22,6 +22,7 @@ def scan(data_dir, code, station="bench-1"):
     return json.loads(out.stdout)
 
 
+@pytest.mark.slow
 def test_every_verdict_through_the_cli(data_dir):
     assert scan(data_dir, "4006381333931")["reason"] == "no_open_order"
     assert scan(data_dir, "SO-1001")["verdict"] == "ok"

@@ -162,6 +162,7 @@ def test_install_sh_enrolls(tmp_path):
     assert "--enroll" in plain.stdout and "scanedge hub add-device" in plain.stdout
 
 
+@pytest.mark.slow
 def test_an_enrolled_device_obeys_its_hub(tmp_path):
     """End to end: hub process, add-device, enroll into a config file, `scanedge serve
     --config`: the hub's freeze is applied, and /healthz says the freeze status is known."""

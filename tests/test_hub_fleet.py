@@ -242,6 +242,7 @@ def test_an_order_system_token_is_limited_to_its_sites(hub):
     assert hub.call("GET", "/api/v1/devices", "not-a-token")[0] == 403
 
 
+@pytest.mark.slow
 def test_hub_cli_registers_devices_and_tokens_per_site(tmp_path):
     env = {"SCANEDGE_HUB_DATABASE": str(tmp_path / "hub.db")}
     enrolment = run_cli("hub", "add-device", "pda-7", "--site", "shanghai", data_dir=tmp_path,

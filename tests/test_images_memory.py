@@ -244,6 +244,7 @@ def test_a_png_bomb_decodes_within_the_memory_budget(served) -> None:
     assert peak - before < memory.DEFAULT_MEMORY_MB, (before, peak)
 
 
+@pytest.mark.slow
 def test_bombs_at_once_stay_within_the_budget_and_memory_goes_back(served) -> None:
     bomb = png_bomb()
     before = rss_mb(served)["VmRSS"]

@@ -31,6 +31,7 @@ def data(tmp_path):
     return data
 
 
+@pytest.mark.slow
 def test_serve_starts_on_a_full_disk_and_refuses_new_work_with_507(data):
     server = EdgeServer(data, **FULL).start()  # before: "cannot open the store", exit 2
     try:
@@ -48,6 +49,7 @@ def test_serve_starts_on_a_full_disk_and_refuses_new_work_with_507(data):
     assert json.loads(with_space.stdout)["pending"] == 0  # nothing of the refused work written
 
 
+@pytest.mark.slow
 def test_freeze_and_unfreeze_work_on_a_full_disk(data):
     frozen = run_cli("freeze", "SO-1001", "--reason", "cancel", data_dir=data, check=False, **FULL)
     assert frozen.returncode == 0 and "frozen" in frozen.stdout, frozen.stderr  # before: DiskFull
@@ -82,5 +84,6 @@ def test_orders_import_on_a_full_disk_is_one_line(data, tmp_path):
     ["user", "list"],
     ["scan", "4006381333931"],
 ])
+@pytest.mark.slow
 def test_every_cli_command_answers_in_one_line_on_a_full_disk(data, args):
     one_line(run_cli(*args, data_dir=data, check=False, **FULL))

@@ -176,12 +176,14 @@ def hub_schema(hub):
     return schemathesis.openapi.from_url(hub.url + "/api/v1/openapi.json")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method,path", operations(edge_document()),
                          ids=[f"{m.upper()} {p}" for m, p in operations(edge_document())])
 def test_schemathesis_edge(edge, edge_schema, method, path):
     fuzz(edge_schema[path][method.upper()], edge.url, {})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method,path", operations(hub_document()),
                          ids=[f"{m.upper()} {p}" for m, p in operations(hub_document())])
 def test_schemathesis_hub(hub, hub_schema, method, path):

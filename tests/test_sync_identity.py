@@ -211,6 +211,7 @@ def hub_proc(tmp_path):
     server.stop()
 
 
+@pytest.mark.slow
 def test_a_hub_restored_from_an_older_backup(tmp_path, hub_proc):
     """Backup of hub.db, more changes (the device applies them), the older file restored: the
     device's cursor is ahead of the hub. A freeze issued on the restored hub must still arrive."""
@@ -242,6 +243,7 @@ def test_a_hub_restored_from_an_older_backup(tmp_path, hub_proc):
         ctx.close()
 
 
+@pytest.mark.slow
 def test_a_hub_restored_and_written_past_the_devices_cursor(tmp_path, hub_proc):
     """The restored hub gets more changes than it lost before the device is back: no cursor is
     ahead, but the change at the device's cursor is another one (its mark differs)."""
@@ -271,6 +273,7 @@ def test_a_hub_restored_and_written_past_the_devices_cursor(tmp_path, hub_proc):
         ctx.close()
 
 
+@pytest.mark.slow
 def test_a_hub_whose_database_was_replaced(tmp_path, hub_proc):
     """A new, empty hub.db: another database id and another signing key. The device's token is
     unknown there; given a new token by hand but not the key, it refuses the new hub's commands

@@ -22,7 +22,9 @@ NO_RAPIDOCR = pytest.mark.skipif(
     not text_engines.installed("rapidocr"),
     reason="rapidocr-onnxruntime is not installed (scripts/setup.sh installs it)")
 # The behaviour every engine must have.
-ENGINES = ["tesseract", pytest.param("rapidocr", marks=NO_RAPIDOCR)]
+# RapidOCR reads take seconds each: slow (the fast loop keeps Tesseract here and RapidOCR
+# in test_waybill_engines.py)
+ENGINES = ["tesseract", pytest.param("rapidocr", marks=[NO_RAPIDOCR, pytest.mark.slow])]
 
 
 def _truth() -> list[dict[str, str]]:
@@ -44,6 +46,7 @@ def test_dev_sample_never_wrong(row: dict[str, str], engine: str) -> None:
         assert 0.5 <= res.confidence <= 1.0
 
 
+@pytest.mark.slow
 def test_dev_sample_mostly_exact() -> None:
     rows = _truth()
     exact = sum(read_waybill(str(DATA / r["file"]), engine=ENGINE).tracking_number

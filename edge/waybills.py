@@ -37,6 +37,7 @@ import sqlite_utils
 from ulid import ULID
 
 from edge.config import Settings
+from edge.domain import waybill_confirm as confirming
 from edge.domain.carriers import carrier_by_code, identify, normalize_tracking
 from edge.domain.distributor_rules import Problem, check_number, parse_waybill_rules, rule_for
 from edge.domain.refusal import Refusal
@@ -208,63 +209,38 @@ class WaybillCaptures:
             named = c.code
         fits = [m.carrier.code for m in identify(number)] if number else []
 
+        request = confirming.Request(capture_id, number, order_id, as_distributor,
+                                     accept_rule_exception)
+
         def tx(db: sqlite_utils.Database) -> dict[str, Any]:
             row = db.execute(
                 "SELECT order_id, status, result, station, distributor FROM waybill_captures"
                 " WHERE capture_id = ?", [capture_id]).fetchone()
-            if row is None or (as_distributor is not None and row[4] != as_distributor):
-                raise WaybillError("unknown_capture", f"no capture {capture_id}")
-            cap_order, status, result_json, station, dist = row
-            target = cap_order or order_id
-            if as_distributor is not None and not target:
-                raise WaybillError("order_required", "a distributor names the order")
-            if target and not self._visible(db, target, as_distributor):
-                raise WaybillError("unknown_order", f"no order {target}")
-            if status != "needs_confirmation":
-                raise WaybillError("already_done", f"capture {capture_id} is {status}")
-            if order_id and cap_order and order_id != cap_order:
-                raise WaybillError("other_order",
-                                   f"capture {capture_id} belongs to order {cap_order}")
-            dist = as_distributor or dist or _distributor_of(db, target)
+            result = json.loads(row[2]) if row else {}
+            capture = None if row is None else confirming.Capture(
+                row[0], row[1], row[4], result.get("tracking_number"),
+                tuple(c["tracking_number"] for c in result.get("candidates", [])))
+            station = row[3] if row else None
+            target = confirming.target_of(capture, request)
+            prev_number, prev_carrier = _order_row(db, target) or (None, None)
+            order = confirming.Order(
+                visible=not target or self._visible(db, target, as_distributor),
+                frozen=bool(target) and load_freeze(db, target) is not None,
+                carrier=prev_carrier, tracking_number=prev_number,
+                other_order_with_number=_other_order(db, target, number))
+            target = confirming.check_capture(capture, request, order)
+            assert capture is not None
+            dist = as_distributor or capture.distributor or _distributor_of(db, target)
             applies = rule_for(self.rules, dist)
-            prev_number, prev_carrier = (_order_row(db, target) if target else None) or (None, None)
-            verdict = check_number(number, fits=fits, named=named,
-                                   rule=applies[1] if applies else None,
-                                   order_carrier=prev_carrier)
-            if verdict.error == "carrier_ambiguous":
-                raise WaybillError(verdict.error, verdict.message,
-                                   carriers=list(verdict.carriers))
-            if verdict.error:
-                raise WaybillError(verdict.error, verdict.message)
-            chosen = verdict.carrier
-            freeze = load_freeze(db, target) if target else None
-            if freeze is not None:
+            check = check_number(number, fits=fits, named=named,
+                                 rule=applies[1] if applies else None, order_carrier=prev_carrier)
+            decision = confirming.decide(capture, request, order, check, distributor=dist,
+                                         rule_name=applies[0] if applies else None)
+            if decision.frozen:
                 return {"frozen": target, "station": station}
-            problems = [p.to_json() for p in verdict.problems]
-            if problems and not accept_rule_exception:
-                raise WaybillError("rule_failed",
-                                   f"{dist or 'this distributor'} needs "
-                                   + "; ".join(p.message for p in verdict.problems),
-                                   problems=problems, distributor=dist,
-                                   rule=applies[0] if applies else None)
-            other = _other_order(db, target, number)
-            if other:
-                raise WaybillError("tracking_in_use",
-                                   f"{number} is already the tracking number of order {other}",
-                                   other_order_id=other)
-            result = json.loads(result_json)
-            read = [result.get("tracking_number")] + [c["tracking_number"]
-                                                       for c in result.get("candidates", [])]
-            how = ("one_tap" if number == result.get("tracking_number")
-                   else "candidate" if number in read else "manual")
-            flags = list(verdict.flags)
-            if problems:
-                flags.append("rule_exception")
+            chosen, how, flags = decision.carrier, decision.how, list(decision.flags)
+            problems = list(decision.problems)
             if target:
-                if prev_carrier and prev_carrier != chosen:
-                    flags.append("carrier_differs_from_order")
-                if prev_number and prev_number != number:
-                    flags.append("replaces_tracking_number")
                 _attach(db, target, number, chosen)
             db.execute(
                 "UPDATE waybill_captures SET status = 'confirmed', confirmed_number = ?,"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -23,7 +22,7 @@ import sqlite_utils
 from edge.bus import EventBus
 from edge.store import Store
 from edge.store.db import Migration, utc_now
-from edge.webhook import backoff_s, post_json
+from edge.webhook import WebhookSender
 
 log = logging.getLogger(__name__)
 COMPONENT = "notify"
@@ -39,17 +38,16 @@ def _v1(db: sqlite_utils.Database) -> None:
 MIGRATIONS = (Migration(1, "webhook notifications", _v1),)
 
 
-class Notifier:
+class Notifier(WebhookSender):
+    thread_name = "notify"
+
     def __init__(self, store: Store, bus: EventBus, *, url: str, device_id: str, station: str,
                  timeout_s: float = 5.0, backoff_base_s: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__(url, timeout_s=timeout_s, backoff_base_s=backoff_base_s, clock=clock)
         store.ensure_schema(COMPONENT, MIGRATIONS)
-        self.store, self.bus, self.url = store, bus, url
+        self.store, self.bus = store, bus
         self.device_id, self.station = device_id, station
-        self.timeout_s, self.backoff_base_s, self.clock = timeout_s, backoff_base_s, clock
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # -- what raises a notification ------------------------------------------------------------
     def p0_orders(self, order_ids: Iterable[str]) -> int:
@@ -77,59 +75,29 @@ class Notifier:
         for payload in made:
             self.bus.publish("p0_order", payload)  # the supervisor page's alert
         if made:
-            self._wake.set()
+            self.wake()
         return len(made)
 
-    # -- delivery ----------------------------------------------------------------------------------
-    def start(self) -> Notifier:
-        if self.url and self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="notify", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def deliver_due(self) -> int:
-        """Send every notification that is due; returns how many were delivered."""
-        now = self.clock()
-        rows = self.store.read().execute(
+    # -- the rows (edge/webhook.py delivers them) -------------------------------------------------
+    def due_rows(self, now: float) -> list[tuple[Any, str, int]]:
+        return self.store.read().execute(
             "SELECT id, payload, attempts FROM notifications WHERE sent_at IS NULL AND next_at <= ?"
             " ORDER BY id LIMIT 50", [now]).fetchall()
-        delivered = 0
-        for row_id, payload, attempts in rows:
-            error = self._post(payload)
-            if error is None:
-                delivered += 1
-                self.store.write(lambda db, i=row_id: db.execute(
-                    "UPDATE notifications SET sent_at = ?, attempts = attempts + 1 WHERE id = ?",
-                    [utc_now(), i]), essential=True)
-            else:
-                delay = backoff_s(attempts, self.backoff_base_s)
-                log.warning("notify %s failed (%s); retrying in %.0f s", self.url, error, delay)
-                self.store.write(lambda db, i=row_id, e=error, d=delay: db.execute(
-                    "UPDATE notifications SET attempts = attempts + 1, last_error = ?, next_at = ?"
-                    " WHERE id = ?", [e, now + d, i]), essential=True)
-        return delivered
+
+    def mark_sent(self, row_id: Any) -> None:
+        self.store.write(lambda db: db.execute(
+            "UPDATE notifications SET sent_at = ?, attempts = attempts + 1 WHERE id = ?",
+            [utc_now(), row_id]), essential=True)
+
+    def mark_failed(self, row_id: Any, error: str, next_at: float) -> None:
+        self.store.write(lambda db: db.execute(
+            "UPDATE notifications SET attempts = attempts + 1, last_error = ?, next_at = ?"
+            " WHERE id = ?", [error, next_at, row_id]), essential=True)
+
+    def next_due(self) -> float | None:
+        return self.store.read().execute(
+            "SELECT MIN(next_at) FROM notifications WHERE sent_at IS NULL").fetchone()[0]
 
     def pending(self) -> int:
         return self.store.read().execute(
             "SELECT COUNT(*) FROM notifications WHERE sent_at IS NULL").fetchone()[0]
-
-    def _post(self, payload: str) -> str | None:
-        return post_json(self.url, payload, self.timeout_s)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.deliver_due()
-            except Exception:  # the thread must survive: the rows wait for the next round
-                log.exception("notify worker failed")
-            row = self.store.read().execute(
-                "SELECT MIN(next_at) FROM notifications WHERE sent_at IS NULL").fetchone()
-            wait = 60.0 if row[0] is None else max(0.05, min(60.0, row[0] - self.clock()))
-            self._wake.wait(wait)
-            self._wake.clear()

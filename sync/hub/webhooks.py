@@ -1,8 +1,7 @@
 """The hub's webhook (``notify_url``): tripped fuses (熔断) are POSTed to the order system.
 
-Like the device's (edge/notify.py), a notification is a row first, written in the transaction
-that trips the fuse (sync/hub/countdowns.py, unique per command, so two hub processes or a
-restart notify once), then delivered with exponential backoff until the URL answers 2xx.
+The rows are written in the transaction that trips the fuse (sync/hub/countdowns.py, unique per
+command, so two hub processes or a restart notify once); edge/webhook.py delivers them.
 
 Body: the fuse record, ``{"type": "fuse_tripped", "command_id", "order_id", "site", "kind",
 "reason", "issued_at", "effective_by", "countdown_s", "tripped_at", "expected", "applied",
@@ -11,76 +10,43 @@ Body: the fuse record, ``{"type": "fuse_tripped", "command_id", "order_id", "sit
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
-from edge.webhook import backoff_s, post_json
+from edge.webhook import WebhookSender
 from sync.hub.storage import HubStorage, now_iso
 
-log = logging.getLogger(__name__)
 
+class HubWebhooks(WebhookSender):
+    thread_name = "hub-webhooks"
 
-class HubWebhooks:
     def __init__(self, storage: HubStorage, url: str, *, timeout_s: float = 5.0,
                  backoff_base_s: float = 2.0, clock: Callable[[], float] = time.time) -> None:
-        self.storage, self.url = storage, url
-        self.timeout_s, self.backoff_base_s, self.clock = timeout_s, backoff_base_s, clock
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(url, timeout_s=timeout_s, backoff_base_s=backoff_base_s, clock=clock)
+        self.storage = storage
 
-    def start(self) -> HubWebhooks:
-        if self.url and self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="hub-webhooks", daemon=True)
-            self._thread.start()
-        return self
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def deliver_due(self) -> int:
-        """Send every notification that is due; returns how many were delivered."""
-        now = self.clock()
+    def due_rows(self, now: float) -> list[tuple[Any, str, int]]:
         with self.storage.transaction() as tx:
-            rows = tx.all("SELECT id, payload, attempts FROM hub_notifications WHERE sent_at IS NULL"
-                          " AND next_at <= ? ORDER BY id LIMIT 50", [now])
-        delivered = 0
-        for row_id, payload, attempts in rows:
-            error = post_json(self.url, payload, self.timeout_s)
-            with self.storage.transaction() as tx:
-                if error is None:
-                    delivered += 1
-                    tx.execute("UPDATE hub_notifications SET sent_at = ?, attempts = attempts + 1"
-                               " WHERE id = ?", [now_iso(), row_id])
-                else:
-                    delay = backoff_s(attempts, self.backoff_base_s)
-                    log.warning("notify %s failed (%s); retrying in %.0f s", self.url, error, delay)
-                    tx.execute("UPDATE hub_notifications SET attempts = attempts + 1,"
-                               " last_error = ?, next_at = ? WHERE id = ?",
-                               [error, now + delay, row_id])
-        return delivered
+            return [tuple(r) for r in tx.all(
+                "SELECT id, payload, attempts FROM hub_notifications WHERE sent_at IS NULL"
+                " AND next_at <= ? ORDER BY id LIMIT 50", [now])]
+
+    def mark_sent(self, row_id: Any) -> None:
+        with self.storage.transaction() as tx:
+            tx.execute("UPDATE hub_notifications SET sent_at = ?, attempts = attempts + 1"
+                       " WHERE id = ?", [now_iso(), row_id])
+
+    def mark_failed(self, row_id: Any, error: str, next_at: float) -> None:
+        with self.storage.transaction() as tx:
+            tx.execute("UPDATE hub_notifications SET attempts = attempts + 1, last_error = ?,"
+                       " next_at = ? WHERE id = ?", [error, next_at, row_id])
+
+    def next_due(self) -> float | None:
+        with self.storage.transaction() as tx:
+            row = tx.one("SELECT MIN(next_at) FROM hub_notifications WHERE sent_at IS NULL")
+        return None if row[0] is None else float(row[0])
 
     def pending(self) -> int:
         with self.storage.transaction() as tx:
             return int(tx.one("SELECT COUNT(*) FROM hub_notifications WHERE sent_at IS NULL")[0])
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.deliver_due()
-                with self.storage.transaction() as tx:
-                    row = tx.one("SELECT MIN(next_at) FROM hub_notifications WHERE sent_at IS NULL")
-                wait = 60.0 if row[0] is None else max(0.05, min(60.0, row[0] - self.clock()))
-            except Exception:  # the database may be away: the rows wait for the next round
-                log.exception("hub webhook delivery failed")
-                wait = 5.0
-            self._wake.wait(wait)
-            self._wake.clear()

@@ -269,6 +269,7 @@ def run_raw(args: list[str | bytes], data_dir: Path) -> subprocess.CompletedProc
                           env=cli_env(data_dir), errors="replace")
 
 
+@pytest.mark.slow
 def test_scan_from_the_cli_refuses_bad_codes(tmp_path):
     run_cli("orders", "import", "--demo", data_dir=tmp_path)
     # a code typed in another encoding (Latin-1 bytes: a lone surrogate in Python)
@@ -304,6 +305,7 @@ def test_orders_import_of_malformed_files_is_one_line(tmp_path, name, content):
     one_line_error(run_raw(["orders", "import", str(path)], tmp_path / "var"))
 
 
+@pytest.mark.slow
 def test_freeze_and_unfreeze_take_order_ids_only(tmp_path):
     for args in (["freeze", b"SO-\xff", "--reason", "cancel"], ["unfreeze", b"\xe9"],
                  ["freeze", "x" * 100_000, "--reason", "hold"], ["unfreeze", "a b"]):

@@ -205,6 +205,7 @@ def test_report_sorts_each_freeze_into_one_outcome():
     assert fused.total.fuse_tripped == 1
 
 
+@pytest.mark.slow
 def test_report_command_on_the_device(tmp_path):
     data = tmp_path / "var"
     run_cli("orders", "import", "--demo", data_dir=data)

@@ -230,6 +230,7 @@ def served(tmp_path_factory):
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_png_bomb_decodes_within_the_memory_budget(served) -> None:
     bomb = png_bomb()
     assert len(bomb) < 300_000
@@ -263,6 +264,7 @@ def test_bombs_at_once_stay_within_the_budget_and_memory_goes_back(served) -> No
     assert after - before < 64, (before, after)  # freed memory went back to the system
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["/api/v1/decode", "/api/v1/waybills"])
 def test_an_absurd_shape_is_a_4xx_json_answer(served, path: str) -> None:
     status, body = post(served, path, strip_png(), "strip.png")

@@ -31,6 +31,7 @@ def test_auto_without_rapidocr_falls_back_to_tesseract(monkeypatch: pytest.Monke
     assert text_engines.auto_name() in ("tesserocr", "tesseract")
 
 
+@pytest.mark.slow
 @needs_rapidocr
 def test_rapidocr_needs_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     # The models ship inside the wheel: loading them and reading must not touch the network.

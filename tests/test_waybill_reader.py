@@ -32,6 +32,7 @@ def _truth() -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("row", _truth(), ids=lambda r: r["file"])
 def test_dev_sample_never_wrong(row: dict[str, str], engine: str) -> None:

@@ -73,6 +73,7 @@ class ScanService:
         self.alarms = alarms  # a frozen scan raises an alarm that waits for a person
         self.picking: Any = None  # edge.picking.PickService: totes and short picks (handover)
         store.ensure_schema(bench.COMPONENT, bench.MIGRATIONS)
+        store.ensure_schema(notes.COMPONENT, notes.MIGRATIONS)  # scans ask for unread notes
         self._today = today
         self.listeners: list[ScanListener] = []  # called after commit: metrics, page stream
 
@@ -162,7 +163,7 @@ class ScanService:
             oid: f for oid in {open_id, named_id} if oid and (f := load_freeze(db, oid)) is not None
         }
         pending = {oid: n for oid in {open_id, named_id} if oid
-                   and (n := notes.pending_note(db, oid)) is not None}
+                   and (n := notes.unread_note(db, oid)) is not None}
         outcome = evaluate_scan(code, ScanContext(
             station, self._today(), open_state, named, freezes,
             {oid: n.text for oid, n in pending.items()}))
@@ -174,7 +175,7 @@ class ScanService:
         if outcome.opens and outcome.state is not None:
             set_open_order(db, station, outcome.state.order.order_id, operator)
         if outcome.counted and outcome.state is not None:
-            save_progress(db, outcome.state)
+            save_progress(db, outcome.state, before=open_state)
             bench.set_pack_station(db, outcome.state.order.order_id, station)
         if outcome.reason is Reason.GIFT_CONFIRMED and outcome.order_id is not None:
             bench.confirm_gift(db, outcome.order_id, int(outcome.details["gift_no"]), how="scan",
@@ -210,16 +211,20 @@ class ScanService:
                 "station": station, "missing": short["missing"]}, order_id=outcome.order_id)
         if tote is not None:  # what else the tote holds: how many more to pack, frozen ones
             message = tote.with_note(message)
-        response = _response(code, outcome, message, station, event.event_id, event.seq)
+        info = None
+        if outcome.state is not None:  # the note of an order it loaded is known already
+            order_id = outcome.state.order.order_id
+            info = _bench_view(db, outcome.state, station, self.settings.print_policy,
+                               pending.get(order_id) if order_id in (open_id, named_id)
+                               else notes.unread_note(db, order_id))
+        response = _response(code, outcome, message, station, event.event_id, event.seq, info)
         if tote is not None:
             response["tote"] = tote.as_json()
         if note is not None:  # the page shows it in a dialog the packer taps away
             response["note"] = note.as_json()
         if short is not None:
             response.update(verdict=short["verdict"], short_pick=short["missing"])
-        if response.get("order") is not None and outcome.state is not None:
-            info = bench_view(db, outcome.state, station, self.settings.print_policy)
-            response["order"] = order_view(outcome.state, info)
+        if info is not None:
             # ready to print: the print gate says so (all packed, gifts confirmed, this station)
             response["ready_to_print"] = (outcome.verdict is Verdict.OK
                                           and bool(info["print_gate"]["allowed"]))
@@ -269,10 +274,15 @@ class ScanService:
 def bench_view(db: sqlite_utils.Database, state: PackState, station: str,
                policy: str) -> dict[str, Any]:
     """What the bench shows beside an order's counts: gifts confirmed, the print gate."""
+    return _bench_view(db, state, station, policy, notes.pending_note(db, state.order.order_id))
+
+
+def _bench_view(db: sqlite_utils.Database, state: PackState, station: str, policy: str,
+                note: notes.Note | None) -> dict[str, Any]:
     order_id = state.order.order_id
-    note = notes.pending_note(db, order_id)
-    return {"gifts_confirmed": sorted(bench.gifts_confirmed(db, order_id)),
-            "print_gate": bench.gate(db, state, station, policy).as_json(),
+    gifts = bench.gifts_confirmed(db, order_id)
+    return {"gifts_confirmed": sorted(gifts),
+            "print_gate": bench.gate_with(db, state, station, policy, gifts, note).as_json(),
             "label_void": bench.voided(db, order_id),
             "note": note.as_json() if note else None}  # a page shows it until read
 
@@ -329,6 +339,7 @@ def _response(
     station: str,
     event_id: str,
     seq: int,
+    bench_info: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     freeze = outcome.freeze
     order = outcome.state.order if outcome.state is not None else None
@@ -341,7 +352,7 @@ def _response(
         "station": station,
         "code": naming_order(code, outcome.order_id,  # "order" / "tracking" when it named one
                              order.tracking_number if order is not None else None).as_json(),
-        "order": order_view(outcome.state) if outcome.state is not None else None,
+        "order": order_view(outcome.state, bench_info) if outcome.state is not None else None,
         "complete": outcome.complete,
         "ready_to_print": outcome.complete and outcome.verdict is Verdict.OK,
         "freeze": None if freeze is None else {

@@ -25,15 +25,27 @@ def _v1(db: sqlite_utils.Database) -> None:
         voided_at TEXT NOT NULL, relabelled_at TEXT, PRIMARY KEY (code, order_id))""")
 
 
-MIGRATIONS = (Migration(1, "pack stations, gift checks, void labels", _v1),)
+def _v2(db: sqlite_utils.Database) -> None:
+    # every scan that opens or counts asks whether the order's label is void (by order, not code)
+    db.execute("CREATE INDEX IF NOT EXISTS void_labels_order ON void_labels (order_id)")
+
+
+MIGRATIONS = (Migration(1, "pack stations, gift checks, void labels", _v1),
+              Migration(2, "void labels by order", _v2))
 
 
 def gate(db: sqlite_utils.Database, state: PackState, station: str, policy: str) -> GateVerdict:
     """The print gate of ``state`` at ``station``, with what this device knows of the order."""
     order_id = state.order.order_id
-    note = notes.pending_note(db, order_id)
-    return print_gate(state, gifts_confirmed(db, order_id), pack_station(db, order_id), station,
-                      policy, note.text if note else None)
+    return gate_with(db, state, station, policy, gifts_confirmed(db, order_id),
+                     notes.pending_note(db, order_id))
+
+
+def gate_with(db: sqlite_utils.Database, state: PackState, station: str, policy: str,
+              gifts: frozenset[int], note: notes.Note | None) -> GateVerdict:
+    """:func:`gate` with the order's confirmed gifts and pending note already loaded."""
+    return print_gate(state, gifts, pack_station(db, state.order.order_id), station, policy,
+                      note.text if note else None)
 
 
 def set_pack_station(db: sqlite_utils.Database, order_id: str, station: str) -> None:

@@ -60,6 +60,11 @@ def pending_note(db: sqlite_utils.Database, order_id: str) -> Note | None:
     """The order's note nobody has read yet (the latest), or None."""
     if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'order_notes'").fetchone() is None:
         return None  # a store that never had a note
+    return unread_note(db, order_id)
+
+
+def unread_note(db: sqlite_utils.Database, order_id: str) -> Note | None:
+    """:func:`pending_note` in a store known to have the table (migrated: the scan service's)."""
     row = db.execute("SELECT command_id, order_id, note, issued_at, effective_by FROM order_notes"
                      " WHERE order_id = ? AND read_at IS NULL AND superseded_by IS NULL"
                      " ORDER BY issued_at DESC LIMIT 1", [order_id]).fetchone()

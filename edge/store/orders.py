@@ -114,8 +114,13 @@ def order_id_for_code(db: sqlite_utils.Database, text: str) -> str | None:
     return row[0] if row else None
 
 
-def save_progress(db: sqlite_utils.Database, state: PackState) -> None:
+def save_progress(db: sqlite_utils.Database, state: PackState,
+                  before: PackState | None = None) -> None:
+    """Store the packed counts; with ``before`` (the state as loaded), only the changed lines."""
+    unchanged = before.packed if before is not None and before.order is state.order else None
     for line_no, packed in enumerate(state.packed):
+        if unchanged is not None and unchanged[line_no] == packed:
+            continue
         db.execute(
             "UPDATE order_lines SET packed = ? WHERE order_id = ? AND line_no = ?",
             [packed, state.order.order_id, line_no],

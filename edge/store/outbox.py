@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,12 +28,15 @@ class Event:
     hlc: str = ""
 
 
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35)  # INSERT ... RETURNING: one statement
+
+
 def next_counter(db: sqlite_utils.Database, name: str) -> int:
-    db.execute(
-        "INSERT INTO counters (name, value) VALUES (?, 1)"
-        " ON CONFLICT (name) DO UPDATE SET value = value + 1",
-        [name],
-    )
+    upsert = ("INSERT INTO counters (name, value) VALUES (?, 1)"
+              " ON CONFLICT (name) DO UPDATE SET value = value + 1")
+    if _RETURNING:
+        return db.execute(upsert + " RETURNING value", [name]).fetchall()[0][0]
+    db.execute(upsert, [name])
     return db.execute("SELECT value FROM counters WHERE name = ?", [name]).fetchone()[0]
 
 

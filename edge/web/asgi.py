@@ -1,8 +1,9 @@
 """The edge as one ASGI app: page streams on the event loop, the Flask API on a thread pool.
 
 - ``GET /api/v1/stream`` -> :class:`edge.web.stream.PageStreams`: a coroutine per open page;
-- everything else -> the Flask app (``edge.web.app.create_app``) through a2wsgi, on
-  ``http_threads`` threads that no page stream ever takes.
+- everything else -> the Flask app (``edge.web.app.create_app``) through
+  :class:`edge.web.wsgi_bridge.WsgiBridge`, on ``http_threads`` threads that no page stream
+  ever takes.
 
 Errors of the stream (bad Last-Event-ID, too many pages, the store refusing) are JSON shaped like
 the Flask API's (edge/web/errors.py): ``{"error": code, "message": ...}``, with ``Retry-After``
@@ -15,7 +16,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from a2wsgi import WSGIMiddleware
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -31,6 +31,7 @@ from edge.web.app import create_app
 from edge.web.errors import retry_after
 from edge.web.limits import RequestHeadLimits
 from edge.web.stream import PageStreams
+from edge.web.wsgi_bridge import WsgiBridge
 
 log = logging.getLogger(__name__)
 STREAM_PATH = "/api/v1/stream"
@@ -66,7 +67,7 @@ async def _unexpected(request: Request, e: Exception) -> Response:
 
 def create_asgi_app(settings: Settings, ctx: EdgeContext) -> Starlette:
     """The app ``scanedge serve`` runs: the Flask API mounted beside the async page streams."""
-    api = WSGIMiddleware(create_app(settings, ctx), workers=settings.http_threads)
+    api = WsgiBridge(create_app(settings, ctx), workers=settings.http_threads)
     streams = PageStreams(ctx)
 
     @asynccontextmanager

@@ -71,7 +71,9 @@ def _postgres_database() -> Iterator[str]:
         admin.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+# The PostgreSQL half is slow (a database made and dropped per test): the fast loop keeps the
+# SQLite twin of each test; the whole run (scripts/setup.sh test) runs both.
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def hub_database(request, tmp_path: Path) -> Iterator[str]:
     """The same hub tests against both storages."""
     if request.param == "sqlite":

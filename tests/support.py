@@ -181,7 +181,8 @@ class WebhookReceiver:
 
         self._server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
         self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # a short poll interval: close() waits for it (0.5 s by default)
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
     def close(self) -> None:
         self._server.shutdown()

@@ -41,6 +41,7 @@ def test_every_verdict_through_the_cli(data_dir):
     assert plain.startswith("ok: 订单 SO-1002 已打开")
 
 
+@pytest.mark.slow  # outbox_status: test_edge_store.py; over HTTP: /healthz
 def test_outbox_reports_depth_and_oldest(data_dir):
     scan(data_dir, "SO-1001")
     scan(data_dir, "4006381333931")

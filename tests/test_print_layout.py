@@ -95,7 +95,7 @@ def test_quiet_zone_is_at_least_ten_modules() -> None:
     assert arr.shape[1] - 1 - black[-1] >= 10 * info.barcode_module
 
 
-@pytest.mark.parametrize("paper", ["58", "80"])
+@pytest.mark.parametrize("paper", [pytest.param("58", marks=pytest.mark.slow), "80"])  # OCR: 4 s
 def test_p0_badge_and_gift_line_are_on_the_printed_label(paper: str) -> None:
     label, _, _ = _print(P0_GIFT, paper)
     assert label.texts("Code128") == ["SF1385628716739"]

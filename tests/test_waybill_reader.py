@@ -77,6 +77,7 @@ def test_upside_down_label(engine: str) -> None:
     assert res.tracking_number == "SF3395329961247" and "upside_down" in res.flags
 
 
+@pytest.mark.slow  # the rule: test_waybill_rules.py test_two_labels_accept_nothing
 @pytest.mark.parametrize("engine", ENGINES)
 def test_two_labels_in_one_photo_give_no_number(engine: str) -> None:
     import zxingcpp

@@ -100,7 +100,7 @@ def _devices(work: Path, hub_url: str, devices: list[tuple[str, str]], expect: i
                             essential=True)
             acks.wake()
 
-        worker.on_applied.append(on_applied)
+        worker.bus.on("hub_applied", on_applied)
         worker.start()
         running.append((device_id, store, worker, acks, refused))
     for device_id, store, *_ in running:  # caught up with the orders?

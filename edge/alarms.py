@@ -3,14 +3,13 @@
 An alarm is a row (it survives a restart: a power cut must not silence a cancelled order), an
 outbox event (the hub sees it), and a bus message ``alarm`` that every page shows; acknowledging
 it writes ``alarm_ack``. Channels that make noise (printer buzzer, GPIO buzzer/LED, the pages'
-vibration and voice) subscribe to :attr:`AlarmCenter.listeners`.
+vibration and voice) hear the bus topic ``alarm`` (its data is :meth:`Alarm.as_json`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -83,7 +82,6 @@ class AlarmCenter:
         self.store = store
         self.device_id = device_id
         self.bus = bus
-        self.listeners: list[Callable[[Alarm], None]] = []  # buzzers, LEDs: called after commit
         store.ensure_schema(COMPONENT, MIGRATIONS)
 
     def insert(self, db: sqlite_utils.Database, type_: str, message: dict[str, str], *,
@@ -104,13 +102,8 @@ class AlarmCenter:
         return alarm
 
     def announce(self, alarm: Alarm) -> None:
-        """After the commit: tell the pages and the noise makers."""
+        """After the commit: tell the pages and the noise makers (bus topic ``alarm``)."""
         self.bus.publish("alarm", alarm.as_json())
-        for listener in self.listeners:
-            try:
-                listener(alarm)
-            except Exception:  # one broken buzzer must not silence the others
-                log.exception("alarm channel failed")
 
     def raise_alarm(self, type_: str, message: dict[str, str], **kwargs: Any) -> Alarm:
         alarm = self.store.write(lambda db: self.insert(db, type_, message, **kwargs),

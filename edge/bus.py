@@ -1,7 +1,14 @@
-"""An in-process publish/subscribe bus: what happens on this device, for the pages' live stream.
+"""An in-process publish/subscribe bus: what happens on this device, after it is committed.
 
 Publishers (scans, print jobs, alarms, sync status) call ``publish(kind, data)`` after their
-commit, from whatever thread they run on. Two kinds of subscriber:
+commit, from whatever thread they run on. The services of the device hear each other through it
+too: ``on(topic, handler)`` is how one service acts after another's commit (metrics count scans,
+the sync worker pushes a new event, the freeze effects follow the hub's changes), wired in one
+place, edge/context.py. ``signal(topic, data)`` reaches those handlers only (data that is not for
+the pages, e.g. the hub's applied changes). The topics: docs/architecture.md, "One
+composition root, the bus between services".
+
+For the pages, two kinds of subscriber:
 
 - :meth:`EventBus.subscribe`: a blocking queue for a thread (the GPIO buzzer);
 - :class:`AsyncFanout`: the page streams of one event loop. One publish costs one hop onto the
@@ -18,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import queue
 import threading
 import time
@@ -27,6 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Sink = Callable[["Message"], None]
+Handler = Callable[[Any], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,8 +86,20 @@ class EventBus:
         self._sinks: list[Sink] = []
         self._history: list[Message] = []
         self._history_max = history
+        self._handlers: dict[str, list[Handler]] = {}
+
+    def on(self, topic: str, handler: Handler) -> None:
+        """Call ``handler(data)`` after each publish or signal of ``topic``, in the publisher's
+        thread (after its commit). A handler that fails is logged; the publisher never sees it."""
+        with self._lock:
+            self._handlers.setdefault(topic, []).append(handler)
+
+    def off(self, topic: str, handler: Handler) -> None:
+        with self._lock, contextlib.suppress(ValueError):
+            self._handlers.get(topic, []).remove(handler)
 
     def publish(self, kind: str, data: dict[str, Any]) -> Message:
+        """To the pages (kept for a page that reconnects) and to the handlers of ``kind``."""
         with self._lock:
             message = Message(next(self._ids), kind, data)
             self._history.append(message)
@@ -85,7 +107,16 @@ class EventBus:
             # under the lock, so every sink sees the ids in order; sinks never block
             for sink in self._sinks:
                 sink(message)
+        self.signal(kind, data)
         return message
+
+    def signal(self, topic: str, data: Any) -> None:
+        """To the handlers of ``topic`` only (not the pages)."""
+        for handler in self._handlers.get(topic, ()):
+            try:
+                handler(data)
+            except Exception:  # a broken handler must not turn a committed change into an error
+                log.exception("bus handler of %r failed", topic)
 
     def subscribe(self, *, after: int | None = None, maxsize: int = 1000) -> Subscription:
         """A new subscription; with ``after``, first replays the kept messages newer than it."""

@@ -45,74 +45,66 @@ class EdgeContext:
 
     @classmethod
     def open(cls, settings: Settings) -> EdgeContext:
+        """The device's composition root: every service is built here with its collaborators,
+        and what one does after another's commit is wired here, as bus topics (edge/bus.py):
+        ``scan`` (metrics, the sync worker's push), ``alarm`` (the printer's and the GPIO's
+        buzzers), ``hub_applied`` (freeze effects, P0 notifications), ``acks_due``."""
+        from edge.freezes.effects import FreezeEffects
+        from edge.gpio import GpioAlarm
+        from edge.notes import NoteService
+        from edge.picking import PickService
+
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.edge_db_path, min_free_mb=settings.min_free_mb)
         bus = EventBus()
         alarms = AlarmCenter(store, settings.device_id, bus)
-        scans = ScanService(store, settings, alarms=alarms)
+        picking = PickService(store, settings.device_id, settings.data_dir / "layout.toml",
+                              alarms=alarms, bus=bus)
+        scans = ScanService(store, settings, bus=bus, alarms=alarms, picking=picking)
         metrics = EdgeMetrics(store)
-        scans.listeners.append(metrics.on_scan)
+        bus.on("scan", metrics.on_scan)
         # started at the end: the offline policy's gate must be in place before the first job
-        printing = PrintService(store, settings, start=False)
-        printing.alarms = alarms  # a refused print is an alarm that waits for a person
-        scans.listeners.append(lambda r: bus.publish("scan", r))
-        printing.listeners.append(lambda job: bus.publish("job", job))
-        # printer faults are states that clear themselves (paper refilled), not acked alarms
-        printing.alarm_listeners.append(lambda alarm: bus.publish("printer_alarm", alarm))
-        accounts = Accounts(store, settings.device_id, session_hours=settings.session_hours)
-        ctx = cls(settings=settings, store=store, scans=scans, metrics=metrics, printing=printing,
-                  bus=bus, alarms=alarms, accounts=accounts)
-        ctx._wire_freezes()
-        ctx._wire_picking()
-        if settings.hub_url:
-            from edge.freezes.effects import AckSender
-            from sync.pinning import pin_configured_key
-            from sync.worker import SyncWorker
-
-            pin_configured_key(store, settings.device_id, settings.hub_public_key)
-            ctx.sync = SyncWorker(store, settings, offline_after_s=settings.offline_after_s)
-            scans.listeners.append(ctx.sync.notify_new_event)
-            metrics.watch_sync(ctx.sync)
-            assert ctx.freezes is not None
-            ctx.sync.on_applied.append(ctx.freezes.on_applied)  # after the commit
-            from edge.notify import Notifier
-
-            ctx.notifier = Notifier(store, bus, url=settings.notify_url,
-                                    device_id=settings.device_id, station=settings.station).start()
-            notifier = ctx.notifier
-            ctx.sync.on_applied.append(lambda applied: notifier.p0_orders(
-                [*applied.orders, *(e.get("order_id") for e in applied.expedites)]))
-            ctx.acks = ctx.freezes.acks = AckSender(store, ctx.sync.client).start()
-            ctx.sync.start()
-        ctx._start_freeze_status()
-        printing.start()
-        ctx.freezes.run_pending()  # follow-ups of freezes a crash interrupted
-        return ctx
-
-    def _wire_freezes(self) -> None:
-        from edge.freezes.effects import FreezeEffects
-        from edge.gpio import GpioAlarm
-        from edge.notes import NoteService
-
-        printing = self.printing
+        printing = PrintService(store, settings, bus=bus, alarms=alarms, start=False)
         # Noise makers hear every alarm after its commit: the printer's buzzer (per model, sent
         # between labels by the print worker) and the bench's GPIO buzzer + LED.
-        self.alarms.listeners.append(lambda alarm: alarm.level == "alarm" and printing.buzz())
-        self.gpio = GpioAlarm.from_settings(self.settings, self.alarms, self.bus)
-        self.notes = NoteService(self.store, self.bus, self.settings.device_id)
-        self.freezes = FreezeEffects(self.store, self.settings, printing, self.alarms, self.bus,
-                                     notes=self.notes)
+        bus.on("alarm", lambda alarm: alarm.get("level") == "alarm" and printing.buzz())
+        notes = NoteService(store, bus, settings.device_id)
+        freezes = FreezeEffects(store, settings, printing, alarms, bus, notes=notes,
+                                picking=picking)
+        ctx = cls(settings=settings, store=store, scans=scans, metrics=metrics, printing=printing,
+                  bus=bus, alarms=alarms,
+                  accounts=Accounts(store, settings.device_id, session_hours=settings.session_hours),
+                  freezes=freezes, picking=picking, notes=notes,
+                  gpio=GpioAlarm.from_settings(settings, alarms, bus))
+        picking.start_timer()
+        if settings.hub_url:
+            ctx._connect_hub()
+        ctx._start_freeze_status()
+        printing.start()
+        freezes.run_pending()  # follow-ups of freezes a crash interrupted
+        return ctx
 
-    def _wire_picking(self) -> None:
-        from edge.picking import PickService
+    def _connect_hub(self) -> None:
+        from edge.freezes.effects import AckSender
+        from edge.notify import Notifier
+        from sync.pinning import pin_configured_key
+        from sync.worker import SyncWorker
 
-        self.picking = PickService(self.store, self.settings.device_id,
-                                   self.settings.data_dir / "layout.toml", alarms=self.alarms,
-                                   bus=self.bus)
-        self.scans.picking = self.picking  # a tote scanned at a bench opens its order
+        settings, store, bus = self.settings, self.store, self.bus
+        pin_configured_key(store, settings.device_id, settings.hub_public_key)
+        self.sync = sync = SyncWorker(store, settings, bus=bus,
+                                      offline_after_s=settings.offline_after_s)
+        bus.on("scan", sync.notify_new_event)
+        self.metrics.watch_sync(sync)
         assert self.freezes is not None
-        self.freezes.picking = self.picking
-        self.picking.start_timer()
+        bus.on("hub_applied", self.freezes.on_applied)
+        self.notifier = notifier = Notifier(store, bus, url=settings.notify_url,
+                                            device_id=settings.device_id,
+                                            station=settings.station).start()
+        bus.on("hub_applied", lambda applied: notifier.p0_orders(
+            [*applied.orders, *(e.get("order_id") for e in applied.expedites)]))
+        self.acks = AckSender(store, sync.client, bus=bus).start()
+        sync.start()
 
     def _start_freeze_status(self) -> None:
         from edge.freezes.status import FreezeStatus, FreezeStatusCollector

@@ -17,7 +17,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from edge.alarms import Alarm, AlarmCenter
+    from edge.alarms import AlarmCenter
     from edge.bus import EventBus
     from edge.config import Settings
 
@@ -38,7 +38,8 @@ class GpioAlarm:
         self._stop = threading.Event()
         self._sub = bus.subscribe()
         self._thread = threading.Thread(target=self._watch_acks, name="gpio-alarm", daemon=True)
-        center.listeners.append(self.on_alarm)
+        self.bus = bus
+        bus.on("alarm", self.on_alarm)
         self.refresh()
         self._thread.start()
 
@@ -57,8 +58,8 @@ class GpioAlarm:
                         settings.gpio_led_pin, e.__class__.__name__, e)
             return None
 
-    def on_alarm(self, alarm: Alarm) -> None:
-        if alarm.level == "alarm":
+    def on_alarm(self, alarm: dict[str, Any]) -> None:
+        if alarm.get("level") == "alarm":
             self._sound()
 
     def refresh(self) -> None:
@@ -97,8 +98,7 @@ class GpioAlarm:
         self._stop.set()
         self._thread.join(2)
         self._sub.close()
-        if self.on_alarm in self.center.listeners:
-            self.center.listeners.remove(self.on_alarm)
+        self.bus.off("alarm", self.on_alarm)
         for device in (self.buzzer, self.led):
             if device is not None:
                 device.close()

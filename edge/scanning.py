@@ -17,6 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from edge.alarms import Alarm, AlarmCenter
+from edge.bus import EventBus
 from edge.config import Settings
 from edge.domain.codes import ScannedCode, classify, naming_order
 from edge.domain.handover import short_pick
@@ -48,7 +49,6 @@ log = logging.getLogger(__name__)
 MAX_SCAN_ID = 128
 MAX_CODE = 4096  # characters (a GS1 string is under 100, a full 2D code ~3,000)
 
-ScanListener = Callable[[dict[str, Any]], None]
 
 
 class ScanInputError(Refusal, ValueError):
@@ -65,17 +65,19 @@ class ScanService:
         store: Store,
         settings: Settings,
         *,
+        bus: EventBus | None = None,
         alarms: AlarmCenter | None = None,
+        picking: Any = None,
         today: Callable[[], date] = date.today,
     ) -> None:
         self.store = store
         self.settings = settings
+        self.bus = bus or EventBus()  # after each commit: topic "scan" (pages, metrics, sync)
         self.alarms = alarms  # a frozen scan raises an alarm that waits for a person
-        self.picking: Any = None  # edge.picking.PickService: totes and short picks (handover)
+        self.picking = picking  # edge.picking.PickService: totes and short picks (handover)
         store.ensure_schema(bench.COMPONENT, bench.MIGRATIONS)
         store.ensure_schema(notes.COMPONENT, notes.MIGRATIONS)  # scans ask for unread notes
         self._today = today
-        self.listeners: list[ScanListener] = []  # called after commit: metrics, page stream
 
     def scan(
         self,
@@ -112,11 +114,7 @@ class ScanService:
                 self.alarms.bus.publish("alarm_ack", done.as_json())
             if alarm is not None:
                 self.alarms.announce(alarm)
-        for listener in self.listeners:
-            try:
-                listener(response)
-            except Exception:  # a broken listener must not turn a committed scan into an error
-                log.exception("scan listener failed")
+        self.bus.publish("scan", response)
         return response
 
     def _apply(

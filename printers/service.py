@@ -9,7 +9,6 @@ saying so.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
+from edge.bus import EventBus
 from edge.config import ConfigError, Settings
 from edge.domain.messages import freeze_message
 from edge.domain.print_gate import GateVerdict
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from edge.alarms import Alarm, AlarmCenter
 
 log = logging.getLogger(__name__)
-Listener = Callable[[dict[str, Any]], None]
 MAX_COPIES = 20
 BUZZ_TIMES, BUZZ_DURATION = 5, 3  # ESC B n t: five beeps; a frozen order must be heard
 FAULT_MESSAGES = {
@@ -67,6 +66,8 @@ class PrintService:
         store: Store,
         settings: Settings,
         *,
+        bus: EventBus | None = None,
+        alarms: AlarmCenter | None = None,
         transport: Transport | None = None,
         start: bool = True,
         poll_interval: float = 2.0,
@@ -95,10 +96,9 @@ class PrintService:
         self.retry_base = retry_base
         self.retry_max = retry_max
         self._clock = clock
-        self.listeners: list[Listener] = []  # job state changes (the page stream)
-        self.alarm_listeners: list[Listener] = []  # printer alarms (pages, buzzer, metrics)
-        # Set by EdgeContext: a print refused for a freeze is an alarm that waits for a person.
-        self.alarms: AlarmCenter | None = None
+        # after each commit: topics "job" (a job's state) and "printer_alarm" (paper out ...)
+        self.bus = bus or EventBus()
+        self.alarms = alarms  # a print refused for a freeze is an alarm that waits for a person
         # Set by EdgeContext (offline policy): the priorities to hold back now, or None.
         self.print_gate: Callable[[], Sequence[str] | None] | None = None
         self._buzz = threading.Event()
@@ -549,16 +549,10 @@ class PrintService:
         self._notify_alarm({**payload, "order_id": order_id})
 
     def _notify_alarm(self, payload: dict[str, Any]) -> None:
-        for listener in self.alarm_listeners:
-            with contextlib.suppress(Exception):
-                listener(payload)
+        self.bus.publish("printer_alarm", payload)
 
     def _notify(self, job: q.Job) -> None:
-        for listener in self.listeners:
-            try:
-                listener({"type": "print_job", **job.to_json()})
-            except Exception:
-                log.exception("print listener failed")
+        self.bus.publish("job", {"type": "print_job", **job.to_json()})
 
 
 def _check_copies(copies: int) -> None:

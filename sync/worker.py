@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from edge.bus import EventBus
 from edge.config import Settings
 from edge.store import Store
 from edge.store.outbox import mark_results, pending_batch, purge_acked
@@ -70,8 +71,8 @@ def _now_iso() -> str:
 
 class SyncWorker:
     def __init__(self, store: Store, settings: Settings, client: HubClient | None = None,
-                 *, rng: random.Random | None = None, heartbeat_s: float = HEARTBEAT_S,
-                 offline_after_s: float = OFFLINE_AFTER_S) -> None:
+                 *, bus: EventBus | None = None, rng: random.Random | None = None,
+                 heartbeat_s: float = HEARTBEAT_S, offline_after_s: float = OFFLINE_AFTER_S) -> None:
         if client is None and not settings.hub_url:
             raise ValueError("no hub_url: this device runs offline")
         self.store = store
@@ -82,7 +83,8 @@ class SyncWorker:
         self.offline_after_s = offline_after_s
         self.rng = rng or random.Random()
         self.heartbeat_s = heartbeat_s
-        self.on_applied: list[Callable[[Applied], None]] = []  # after commit: alarms, pages
+        # after each commit of the hub's changes: bus signal "hub_applied" (sync.apply.Applied)
+        self.bus = bus or EventBus()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -274,11 +276,7 @@ class SyncWorker:
             applied = self.store.write(write, essential=True)
         if applied.count:
             self._wake.set()  # freezes and acks write events: push them at once
-            for listener in self.on_applied:
-                try:
-                    listener(applied)
-                except Exception:
-                    log.exception("sync listener failed")
+            self.bus.signal("hub_applied", applied)
         return applied
 
     def purge(self) -> int:

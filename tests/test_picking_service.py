@@ -46,8 +46,8 @@ def rig(tmp_path):
     (tmp_path / "layout.toml").write_text(LAYOUT)
     picking = PickService(store, "gw-1", tmp_path / "layout.toml", alarms=alarms, bus=bus,
                           clock=lambda: NOW, today=lambda: date(2026, 5, 1))
-    scans = ScanService(store, settings, alarms=alarms, today=lambda: date(2026, 5, 1))
-    scans.picking = picking
+    scans = ScanService(store, settings, bus=bus, alarms=alarms, picking=picking,
+                        today=lambda: date(2026, 5, 1))
     store.write(lambda db: [save_order(db, parse_order(o)) for o in ORDERS])
     yield store, picking, scans, alarms
     store.close()

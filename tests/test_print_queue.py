@@ -88,7 +88,7 @@ def test_prints_over_tcp_and_decodes_back(rig) -> None:
 def test_fault_holds_queue_raises_alarm_and_prints_once_after_recovery(rig, fault: str) -> None:
     service, sim, store = rig
     alarms: list[dict] = []
-    service.alarm_listeners.append(alarms.append)
+    service.bus.on("printer_alarm", alarms.append)
     sim.set_mode(fault)
     first = service.submit("SO-1002")
     second = service.submit("SO-1003")

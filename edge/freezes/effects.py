@@ -1,6 +1,6 @@
 """What the device does once a hub freeze is committed: stop the labels, alarm, tell the hub.
 
-Runs as a sync ``on_applied`` listener (after the commit of the hub's changes) and once at start
+Runs on the bus signal ``hub_applied`` (after the commit of the hub's changes) and once at start
 (a follow-up whose effects a crash interrupted is found in ``freeze_followups`` and run then):
 
 1. cancel the order's queued print jobs (a job already sending is flagged by the print service);
@@ -65,15 +65,15 @@ def stations_working_on(db: sqlite_utils.Database, order_id: str,
 
 class FreezeEffects:
     def __init__(self, store: Store, settings: Settings, printing: PrintService,
-                 alarms: AlarmCenter, bus: EventBus, notes: NoteService | None = None) -> None:
+                 alarms: AlarmCenter, bus: EventBus, *, notes: NoteService | None = None,
+                 picking: PickService | None = None) -> None:
         self.store = store
         self.notes = notes  # note commands' follow-ups (edge/notes.py)
+        self.picking = picking  # freezes stop pickers too (docs/picking.md, "Freeze")
         self.settings = settings
         self.printing = printing
         self.alarms = alarms
         self.bus = bus
-        self.acks: AckSender | None = None
-        self.picking: PickService | None = None  # set by EdgeContext: freezes stop pickers too
         self._lock = threading.Lock()  # stream and poll threads may both deliver changes
         command_log.ensure_schema(store)
 
@@ -89,8 +89,7 @@ class FreezeEffects:
                             "issued_at": f.get("issued_at")} for f in applied.freezes],
                 "lifted": [u.get("order_id") for u in applied.unfreezes],
                 "expedited": [e.get("order_id") for e in applied.expedites]})
-        if self.acks is not None:
-            self.acks.wake()
+        self.bus.signal("acks_due", None)  # the AckSender tells the hub at once
 
     def run_pending(self) -> int:
         """Run every follow-up not done yet (also at start, after a crash); returns how many."""
@@ -173,8 +172,11 @@ class FreezeEffects:
 class AckSender:
     """Sends freeze acknowledgements to the hub as soon as a follow-up is done, and retries."""
 
-    def __init__(self, store: Store, client: HubClient, *, retry_s: float = 1.0) -> None:
+    def __init__(self, store: Store, client: HubClient, *, bus: EventBus | None = None,
+                 retry_s: float = 1.0) -> None:
         self.store = store
+        if bus is not None:  # follow-ups done: bus signal "acks_due"
+            bus.on("acks_due", lambda _: self.wake())
         self.client = client
         self.retry_s = retry_s
         self.sent = 0

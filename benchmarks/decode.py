@@ -42,9 +42,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ocr.decode import decode_report  # noqa: E402
-from ocr.images import load_image  # noqa: E402
-from ocr.views import warm_up  # noqa: E402
+from scanedge.ocr.decode import decode_report  # noqa: E402
+from scanedge.ocr.images import load_image  # noqa: E402
+from scanedge.ocr.views import warm_up  # noqa: E402
 
 DEFAULT_SET = ROOT.parent / "shared" / "data" / "barcodes"
 FRAME_SIZE = (1920, 1080)

@@ -225,7 +225,7 @@ class Device:
 def register_devices(database: str, count: int, sites: list[str]) -> tuple[list[Device], bool]:
     """Devices ``dev-00001``.. round-robin over ``sites``, through the hub's storage (before a
     hub serves). Returns them and whether the storage knew sites."""
-    from sync.hub.storage import open_storage
+    from scanedge.sync.hub.storage import open_storage
 
     storage = open_storage(database)
     devices, with_sites = [], True

@@ -67,12 +67,12 @@ def _devices(work: Path, hub_url: str, devices: list[tuple[str, str]], expect: i
     import logging
 
     logging.basicConfig(level=logging.ERROR)
-    from edge.config import load_settings
-    from edge.freezes.effects import AckSender
-    from edge.scanning import ScanService
-    from edge.store import Store
-    from sync import command_log
-    from sync.worker import SyncWorker
+    from scanedge.edge.config import load_settings
+    from scanedge.edge.freezes.effects import AckSender
+    from scanedge.edge.scanning import ScanService
+    from scanedge.edge.store import Store
+    from scanedge.sync import command_log
+    from scanedge.sync.worker import SyncWorker
 
     running = []
     for device_id, token in devices:
@@ -123,7 +123,7 @@ def run(freezes: int, n_devices: int, rate: float, procs: int, keep: bool) -> st
     env.update(SCANEDGE_DATA_DIR=str(work / "hub"), SCANEDGE_HUB_LISTEN=f"127.0.0.1:{port}",
                SCANEDGE_HUB_DATABASE=str(work / "hub" / "hub.db"), SCANEDGE_HUB_ADMIN_TOKEN=ADMIN,
                SCANEDGE_HUB_THREADS=str(n_devices * 2 + 16), SCANEDGE_CONFLICT_WINDOW_S="15")
-    from sync.hub.storage import open_storage
+    from scanedge.sync.hub.storage import open_storage
 
     storage = open_storage(str(work / "hub" / "hub.db"))  # set up before the hub serves
     tokens = [(f"bench-{i:02d}", storage.add_device(f"bench-{i:02d}")) for i in range(n_devices)]
@@ -238,10 +238,10 @@ def _verify_cost(n: int = 2000) -> str:
     pin lookup + replay lookup, in a transaction of a real store)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from edge.store import Store
-    from sync import command_log
-    from sync.pinning import verify_command
-    from sync.signing import HubSigner, _unb64, signed_bytes
+    from scanedge.edge.store import Store
+    from scanedge.sync import command_log
+    from scanedge.sync.pinning import verify_command
+    from scanedge.sync.signing import HubSigner, _unb64, signed_bytes
 
     signer = HubSigner.generate()
     payload = signer.sign({"command_id": "c", "order_id": "SO-1", "kind": "freeze",

@@ -171,13 +171,13 @@ if what.startswith("raw"):
             g = np.asarray(Image.open(p).convert("L"))
         return [b.text for b in zxingcpp.read_barcodes(g)]
 elif what == "decode":
-    from ocr.decode import decode_report
-    from ocr.views import warm_up
+    from scanedge.ocr.decode import decode_report
+    from scanedge.ocr.views import warm_up
     warm_up()
     def run(p):
         return [s.text for s in decode_report(p, budget_ms=10**9).symbols]
 else:
-    from ocr.waybill import read_waybill
+    from scanedge.ocr.waybill import read_waybill
     def run(p):
         r = read_waybill(p, budget_ms=10**9)
         return [r.tracking_number] if r.tracking_number else []

@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edge.domain.layout import Layout, Location
-from edge.domain.routing import held_karp, point, route, rr_order
-from edge.domain.waves import Candidate, WaveLimits, build_waves
+from scanedge.edge.domain.layout import Layout, Location
+from scanedge.edge.domain.routing import held_karp, point, route, rr_order
+from scanedge.edge.domain.waves import Candidate, WaveLimits, build_waves
 
 
 def random_locations(layout: Layout, rnd: random.Random, n: int) -> list[Location]:

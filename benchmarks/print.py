@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edge.domain.orders import parse_order  # noqa: E402
-from printers.encode import label_bytes  # noqa: E402
-from printers.layout import load_template, render_label  # noqa: E402
-from printers.models import get_model  # noqa: E402
+from scanedge.edge.domain.orders import parse_order  # noqa: E402
+from scanedge.printers.encode import label_bytes  # noqa: E402
+from scanedge.printers.layout import load_template, render_label  # noqa: E402
+from scanedge.printers.models import get_model  # noqa: E402
 
 
 def _orders(path: str | None) -> list:
@@ -86,11 +86,11 @@ def bench_render(orders: list, repeat: int) -> None:
 
 
 def bench_burst(orders: list, count: int, speed: float) -> None:
-    from edge.config import load_settings
-    from edge.importing import import_orders
-    from edge.store import Store
-    from printers.service import PrintService
-    from printers.sim import VirtualPrinter
+    from scanedge.edge.config import load_settings
+    from scanedge.edge.importing import import_orders
+    from scanedge.edge.store import Store
+    from scanedge.printers.service import PrintService
+    from scanedge.printers.sim import VirtualPrinter
 
     with tempfile.TemporaryDirectory() as tmp, VirtualPrinter(speed_mm_s=speed) as sim:
         settings = load_settings(env={}, data_dir=tmp, device_id="bench", printer=sim.address,

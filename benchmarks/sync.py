@@ -28,11 +28,11 @@ import urllib.request
 import uuid
 from datetime import datetime
 
-from edge.config import load_settings
-from edge.store import Store
-from edge.store.outbox import append_event, pending_batch
-from sync.protocol import MAX_BATCH_EVENTS
-from sync.worker import SyncWorker
+from scanedge.edge.config import load_settings
+from scanedge.edge.store import Store
+from scanedge.edge.store.outbox import append_event, pending_batch
+from scanedge.sync.protocol import MAX_BATCH_EVENTS
+from scanedge.sync.worker import SyncWorker
 
 SCANEDGE = str(Path(sys.executable).with_name("scanedge"))
 PAYLOAD = {"code": "6901234567892", "kind": "gtin", "verdict": "ok", "reason": "item_counted",
@@ -66,7 +66,7 @@ class Hub:
         raise SystemExit("hub did not start")
 
     def add_device(self, device_id: str) -> str:
-        from sync.enroll import parse_enrollment  # add-device prints an enrolment string
+        from scanedge.sync.enroll import parse_enrollment  # add-device prints an enrolment string
 
         return parse_enrollment(subprocess.run(
             [SCANEDGE, "hub", "add-device", device_id], env=self.env, capture_output=True,
@@ -105,7 +105,7 @@ def drain_backlog(workdir: Path, hub: Hub, n: int) -> float:
 
 def baseline_storage(workdir: Path, database: str, n: int) -> float:
     """The hub's storage alone taking the same batches (no HTTP, no device bookkeeping)."""
-    from sync.hub.storage import Device, open_storage
+    from scanedge.sync.hub.storage import Device, open_storage
 
     storage = open_storage(database)
     storage.add_device("baseline")
@@ -168,7 +168,7 @@ def fleet_ingest(workdir: Path, hub: Hub, devices: int, per_device: int) -> tupl
 
 def live_latency(workdir: Path, hub: Hub, n: int, rate: float) -> list[float]:
     """Events written one by one at ``rate``/s with the worker running: device time -> hub."""
-    from edge.context import EdgeContext
+    from scanedge.edge.context import EdgeContext
 
     token = hub.add_device("live")
     ctx = EdgeContext.open(device_settings(workdir, "live", hub, token))
@@ -186,7 +186,7 @@ def live_latency(workdir: Path, hub: Hub, n: int, rate: float) -> list[float]:
             time.sleep(0.05)
     finally:
         ctx.close()
-    from sync.hub.storage import open_storage
+    from scanedge.sync.hub.storage import open_storage
 
     storage = open_storage(hub.env["SCANEDGE_HUB_DATABASE"])
     events = storage.list_events(device_id="live", limit=100_000)

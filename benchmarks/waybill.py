@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge.domain.carriers import carrier_by_code  # noqa: E402
-from ocr import text_engines  # noqa: E402
-from ocr.waybill import read_waybill  # noqa: E402
+from scanedge.edge.domain.carriers import carrier_by_code  # noqa: E402
+from scanedge.ocr import text_engines  # noqa: E402
+from scanedge.ocr.waybill import read_waybill  # noqa: E402
 
 
 def _folders(data: Path) -> list[tuple[str, Path]]:

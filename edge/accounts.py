@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
-from edge.domain.access import (
+from scanedge.edge.domain.access import (
     PIN_RE,
     AccessError,
     Principal,
@@ -32,9 +32,9 @@ from edge.domain.access import (
     check_role,
     check_user_id,
 )
-from edge.store import Store
-from edge.store.db import Migration
-from edge.store.outbox import append_event
+from scanedge.edge.store import Store
+from scanedge.edge.store.db import Migration
+from scanedge.edge.store.outbox import append_event
 
 log = logging.getLogger(__name__)
 COMPONENT = "accounts"

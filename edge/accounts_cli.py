@@ -14,8 +14,8 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from edge.cli import CliError, settings_from
-from edge.domain.access import ROLES, AccessError
+from scanedge.edge.cli import CliError, settings_from
+from scanedge.edge.domain.access import ROLES, AccessError
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -52,8 +52,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 @contextmanager
 def _accounts(args: argparse.Namespace) -> Iterator:
-    from edge.accounts import Accounts
-    from edge.commands import opened_store
+    from scanedge.edge.accounts import Accounts
+    from scanedge.edge.commands import opened_store
 
     settings = settings_from(args)
     with opened_store(settings) as store:

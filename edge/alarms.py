@@ -16,11 +16,11 @@ from typing import Any
 import sqlite_utils
 from ulid import ULID
 
-from edge.bus import EventBus
-from edge.domain.refusal import Refusal
-from edge.store import Store
-from edge.store.db import Migration, utc_now
-from edge.store.outbox import append_event
+from scanedge.edge.bus import EventBus
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.store import Store
+from scanedge.edge.store.db import Migration, utc_now
+from scanedge.edge.store.outbox import append_event
 
 log = logging.getLogger(__name__)
 COMPONENT = "alarms"

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from edge.config import Settings
+from scanedge.edge.config import Settings
 
 NAME_RE = re.compile(r"^(?P<kind>edge|hub)-(?P<seq>\d{6,})-(?P<stamp>\d{8}T\d{6}Z)\.db$")
 KINDS = ("edge", "hub")
-CODE_PACKAGES = ("edge", "ocr", "printers", "sync")
+CODE_PACKAGES = ("scanedge.edge", "scanedge.ocr", "scanedge.printers", "scanedge.sync")
 CODE_MARKER = ".scanedge-code"  # in data_dir: identity of the code that last started here
 
 

@@ -18,17 +18,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from edge.config import ConfigError, Settings, load_settings
+from scanedge.edge.config import ConfigError, Settings, load_settings
 
 COMMAND_MODULES = (
-    "edge.commands",
-    "edge.accounts_cli",
-    "ocr.cli",
-    "ocr.waybill_cli",
-    "printers.cli",
-    "sync.cli",
-    "edge.report_cli",
-    "edge.picking_cli",
+    "scanedge.edge.commands",
+    "scanedge.edge.accounts_cli",
+    "scanedge.ocr.cli",
+    "scanedge.ocr.waybill_cli",
+    "scanedge.printers.cli",
+    "scanedge.sync.cli",
+    "scanedge.edge.report_cli",
+    "scanedge.edge.picking_cli",
 )
 
 
@@ -104,7 +104,7 @@ def _quiet_escpos(record: logging.LogRecord) -> bool:
 def _store_error(e: Exception) -> bool:
     # not imported here: the store's imports would slow `scanedge --help` down by ~0.3 s, and
     # an error of a store that was never imported cannot be one
-    db = sys.modules.get("edge.store.db")
+    db = sys.modules.get("scanedge.edge.store.db")
     return db is not None and isinstance(e, db.StoreError)
 
 

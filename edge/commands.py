@@ -10,12 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge.cli import CliError, settings_from
-from edge.config import Settings
-from edge.domain.packing import FREEZE_REASONS
+from scanedge.edge.cli import CliError, settings_from
+from scanedge.edge.config import Settings
+from scanedge.edge.domain.packing import FREEZE_REASONS
 
 if TYPE_CHECKING:
-    from edge.store import Store
+    from scanedge.edge.store import Store
 
 
 
@@ -78,7 +78,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 @contextmanager
 def opened_store(settings: Settings) -> Iterator[Store]:
     """The device's store for one command, closed after it; a one-line error if it won't open."""
-    from edge.store import Store, StoreError
+    from scanedge.edge.store import Store, StoreError
 
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -92,8 +92,8 @@ def opened_store(settings: Settings) -> Iterator[Store]:
 
 
 def load_demo_orders(store) -> str:
-    from edge.demo import demo_orders
-    from edge.importing import import_orders
+    from scanedge.edge.demo import demo_orders
+    from scanedge.edge.importing import import_orders
 
     report = import_orders(store, [(doc["order_id"], doc) for doc in demo_orders()])
     assert not report.rejected, report.rejected
@@ -105,17 +105,17 @@ def _serve(args: argparse.Namespace) -> int:
         raise CliError("--fresh resets the demo: give it with --demo")
     settings = settings_from(args, follow_demo=False, listen=args.listen)
     if args.demo:
-        from edge.demo import run_demo
+        from scanedge.edge.demo import run_demo
 
         return run_demo(settings, fresh_start=args.fresh)
-    from edge.server import serve
+    from scanedge.edge.server import serve
 
     return serve(settings)
 
 
 def _orders_import(args: argparse.Namespace) -> int:
-    from edge.domain.orders import OrderError
-    from edge.importing import import_orders, iter_report_lines, read_documents
+    from scanedge.edge.domain.orders import OrderError
+    from scanedge.edge.importing import import_orders, iter_report_lines, read_documents
 
     settings = settings_from(args)
     if args.demo == (args.file is not None):
@@ -136,7 +136,7 @@ def _orders_import(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from edge.scanning import ScanInputError, ScanService
+    from scanedge.edge.scanning import ScanInputError, ScanService
 
     settings = settings_from(args)
     with opened_store(settings) as store:
@@ -153,7 +153,7 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _order_id(text: str) -> str:
-    from edge.domain.orders import ORDER_ID_RE
+    from scanedge.edge.domain.orders import ORDER_ID_RE
 
     if not ORDER_ID_RE.fullmatch(text):  # no order has another id: nothing to freeze by it
         shown = text[:80].encode("utf-8", "backslashreplace").decode()
@@ -162,7 +162,7 @@ def _order_id(text: str) -> str:
 
 
 def _freeze(args: argparse.Namespace) -> int:
-    from edge.freezes.local import freeze_order
+    from scanedge.edge.freezes.local import freeze_order
 
     _order_id(args.order_id)
     settings = settings_from(args)
@@ -173,7 +173,7 @@ def _freeze(args: argparse.Namespace) -> int:
 
 
 def _unfreeze(args: argparse.Namespace) -> int:
-    from edge.freezes.local import unfreeze_order
+    from scanedge.edge.freezes.local import unfreeze_order
 
     _order_id(args.order_id)
     settings = settings_from(args)
@@ -186,7 +186,7 @@ def _unfreeze(args: argparse.Namespace) -> int:
 def _outbox(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from edge.store.outbox import outbox_status
+    from scanedge.edge.store.outbox import outbox_status
 
     settings = settings_from(args)
     with opened_store(settings) as store:
@@ -202,7 +202,7 @@ def _outbox(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
-    from edge.config import KEYS, markdown_table
+    from scanedge.edge.config import KEYS, markdown_table
 
     if args.markdown:
         print(markdown_table())
@@ -223,7 +223,7 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from edge.backup import BackupError, backup, become_data_owner
+    from scanedge.edge.backup import BackupError, backup, become_data_owner
 
     settings = settings_from(args)
     become_data_owner(settings.data_dir)
@@ -239,7 +239,7 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from edge.backup import BackupError, become_data_owner, restore
+    from scanedge.edge.backup import BackupError, become_data_owner, restore
 
     settings = settings_from(args)
     become_data_owner(settings.data_dir)

@@ -33,7 +33,7 @@ def _host_port(value: str) -> str | None:
 
 
 def _printer(value: str) -> str | None:
-    from printers.address import address_problem  # the one table of schemes
+    from scanedge.printers.address import address_problem  # the one table of schemes
 
     return address_problem(value)
 
@@ -55,7 +55,7 @@ def _positive(value: float) -> str | None:
 
 
 def _countdown(value: float) -> str | None:
-    from edge.domain.countdown import valid_seconds
+    from scanedge.edge.domain.countdown import valid_seconds
 
     try:
         valid_seconds(value)
@@ -65,7 +65,7 @@ def _countdown(value: float) -> str | None:
 
 
 def _countdown_by_category(value: str) -> str | None:
-    from edge.domain.countdown import parse_by_category
+    from scanedge.edge.domain.countdown import parse_by_category
 
     try:
         parse_by_category(value)
@@ -77,13 +77,13 @@ def _countdown_by_category(value: str) -> str | None:
 def _hub_public_key(value: str) -> str | None:
     if not value:
         return None
-    from sync.signing import check_public_key  # cryptography only when a key is configured
+    from scanedge.sync.signing import check_public_key  # cryptography only when a key is configured
 
     return check_public_key(value)
 
 
 def _waybill_rules(value: str) -> str | None:
-    from edge.domain.distributor_rules import parse_waybill_rules
+    from scanedge.edge.domain.distributor_rules import parse_waybill_rules
 
     try:
         parse_waybill_rules(value)

@@ -5,23 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from edge.accounts import Accounts
-from edge.alarms import AlarmCenter
-from edge.bus import EventBus
-from edge.config import Settings
-from edge.metrics import EdgeMetrics
-from edge.scanning import ScanService
-from edge.store import Store
-from printers.service import PrintService
+from scanedge.edge.accounts import Accounts
+from scanedge.edge.alarms import AlarmCenter
+from scanedge.edge.bus import EventBus
+from scanedge.edge.config import Settings
+from scanedge.edge.metrics import EdgeMetrics
+from scanedge.edge.scanning import ScanService
+from scanedge.edge.store import Store
+from scanedge.printers.service import PrintService
 
 if TYPE_CHECKING:
-    from edge.freezes.effects import AckSender, FreezeEffects
-    from edge.freezes.status import FreezeStatus
-    from edge.gpio import GpioAlarm
-    from edge.notes import NoteService
-    from edge.notify import Notifier
-    from edge.picking import PickService
-    from sync.worker import SyncWorker
+    from scanedge.edge.freezes.effects import AckSender, FreezeEffects
+    from scanedge.edge.freezes.status import FreezeStatus
+    from scanedge.edge.gpio import GpioAlarm
+    from scanedge.edge.notes import NoteService
+    from scanedge.edge.notify import Notifier
+    from scanedge.edge.picking import PickService
+    from scanedge.sync.worker import SyncWorker
 
 
 @dataclass
@@ -49,10 +49,10 @@ class EdgeContext:
         and what one does after another's commit is wired here, as bus topics (edge/bus.py):
         ``scan`` (metrics, the sync worker's push), ``alarm`` (the printer's and the GPIO's
         buzzers), ``hub_applied`` (freeze effects, P0 notifications), ``acks_due``."""
-        from edge.freezes.effects import FreezeEffects
-        from edge.gpio import GpioAlarm
-        from edge.notes import NoteService
-        from edge.picking import PickService
+        from scanedge.edge.freezes.effects import FreezeEffects
+        from scanedge.edge.gpio import GpioAlarm
+        from scanedge.edge.notes import NoteService
+        from scanedge.edge.picking import PickService
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.edge_db_path, min_free_mb=settings.min_free_mb)
@@ -85,10 +85,10 @@ class EdgeContext:
         return ctx
 
     def _connect_hub(self) -> None:
-        from edge.freezes.effects import AckSender
-        from edge.notify import Notifier
-        from sync.pinning import pin_configured_key
-        from sync.worker import SyncWorker
+        from scanedge.edge.freezes.effects import AckSender
+        from scanedge.edge.notify import Notifier
+        from scanedge.sync.pinning import pin_configured_key
+        from scanedge.sync.worker import SyncWorker
 
         settings, store, bus = self.settings, self.store, self.bus
         pin_configured_key(store, settings.device_id, settings.hub_public_key)
@@ -107,7 +107,7 @@ class EdgeContext:
         sync.start()
 
     def _start_freeze_status(self) -> None:
-        from edge.freezes.status import FreezeStatus, FreezeStatusCollector
+        from scanedge.edge.freezes.status import FreezeStatus, FreezeStatusCollector
 
         self.freeze_status = FreezeStatus(self.settings, self.sync, self.printing, self.bus).start()
         self.metrics.registry.register(FreezeStatusCollector(self.freeze_status))

@@ -17,7 +17,7 @@ from dataclasses import fields, replace
 from importlib import resources
 from pathlib import Path
 
-from edge.config import Settings, load_settings
+from scanedge.edge.config import Settings, load_settings
 
 DEMO_DIR = "demo"  # under data_dir: the tokens and the settings file; marks a demo's data_dir
 DEMO_CONFIG = "scanedge.toml"
@@ -25,7 +25,7 @@ DEMO_CONFIG = "scanedge.toml"
 
 def demo_orders() -> list[dict]:
     """The bundled demo orders (docs/interfaces.md, "Order JSON"), shipped inside the package."""
-    return json.loads(resources.files("edge").joinpath("demo/orders.json").read_text("utf-8"))
+    return json.loads(resources.files("scanedge.edge").joinpath("demo/orders.json").read_text("utf-8"))
 
 
 def _token(path, make) -> str:
@@ -63,8 +63,8 @@ def fresh(settings: Settings) -> list[Path]:
     """Remove the demo's data (everything in data_dir, and the hub's SQLite file if it lies
     elsewhere): the demo starts again as on the first run. Refuses a data_dir that is not a
     demo's (no ``demo/`` in it) and a demo that is running."""
-    from edge.backup import running_pid
-    from edge.cli import CliError
+    from scanedge.edge.backup import running_pid
+    from scanedge.edge.cli import CliError
 
     data_dir = settings.data_dir
     if not data_dir.exists():
@@ -93,12 +93,12 @@ def fresh(settings: Settings) -> list[Path]:
 def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
     import secrets
 
-    from edge.lifecycle import BackgroundServer
-    from edge.server import serve
-    from printers.sim import VirtualPrinter
-    from sync.hub.app import HubOptions
-    from sync.hub.asgi import create_hub_asgi
-    from sync.hub.storage import open_storage
+    from scanedge.edge.lifecycle import BackgroundServer
+    from scanedge.edge.server import serve
+    from scanedge.printers.sim import VirtualPrinter
+    from scanedge.sync.hub.app import HubOptions
+    from scanedge.sync.hub.asgi import create_hub_asgi
+    from scanedge.sync.hub.storage import open_storage
 
     if fresh_start:
         removed = fresh(settings)
@@ -115,7 +115,7 @@ def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
     device_token = _token(demo_dir / "device_token", lambda: storage.add_device(settings.device_id))
     layout = settings.data_dir / "layout.toml"  # picking on /pick (docs/picking.md)
     if not layout.exists():
-        layout.write_text(resources.files("edge").joinpath("demo/layout.toml").read_text("utf-8"))
+        layout.write_text(resources.files("scanedge.edge").joinpath("demo/layout.toml").read_text("utf-8"))
     orders = demo_orders()
     for doc in orders:
         storage.upsert_order(doc)

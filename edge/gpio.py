@@ -17,9 +17,9 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from edge.alarms import AlarmCenter
-    from edge.bus import EventBus
-    from edge.config import Settings
+    from scanedge.edge.alarms import AlarmCenter
+    from scanedge.edge.bus import EventBus
+    from scanedge.edge.config import Settings
 
 log = logging.getLogger(__name__)
 BEEP_ON_S, BEEP_OFF_S = 0.25, 0.25

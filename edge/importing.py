@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from edge.domain.orders import OrderError, parse_order
-from edge.store import Store
-from edge.store.orders import load_order, save_order
+from scanedge.edge.domain.orders import OrderError, parse_order
+from scanedge.edge.store import Store
+from scanedge.edge.store.orders import load_order, save_order
 
 ORDER_COLUMNS = ("priority", "tracking_number", "carrier", "lane", "station")
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from edge import sdnotify
+from scanedge.edge import sdnotify
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from edge.store import Store
-from edge.store.outbox import outbox_status
+from scanedge.edge.store import Store
+from scanedge.edge.store.outbox import outbox_status
 
 
 class _OutboxCollector(Collector):

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from edge.domain.refusal import Refusal
-from edge.freezes.effects import stations_working_on
-from edge.store import notes
-from edge.store.orders import load_pack_state
-from edge.store.outbox import append_event
-from sync import command_log
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.freezes.effects import stations_working_on
+from scanedge.edge.store import notes
+from scanedge.edge.store.orders import load_pack_state
+from scanedge.edge.store.outbox import append_event
+from scanedge.sync import command_log
 
 if TYPE_CHECKING:
-    from edge.bus import EventBus
-    from edge.store import Store
+    from scanedge.edge.bus import EventBus
+    from scanedge.edge.store import Store
 
 
 class NoteError(Refusal):

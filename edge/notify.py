@@ -19,10 +19,10 @@ from typing import Any
 
 import sqlite_utils
 
-from edge.bus import EventBus
-from edge.store import Store
-from edge.store.db import Migration, utc_now
-from edge.webhook import WebhookSender
+from scanedge.edge.bus import EventBus
+from scanedge.edge.store import Store
+from scanedge.edge.store.db import Migration, utc_now
+from scanedge.edge.webhook import WebhookSender
 
 log = logging.getLogger(__name__)
 COMPONENT = "notify"

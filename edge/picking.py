@@ -20,23 +20,23 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from edge.domain.codes import classify
-from edge.domain.handover import InTote, ToteOpen, open_from_tote
-from edge.domain.layout import Layout, LayoutError, Location, parse_layout
-from edge.domain.orders import Order
-from edge.domain.packing import PackState, ScanContext, Verdict, evaluate_scan
-from edge.domain.refusal import Refusal
-from edge.domain.routing import distance, point, route
-from edge.domain.waves import Candidate, WaveLimits, build_waves
-from edge.freezes.interceptions import record_interception
-from edge.store.db import Migration, utc_now
-from edge.store.orders import load_freeze, load_pack_state
-from edge.store.outbox import append_event, next_counter
+from scanedge.edge.domain.codes import classify
+from scanedge.edge.domain.handover import InTote, ToteOpen, open_from_tote
+from scanedge.edge.domain.layout import Layout, LayoutError, Location, parse_layout
+from scanedge.edge.domain.orders import Order
+from scanedge.edge.domain.packing import PackState, ScanContext, Verdict, evaluate_scan
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.domain.routing import distance, point, route
+from scanedge.edge.domain.waves import Candidate, WaveLimits, build_waves
+from scanedge.edge.freezes.interceptions import record_interception
+from scanedge.edge.store.db import Migration, utc_now
+from scanedge.edge.store.orders import load_freeze, load_pack_state
+from scanedge.edge.store.outbox import append_event, next_counter
 
 if TYPE_CHECKING:
-    from edge.alarms import Alarm, AlarmCenter
-    from edge.bus import EventBus
-    from edge.store import Store
+    from scanedge.edge.alarms import Alarm, AlarmCenter
+    from scanedge.edge.bus import EventBus
+    from scanedge.edge.store import Store
 
 COMPONENT = "picking"
 TOTE_RE = re.compile(r"TOTE-[A-Z0-9]{1,12}")
@@ -447,7 +447,7 @@ class PickService:
         outcome = evaluate_scan(scanned, ScanContext(ev["station"], self.today(), open=one))
         oid = stop["order_id"]
         if outcome.verdict is not Verdict.OK or not outcome.counted:
-            from edge.domain.messages import scan_message
+            from scanedge.edge.domain.messages import scan_message
             return self._answer(db, {**ev, "reason": outcome.reason.value}, outcome.verdict.value,
                                 oid, scan_message(outcome, scanned.text), alarm=outcome.alarm)
         picked = stop["picked"] + 1
@@ -677,7 +677,7 @@ def _last_done(stops: list[dict[str, Any]]) -> str | None:
 
 def _remaining_m(layout: Layout, here: tuple[int, float] | None, rest: list[Location]) -> float:
     """From where the picker is, through the remaining stops in route order, back to the depot."""
-    from edge.domain.routing import depot
+    from scanedge.edge.domain.routing import depot
 
     path = [here or depot(layout), *[point(layout, loc) for loc in rest], depot(layout)]
     return sum(distance(layout, path[i], path[i + 1]) for i in range(len(path) - 1))

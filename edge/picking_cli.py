@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _read(path: str, what: str) -> str:
-    from edge.cli import CliError
+    from scanedge.edge.cli import CliError
 
     try:
         return Path(path).read_text(encoding="utf-8")
@@ -28,9 +28,9 @@ def _read(path: str, what: str) -> str:
 
 
 def _route(args: argparse.Namespace) -> int:
-    from edge.cli import CliError
-    from edge.domain.layout import LayoutError, parse_layout
-    from edge.domain.routing import route
+    from scanedge.edge.cli import CliError
+    from scanedge.edge.domain.layout import LayoutError, parse_layout
+    from scanedge.edge.domain.routing import route
 
     try:
         layout = parse_layout(_read(args.layout, "layout"))

@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from edge.domain.interception_report import (
+from scanedge.edge.domain.interception_report import (
     DeviceEvent,
     FreezeRecord,
     Report,
@@ -56,8 +56,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _cmd_interceptions(args: argparse.Namespace) -> int:
-    from edge.cli import CliError, settings_from
-    from edge.commands import opened_store
+    from scanedge.edge.cli import CliError, settings_from
+    from scanedge.edge.commands import opened_store
 
     try:
         since = parse_since(args.since)

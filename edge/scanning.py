@@ -16,14 +16,14 @@ from typing import Any
 
 import sqlite_utils
 
-from edge.alarms import Alarm, AlarmCenter
-from edge.bus import EventBus
-from edge.config import Settings
-from edge.domain.codes import ScannedCode, classify, naming_order
-from edge.domain.handover import short_pick
-from edge.domain.labels import parse_label_id
-from edge.domain.messages import scan_message
-from edge.domain.packing import (
+from scanedge.edge.alarms import Alarm, AlarmCenter
+from scanedge.edge.bus import EventBus
+from scanedge.edge.config import Settings
+from scanedge.edge.domain.codes import ScannedCode, classify, naming_order
+from scanedge.edge.domain.handover import short_pick
+from scanedge.edge.domain.labels import parse_label_id
+from scanedge.edge.domain.messages import scan_message
+from scanedge.edge.domain.packing import (
     PackState,
     Reason,
     ScanContext,
@@ -31,11 +31,11 @@ from edge.domain.packing import (
     Verdict,
     evaluate_scan,
 )
-from edge.domain.refusal import Refusal
-from edge.freezes.interceptions import record_interception, seconds_since
-from edge.store import Store, bench, notes
-from edge.store.db import utc_now
-from edge.store.orders import (
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.freezes.interceptions import record_interception, seconds_since
+from scanedge.edge.store import Store, bench, notes
+from scanedge.edge.store.db import utc_now
+from scanedge.edge.store.orders import (
     load_freeze,
     load_pack_state,
     open_order_id,
@@ -43,7 +43,7 @@ from edge.store.orders import (
     save_progress,
     set_open_order,
 )
-from edge.store.outbox import append_event
+from scanedge.edge.store.outbox import append_event
 
 log = logging.getLogger(__name__)
 MAX_SCAN_ID = 128

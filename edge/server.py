@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import sys
 
-from edge.config import Settings
+from scanedge.edge.config import Settings
 
 log = logging.getLogger("scanedge")
 
 
 def serve(settings: Settings) -> int:
-    from edge.backup import BackupError, backup_before_upgrade, service_lock
+    from scanedge.edge.backup import BackupError, backup_before_upgrade, service_lock
 
     try:
         with service_lock(settings, "edge"):  # `scanedge restore` refuses while this is held
@@ -27,10 +27,10 @@ def serve(settings: Settings) -> int:
 
 
 def _serve(settings: Settings) -> int:
-    from edge.context import EdgeContext
-    from edge.lifecycle import serve_asgi
-    from edge.store import StoreError
-    from edge.web.asgi import create_asgi_app
+    from scanedge.edge.context import EdgeContext
+    from scanedge.edge.lifecycle import serve_asgi
+    from scanedge.edge.store import StoreError
+    from scanedge.edge.web.asgi import create_asgi_app
 
     try:
         ctx = EdgeContext.open(settings)
@@ -39,7 +39,7 @@ def _serve(settings: Settings) -> int:
               file=sys.stderr)
         return 2
     try:
-        from edge.web.auth import open_mode_problem
+        from scanedge.edge.web.auth import open_mode_problem
 
         problem = open_mode_problem(settings, ctx) or _tls_problem(settings)
         if problem:

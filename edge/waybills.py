@@ -36,15 +36,15 @@ from typing import Any
 import sqlite_utils
 from ulid import ULID
 
-from edge.config import Settings
-from edge.domain import waybill_confirm as confirming
-from edge.domain.carriers import carrier_by_code, identify, normalize_tracking
-from edge.domain.distributor_rules import Problem, check_number, parse_waybill_rules, rule_for
-from edge.domain.refusal import Refusal
-from edge.store import Store
-from edge.store.db import Migration, utc_now
-from edge.store.orders import load_freeze
-from edge.store.outbox import append_event
+from scanedge.edge.config import Settings
+from scanedge.edge.domain import waybill_confirm as confirming
+from scanedge.edge.domain.carriers import carrier_by_code, identify, normalize_tracking
+from scanedge.edge.domain.distributor_rules import Problem, check_number, parse_waybill_rules, rule_for
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.store import Store
+from scanedge.edge.store.db import Migration, utc_now
+from scanedge.edge.store.orders import load_freeze
+from scanedge.edge.store.outbox import append_event
 
 CAPTURE_DIR = "captures"
 PURGE_EVERY_S = 3600.0
@@ -310,7 +310,7 @@ class WaybillCaptures:
 
     def _refuse_frozen(self, order_id: str, *, station: str | None,
                        operator: str | None) -> None:
-        from edge.freezes.interceptions import record_interception
+        from scanedge.edge.freezes.interceptions import record_interception
 
         def tx(db: sqlite_utils.Database) -> Any:
             freeze = load_freeze(db, order_id)
@@ -333,7 +333,7 @@ class WaybillCaptures:
         if not path.exists():
             if self.store.min_free_bytes and self.store.free_bytes() < (
                     self.store.min_free_bytes + len(photo)):
-                from edge.store import DiskFull
+                from scanedge.edge.store import DiskFull
 
                 raise DiskFull("not enough free disk for the photo (min_free_mb)")
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from edge.progress import Progress
+from scanedge.edge.progress import Progress
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff",
                             ".ppm", ".pgm"})
@@ -50,11 +50,11 @@ def expand(paths: list[str]) -> Iterator[str]:
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
-    from edge.cli import CliError, settings_from
-    from ocr import memory
-    from ocr.decode import decode_report
-    from ocr.images import limits_from_settings
-    from ocr.views import warm_up
+    from scanedge.edge.cli import CliError, settings_from
+    from scanedge.ocr import memory
+    from scanedge.ocr.decode import decode_report
+    from scanedge.ocr.images import limits_from_settings
+    from scanedge.ocr.views import warm_up
 
     settings = settings_from(args)
     memory.configure(settings.image_memory_mb)
@@ -92,7 +92,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 
 def image_problem(e: Exception) -> tuple[str, str]:
     """(error code, message) for a file that could not be read as an image."""
-    from ocr.images import ImageError
+    from scanedge.ocr.images import ImageError
 
     if isinstance(e, ImageError):
         return e.code, e.message
@@ -111,8 +111,8 @@ def run_over_images(command: str, images: list[str], *, read: Callable[[str], di
     Each file gives one row; a file that cannot be read gives an error row (``empty`` filled in),
     one line on stderr, and the run goes on; exit status 2 at the end if any file failed.
     """
-    from edge.cli import CliError
-    from ocr.images import ImageError
+    from scanedge.edge.cli import CliError
+    from scanedge.ocr.images import ImageError
 
     files = list(expand(images))
     if not files:

@@ -47,11 +47,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ocr.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Pending, open_image
-from ocr.memory import image_job
-from ocr.readers import Read, View, bbox, identity_view, read_zbar, read_zxing
-from ocr.symbols import Rejected, Symbol, family, is_linear
-from ocr.validate import validate
+from scanedge.ocr.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Pending, open_image
+from scanedge.ocr.memory import image_job
+from scanedge.ocr.readers import Read, View, bbox, identity_view, read_zbar, read_zxing
+from scanedge.ocr.symbols import Rejected, Symbol, family, is_linear
+from scanedge.ocr.validate import validate
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class _Fallback:
 
 def _rot(deg: float) -> Callable[[np.ndarray], View]:
     def make(g: np.ndarray) -> View:
-        from ocr.views import rotated
+        from scanedge.ocr.views import rotated
 
         return rotated(g, deg)
 
@@ -103,7 +103,7 @@ def _rot(deg: float) -> Callable[[np.ndarray], View]:
 
 
 def _deskew(g: np.ndarray) -> View | None:
-    from ocr.views import dominant_angle, rotated
+    from scanedge.ocr.views import dominant_angle, rotated
 
     angle = dominant_angle(g)
     if angle is None or abs(angle) < 4.0 or abs(angle) > 86.0:
@@ -113,7 +113,7 @@ def _deskew(g: np.ndarray) -> View | None:
 
 def _prep(name: str) -> Callable[[np.ndarray], View]:
     def make(g: np.ndarray) -> View:
-        from ocr import views
+        from scanedge.ocr import views
 
         if name == "up1.5":
             return views.scaled(g, 1.5, name)
@@ -289,7 +289,7 @@ class _Cascade:
     # -- the cascade ----------------------------------------------------------------------------
 
     def run(self) -> None:
-        from ocr import views
+        from scanedge.ocr import views
 
         gray, work = self.gray, self.work
         # 1. fast path: always runs (an answer without looking would be worse than a late one).
@@ -368,7 +368,7 @@ class _Cascade:
 
     def _whole_reduced(self, name: str) -> View:
         """The whole image, reduced to at most ZBAR_WHOLE_MAX_PIXELS."""
-        from ocr.views import fit_within
+        from scanedge.ocr.views import fit_within
 
         g = self.gray
         if g.size <= ZBAR_WHOLE_MAX_PIXELS:
@@ -406,7 +406,7 @@ class _Cascade:
         decode and around located 1D codes. After a success: only the places of undecoded
         symbols (another code in the same frame).
         """
-        from ocr import views
+        from scanedge.ocr import views
 
         quads = list(self._open_errors())
         if not self.accepted:
@@ -416,7 +416,7 @@ class _Cascade:
         return [views.crop_around(self.gray, q, name="region") for q in quads[:MAX_REGIONS]]
 
     def _located_1d(self) -> list:
-        from ocr import views
+        from scanedge.ocr import views
 
         if self._located is None:
             self._located = []
@@ -443,7 +443,7 @@ class _Cascade:
         return True
 
     def _look_closer(self, quads: list) -> None:
-        from ocr.views import crop_around
+        from scanedge.ocr.views import crop_around
 
         self.report.steps.append("closer")
         for q in quads[:MAX_REGIONS]:
@@ -479,7 +479,7 @@ class _Cascade:
 
     def _confirm_pending(self) -> None:
         """Ask the other library about each weak read, on a crop around it."""
-        from ocr.views import crop_around
+        from scanedge.ocr.views import crop_around
 
         for cand in list(self.pending):
             if cand.asked_other or cand not in self.pending:
@@ -561,7 +561,7 @@ def _independent(confirmations: set[str]) -> bool:
 
 def _contained_read(a: Read, b: Read) -> bool:
     """A 1D code and a 2D code side by side on a label are not a disagreement."""
-    from ocr.symbols import is_linear
+    from scanedge.ocr.symbols import is_linear
 
     return is_linear(a.format) != is_linear(b.format)
 

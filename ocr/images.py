@@ -36,7 +36,7 @@ from typing import Final
 import numpy as np
 from PIL import Image
 
-from edge.domain.refusal import Refusal
+from scanedge.edge.domain.refusal import Refusal
 
 DEFAULT_MAX_BYTES: Final = 20 * 1024 * 1024  # 20 MB: a 50 MP phone JPEG fits
 DEFAULT_MAX_PIXELS: Final = 40_000_000  # 40 MP: a 6300 x 6300 photo

@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
-from ocr.images import ImageError
+from scanedge.ocr.images import ImageError
 
 log = logging.getLogger(__name__)
 

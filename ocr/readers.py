@@ -174,7 +174,7 @@ def _zbar_symbols():
 def read_zbar(view: View, *, stage: str = "") -> list[Read]:
     from pyzbar import pyzbar
 
-    from ocr.symbols import ZBAR_TO_ZXING
+    from scanedge.ocr.symbols import ZBAR_TO_ZXING
 
     reads: list[Read] = []
     for d in pyzbar.decode(view.gray, symbols=_zbar_symbols()):

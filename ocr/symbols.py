@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.domain.gs1 import Gs1Data
+from scanedge.edge.domain.gs1 import Gs1Data
 
 Point = tuple[int, int]
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from edge.domain.checkdigits import gs1_mod10_ok, upce_to_upca
-from edge.domain.gs1 import GS, Gs1Data, looks_like_gs1, parse_gs1
-from ocr.readers import Read
-from ocr.symbols import family
+from scanedge.edge.domain.checkdigits import gs1_mod10_ok, upce_to_upca
+from scanedge.edge.domain.gs1 import GS, Gs1Data, looks_like_gs1, parse_gs1
+from scanedge.ocr.readers import Read
+from scanedge.ocr.symbols import family
 
 # Control characters that legitimately occur in content: GS1/ISO 15434 separators and line ends.
 ALLOWED_CONTROLS = frozenset("\x1d\x1e\x1c\x04\r\n\t")

@@ -13,7 +13,7 @@ import threading
 import cv2
 import numpy as np
 
-from ocr.readers import View, identity_view
+from scanedge.ocr.readers import View, identity_view
 
 _local = threading.local()  # OpenCV detectors are not thread-safe: one per thread
 
@@ -24,7 +24,7 @@ def warm_up() -> None:
     from PIL import Image
     from pyzbar import pyzbar
 
-    import ocr.validate  # noqa: F401  (biip's tables load on import)
+    import scanedge.ocr.validate  # noqa: F401  (biip's tables load on import)
 
     Image.init()  # Pillow imports its format plugins on the first open
     blank = np.full((16, 16), 255, np.uint8)

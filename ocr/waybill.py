@@ -32,10 +32,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.domain.carriers import Carrier, carrier_by_code, find_carrier_names
-from ocr import text_engines
-from ocr.readers import bbox
-from ocr.waybill_layout import (
+from scanedge.edge.domain.carriers import Carrier, carrier_by_code, find_carrier_names
+from scanedge.ocr import text_engines
+from scanedge.ocr.readers import bbox
+from scanedge.ocr.waybill_layout import (
     barcode_bands,
     estimate_skew,
     find_lines,
@@ -43,7 +43,7 @@ from ocr.waybill_layout import (
     rotate,
     rotation_matrix,
 )
-from ocr.waybill_rules import Candidate, Read, collect, decide, interpret
+from scanedge.ocr.waybill_rules import Candidate, Read, collect, decide, interpret
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class WaybillResult:
 
 
 def _barcode_reads(gray: np.ndarray, budget_ms: float | None) -> list[Read]:
-    from ocr.decode import decode
+    from scanedge.ocr.decode import decode
 
     # exhaustive: a second label's barcode in the frame must be seen, or the reader would answer
     # with whichever label it happened to decode first.
@@ -372,9 +372,9 @@ def read_waybill(
     ``ocr.memory`` (the waybill's estimate: :func:`job_bytes`). Raises
     ``ocr.images.ImageError`` (or ``OSError`` for a path) when the input is not an image.
     """
-    from ocr.decode import load_working_image
-    from ocr.images import open_image
-    from ocr.memory import image_job
+    from scanedge.ocr.decode import load_working_image
+    from scanedge.ocr.images import open_image
+    from scanedge.ocr.memory import image_job
 
     t0 = time.perf_counter()
     limits = {k: v for k, v in (("max_bytes", max_bytes), ("max_pixels", max_pixels)) if v}
@@ -391,9 +391,9 @@ def job_bytes(pending: Any, engine: str = "rapidocr") -> int:
     """Estimated peak memory of reading a waybill photo: the barcode decode, then (after it) the
     text stage on a copy at most WORK_MAX_SIDE long (levelled, turned, thresholded, labelled)
     and the OCR engine's inputs, beside the working image."""
-    from ocr.decode import WORK_MAX_PIXELS
-    from ocr.decode import WORK_MAX_SIDE as DECODE_MAX_SIDE
-    from ocr.decode import job_bytes as decode_bytes
+    from scanedge.ocr.decode import WORK_MAX_PIXELS
+    from scanedge.ocr.decode import WORK_MAX_SIDE as DECODE_MAX_SIDE
+    from scanedge.ocr.decode import job_bytes as decode_bytes
 
     gw, gh = pending.out_size(DECODE_MAX_SIDE, WORK_MAX_PIXELS)
     w, h = pending.out_size(WORK_MAX_SIDE)

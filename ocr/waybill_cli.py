@@ -30,11 +30,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _cmd_waybill(args: argparse.Namespace) -> int:
-    from edge.cli import CliError, settings_from
-    from ocr import memory, text_engines
-    from ocr.cli import _utf8, run_over_images
-    from ocr.images import limits_from_settings
-    from ocr.waybill import read_waybill
+    from scanedge.edge.cli import CliError, settings_from
+    from scanedge.ocr import memory, text_engines
+    from scanedge.ocr.cli import _utf8, run_over_images
+    from scanedge.ocr.images import limits_from_settings
+    from scanedge.ocr.waybill import read_waybill
 
     settings = settings_from(args)
     memory.configure(settings.image_memory_mb)

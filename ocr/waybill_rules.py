@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from edge.domain.carriers import Carrier, CarrierMatch, identify
+from scanedge.edge.domain.carriers import Carrier, CarrierMatch, identify
 
 MIN_SINGLE_CONF = 0.0  # engine confidence below this: a single read must be confirmed
 _TO_LETTER = {"0": "O", "1": "I", "2": "Z", "4": "A", "5": "S", "6": "G", "7": "T", "8": "B"}

@@ -25,11 +25,11 @@ import threading
 
 from flask import Blueprint, current_app, jsonify, request
 
-from edge.domain.refusal import Refusal
-from edge.web import context
-from edge.web.auth import operator as auth_operator
-from edge.web.auth import principal as auth_principal
-from edge.web.auth import station_of
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.web import context
+from scanedge.edge.web.auth import operator as auth_operator
+from scanedge.edge.web.auth import principal as auth_principal
+from scanedge.edge.web.auth import station_of
 
 bp = Blueprint("waybills", __name__)
 
@@ -38,7 +38,7 @@ MAX_FIELD = 64
 
 
 def _service():
-    from edge.waybills import WaybillCaptures
+    from scanedge.edge.waybills import WaybillCaptures
 
     with _service_lock:
         svc = current_app.extensions.get("scanedge_waybills")
@@ -73,9 +73,9 @@ def list_orders():
 
 @bp.post("/waybills")
 def post_waybill():
-    from ocr import memory
-    from ocr.images import limits_from_settings
-    from ocr.waybill import read_waybill
+    from scanedge.ocr import memory
+    from scanedge.ocr.images import limits_from_settings
+    from scanedge.ocr.waybill import read_waybill
 
     upload = request.files.get("image")
     if upload is None:

@@ -12,8 +12,8 @@ import threading
 
 from flask import Blueprint, jsonify, request
 
-from edge.domain.refusal import Refusal
-from edge.web import context
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.web import context
 
 bp = Blueprint("ocr", __name__)
 
@@ -24,16 +24,16 @@ MAX_BUDGET_MS = 5000.0
 def _warm_up(_state) -> None:
     """Load OpenCV, zxing-cpp, zbar and Pillow's plugins in the background when the app is
     built, so that the first photo a PDA sends is not 100 ms slower than the others."""
-    from ocr.views import warm_up
+    from scanedge.ocr.views import warm_up
 
     threading.Thread(target=warm_up, name="ocr-warm-up", daemon=True).start()
 
 
 @bp.post("/decode")
 def post_decode():
-    from ocr import memory
-    from ocr.decode import decode_report
-    from ocr.images import limits_from_settings
+    from scanedge.ocr import memory
+    from scanedge.ocr.decode import decode_report
+    from scanedge.ocr.images import limits_from_settings
 
     upload = request.files.get("image")
     if upload is None:

@@ -32,12 +32,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def _cmd_label(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from edge.cli import CliError, settings_from
-    from edge.domain.orders import OrderError, parse_order
-    from printers.encode import label_bytes
-    from printers.fonts import FontError
-    from printers.layout import LabelError, load_template, render_label
-    from printers.models import ModelError, get_model
+    from scanedge.edge.cli import CliError, settings_from
+    from scanedge.edge.domain.orders import OrderError, parse_order
+    from scanedge.printers.encode import label_bytes
+    from scanedge.printers.fonts import FontError
+    from scanedge.printers.layout import LabelError, load_template, render_label
+    from scanedge.printers.models import ModelError, get_model
 
     if not args.png and not args.escpos:
         raise CliError("nothing to write: give --png OUT.png and/or --escpos OUT.bin")
@@ -88,8 +88,8 @@ def _cmd_label(args: argparse.Namespace) -> int:
 
 
 def _cmd_printer_sim(args: argparse.Namespace) -> int:
-    from edge.cli import CliError
-    from printers.sim import MODES, run
+    from scanedge.edge.cli import CliError
+    from scanedge.printers.sim import MODES, run
 
     if args.mode not in MODES:
         raise CliError(f"--mode {args.mode!r}: expected one of {', '.join(MODES)}")

@@ -8,7 +8,7 @@ from typing import Any
 
 from PIL import Image
 
-from printers.models import PrinterModel
+from scanedge.printers.models import PrinterModel
 
 ESC, GS = b"\x1b", b"\x1d"
 

@@ -19,11 +19,11 @@ from typing import Any
 import qrcode
 from PIL import Image, ImageDraw, ImageFont
 
-from edge.domain.carriers import carrier_by_code
-from edge.domain.labels import label_id
-from edge.domain.orders import Order
-from printers import code128
-from printers.fonts import font
+from scanedge.edge.domain.carriers import carrier_by_code
+from scanedge.edge.domain.labels import label_id
+from scanedge.edge.domain.orders import Order
+from scanedge.printers import code128
+from scanedge.printers.fonts import font
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 LANES_FILE = Path(__file__).with_name("lanes.toml")

@@ -19,11 +19,11 @@ from typing import Any
 import sqlite_utils
 from ulid import ULID
 
-from edge.domain.orders import PRIORITIES, Order
-from edge.domain.refusal import Refusal
-from edge.store.db import Migration, utc_now
-from edge.store.orders import load_freeze
-from edge.store.outbox import append_event
+from scanedge.edge.domain.orders import PRIORITIES, Order
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.store.db import Migration, utc_now
+from scanedge.edge.store.orders import load_freeze
+from scanedge.edge.store.outbox import append_event
 
 COMPONENT = "print_queue"
 STATES = ("queued", "sending", "printed", "failed", "cancelled", "needs_confirmation")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from printers.escpos_stream import pages_from_bytes
+from scanedge.printers.escpos_stream import pages_from_bytes
 
 
 @dataclass

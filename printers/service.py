@@ -19,21 +19,21 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from edge.bus import EventBus
-from edge.config import ConfigError, Settings
-from edge.domain.messages import freeze_message
-from edge.domain.print_gate import GateVerdict
-from edge.freezes.interceptions import record_interception
-from edge.store import DiskFull, Store, bench
-from edge.store.orders import load_freeze, load_order, load_pack_state
-from edge.store.outbox import append_event
-from printers import queue as q
-from printers import status as st
-from printers.models import ModelError, PrinterModel, get_model
-from printers.transports import PrintPayload, Transport, TransportError, make_transport
+from scanedge.edge.bus import EventBus
+from scanedge.edge.config import ConfigError, Settings
+from scanedge.edge.domain.messages import freeze_message
+from scanedge.edge.domain.print_gate import GateVerdict
+from scanedge.edge.freezes.interceptions import record_interception
+from scanedge.edge.store import DiskFull, Store, bench
+from scanedge.edge.store.orders import load_freeze, load_order, load_pack_state
+from scanedge.edge.store.outbox import append_event
+from scanedge.printers import queue as q
+from scanedge.printers import status as st
+from scanedge.printers.models import ModelError, PrinterModel, get_model
+from scanedge.printers.transports import PrintPayload, Transport, TransportError, make_transport
 
 if TYPE_CHECKING:
-    from edge.alarms import Alarm, AlarmCenter
+    from scanedge.edge.alarms import Alarm, AlarmCenter
 
 log = logging.getLogger(__name__)
 MAX_COPIES = 20
@@ -272,8 +272,8 @@ class PrintService:
     # --- rendering -------------------------------------------------------------------------------
 
     def render(self, job: q.Job) -> PrintPayload:
-        from printers.encode import label_bytes
-        from printers.layout import load_template, render_label
+        from scanedge.printers.encode import label_bytes
+        from scanedge.printers.layout import load_template, render_label
 
         order = load_order(self.store.read(), job.order_id)
         if order is None:
@@ -389,7 +389,7 @@ class PrintService:
         return True
 
     def _send_buzzer(self) -> None:
-        from printers.encode import buzzer_command
+        from scanedge.printers.encode import buzzer_command
 
         self._buzz.clear()
         data = buzzer_command(self.model, times=BUZZ_TIMES, duration=BUZZ_DURATION)
@@ -565,6 +565,6 @@ def _safe(text: str) -> str:
 
 
 def _now() -> str:
-    from edge.store.db import utc_now
+    from scanedge.edge.store.db import utc_now
 
     return utc_now()

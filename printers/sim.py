@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from printers import status as st
-from printers.escpos_stream import Page, PaperModel, Parser
+from scanedge.printers import status as st
+from scanedge.printers.escpos_stream import Page, PaperModel, Parser
 
 log = logging.getLogger(__name__)
 MODES = ("ok", "paper_near_end", "paper_out", "cover_open", "offline", "silent",

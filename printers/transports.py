@@ -21,8 +21,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from PIL import Image
 
-from printers import status as st
-from printers.address import SCHEMES, form
+from scanedge.printers import status as st
+from scanedge.printers.address import SCHEMES, form
 
 log = logging.getLogger(__name__)
 CHUNK = 4096

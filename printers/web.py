@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from edge.domain.refusal import Refusal
-from edge.web import context
-from edge.web.auth import operator, principal, station_of
-from edge.web.limits import MAX_ID, json_body
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.web import context
+from scanedge.edge.web.auth import operator, principal, station_of
+from scanedge.edge.web.limits import MAX_ID, json_body
 
 bp = Blueprint("printing", __name__)
 
@@ -63,7 +63,7 @@ def post_print_job():
 @bp.get("/print-jobs")
 def list_print_jobs():
     """The latest jobs, newest first: ``?state=queued``, ``?order_id=SO-1``, ``?limit=50``."""
-    from printers.queue import MAX_JOBS_LISTED, STATES
+    from scanedge.printers.queue import MAX_JOBS_LISTED, STATES
 
     args = request.args
     state = args.get("state") or None
@@ -118,9 +118,9 @@ def get_label_preview(order_id: str):
     from datetime import datetime
     from io import BytesIO
 
-    from edge.store.orders import load_order
-    from printers.fonts import FontError
-    from printers.layout import LabelError, load_template, render_label
+    from scanedge.edge.store.orders import load_order
+    from scanedge.printers.fonts import FontError
+    from scanedge.printers.layout import LabelError, load_template, render_label
 
     ctx = context()
     order = load_order(ctx.store.read(), order_id)

@@ -25,16 +25,16 @@ from typing import Any
 
 import sqlite_utils
 
-from edge.domain.orders import OrderError, parse_order
-from edge.freezes.apply import apply_freeze, apply_unfreeze
-from edge.store import notes
-from edge.store.orders import save_order, stored_version
-from edge.store.outbox import append_event
-from edge.store.syncstate import get_cursor, set_state
-from sync import command_log
-from sync.pinning import verify_command
-from sync.protocol import CURSOR_MARK, change_mark
-from sync.signing import SIGNED_KINDS
+from scanedge.edge.domain.orders import OrderError, parse_order
+from scanedge.edge.freezes.apply import apply_freeze, apply_unfreeze
+from scanedge.edge.store import notes
+from scanedge.edge.store.orders import save_order, stored_version
+from scanedge.edge.store.outbox import append_event
+from scanedge.edge.store.syncstate import get_cursor, set_state
+from scanedge.sync import command_log
+from scanedge.sync.pinning import verify_command
+from scanedge.sync.protocol import CURSOR_MARK, change_mark
+from scanedge.sync.signing import SIGNED_KINDS
 
 log = logging.getLogger(__name__)
 

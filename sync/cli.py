@@ -9,8 +9,8 @@ import json
 import re
 import sys
 
-from edge.cli import CliError, settings_from
-from edge.domain.orders import DEFAULT_SITE, SITE_RE
+from scanedge.edge.cli import CliError, settings_from
+from scanedge.edge.domain.orders import DEFAULT_SITE, SITE_RE
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -69,13 +69,13 @@ def _can_decide_flag(parser: argparse.ArgumentParser, help_: str) -> None:
 
 
 def _serve_hub(args: argparse.Namespace) -> int:
-    from sync.hub.server import serve_hub
+    from scanedge.sync.hub.server import serve_hub
 
     return serve_hub(settings_from(args))
 
 
 def _storage(args: argparse.Namespace):
-    from sync.hub.server import open_hub_storage
+    from scanedge.sync.hub.server import open_hub_storage
 
     settings = settings_from(args)
     try:
@@ -96,7 +96,7 @@ def hub_url_for_devices(settings, url: str | None) -> str:
     by this machine's host name: the address devices are told in their enrolment string."""
     import socket
 
-    from edge.config import _hub_url
+    from scanedge.edge.config import _hub_url
 
     if url is None:
         host, _, port = settings.hub_listen.rpartition(":")
@@ -110,8 +110,8 @@ def hub_url_for_devices(settings, url: str | None) -> str:
 
 
 def _add_device(args: argparse.Namespace) -> int:
-    from sync.enroll import make_enrollment
-    from sync.hub.app import DEVICE_ID_RE
+    from scanedge.sync.enroll import make_enrollment
+    from scanedge.sync.hub.app import DEVICE_ID_RE
 
     if not DEVICE_ID_RE.fullmatch(args.device_id):
         raise CliError("device id: 1-64 letters, digits, '.', '_' or '-'")
@@ -147,7 +147,7 @@ def _device(args: argparse.Namespace) -> int:
 
 
 def _enroll(args: argparse.Namespace) -> int:
-    from sync.enroll import EnrollError, enroll
+    from scanedge.sync.enroll import EnrollError, enroll
 
     try:
         for line in enroll(args.string, getattr(args, "config", None)):
@@ -189,7 +189,7 @@ def _devices(args: argparse.Namespace) -> int:
 
 
 def _public_key(args: argparse.Namespace) -> int:
-    from sync.signing import key_id
+    from scanedge.sync.signing import key_id
 
     storage = _storage(args)
     try:
@@ -204,9 +204,9 @@ def _public_key(args: argparse.Namespace) -> int:
 def _sync(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from edge.commands import opened_store
-    from edge.store.outbox import outbox_status
-    from edge.store.syncstate import get_cursor, get_state
+    from scanedge.edge.commands import opened_store
+    from scanedge.edge.store.outbox import outbox_status
+    from scanedge.edge.store.syncstate import get_cursor, get_state
 
     settings = settings_from(args)
     with opened_store(settings) as store:
@@ -225,9 +225,9 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _sync_once(settings, store) -> int:
-    from edge.progress import Progress
-    from sync.client import HubRefused, HubUnavailable
-    from sync.worker import SyncWorker
+    from scanedge.edge.progress import Progress
+    from scanedge.sync.client import HubRefused, HubUnavailable
+    from scanedge.sync.worker import SyncWorker
 
     if not settings.hub_url:
         raise CliError("no hub_url set: this device is offline")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sync.protocol import (
+from scanedge.sync.protocol import (
     ACCEPTED,
     DUPLICATE,
     INT64_MAX,

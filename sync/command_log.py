@@ -14,8 +14,8 @@ from typing import Any
 
 import sqlite_utils
 
-from edge.store import Store
-from edge.store.db import Migration, utc_now
+from scanedge.edge.store import Store
+from scanedge.edge.store.db import Migration, utc_now
 
 COMPONENT = "hub_commands"
 

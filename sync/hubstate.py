@@ -22,9 +22,9 @@ from typing import Any
 
 import sqlite_utils
 
-from edge.store.outbox import append_event
-from edge.store.syncstate import get_state, set_state
-from sync.protocol import CURSOR_MARK
+from scanedge.edge.store.outbox import append_event
+from scanedge.edge.store.syncstate import get_state, set_state
+from scanedge.sync.protocol import CURSOR_MARK
 
 log = logging.getLogger(__name__)
 IDENTITY, MARK, RESYNC, LAST_RESYNC = "hub_identity", CURSOR_MARK, "resync", "last_resync"

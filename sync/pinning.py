@@ -13,10 +13,10 @@ from typing import Any
 
 import sqlite_utils
 
-from edge.store import Store
-from edge.store.outbox import append_event
-from edge.store.syncstate import get_state, set_state
-from sync.signing import check_public_key, key_id, verify
+from scanedge.edge.store import Store
+from scanedge.edge.store.outbox import append_event
+from scanedge.edge.store.syncstate import get_state, set_state
+from scanedge.sync.signing import check_public_key, key_id, verify
 
 log = logging.getLogger(__name__)
 _PIN, _SOURCE = "hub_key", "hub_key_source"
@@ -49,7 +49,7 @@ def pin_configured_key(store: Store, device_id: str, configured: str) -> None:
                     key_id(current), source, key_id(configured))
 
     def write(db: sqlite_utils.Database) -> None:
-        from sync.hubstate import start_resync
+        from scanedge.sync.hubstate import start_resync
 
         pin_key(db, device_id, configured, "config")
         if current != configured and int(get_state(db, "cursor", "0") or 0) > 0:

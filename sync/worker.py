@@ -30,22 +30,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from edge.bus import EventBus
-from edge.config import Settings
-from edge.store import Store
-from edge.store.outbox import mark_results, pending_batch, purge_acked
-from edge.store.syncstate import get_cursor, get_state, set_state
-from sync import faults, hubstate
-from sync.apply import Applied, apply_changes
-from sync.client import HubClient, HubInfo, HubProtocolError, HubRefused, HubUnavailable
-from sync.pinning import pin_configured_key, pinned_key
-from sync.protocol import (
+from scanedge.edge.bus import EventBus
+from scanedge.edge.config import Settings
+from scanedge.edge.store import Store
+from scanedge.edge.store.outbox import mark_results, pending_batch, purge_acked
+from scanedge.edge.store.syncstate import get_cursor, get_state, set_state
+from scanedge.sync import faults, hubstate
+from scanedge.sync.apply import Applied, apply_changes
+from scanedge.sync.client import HubClient, HubInfo, HubProtocolError, HubRefused, HubUnavailable
+from scanedge.sync.pinning import pin_configured_key, pinned_key
+from scanedge.sync.protocol import (
     HEARTBEAT_S,
     MAX_BATCH_BYTES,
     MAX_BATCH_EVENTS,
     OFFLINE_AFTER_S,
 )
-from sync.signing import key_id
+from scanedge.sync.signing import key_id
 
 log = logging.getLogger(__name__)
 BACKOFF_CAP_S = 30.0

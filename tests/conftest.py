@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import Settings, load_settings
+from scanedge.edge.config import Settings, load_settings
 from tests.support import EdgeServer
 
 
@@ -21,7 +21,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def edge_ctx(settings: Settings):
-    from edge.context import EdgeContext
+    from scanedge.edge.context import EdgeContext
 
     ctx = EdgeContext.open(settings)
     yield ctx
@@ -30,7 +30,7 @@ def edge_ctx(settings: Settings):
 
 @pytest.fixture
 def demo_ctx(edge_ctx):
-    from edge.commands import load_demo_orders
+    from scanedge.edge.commands import load_demo_orders
 
     load_demo_orders(edge_ctx.store)
     return edge_ctx
@@ -38,7 +38,7 @@ def demo_ctx(edge_ctx):
 
 @pytest.fixture
 def client(demo_ctx):
-    from edge.web.app import create_app
+    from scanedge.edge.web.app import create_app
 
     app = create_app(demo_ctx.settings, demo_ctx)
     return app.test_client()

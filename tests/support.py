@@ -121,7 +121,7 @@ class HubServer(ServerProcess):
     def enroll(self, device_id: str) -> dict[str, str]:
         """``scanedge hub add-device``'s enrolment string, decoded (hub_url, hub_token,
         hub_public_key, device_id, site); ``public_key`` keeps the hub's key."""
-        from sync.enroll import parse_enrollment
+        from scanedge.sync.enroll import parse_enrollment
 
         out = subprocess.run([SCANEDGE, "hub", "add-device", device_id], env=self.env,
                              capture_output=True, text=True, timeout=60, check=True)

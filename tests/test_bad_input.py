@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import load_settings
+from scanedge.edge.config import load_settings
 from tests.support import ROOT, SCANEDGE, cli_env, run_cli
 
 ADMIN = "admin-token-for-bad-input"
@@ -44,10 +44,10 @@ def assert_4xx(answer: tuple[int, dict], status: int | tuple[int, ...] = 400) ->
 # -- the edge ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory):
-    from edge.commands import load_demo_orders
-    from edge.context import EdgeContext
-    from edge.lifecycle import BackgroundServer
-    from edge.web.asgi import create_asgi_app
+    from scanedge.edge.commands import load_demo_orders
+    from scanedge.edge.context import EdgeContext
+    from scanedge.edge.lifecycle import BackgroundServer
+    from scanedge.edge.web.asgi import create_asgi_app
 
     data = tmp_path_factory.mktemp("edge")
     settings = load_settings(env={}, data_dir=str(data), device_id="bad-input", station="bench-1")
@@ -183,9 +183,9 @@ def test_other_json_endpoints_refuse_malformed_bodies(edge, path, body):
 # -- the hub ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    from edge.lifecycle import BackgroundServer
-    from sync.hub.asgi import create_hub_asgi
-    from sync.hub.storage import open_storage
+    from scanedge.edge.lifecycle import BackgroundServer
+    from scanedge.sync.hub.asgi import create_hub_asgi
+    from scanedge.sync.hub.storage import open_storage
 
     storage = open_storage(str(tmp_path_factory.mktemp("hub") / "hub.db"))
     storage.ensure_admin_token(ADMIN)
@@ -335,6 +335,6 @@ def test_orders_import_rejects_unstorable_orders_by_name(tmp_path):
 def test_the_cli_module_stays_light():
     # the store's error class is not imported to be caught: `scanedge --help` stays instant
     out = subprocess.run([str(Path(SCANEDGE).with_name("python")), "-c",
-                          "import sys, edge.cli; print('edge.store' in sys.modules)"],
+                          "import sys, scanedge.edge.cli; print('scanedge.edge.store' in sys.modules)"],
                          capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "False"

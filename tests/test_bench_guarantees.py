@@ -9,12 +9,12 @@ import json
 
 import pytest
 
-from edge.domain.orders import parse_order
-from edge.domain.packing import PackState
-from edge.domain.print_gate import print_gate
-from edge.freezes.local import freeze_order
-from edge.web.app import create_app
-from printers.sim import VirtualPrinter
+from scanedge.edge.domain.orders import parse_order
+from scanedge.edge.domain.packing import PackState
+from scanedge.edge.domain.print_gate import print_gate
+from scanedge.edge.freezes.local import freeze_order
+from scanedge.edge.web.app import create_app
+from scanedge.printers.sim import VirtualPrinter
 from tests.support import WebhookReceiver, wait_until
 
 SO1 = ("SO-1001", ["SO-1001", "]C1010690123456789210L2301", "]C1010690123456789210L2301",
@@ -78,7 +78,7 @@ def test_a_label_prints_only_for_a_verified_order(client, demo_ctx):
 
 
 def test_a_gift_with_a_code_is_confirmed_by_scanning_it(demo_ctx):
-    from edge.store.orders import save_order
+    from scanedge.edge.store.orders import save_order
 
     doc = {"order_id": "G-1", "lines": [{"sku": "4006381333931", "qty": 1}],
            "gifts": [{"name": "帆布包", "qty": 1, "code": "GIFT-BAG-01"}]}
@@ -123,7 +123,7 @@ def test_a_supervisor_overrides_with_a_reason_a_packer_cannot(client, demo_ctx):
 def test_warn_policy_prints_and_records(demo_ctx):
     from dataclasses import replace
 
-    from edge.context import EdgeContext
+    from scanedge.edge.context import EdgeContext
 
     demo_ctx.close()
     settings = replace(demo_ctx.settings, print_policy="warn")
@@ -162,10 +162,10 @@ def test_scans_at_a_station_wait_while_its_alarm_is_unacknowledged(client, demo_
 
 # -- P0 first ------------------------------------------------------------------------------------
 def test_an_expedite_reranks_queued_labels_and_p0_holds_the_others(tmp_path):
-    from edge.commands import load_demo_orders
-    from edge.config import load_settings
-    from edge.store import Store
-    from printers.service import PrintService
+    from scanedge.edge.commands import load_demo_orders
+    from scanedge.edge.config import load_settings
+    from scanedge.edge.store import Store
+    from scanedge.printers.service import PrintService
 
     printed: list[str] = []
     with VirtualPrinter() as sim:
@@ -195,7 +195,7 @@ def test_an_expedite_reranks_queued_labels_and_p0_holds_the_others(tmp_path):
 
 
 def test_a_p0_order_notifies_the_webhook_once_with_retry(demo_ctx):
-    from edge.notify import Notifier
+    from scanedge.edge.notify import Notifier
 
     hook = WebhookReceiver(answers=(500,))
     got = hook.got
@@ -222,7 +222,7 @@ def test_a_p0_order_notifies_the_webhook_once_with_retry(demo_ctx):
 def test_an_address_change_voids_the_printed_label_until_it_is_printed_again(client, demo_ctx):
     import zxingcpp
 
-    from edge.freezes.local import unfreeze_order
+    from scanedge.edge.freezes.local import unfreeze_order
 
     order_id, codes = SO1
     for code in codes:

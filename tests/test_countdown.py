@@ -9,16 +9,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edge.domain.countdown import (
+from scanedge.edge.domain.countdown import (
     CountdownPolicy,
     check_fuse,
     has_countdown,
     parse_by_category,
 )
-from sync.hub import freezes
-from sync.hub.countdowns import iso, parse_time
-from sync.hub.storage import FULL_SCOPE, open_storage
-from sync.signing import verify
+from scanedge.sync.hub import freezes
+from scanedge.sync.hub.countdowns import iso, parse_time
+from scanedge.sync.hub.storage import FULL_SCOPE, open_storage
+from scanedge.sync.signing import verify
 
 T0 = datetime(2026, 11, 30, 8, 0, 0, tzinfo=UTC)
 
@@ -190,7 +190,7 @@ def test_an_ack_for_a_note_of_another_site_is_not_stored(hub):
     hub.upsert_order({"order_id": "N-1", "site": "north",
                       "lines": [{"sku": "6901234567892", "qty": 1}]})
     note = hub.add_command("note", "N-1", {"note": "x"})
-    from sync.hub.storage import Device
+    from scanedge.sync.hub.storage import Device
 
     assert hub.store_freeze_acks(Device("dev-1", "default"), [
         {"command_id": note["command_id"], "order_id": "N-1"}]) == 0
@@ -201,7 +201,7 @@ def test_an_ack_for_a_note_of_another_site_is_not_stored(hub):
 
 
 def test_a_tripped_fuse_is_posted_to_the_webhook_once_with_retry(hub):
-    from sync.hub.webhooks import HubWebhooks
+    from scanedge.sync.hub.webhooks import HubWebhooks
     from tests.support import WebhookReceiver
 
     receiver = WebhookReceiver(answers=(503,))

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import ocr.decode as decode_module
-from ocr.decode import decode_report
+import scanedge.ocr.decode as decode_module
+from scanedge.ocr.decode import decode_report
 
 DATA = Path(__file__).parent / "data"
 # Photos that need more than the first step (and two without any code): the plan matters here.

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ocr.images import ImageError, load_image
+from scanedge.ocr.images import ImageError, load_image
 
 DATA = Path(__file__).parent / "data" / "barcodes"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ocr.decode import decode, decode_report
+from scanedge.ocr.decode import decode, decode_report
 
 DATA = Path(__file__).parent / "data" / "barcodes"
 FORMAT_NAMES = {"code128": {"Code128"}, "ean13": {"EAN13", "UPCA"}, "qrcode": {"QRCode"},
@@ -63,8 +63,8 @@ def test_iso15434_pdf417_keeps_rs_gs_eot() -> None:
 
 def test_code32_reads_the_same_from_both_libraries() -> None:
     """zbar reports the raw Code 39 characters; the product reports what zxing-cpp does."""
-    from ocr.images import load_image
-    from ocr.readers import identity_view, read_zbar, read_zxing
+    from scanedge.ocr.images import load_image
+    from scanedge.ocr.readers import identity_view, read_zbar, read_zxing
 
     gray = load_image(DATA / "code39-1__code32-1.png", grayscale=True)
     zx = read_zxing(identity_view(gray))

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import zxingcpp
 
-from ocr.decode import _Cascade, decode, decode_report
-from ocr.readers import Read
-from ocr.validate import s10_ok, validate
-from ocr.views import rotated
+from scanedge.ocr.decode import _Cascade, decode, decode_report
+from scanedge.ocr.readers import Read
+from scanedge.ocr.validate import s10_ok, validate
+from scanedge.ocr.views import rotated
 
 F = zxingcpp.BarcodeFormat
 

@@ -15,7 +15,7 @@ DATA = Path(__file__).parent / "data" / "barcodes"
 
 @pytest.fixture
 def api(edge_ctx):
-    from edge.web.app import create_app
+    from scanedge.edge.web.app import create_app
 
     return create_app(edge_ctx.settings, edge_ctx).test_client()
 
@@ -43,7 +43,7 @@ def test_no_code_is_200_with_no_symbols(api) -> None:
 
 
 def test_same_json_as_the_cli(api) -> None:
-    from ocr.decode import decode
+    from scanedge.ocr.decode import decode
 
     path = DATA / "qrcode-2__2.png"
     body = post(api, path.read_bytes()).get_json()
@@ -77,9 +77,9 @@ def test_50_mb_upload_is_413(api) -> None:
 
 
 def test_image_limit_setting(tmp_path: Path) -> None:
-    from edge.config import load_settings
-    from edge.context import EdgeContext
-    from edge.web.app import create_app
+    from scanedge.edge.config import load_settings
+    from scanedge.edge.context import EdgeContext
+    from scanedge.edge.web.app import create_app
 
     settings = load_settings(env={"SCANEDGE_MAX_IMAGE_MEGAPIXELS": "0.01"},
                              data_dir=str(tmp_path / "var"))
@@ -101,7 +101,7 @@ def test_missing_field_and_bad_budget(api) -> None:
 
 
 def test_more_memory_than_the_budget_is_413(api, monkeypatch) -> None:
-    from ocr import memory
+    from scanedge.ocr import memory
 
     # 1 MB of image work: even a small photo's estimate does not fit
     monkeypatch.setattr(memory.GATE, "capacity", 1 * 1024 * 1024)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.backup import CODE_MARKER, NAME_RE, code_identity, list_backups
-from edge.store.db import connect, migrate
-from edge.store.schema import EDGE_MIGRATIONS
+from scanedge.edge.backup import CODE_MARKER, NAME_RE, code_identity, list_backups
+from scanedge.edge.store.db import connect, migrate
+from scanedge.edge.store.schema import EDGE_MIGRATIONS
 from tests.support import EdgeServer, run_cli
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import load_settings
+from scanedge.edge.config import load_settings
 from tests.support import ROOT as REPO
 
 INSTALL = REPO / "systemd" / "install.sh"

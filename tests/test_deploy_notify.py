@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge import sdnotify
+from scanedge.edge import sdnotify
 from tests.support import SCANEDGE, cli_env, free_port
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import KEYS
-from printers.models import models
+from scanedge.edge.config import KEYS
+from scanedge.printers.models import models
 from tests.support import ROOT as REPO
 from tests.support import SCANEDGE
 from tests.test_deploy_install import install, make_root

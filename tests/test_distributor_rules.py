@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edge.domain.distributor_rules import Rule, check_number, parse_rules, rule_for
-from edge.domain.distributor_rules import parse_waybill_rules as parse_with_carriers
+from scanedge.edge.domain.distributor_rules import Rule, check_number, parse_rules, rule_for
+from scanedge.edge.domain.distributor_rules import parse_waybill_rules as parse_with_carriers
 
 ACME = parse_rules('{"acme": {"length": 12, "min_letters": 1}}')["acme"]
 RANGE = parse_rules('{"r": {"length": [10, 14], "min_digits": 8}}')["r"]

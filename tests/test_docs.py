@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from edge.config import KEYS, markdown_table
+from scanedge.edge.config import KEYS, markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 

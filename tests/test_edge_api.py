@@ -38,7 +38,7 @@ def test_every_verdict_over_http(client, setup, code, verdict, reason):
 
 
 def test_frozen_over_http(client, demo_ctx):
-    from edge.freezes.local import freeze_order
+    from scanedge.edge.freezes.local import freeze_order
 
     post_scan(client, "SO-1001")
     freeze_order(demo_ctx.store, "test-dev", "SO-1001", "address_change", source="test")
@@ -136,7 +136,7 @@ def test_get_order(client):
 
 
 def test_frozen_scan_raises_an_alarm_that_waits_for_a_person(client, demo_ctx):
-    from edge.freezes.local import freeze_order
+    from scanedge.edge.freezes.local import freeze_order
 
     heard = []
     demo_ctx.bus.on("alarm", heard.append)

@@ -115,7 +115,7 @@ def test_missing_file_and_bad_arguments(tmp_path):
     (("sync", "nonsense"), "scanedge sync"),
 ])
 def test_argument_errors_are_one_line_with_a_hint(argv, prog, capsys):
-    from edge.cli import main
+    from scanedge.edge.cli import main
 
     with pytest.raises(SystemExit) as exited:
         main(list(argv))

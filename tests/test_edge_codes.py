@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from edge.domain.codes import CodeKind, CodeProblem, classify, gtin14, same_item
+from scanedge.edge.domain.codes import CodeKind, CodeProblem, classify, gtin14, same_item
 
 GS = "\x1d"
 
@@ -95,7 +95,7 @@ def test_same_item_matches_gtin_forms_and_own_codes():
 
 
 def test_a_code_that_named_an_order_is_of_kind_order_or_tracking():
-    from edge.domain.codes import naming_order
+    from scanedge.edge.domain.codes import naming_order
 
     assert naming_order(classify("SO-1001"), "SO-1001", "SF1385628716739").kind is CodeKind.ORDER
     digits = classify("6901234567892")  # a carrier's number that is also a valid EAN-13

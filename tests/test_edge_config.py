@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from edge.config import ConfigError, load_settings
+from scanedge.edge.config import ConfigError, load_settings
 from tests.support import SCANEDGE, cli_env
 
 
@@ -64,8 +64,8 @@ def test_bad_value_stops_the_start_with_one_line(tmp_path):
 def test_every_printer_scheme_the_settings_accept_has_a_transport_and_no_other():
     """One table of schemes (printers/address.py): the settings check it, the transports build
     from it; an address of each scheme with its parts missing is refused with the table's form."""
-    from printers.address import SCHEMES
-    from printers.transports import make_transport
+    from scanedge.printers.address import SCHEMES
+    from scanedge.printers.transports import make_transport
 
     for scheme, form in SCHEMES.items():
         try:

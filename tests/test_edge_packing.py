@@ -4,10 +4,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from edge.domain.codes import classify
-from edge.domain.messages import scan_message
-from edge.domain.orders import OrderError, parse_order
-from edge.domain.packing import Freeze, PackState, Reason, ScanContext, Verdict, evaluate_scan
+from scanedge.edge.domain.codes import classify
+from scanedge.edge.domain.messages import scan_message
+from scanedge.edge.domain.orders import OrderError, parse_order
+from scanedge.edge.domain.packing import Freeze, PackState, Reason, ScanContext, Verdict, evaluate_scan
 
 TODAY = date(2026, 11, 22)
 GS = "\x1d"

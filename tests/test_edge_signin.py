@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edge.domain.access import PERMISSIONS, ROLES, Principal, SigninThrottle
-from edge.web.app import create_app
-from edge.web.auth import ENDPOINT_ACTIONS, PUBLIC
+from scanedge.edge.domain.access import PERMISSIONS, ROLES, Principal, SigninThrottle
+from scanedge.edge.web.app import create_app
+from scanedge.edge.web.auth import ENDPOINT_ACTIONS, PUBLIC
 from tests.sse import SseClient
 from tests.support import SCANEDGE, EdgeServer, cli_env, free_port, run_cli
 

@@ -5,11 +5,11 @@ import threading
 
 import pytest
 
-from edge.domain.orders import parse_order
-from edge.store import Store, StoreError
-from edge.store.db import Migration, connect, migrate
-from edge.store.orders import load_pack_state, save_order
-from edge.store.outbox import append_event, outbox_status
+from scanedge.edge.domain.orders import parse_order
+from scanedge.edge.store import Store, StoreError
+from scanedge.edge.store.db import Migration, connect, migrate
+from scanedge.edge.store.orders import load_pack_state, save_order
+from scanedge.edge.store.outbox import append_event, outbox_status
 
 
 def test_pragmas_and_schema_version(tmp_path):

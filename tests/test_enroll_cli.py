@@ -17,11 +17,11 @@ import urllib.request
 
 import pytest
 
-from edge.config import load_settings
-from sync import enroll as enroll_mod
-from sync.enroll import EnrollError, edit_config, make_enrollment, parse_enrollment
-from sync.hub.storage import open_storage
-from sync.signing import HubSigner
+from scanedge.edge.config import load_settings
+from scanedge.sync import enroll as enroll_mod
+from scanedge.sync.enroll import EnrollError, edit_config, make_enrollment, parse_enrollment
+from scanedge.sync.hub.storage import open_storage
+from scanedge.sync.signing import HubSigner
 from tests.support import ROOT, SCANEDGE, EdgeServer, HubServer, run_cli, wait_until
 
 KEY = HubSigner.generate().public_b64

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from printers.encode import buzzer_command
-from printers.models import get_model
-from printers.service import BUZZ_DURATION, BUZZ_TIMES
-from printers.sim import VirtualPrinter
-from sync.signing import HubSigner
+from scanedge.printers.encode import buzzer_command
+from scanedge.printers.models import get_model
+from scanedge.printers.service import BUZZ_DURATION, BUZZ_TIMES
+from scanedge.printers.sim import VirtualPrinter
+from scanedge.sync.signing import HubSigner
 from tests.proxy import FaultyProxy
 from tests.support import EdgeServer, HubServer, run_cli, wait_until
 

@@ -10,18 +10,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from edge.alarms import AlarmCenter
-from edge.bus import EventBus
-from edge.config import load_settings
-from edge.domain.interception_report import DeviceEvent, FreezeRecord, build_report, format_table
-from edge.lifecycle import BackgroundServer
-from edge.store import Store
-from sync.apply import apply_changes
-from sync.hub.app import HubOptions
-from sync.hub.asgi import create_hub_asgi
-from sync.hub.storage import Device, open_storage
-from sync.pinning import pin_configured_key, pinned_key
-from sync.signing import HubSigner, canonical_json, verify
+from scanedge.edge.alarms import AlarmCenter
+from scanedge.edge.bus import EventBus
+from scanedge.edge.config import load_settings
+from scanedge.edge.domain.interception_report import DeviceEvent, FreezeRecord, build_report, format_table
+from scanedge.edge.lifecycle import BackgroundServer
+from scanedge.edge.store import Store
+from scanedge.sync.apply import apply_changes
+from scanedge.sync.hub.app import HubOptions
+from scanedge.sync.hub.asgi import create_hub_asgi
+from scanedge.sync.hub.storage import Device, open_storage
+from scanedge.sync.pinning import pin_configured_key, pinned_key
+from scanedge.sync.signing import HubSigner, canonical_json, verify
 from tests.proxy import FaultyProxy
 from tests.support import run_cli, wait_until
 
@@ -84,7 +84,7 @@ def test_gpio_buzzer_and_led_sound_until_the_last_alarm_is_acknowledged(tmp_path
     factory = MockFactory()
     settings = load_settings(env={}, data_dir=str(tmp_path), gpio_buzzer_pin="GPIO17",
                              gpio_led_pin="GPIO27")
-    from edge.gpio import GpioAlarm
+    from scanedge.edge.gpio import GpioAlarm
 
     gpio = GpioAlarm.from_settings(settings, center, bus, pin_factory=factory)
     assert gpio is not None
@@ -122,7 +122,7 @@ def live_hub(tmp_path):
 
 
 def test_freeze_status_unknown_when_the_hub_falls_silent(tmp_path, live_hub):
-    from edge.context import EdgeContext
+    from scanedge.edge.context import EdgeContext
 
     storage, url, _ = live_hub
     proxy = FaultyProxy(int(url.rsplit(":", 1)[1]))
@@ -232,14 +232,14 @@ class _QuietHub:
 
 def test_a_start_warns_of_a_silent_hub_only_after_it_had_offline_after_s_to_answer(
         edge_ctx, caplog):
-    from edge.freezes.status import FreezeStatus
+    from scanedge.edge.freezes.status import FreezeStatus
 
     now = [100.0]
     hub = _QuietHub(edge_ctx.store)
     watch = FreezeStatus(edge_ctx.settings, hub, edge_ctx.printing, edge_ctx.bus,
                          clock=lambda: now[0])
     silent = "hub silent for more than"
-    with caplog.at_level("INFO", logger="edge.freezes.status"):
+    with caplog.at_level("INFO", logger="scanedge.edge.freezes.status"):
         watch.check()  # just started: unknown, but no warning
         assert watch.status == "unknown" and silent not in caplog.text
         hub.online = hub.contacted = True  # the first contact
@@ -253,7 +253,7 @@ def test_a_start_warns_of_a_silent_hub_only_after_it_had_offline_after_s_to_answ
     caplog.clear()
     late = FreezeStatus(edge_ctx.settings, _QuietHub(edge_ctx.store), edge_ctx.printing,
                         edge_ctx.bus, clock=lambda: now[0])
-    with caplog.at_level("INFO", logger="edge.freezes.status"):
+    with caplog.at_level("INFO", logger="scanedge.edge.freezes.status"):
         late.check()
         assert silent not in caplog.text
         now[0] += edge_ctx.settings.offline_after_s + 1  # never answered since the start

@@ -16,8 +16,8 @@ import urllib.request
 import pytest
 from ulid import ULID
 
-from sync.hub.storage import MIGRATIONS, SCHEMA_VERSION, Device, _schema, open_storage, token_hash
-from sync.protocol import MAX_EVENT_BYTES
+from scanedge.sync.hub.storage import MIGRATIONS, SCHEMA_VERSION, Device, _schema, open_storage, token_hash
+from scanedge.sync.protocol import MAX_EVENT_BYTES
 from tests.test_hub_fleet import Hub, event
 
 

@@ -15,12 +15,12 @@ import urllib.request
 import pytest
 from ulid import ULID
 
-from edge.lifecycle import BackgroundServer
-from sync.enroll import parse_enrollment
-from sync.hub.app import HubOptions
-from sync.hub.asgi import create_hub_asgi
-from sync.hub.limits import Rate, RateLimiter
-from sync.hub.storage import SCHEMA_VERSION, Device, _schema, open_storage
+from scanedge.edge.lifecycle import BackgroundServer
+from scanedge.sync.enroll import parse_enrollment
+from scanedge.sync.hub.app import HubOptions
+from scanedge.sync.hub.asgi import create_hub_asgi
+from scanedge.sync.hub.limits import Rate, RateLimiter
+from scanedge.sync.hub.storage import SCHEMA_VERSION, Device, _schema, open_storage
 from tests.sse import SseClient
 from tests.support import run_cli
 
@@ -323,7 +323,7 @@ def test_a_batch_with_one_event_twice_stores_it_once(hub):
 def test_an_existing_hub_database_is_upgraded_in_place(hub_database):
     """A database written by the hub before sites (schema 1) opens with its devices, orders,
     changes, events and admin token intact, all at the default site."""
-    from sync.hub.storage import token_hash
+    from scanedge.sync.hub.storage import token_hash
 
     storage = open_storage(hub_database)  # only to reach a transaction of the right dialect
     storage.close()
@@ -356,7 +356,7 @@ OLD_EVENT = "01JDZZZZZZZZZZZZZZZZZZZZZZ"
 
 def _make_schema_1(database: str) -> None:
     """Rewrite ``database`` as the hub before sites left it: its schema and a few rows."""
-    from sync.hub.storage import token_hash
+    from scanedge.sync.hub.storage import token_hash
 
     order = json.dumps({"order_id": "SO-OLD", "version": 1, "lines": [{"sku": "1", "qty": 1}]})
     rows = [

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-import ocr.images as images
-from ocr.images import ImageError, load_image, open_image
+import scanedge.ocr.images as images
+from scanedge.ocr.images import ImageError, load_image, open_image
 from tests.test_decode_images import png_header_only
 
 RNG = np.random.default_rng(0)

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import zxingcpp
 
-from ocr import memory
-from ocr.images import ImageError
+from scanedge.ocr import memory
+from scanedge.ocr.images import ImageError
 from tests.support import EdgeServer
 
 DATA = Path(__file__).parent / "data"
@@ -127,9 +127,9 @@ def test_too_many_waiting_is_busy(monkeypatch) -> None:
 
 
 def test_decode_and_waybill_estimates_fit_the_default_budget() -> None:
-    from ocr.decode import job_bytes as decode_bytes
-    from ocr.images import open_image
-    from ocr.waybill import job_bytes as waybill_bytes
+    from scanedge.ocr.decode import job_bytes as decode_bytes
+    from scanedge.ocr.images import open_image
+    from scanedge.ocr.waybill import job_bytes as waybill_bytes
 
     bomb = open_image(png_bomb())
     budget = memory.DEFAULT_MEMORY_MB * MB

@@ -19,6 +19,7 @@ import pytest
 from tests.support import ROOT
 
 PACKAGES = ("edge", "ocr", "printers", "sync")
+INSTALLED = "scanedge"  # the folders install as scanedge.edge ... (pyproject.toml)
 
 # lowest first; a layer may import the layers listed for it (and itself)
 ALLOWED: dict[str, frozenset[str]] = {
@@ -90,15 +91,22 @@ def imports(module: str, text: str, known: Iterable[str]) -> set[str]:
         if id(node) in skip:
             continue
         names: list[str] = []
+        relative = False
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
+                relative = True
                 parts = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                 base = ".".join([*parts, *([node.module] if node.module else [])])
             names = [base, *(f"{base}.{a.name}" for a in node.names)]
         for name in names:
+            if name.startswith(f"{INSTALLED}."):  # scanedge.edge.x is the folder edge/x
+                name = name[len(INSTALLED) + 1:]
+            elif not relative and name.split(".")[0] in PACKAGES:
+                out.add(f"(bare) {names[0]}")  # by the folder's name: not what is installed
+                break
             target = _resolve(name, known)
             if target is not None and target != module:
                 out.add(target)
@@ -124,9 +132,10 @@ def graph(code: Mapping[str, str]) -> dict[str, set[str]]:
 
 
 def forbidden(edges: Mapping[str, set[str]]) -> list[str]:
-    return sorted(f"{a} ({layer_of(a)}) imports {b} ({layer_of(b)})"
+    return sorted(f"{a} imports {b[7:]} by the folder's name, not as {INSTALLED}.{b[7:]}"
+                  if b.startswith("(bare) ") else f"{a} ({layer_of(a)}) imports {b} ({layer_of(b)})"
                   for a, targets in edges.items() for b in targets
-                  if layer_of(b) not in ALLOWED[layer_of(a)])
+                  if b.startswith("(bare) ") or layer_of(b) not in ALLOWED[layer_of(a)])
 
 
 def cycles(edges: Mapping[str, set[str]]) -> list[list[str]]:
@@ -193,8 +202,8 @@ def test_the_hub_process_loads_no_device_service():
     """The hub serves from its own code: the print worker, the scan service and the device's
     web app never load into it (they would open stores, start threads, cost memory)."""
     out = subprocess.run(
-        [sys.executable, "-c", "import sys, sync.hub.asgi, sync.hub.server; print('\\n'.join("
-         "m for m in sys.modules if m.split('.')[0] in ('edge', 'ocr', 'printers', 'sync')))"],
+        [sys.executable, "-c", "import sys, scanedge.sync.hub.asgi, scanedge.sync.hub.server; "
+         "print('\\n'.join(m[9:] for m in sys.modules if m.startswith('scanedge.')))"],
         capture_output=True, text=True, check=True, cwd=ROOT, timeout=60)
     loaded = set(out.stdout.split())
     assert {"sync.hub.asgi", "sync.hub.storage"} <= loaded
@@ -204,17 +213,21 @@ def test_the_hub_process_loads_no_device_service():
 # -- the checker, on planted code ------------------------------------------------------------------
 PLANTED = {
     "edge.domain": "", "edge.domain.rules": "x = 1\n",
-    "edge.store": "", "edge.store.db": "from edge.domain.rules import x\n",
-    "edge.scanning": "from edge.store import db\n",
+    "edge.store": "", "edge.store.db": "from scanedge.edge.domain.rules import x\n",
+    "edge.scanning": "from scanedge.edge.store import db\n",
 }
 
 
 @pytest.mark.parametrize(("module", "text", "problem"), [
     # a domain rule reaching for the database, even inside a function
-    ("edge.domain.bad", "def f():\n    from edge.store.db import x\n",
+    ("edge.domain.bad", "def f():\n    from scanedge.edge.store.db import x\n",
      "edge.domain.bad (domain) imports edge.store.db (store)"),
     # the hub loading the scan service
-    ("sync.hub.bad", "import edge.scanning\n", "sync.hub.bad (hub) imports edge.scanning (services)"),
+    ("sync.hub.bad", "import scanedge.edge.scanning\n",
+     "sync.hub.bad (hub) imports edge.scanning (services)"),
+    # an import by the folder's name would load a second copy (or someone else's "edge")
+    ("edge.bad", "from edge.domain import rules\n",
+     "edge.bad imports edge.domain by the folder's name, not as scanedge.edge.domain"),
     # a relative import is resolved too
     ("edge.store.bad", "try:\n    from ..scanning import S\nexcept ImportError:\n    pass\n",
      "edge.store.bad (store) imports edge.scanning (services)"),
@@ -226,8 +239,8 @@ def test_the_checker_finds_a_planted_forbidden_import(module, text, problem):
 
 def test_the_checker_ignores_type_checking_imports_and_finds_a_planted_cycle():
     code = {**PLANTED, "edge.domain.typed": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                                            "    from edge.store.db import x\n"}
+                                            "    from scanedge.edge.store.db import x\n"}
     assert forbidden(graph(code)) == [] and cycles(graph(code)) == []
-    code = {**PLANTED, "edge.alarms": "def f():\n    import edge.bus\n",
-            "edge.bus": "from edge import alarms\n"}
+    code = {**PLANTED, "edge.alarms": "def f():\n    import scanedge.edge.bus\n",
+            "edge.bus": "from scanedge.edge import alarms\n"}
     assert cycles(graph(code)) == [["edge.alarms", "edge.bus"]]

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from sync.apply import apply_changes
-from sync.pinning import pin_configured_key
-from sync.signing import HubSigner
+from scanedge.sync.apply import apply_changes
+from scanedge.sync.pinning import pin_configured_key
+from scanedge.sync.signing import HubSigner
 
 ITEM = "4006381333931"  # SO-1002 has none of it; SO-1001's line 2
 

@@ -30,9 +30,9 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     status_code_conformance,
 )
 
-from edge.config import load_settings  # noqa: E402
-from edge.web.openapi import document as edge_document  # noqa: E402
-from sync.hub.openapi import document as hub_document  # noqa: E402
+from scanedge.edge.config import load_settings  # noqa: E402
+from scanedge.edge.web.openapi import document as edge_document  # noqa: E402
+from scanedge.sync.hub.openapi import document as hub_document  # noqa: E402
 
 MAX_EXAMPLES = 12
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -65,10 +65,10 @@ def operations(doc: dict) -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory):
     """An edge with the demo orders, open mode (loopback, no user, no token)."""
-    from edge.commands import load_demo_orders
-    from edge.context import EdgeContext
-    from edge.lifecycle import BackgroundServer
-    from edge.web.asgi import create_asgi_app
+    from scanedge.edge.commands import load_demo_orders
+    from scanedge.edge.context import EdgeContext
+    from scanedge.edge.lifecycle import BackgroundServer
+    from scanedge.edge.web.asgi import create_asgi_app
 
     settings = load_settings(env={}, data_dir=str(tmp_path_factory.mktemp("edge")),
                              device_id="openapi", station="bench-1")
@@ -84,11 +84,11 @@ def edge(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    from edge.lifecycle import BackgroundServer
-    from sync.hub.app import HubOptions
-    from sync.hub.asgi import create_hub_asgi
-    from sync.hub.limits import Rate
-    from sync.hub.storage import open_storage
+    from scanedge.edge.lifecycle import BackgroundServer
+    from scanedge.sync.hub.app import HubOptions
+    from scanedge.sync.hub.asgi import create_hub_asgi
+    from scanedge.sync.hub.limits import Rate
+    from scanedge.sync.hub.storage import open_storage
 
     storage = open_storage(str(tmp_path_factory.mktemp("hub") / "hub.db"))
     storage.ensure_admin_token(ADMIN)
@@ -113,7 +113,7 @@ def served(server) -> dict:
 def test_the_edge_document_lists_exactly_its_routes(edge):
     from starlette.routing import Route
 
-    from edge.web.app import create_app
+    from scanedge.edge.web.app import create_app
 
     routes = flask_routes(create_app(edge.settings, edge.ctx))
     # the ASGI routes beside the Flask app (the page stream): GET only
@@ -125,7 +125,7 @@ def test_the_edge_document_lists_exactly_its_routes(edge):
 
 
 def test_the_hub_document_lists_exactly_its_routes(hub):
-    from sync.hub.asgi import STREAM_PATH
+    from scanedge.sync.hub.asgi import STREAM_PATH
 
     routes = flask_routes(hub.app.flask) | {("get", STREAM_PATH)}
     doc = hub_document()

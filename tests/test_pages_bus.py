@@ -7,8 +7,8 @@ import asyncio
 import threading
 from typing import Any
 
-from edge.bus import AsyncFanout, EventBus, Message
-from edge.web.stream import SharedStatus
+from scanedge.edge.bus import AsyncFanout, EventBus, Message
+from scanedge.edge.web.stream import SharedStatus
 
 
 def encode(message: Message) -> bytes:

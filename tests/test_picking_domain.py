@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edge.domain.layout import Layout, LayoutError, parse_layout
-from edge.domain.orders import OrderError, parse_order
-from edge.domain.routing import (
+from scanedge.edge.domain.layout import Layout, LayoutError, parse_layout
+from scanedge.edge.domain.orders import OrderError, parse_order
+from scanedge.edge.domain.routing import (
     distance,
     held_karp,
     route,
@@ -18,7 +18,7 @@ from edge.domain.routing import (
     s_shape_order,
     tour_length,
 )
-from edge.domain.waves import Candidate, WaveLimits, build_waves
+from scanedge.edge.domain.waves import Candidate, WaveLimits, build_waves
 
 DESIGN_LAYOUT = """
 aisles = 20            # aisles 1..20, left to right, aisle_pitch_m apart (x = (aisle - 1) * pitch)
@@ -213,7 +213,7 @@ def test_recompute_never_moves_a_started_order_and_is_stable():
     ([("waybill", 5.0)], {"pick": (0, 0, None), "pack": (1, 1, 5.0), "print": (0, 0, None)}),
 ])
 def test_interception_report_per_stage(actions, expected):
-    from edge.domain.interception_report import DeviceEvent, FreezeRecord, build_report, format_table
+    from scanedge.edge.domain.interception_report import DeviceEvent, FreezeRecord, build_report, format_table
 
     issued = datetime(2026, 5, 1, 9, tzinfo=UTC)
     freeze = FreezeRecord("c1", "SO-1", "cancel", issued)

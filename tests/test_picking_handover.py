@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from edge.domain.handover import InTote, ToteOpen, open_from_tote
-from edge.domain.orders import parse_order
-from edge.domain.packing import Freeze
-from edge.store.orders import save_freeze, save_order
+from scanedge.edge.domain.handover import InTote, ToteOpen, open_from_tote
+from scanedge.edge.domain.orders import parse_order
+from scanedge.edge.domain.packing import Freeze
+from scanedge.edge.store.orders import save_freeze, save_order
 from tests.test_picking_service import NOW, rig  # noqa: F401
 
 A, B, C = InTote("A"), InTote("B"), InTote("C")

@@ -7,15 +7,15 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from edge.alarms import AlarmCenter
-from edge.bus import EventBus
-from edge.config import load_settings
-from edge.domain.orders import parse_order
-from edge.domain.packing import Freeze
-from edge.picking import PickError, PickService
-from edge.scanning import ScanService
-from edge.store import Store
-from edge.store.orders import save_freeze, save_order
+from scanedge.edge.alarms import AlarmCenter
+from scanedge.edge.bus import EventBus
+from scanedge.edge.config import load_settings
+from scanedge.edge.domain.orders import parse_order
+from scanedge.edge.domain.packing import Freeze
+from scanedge.edge.picking import PickError, PickService
+from scanedge.edge.scanning import ScanService
+from scanedge.edge.store import Store
+from scanedge.edge.store.orders import save_freeze, save_order
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 LAYOUT = """aisles = 10

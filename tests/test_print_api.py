@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from edge.commands import load_demo_orders
-from edge.config import load_settings
-from edge.context import EdgeContext
-from edge.web.app import create_app
-from printers.sim import VirtualPrinter
+from scanedge.edge.commands import load_demo_orders
+from scanedge.edge.config import load_settings
+from scanedge.edge.context import EdgeContext
+from scanedge.edge.web.app import create_app
+from scanedge.printers.sim import VirtualPrinter
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from edge.domain.orders import parse_order
-from printers import code128
-from printers.encode import label_bytes
-from printers.layout import (
+from scanedge.edge.domain.orders import parse_order
+from scanedge.printers import code128
+from scanedge.printers.encode import label_bytes
+from scanedge.printers.layout import (
     LabelError,
     choose_barcode_geometry,
     label_fields,
@@ -22,8 +22,8 @@ from printers.layout import (
     sorting_lane,
     template_names,
 )
-from printers.models import get_model, models
-from printers.selfcheck import badge_text, decode_symbols, labels_from_bytes, ocr
+from scanedge.printers.models import get_model, models
+from scanedge.printers.selfcheck import badge_text, decode_symbols, labels_from_bytes, ocr
 from tests.support import DATA, DEMO_ORDERS, run_cli
 
 ORDERS = [parse_order(o) for o in json.loads(DEMO_ORDERS.read_text(encoding="utf-8"))]

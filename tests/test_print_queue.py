@@ -9,16 +9,16 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from edge.commands import load_demo_orders
-from edge.config import load_settings
-from edge.freezes.local import freeze_order
-from edge.store import Store
-from printers import status as st
-from printers.queue import QueueError
-from printers.selfcheck import decode_symbols
-from printers.service import PrintService
-from printers.sim import VirtualPrinter
-from printers.transports import PrintPayload, make_transport
+from scanedge.edge.commands import load_demo_orders
+from scanedge.edge.config import load_settings
+from scanedge.edge.freezes.local import freeze_order
+from scanedge.edge.store import Store
+from scanedge.printers import status as st
+from scanedge.printers.queue import QueueError
+from scanedge.printers.selfcheck import decode_symbols
+from scanedge.printers.service import PrintService
+from scanedge.printers.sim import VirtualPrinter
+from scanedge.printers.transports import PrintPayload, make_transport
 
 
 def wait_for(cond: Callable[[], object], timeout: float = 10.0) -> object:

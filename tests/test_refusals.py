@@ -8,8 +8,8 @@ import ast
 import pytest
 from flask import Flask
 
-from edge.domain.refusal import STATUS, Refusal
-from edge.web.errors import register_error_handlers
+from scanedge.edge.domain.refusal import STATUS, Refusal
+from scanedge.edge.web.errors import register_error_handlers
 from tests.test_layers import sources
 
 REFUSALS = {"Refusal", "QueueError", "WaybillError", "NoteError", "PickError", "ImageError",
@@ -51,8 +51,8 @@ def test_an_unknown_code_is_a_programming_error_not_a_status_guess():
 
 
 @pytest.mark.parametrize(("error", "status"), [
-    ("printers.queue:QueueError", 409), ("edge.waybills:WaybillError", 409),
-    ("edge.picking:PickError", 409), ("ocr.images:ImageError", 409)])
+    ("scanedge.printers.queue:QueueError", 409), ("scanedge.edge.waybills:WaybillError", 409),
+    ("scanedge.edge.picking:PickError", 409), ("scanedge.ocr.images:ImageError", 409)])
 def test_the_one_handler_answers_every_kind_by_its_code(error, status):
     import importlib
 

@@ -2,9 +2,9 @@
 
 import json
 
-from edge.domain.hlc import Hlc, observe, tick
-from edge.store import DiskFull, Store
-from edge.store.outbox import append_event
+from scanedge.edge.domain.hlc import Hlc, observe, tick
+from scanedge.edge.store import DiskFull, Store
+from scanedge.edge.store.outbox import append_event
 
 
 def test_tick_is_monotonic_when_the_clock_goes_back():
@@ -25,7 +25,7 @@ def test_observe_moves_past_a_remote_time():
 
 
 def test_events_keep_sequence_and_hlc_order_across_a_clock_jump_and_restart(tmp_path, monkeypatch):
-    import edge.store.outbox as outbox
+    import scanedge.edge.store.outbox as outbox
 
     clock = iter([1_800_000_000.0, 1_800_000_001.0, 0.0, 0.0, 1_800_000_002.0]).__next__
     monkeypatch.setattr(outbox.time, "time", clock)

@@ -10,11 +10,11 @@ from typing import ClassVar
 
 import pytest
 
-from edge.config import load_settings
-from edge.store import Store
-from edge.store.outbox import append_event, outbox_status, pending_batch
-from sync.client import HubClient, HubUnavailable
-from sync.faults import POINTS
+from scanedge.edge.config import load_settings
+from scanedge.edge.store import Store
+from scanedge.edge.store.outbox import append_event, outbox_status, pending_batch
+from scanedge.sync.client import HubClient, HubUnavailable
+from scanedge.sync.faults import POINTS
 from tests.support import SCANEDGE, HubServer, cli_env
 
 pytestmark = pytest.mark.slow
@@ -108,7 +108,7 @@ def test_hub_answering_garbage_marks_nothing(tmp_path):
     settings = load_settings(env={}, data_dir=str(tmp_path / "edge"), device_id="dev-1",
                              hub_url=f"http://127.0.0.1:{server.server_port}", hub_token="t")
     fill(tmp_path / "edge", 5)
-    from sync.worker import SyncWorker
+    from scanedge.sync.worker import SyncWorker
 
     store = Store(settings.edge_db_path)
     worker = SyncWorker(store, settings)
@@ -151,7 +151,7 @@ def test_rejected_event_is_parked_and_never_blocks_the_queue(tmp_path, hub):
     after = store.write(lambda db: append_event(db, "dev-1", "scan", {"after": True}))
     settings = load_settings(env={}, data_dir=str(tmp_path / "edge"), device_id="dev-1",
                              hub_url=hub.url, hub_token=token)
-    from sync.worker import SyncWorker
+    from scanedge.sync.worker import SyncWorker
 
     result = SyncWorker(store, settings).drain()
     assert (result.sent, result.acked, result.parked) == (5, 4, 1)
@@ -164,7 +164,7 @@ def test_rejected_event_is_parked_and_never_blocks_the_queue(tmp_path, hub):
 
 
 def test_purge_removes_only_old_acknowledged_events(tmp_path):
-    from edge.store.outbox import mark_results, purge_acked
+    from scanedge.edge.store.outbox import mark_results, purge_acked
 
     store = Store(tmp_path / "edge.db")
     ids = [store.write(lambda db: append_event(db, "d", "scan", {})).event_id for _ in range(3)]

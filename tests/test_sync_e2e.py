@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from edge.config import load_settings
-from edge.context import EdgeContext
-from edge.store.orders import load_freeze
-from edge.store.outbox import outbox_status
-from edge.store.syncstate import get_cursor
+from scanedge.edge.config import load_settings
+from scanedge.edge.context import EdgeContext
+from scanedge.edge.store.orders import load_freeze
+from scanedge.edge.store.outbox import outbox_status
+from scanedge.edge.store.syncstate import get_cursor
 from tests.proxy import FaultyProxy
 from tests.support import HubServer, wait_until
 

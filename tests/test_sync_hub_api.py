@@ -3,8 +3,8 @@
 import pytest
 from ulid import ULID
 
-from sync.hub.app import create_hub_app
-from sync.hub.storage import open_storage
+from scanedge.sync.hub.app import create_hub_app
+from scanedge.sync.hub.storage import open_storage
 
 ADMIN = "admin-token-for-tests"
 
@@ -121,7 +121,7 @@ def test_errors_are_json(hub):
 
 
 def test_a_device_decides_its_sites_conflicts_only_when_the_hub_allows_it(hub):
-    from sync.signing import verify
+    from scanedge.sync.signing import verify
 
     storage = hub.application.extensions["scanedge_hub"].storage
     north = storage.add_device("dev-n", "north", can_decide=True)

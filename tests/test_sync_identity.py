@@ -16,12 +16,12 @@ import shutil
 
 import pytest
 
-from edge.config import load_settings
-from edge.context import EdgeContext
-from edge.store.orders import load_freeze
-from edge.store.syncstate import get_cursor
-from sync import hubstate
-from sync.client import HubProtocolError
+from scanedge.edge.config import load_settings
+from scanedge.edge.context import EdgeContext
+from scanedge.edge.store.orders import load_freeze
+from scanedge.edge.store.syncstate import get_cursor
+from scanedge.sync import hubstate
+from scanedge.sync.client import HubProtocolError
 from tests.proxy import FaultyProxy
 from tests.support import HubServer, run_cli, wait_until
 from tests.test_hub_fleet import Hub
@@ -65,7 +65,7 @@ _APPS: dict[int, object] = {}
 
 def health(ctx: EdgeContext) -> dict:
     """``GET /healthz`` of the device (its real Flask app)."""
-    from edge.web.app import create_app
+    from scanedge.edge.web.app import create_app
 
     if id(ctx) not in _APPS:
         _APPS[id(ctx)] = create_app(ctx.settings, ctx).test_client()

@@ -18,13 +18,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from edge.config import load_settings
-from edge.store import Store
-from edge.store.outbox import append_event, outbox_status
-from edge.store.syncstate import get_cursor
-from sync.client import HubClient, HubProtocolError, HubUnavailable
-from sync.protocol import MAX_PULL_ANSWER_BYTES, MAX_SSE_LINE_BYTES
-from sync.worker import SyncWorker
+from scanedge.edge.config import load_settings
+from scanedge.edge.store import Store
+from scanedge.edge.store.outbox import append_event, outbox_status
+from scanedge.edge.store.syncstate import get_cursor
+from scanedge.sync.client import HubClient, HubProtocolError, HubUnavailable
+from scanedge.sync.protocol import MAX_PULL_ANSWER_BYTES, MAX_SSE_LINE_BYTES
+from scanedge.sync.worker import SyncWorker
 
 IDENTITY = {"key_id": "0123456789abcdef", "database_id": "f" * 32}
 MB = 1024 * 1024

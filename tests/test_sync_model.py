@@ -18,18 +18,18 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from edge.config import load_settings
-from edge.lifecycle import BackgroundServer
-from edge.store import Store
-from edge.store.outbox import append_event, mark_results, pending_batch
-from edge.store.syncstate import get_cursor
-from sync.apply import apply_changes
-from sync.client import HubClient
-from sync.hub.app import HubOptions
-from sync.hub.asgi import create_hub_asgi
-from sync.hub.limits import Rate
-from sync.hub.storage import open_storage
-from sync.worker import SyncWorker
+from scanedge.edge.config import load_settings
+from scanedge.edge.lifecycle import BackgroundServer
+from scanedge.edge.store import Store
+from scanedge.edge.store.outbox import append_event, mark_results, pending_batch
+from scanedge.edge.store.syncstate import get_cursor
+from scanedge.sync.apply import apply_changes
+from scanedge.sync.client import HubClient
+from scanedge.sync.hub.app import HubOptions
+from scanedge.sync.hub.asgi import create_hub_asgi
+from scanedge.sync.hub.limits import Rate
+from scanedge.sync.hub.storage import open_storage
+from scanedge.sync.worker import SyncWorker
 
 pytestmark = pytest.mark.slow
 ORDERS = ["SO-1", "SO-2", "SO-3"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from importlib.metadata import version
 
-from edge.web.openapi import document
+from scanedge.edge.web.openapi import document
 
 
 def test_version_names_the_program_the_api_and_every_store_component(client, demo_ctx):

@@ -14,12 +14,12 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config import ConfigError, load_settings
-from edge.domain.distributor_rules import parse_waybill_rules as parse_rules
-from edge.domain.packing import Freeze
-from edge.store.orders import save_freeze
-from edge.waybills import WaybillCaptures
-from edge.web.app import create_app
+from scanedge.edge.config import ConfigError, load_settings
+from scanedge.edge.domain.distributor_rules import parse_waybill_rules as parse_rules
+from scanedge.edge.domain.packing import Freeze
+from scanedge.edge.store.orders import save_freeze
+from scanedge.edge.waybills import WaybillCaptures
+from scanedge.edge.web.app import create_app
 
 
 def _label(number: str) -> bytes:

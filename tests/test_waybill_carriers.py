@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.domain.carriers import (
+from scanedge.edge.domain.carriers import (
     carrier_by_code,
     find_carrier_names,
     identify,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from edge.domain.distributor_rules import NumberCheck, Problem
-from edge.domain.refusal import Refusal
-from edge.domain.waybill_confirm import Capture, Order, Request, check_capture, decide
+from scanedge.edge.domain.distributor_rules import NumberCheck, Problem
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.domain.waybill_confirm import Capture, Order, Request, check_capture, decide
 
 N = "SF1385628716739"
 CAP = Capture(order_id="SO-1", status="needs_confirmation", distributor=None, read_number=N,

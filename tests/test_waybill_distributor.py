@@ -20,10 +20,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edge.domain.packing import Freeze
-from edge.importing import import_orders
-from edge.store.orders import save_freeze
-from edge.web.app import create_app
+from scanedge.edge.domain.packing import Freeze
+from scanedge.edge.importing import import_orders
+from scanedge.edge.store.orders import save_freeze
+from scanedge.edge.web.app import create_app
 from tests.test_waybill_capture import _label
 
 RULES = '{"acme": {"length": 12, "min_letters": 1}}'

@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import pytest
 
-from ocr import text_engines
-from ocr.waybill import _same_places, read_waybill
-from ocr.waybill_rules import Read, collect, decide
+from scanedge.ocr import text_engines
+from scanedge.ocr.waybill import _same_places, read_waybill
+from scanedge.ocr.waybill_rules import Read, collect, decide
 
 DATA = Path(__file__).parent / "data" / "waybills"
 needs_rapidocr = pytest.mark.skipif(

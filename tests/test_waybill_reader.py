@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.cli import main
-from ocr import text_engines
-from ocr.images import ImageError
-from ocr.waybill import read_waybill
+from scanedge.edge.cli import main
+from scanedge.ocr import text_engines
+from scanedge.ocr.images import ImageError
+from scanedge.ocr.waybill import read_waybill
 
 DATA = Path(__file__).parent / "data" / "waybills"
 ENGINE = "tesseract"  # the fallback, always there (CLI and input tests)

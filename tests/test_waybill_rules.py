@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edge.domain.carriers import carrier_by_code
-from ocr.waybill_rules import Read, collect, decide, interpret
+from scanedge.edge.domain.carriers import carrier_by_code
+from scanedge.ocr.waybill_rules import Read, collect, decide, interpret
 
 
 def ocr(text: str, where: str, conf: float = 0.9) -> Read:
@@ -82,7 +82,7 @@ def test_prefixed_number_is_not_vetoed_by_a_plain_near_miss() -> None:
 
 
 def test_runs_stop_at_a_colon_and_take_back_a_melted_prefix() -> None:
-    from ocr.waybill_layout import Line, number_runs
+    from scanedge.ocr.waybill_layout import Line, number_runs
 
     digits = [(100 + 24 * i, 40, 20, 30) for i in range(13)]
     label = [(20, 40, 26, 30), (50, 40, 26, 30)]  # "单号": narrow enough to pass for digits

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from edge.web.wsgi_bridge import WsgiBridge
+from scanedge.edge.web.wsgi_bridge import WsgiBridge
 
 
 def echo_app(environ, start_response):

@@ -119,7 +119,7 @@ class CarrierMatch:
 
 @cache
 def carriers() -> tuple[Carrier, ...]:
-    data = json.loads(resources.files("edge.domain").joinpath("carriers.json").read_text("utf-8"))
+    data = json.loads(resources.files("scanedge.edge.domain").joinpath("carriers.json").read_text("utf-8"))
     out = []
     for c in data["carriers"]:
         formats = tuple(

@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 
-from edge.domain.carriers import match_carriers, normalize_tracking
-from edge.domain.checkdigits import gs1_mod10_ok, upce_to_upca
-from edge.domain.gs1 import Gs1Data, looks_like_gs1, parse_gs1, strip_symbology_prefix
+from scanedge.edge.domain.carriers import match_carriers, normalize_tracking
+from scanedge.edge.domain.checkdigits import gs1_mod10_ok, upce_to_upca
+from scanedge.edge.domain.gs1 import Gs1Data, looks_like_gs1, parse_gs1, strip_symbology_prefix
 
 MAX_CODE_LENGTH = 512
 

@@ -140,7 +140,7 @@ def parse_rules(text: str, carrier_code: Callable[[str], str | None] | None = No
 
 def parse_waybill_rules(text: str) -> dict[str, Rule]:
     """The ``waybill_rules`` setting, its carriers checked against the carrier table."""
-    from edge.domain.carriers import carrier_by_code
+    from scanedge.edge.domain.carriers import carrier_by_code
 
     def code(c: str) -> str | None:
         found = carrier_by_code(c)

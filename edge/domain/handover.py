@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from edge.domain.packing import Reason, ScanOutcome, Verdict
+from scanedge.edge.domain.packing import Reason, ScanOutcome, Verdict
 
 SHORT_PICK = "short_pick"
 OPENING = (Reason.ORDER_OPENED, Reason.ORDER_ALREADY_OPEN)

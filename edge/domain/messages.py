@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge.domain.packing import Reason, ScanOutcome
+from scanedge.edge.domain.packing import Reason, ScanOutcome
 
 FREEZE_WORDING = {
     "cancel": ("已取消", "cancelled"),

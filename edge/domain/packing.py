@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
 
-from edge.domain.codes import CodeKind, CodeProblem, ScannedCode, same_item
-from edge.domain.orders import Order
+from scanedge.edge.domain.codes import CodeKind, CodeProblem, ScannedCode, same_item
+from scanedge.edge.domain.orders import Order
 
 
 class Verdict(StrEnum):

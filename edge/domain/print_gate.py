@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Set
 from dataclasses import dataclass
 
-from edge.domain.packing import PackState
+from scanedge.edge.domain.packing import PackState
 
 POLICIES = ("strict", "warn", "off")
 

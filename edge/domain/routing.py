@@ -29,7 +29,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import cache
 
-from edge.domain.layout import Layout, Location
+from scanedge.edge.domain.layout import Layout, Location
 
 Point = tuple[int, float]  # (aisle, y)
 EPS = 1e-6

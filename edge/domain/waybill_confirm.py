@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edge.domain.distributor_rules import NumberCheck
-from edge.domain.refusal import Refusal
+from scanedge.edge.domain.distributor_rules import NumberCheck
+from scanedge.edge.domain.refusal import Refusal
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from typing import Any
 
 import sqlite_utils
 
-from edge.domain.packing import Freeze
-from edge.store.orders import delete_freeze, load_freeze, save_freeze
-from edge.store.outbox import append_event
-from sync import command_log
+from scanedge.edge.domain.packing import Freeze
+from scanedge.edge.store.orders import delete_freeze, load_freeze, save_freeze
+from scanedge.edge.store.outbox import append_event
+from scanedge.sync import command_log
 
 
 def _parse_time(text: str) -> datetime:

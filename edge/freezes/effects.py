@@ -24,21 +24,21 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from edge.domain.messages import command_rejected_message, freeze_message, fuse_message
-from edge.freezes.interceptions import record_interception
-from edge.store.orders import load_freeze
-from sync import command_log
-from sync.apply import Applied
+from scanedge.edge.domain.messages import command_rejected_message, freeze_message, fuse_message
+from scanedge.edge.freezes.interceptions import record_interception
+from scanedge.edge.store.orders import load_freeze
+from scanedge.sync import command_log
+from scanedge.sync.apply import Applied
 
 if TYPE_CHECKING:
-    from edge.alarms import Alarm, AlarmCenter
-    from edge.bus import EventBus
-    from edge.config import Settings
-    from edge.notes import NoteService
-    from edge.picking import PickService
-    from edge.store import Store
-    from printers.service import PrintService
-    from sync.client import HubClient
+    from scanedge.edge.alarms import Alarm, AlarmCenter
+    from scanedge.edge.bus import EventBus
+    from scanedge.edge.config import Settings
+    from scanedge.edge.notes import NoteService
+    from scanedge.edge.picking import PickService
+    from scanedge.edge.store import Store
+    from scanedge.printers.service import PrintService
+    from scanedge.sync.client import HubClient
 
 log = logging.getLogger(__name__)
 RECENT_SCAN = timedelta(hours=1)
@@ -198,7 +198,7 @@ class AckSender:
         self._thread.join(5)
 
     def send_once(self) -> int:
-        from sync.client import HubRefused, HubUnavailable
+        from scanedge.sync.client import HubRefused, HubUnavailable
 
         pending = command_log.pending_acks(self.store.read())
         if not pending:
@@ -217,7 +217,7 @@ class AckSender:
         return len(ids)
 
     def _run(self) -> None:
-        from sync.client import HubRefused, HubUnavailable
+        from scanedge.sync.client import HubRefused, HubUnavailable
 
         failures = 0
         while not self._stop.is_set():

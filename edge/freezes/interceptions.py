@@ -12,8 +12,8 @@ from typing import Any
 
 import sqlite_utils
 
-from edge.domain.packing import Freeze
-from edge.store.outbox import append_event
+from scanedge.edge.domain.packing import Freeze
+from scanedge.edge.store.outbox import append_event
 
 ACTIONS = ("scan", "print", "waybill", "pick")
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import sqlite_utils
 
-from edge.domain.packing import FREEZE_REASONS, Freeze
-from edge.store import Store
-from edge.store.orders import delete_freeze, save_freeze
-from edge.store.outbox import append_event
+from scanedge.edge.domain.packing import FREEZE_REASONS, Freeze
+from scanedge.edge.store import Store
+from scanedge.edge.store.orders import delete_freeze, save_freeze
+from scanedge.edge.store.outbox import append_event
 
 
 def freeze_order(

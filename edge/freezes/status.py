@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from edge.domain.orders import PRIORITIES
+from scanedge.edge.domain.orders import PRIORITIES
 
 if TYPE_CHECKING:
-    from edge.bus import EventBus
-    from edge.config import Settings
-    from printers.service import PrintService
-    from sync.worker import SyncWorker
+    from scanedge.edge.bus import EventBus
+    from scanedge.edge.config import Settings
+    from scanedge.printers.service import PrintService
+    from scanedge.sync.worker import SyncWorker
 
 log = logging.getLogger(__name__)
 HELD = {"allow": (), "hold_p0": ("P0",), "hold_all": tuple(PRIORITIES)}
@@ -169,7 +169,7 @@ class FreezeStatus:
                     self.settings.offline_after_s, self.settings.offline_print)
 
     def _hub_alarms(self, reason: str | None, details: dict[str, Any]) -> None:
-        from sync.hubstate import ALARMING, last_resync
+        from scanedge.sync.hubstate import ALARMING, last_resync
 
         if self.sync is None:
             return

@@ -16,9 +16,9 @@ from typing import TypeVar
 
 import sqlite_utils
 
-from edge.store.db import DiskFull, Migration, StoreError, connect, migrate
-from edge.store.schema import EDGE_MIGRATIONS
-from edge.store.writer import Writer
+from scanedge.edge.store.db import DiskFull, Migration, StoreError, connect, migrate
+from scanedge.edge.store.schema import EDGE_MIGRATIONS
+from scanedge.edge.store.writer import Writer
 
 T = TypeVar("T")
 __all__ = ["DiskFull", "Store", "StoreError"]

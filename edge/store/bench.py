@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from edge.domain.labels import label_id
-from edge.domain.packing import PackState
-from edge.domain.print_gate import GateVerdict, print_gate
-from edge.store import notes
-from edge.store.db import Migration, utc_now
+from scanedge.edge.domain.labels import label_id
+from scanedge.edge.domain.packing import PackState
+from scanedge.edge.domain.print_gate import GateVerdict, print_gate
+from scanedge.edge.store import notes
+from scanedge.edge.store.db import Migration, utc_now
 
 COMPONENT = "bench"
 

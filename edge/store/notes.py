@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from edge.store.db import Migration, utc_now
+from scanedge.edge.store.db import Migration, utc_now
 
 COMPONENT = "notes"
 

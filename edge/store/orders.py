@@ -7,10 +7,10 @@ from datetime import date, datetime
 
 import sqlite_utils
 
-from edge.domain.orders import Gift, Order, OrderLine
-from edge.domain.packing import Freeze, PackState
-from edge.store import bench
-from edge.store.db import utc_now
+from scanedge.edge.domain.orders import Gift, Order, OrderLine
+from scanedge.edge.domain.packing import Freeze, PackState
+from scanedge.edge.store import bench
+from scanedge.edge.store.db import utc_now
 
 
 def save_order(db: sqlite_utils.Database, order: Order) -> str:

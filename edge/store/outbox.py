@@ -12,8 +12,8 @@ from typing import Any
 import sqlite_utils
 from ulid import ULID
 
-from edge.domain.hlc import Hlc, tick
-from edge.store.db import utc_now
+from scanedge.edge.domain.hlc import Hlc, tick
+from scanedge.edge.store.db import utc_now
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from edge.store.db import Migration
+from scanedge.edge.store.db import Migration
 
 
 def _v1(db: sqlite_utils.Database) -> None:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
-from edge.store.db import StoreError, connect
+from scanedge.edge.store.db import StoreError, connect
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

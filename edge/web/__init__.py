@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from flask import current_app
 
 if TYPE_CHECKING:
-    from edge.context import EdgeContext
+    from scanedge.edge.context import EdgeContext
 
 
 def context() -> EdgeContext:

@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from edge.domain.refusal import Refusal
-from edge.scanning import bench_view, check_name, order_view
-from edge.store.orders import load_freeze, load_pack_state
-from edge.store.outbox import append_event
-from edge.web import context
-from edge.web.auth import operator, station_of
-from edge.web.limits import json_body
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.scanning import bench_view, check_name, order_view
+from scanedge.edge.store.orders import load_freeze, load_pack_state
+from scanedge.edge.store.outbox import append_event
+from scanedge.edge.web import context
+from scanedge.edge.web.auth import operator, station_of
+from scanedge.edge.web.limits import json_body
 
 bp = Blueprint("api", __name__)
 
@@ -53,7 +53,7 @@ def _id_list(body: dict[str, Any], key: str, limit: int = 20) -> list[str]:
 @bp.post("/orders/<order_id>/gifts/<int:gift_no>/confirm")
 def confirm_gift(order_id: str, gift_no: int):
     """A packer's tap: this gift is in the box (a scan of the gift's own code does the same)."""
-    from edge.store import bench
+    from scanedge.edge.store import bench
 
     ctx = context()
     who, station = operator(), station_of(None)  # the writer thread has no request
@@ -92,7 +92,7 @@ def get_todo():
     """The station's to-do list: orders not printed yet, P0 on top, with how long each waited."""
     from datetime import UTC, datetime
 
-    from edge.store import bench
+    from scanedge.edge.store import bench
 
     station = station_of(request.args.get("station"))
     now = datetime.now(UTC)

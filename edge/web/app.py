@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 
-from edge.config import Settings
-from edge.context import EdgeContext
-from edge.web.errors import register_error_handlers
-from edge.web.limits import install_json
+from scanedge.edge.config import Settings
+from scanedge.edge.context import EdgeContext
+from scanedge.edge.web.errors import register_error_handlers
+from scanedge.edge.web.limits import install_json
 
 
 def create_app(settings: Settings, context: EdgeContext | None = None) -> Flask:
     """Build the edge app. ``context`` (store, services) is made from ``settings`` if not given."""
-    app = Flask("edge")
+    # instance_path given: Flask cannot work it out for a package mapped under scanedge.* (and
+    # the edge keeps its files in data_dir, not in an instance folder)
+    app = Flask("scanedge.edge", instance_path=str(Path(settings.data_dir).resolve()))
     app.config["MAX_CONTENT_LENGTH"] = int(settings.max_body_mb * 1024 * 1024)
     install_json(app)  # malformed JSON is a 400, Chinese stays readable (edge/web/limits.py)
     ctx = context or EdgeContext.open(settings)
@@ -20,7 +24,7 @@ def create_app(settings: Settings, context: EdgeContext | None = None) -> Flask:
     register_error_handlers(app)
 
     # Blueprints, one per area. Each module exposes ``bp``.
-    from edge.web import api, auth, health, openapi, pages, stream
+    from scanedge.edge.web import api, auth, health, openapi, pages, stream
 
     app.before_request(auth.check_request)  # who is asking, and may they (edge/web/auth.py)
     app.register_blueprint(health.bp)
@@ -29,16 +33,16 @@ def create_app(settings: Settings, context: EdgeContext | None = None) -> Flask:
     app.register_blueprint(openapi.bp, url_prefix="/api/v1")  # GET /api/v1/openapi.json
     app.register_blueprint(stream.bp, url_prefix="/api/v1")  # page state, supervisor overview
     app.register_blueprint(pages.bp)  # /, /scan, /bench, /waybill, /supervisor (+ /static)
-    from edge.web import picking
+    from scanedge.edge.web import picking
 
     app.register_blueprint(picking.bp, url_prefix="/api/v1")  # /api/v1/pick/... (docs/picking.md)
-    from edge.web import conflicts
+    from scanedge.edge.web import conflicts
 
     app.register_blueprint(conflicts.bp, url_prefix="/api/v1")  # deciding through the hub
-    from edge.web import countdowns
+    from scanedge.edge.web import countdowns
 
     app.register_blueprint(countdowns.bp, url_prefix="/api/v1")  # 生效倒计时, from the hub
-    for module_name in ("ocr.web", "ocr.waybill_web", "printers.web"):
+    for module_name in ("scanedge.ocr.web", "scanedge.ocr.waybill_web", "scanedge.printers.web"):
         _register_optional(app, module_name)
     return app
 

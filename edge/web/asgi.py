@@ -23,15 +23,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from edge.config import Settings
-from edge.context import EdgeContext
-from edge.domain.refusal import Refusal
-from edge.store.db import DiskFull, StoreError
-from edge.web.app import create_app
-from edge.web.errors import retry_after
-from edge.web.limits import RequestHeadLimits
-from edge.web.stream import PageStreams
-from edge.web.wsgi_bridge import WsgiBridge
+from scanedge.edge.config import Settings
+from scanedge.edge.context import EdgeContext
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.store.db import DiskFull, StoreError
+from scanedge.edge.web.app import create_app
+from scanedge.edge.web.errors import retry_after
+from scanedge.edge.web.limits import RequestHeadLimits
+from scanedge.edge.web.stream import PageStreams
+from scanedge.edge.web.wsgi_bridge import WsgiBridge
 
 log = logging.getLogger(__name__)
 STREAM_PATH = "/api/v1/stream"

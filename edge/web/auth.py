@@ -17,12 +17,12 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from edge.accounts import SigninFailed, SigninThrottled
-from edge.config import Settings
-from edge.context import EdgeContext
-from edge.domain.access import AccessError, Principal
-from edge.domain.refusal import Refusal
-from edge.web import context
+from scanedge.edge.accounts import SigninFailed, SigninThrottled
+from scanedge.edge.config import Settings
+from scanedge.edge.context import EdgeContext
+from scanedge.edge.domain.access import AccessError, Principal
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.web import context
 
 bp = Blueprint("auth", __name__)
 SESSION_COOKIE = "scanedge_session"
@@ -178,7 +178,7 @@ def _who(p: Principal, expires_at: str | None = None) -> dict[str, Any]:
 @bp.post("/session")
 def post_session():
     """Sign in: ``{badge}`` or ``{user_id, pin}``, at ``station`` (default: the device's)."""
-    from edge.web.limits import json_body
+    from scanedge.edge.web.limits import json_body
 
     ctx = context()
     body = json_body()

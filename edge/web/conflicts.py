@@ -16,12 +16,12 @@ from urllib.parse import quote
 
 from flask import Blueprint, jsonify
 
-from edge.domain.orders import ORDER_ID_RE
-from edge.domain.refusal import Refusal
-from edge.store.outbox import append_event
-from edge.web import context
-from edge.web.auth import principal, station_of
-from edge.web.limits import json_body
+from scanedge.edge.domain.orders import ORDER_ID_RE
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.store.outbox import append_event
+from scanedge.edge.web import context
+from scanedge.edge.web.auth import principal, station_of
+from scanedge.edge.web.limits import json_body
 
 log = logging.getLogger(__name__)
 bp = Blueprint("conflicts", __name__)
@@ -31,7 +31,7 @@ HUB_TIMEOUT_S = 5.0  # a person is waiting: say "hub unreachable" rather than ha
 
 def _hub_call(method: str, path: str, body: Any = None) -> Any:
     """Call the hub as this device; its failures as the page's errors, in plain words."""
-    from sync.client import HubRefused, HubUnavailable
+    from scanedge.sync.client import HubRefused, HubUnavailable
 
     ctx = context()
     if ctx.sync is None:

@@ -12,9 +12,9 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from edge.domain.refusal import Refusal
-from edge.web import context
-from edge.web.conflicts import _hub_call
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.web import context
+from scanedge.edge.web.conflicts import _hub_call
 
 bp = Blueprint("countdowns", __name__)
 LOCAL_LISTED = 50

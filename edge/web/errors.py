@@ -7,8 +7,8 @@ import logging
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from edge.domain.refusal import Refusal
-from edge.store.db import DiskFull, StoreError
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.store.db import DiskFull, StoreError
 
 log = logging.getLogger(__name__)
 

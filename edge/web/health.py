@@ -7,9 +7,9 @@ from importlib.metadata import PackageNotFoundError, version
 from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from edge.store.db import schema_versions
-from edge.store.outbox import outbox_status
-from edge.web import context
+from scanedge.edge.store.db import schema_versions
+from scanedge.edge.store.outbox import outbox_status
+from scanedge.edge.web import context
 
 bp = Blueprint("health", __name__)
 

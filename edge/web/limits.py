@@ -28,7 +28,7 @@ from typing import Any
 from flask import Flask, Request, request
 from flask.json.provider import DefaultJSONProvider
 
-from edge.domain.refusal import Refusal
+from scanedge.edge.domain.refusal import Refusal
 
 MAX_JSON_DEPTH = 64
 MAX_ID = 128  # scan_id, Idempotency-Key, path ids

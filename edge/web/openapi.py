@@ -13,10 +13,10 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from edge.domain.packing import FREEZE_REASONS, Verdict
-from edge.scanning import MAX_CODE, MAX_SCAN_ID
-from edge.web.limits import MAX_ID
-from edge.web.schema import (
+from scanedge.edge.domain.packing import FREEZE_REASONS, Verdict
+from scanedge.edge.scanning import MAX_CODE, MAX_SCAN_ID
+from scanedge.edge.web.limits import MAX_ID
+from scanedge.edge.web.schema import (
     ANY_OBJ,
     BOOL,
     INT,
@@ -33,8 +33,8 @@ from edge.web.schema import (
     query,
     ref,
 )
-from printers.queue import MAX_JOBS_LISTED
-from printers.queue import STATES as PRINT_STATES
+from scanedge.printers.queue import MAX_JOBS_LISTED
+from scanedge.printers.queue import STATES as PRINT_STATES
 
 bp = Blueprint("openapi", __name__)
 

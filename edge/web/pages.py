@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, render_template, request, url_for
 
-from edge.web import context
+from scanedge.edge.web import context
 
 bp = Blueprint("pages", __name__)
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from edge.domain.refusal import Refusal
-from edge.picking import PickService
-from edge.web import context
-from edge.web.auth import operator, station_of
-from edge.web.limits import json_body
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.picking import PickService
+from scanedge.edge.web import context
+from scanedge.edge.web.auth import operator, station_of
+from scanedge.edge.web.limits import json_body
 
 bp = Blueprint("picking", __name__)
 

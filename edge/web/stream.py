@@ -38,14 +38,14 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from starlette.requests import Request
 
-from edge.bus import AsyncFanout, AsyncSubscription, Message
-from edge.context import EdgeContext
-from edge.domain.refusal import Refusal
-from edge.scanning import bench_view, order_view
-from edge.store.orders import load_pack_state, open_order_id
-from edge.store.outbox import outbox_status
-from edge.web import context
-from edge.web.auth import STREAM_ACTION, principal_from, refusal
+from scanedge.edge.bus import AsyncFanout, AsyncSubscription, Message
+from scanedge.edge.context import EdgeContext
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.scanning import bench_view, order_view
+from scanedge.edge.store.orders import load_pack_state, open_order_id
+from scanedge.edge.store.outbox import outbox_status
+from scanedge.edge.web import context
+from scanedge.edge.web.auth import STREAM_ACTION, principal_from, refusal
 
 bp = Blueprint("stream", __name__)
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def printer_view(ctx: EdgeContext) -> dict[str, Any]:
 
 
 def order_jobs_view(ctx: EdgeContext, order_id: str) -> list[dict[str, Any]]:
-    from printers.queue import order_jobs
+    from scanedge.printers.queue import order_jobs
 
     return [job.to_json() for job in order_jobs(ctx.store.read(), order_id)][-5:]
 
@@ -138,7 +138,7 @@ def open_order_view(ctx: EdgeContext, station: str) -> dict[str, Any] | None:
         return None
     view = order_view(state, bench_view(db, state, station, ctx.settings.print_policy))
     view["jobs"] = order_jobs_view(ctx, state.order.order_id)
-    from edge.store.orders import load_freeze
+    from scanedge.edge.store.orders import load_freeze
 
     freeze = load_freeze(db, state.order.order_id)
     view["freeze"] = None if freeze is None else {"reason": freeze.reason,

@@ -13,18 +13,18 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from edge.domain.countdown import STATES, CountdownPolicy, parse_by_category
-from edge.domain.orders import DEFAULT_SITE, ORDER_ID_RE, SITE_RE, OrderError
-from edge.domain.packing import FREEZE_REASONS
-from edge.domain.refusal import Refusal
-from edge.web.errors import register_error_handlers
-from edge.web.limits import HubJSONProvider, install_json, json_body
-from sync.hub import freezes as hub_freezes
-from sync.hub import openapi as hub_openapi
-from sync.hub.limits import Rate, RateLimiter, retry_after_header
-from sync.hub.notify import ChangeNotifier
-from sync.hub.storage import AdminScope, HubStorage, SiteChange, now_iso
-from sync.protocol import HEARTBEAT_S, MAX_BATCH_BYTES, MAX_BATCH_EVENTS
+from scanedge.edge.domain.countdown import STATES, CountdownPolicy, parse_by_category
+from scanedge.edge.domain.orders import DEFAULT_SITE, ORDER_ID_RE, SITE_RE, OrderError
+from scanedge.edge.domain.packing import FREEZE_REASONS
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.web.errors import register_error_handlers
+from scanedge.edge.web.limits import HubJSONProvider, install_json, json_body
+from scanedge.sync.hub import freezes as hub_freezes
+from scanedge.sync.hub import openapi as hub_openapi
+from scanedge.sync.hub.limits import Rate, RateLimiter, retry_after_header
+from scanedge.sync.hub.notify import ChangeNotifier
+from scanedge.sync.hub.storage import AdminScope, HubStorage, SiteChange, now_iso
+from scanedge.sync.protocol import HEARTBEAT_S, MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 
 log = logging.getLogger(__name__)
 bp = Blueprint("hub", __name__)
@@ -317,7 +317,7 @@ def list_countdowns():
 @admin_only
 def interception_report():
     """The interception report over the events the devices pushed (docs/freeze.md)."""
-    from edge.domain.interception_report import format_table, parse_since
+    from scanedge.edge.domain.interception_report import format_table, parse_since
 
     try:
         since = parse_since(request.args.get("since") or "")
@@ -433,7 +433,7 @@ def device_countdowns():
 
 @bp.get("/healthz")
 def healthz():
-    from sync.signing import key_id
+    from scanedge.sync.signing import key_id
 
     storage = hub().storage
     return jsonify({"status": "ok", "role": "hub", "storage": storage.dialect,
@@ -444,7 +444,7 @@ def healthz():
 
 def supervisor_page():
     """The hub's supervisor page: countdowns and fuses, live (it asks for an admin token)."""
-    page = resources.files("sync.hub").joinpath("pages/supervisor.html").read_text("utf-8")
+    page = resources.files("scanedge.sync.hub").joinpath("pages/supervisor.html").read_text("utf-8")
     return Response(page, mimetype="text/html")
 
 

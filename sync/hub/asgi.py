@@ -23,18 +23,18 @@ from a2wsgi import WSGIMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
-from edge.web.limits import refuse_request, request_head_problem
-from sync.hub.app import Hub, HubOptions, create_hub_app
-from sync.hub.limits import retry_after_header
-from sync.hub.storage import Change, HubStorage
-from sync.hub.streams import (
+from scanedge.edge.web.limits import refuse_request, request_head_problem
+from scanedge.sync.hub.app import Hub, HubOptions, create_hub_app
+from scanedge.sync.hub.limits import retry_after_header
+from scanedge.sync.hub.storage import Change, HubStorage
+from scanedge.sync.hub.streams import (
     CATCH_UP_BATCH,
     ChangeFeed,
     DeviceStreams,
     StreamHandle,
     stream_events,
 )
-from sync.hub.webhooks import HubWebhooks
+from scanedge.sync.hub.webhooks import HubWebhooks
 
 log = logging.getLogger(__name__)
 STREAM_PATH = "/api/v1/sync/stream"

@@ -20,10 +20,10 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from edge.domain.countdown import RUNNING, TRIPPED, FuseCheck, check_fuse
+from scanedge.edge.domain.countdown import RUNNING, TRIPPED, FuseCheck, check_fuse
 
 if TYPE_CHECKING:
-    from sync.hub.storage import AdminScope, HubStorage, Tx
+    from scanedge.sync.hub.storage import AdminScope, HubStorage, Tx
 
 NAMED = 100  # device ids listed per command; the counts count them all
 SWEEP_BATCH = 500

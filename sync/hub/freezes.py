@@ -20,11 +20,11 @@ import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from edge.domain.refusal import Refusal
-from sync.hub.rows import rows_as_dicts
+from scanedge.edge.domain.refusal import Refusal
+from scanedge.sync.hub.rows import rows_as_dicts
 
 if TYPE_CHECKING:
-    from sync.hub.storage import AdminScope, HubStorage, Tx
+    from scanedge.sync.hub.storage import AdminScope, HubStorage, Tx
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS freeze_acks (

@@ -10,10 +10,10 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from edge.domain.countdown import STATES
-from edge.domain.orders import MAX_DOC_CHARS, MAX_GIFTS, MAX_LINES, MAX_TEXT, MAX_VERSION, PRIORITIES
-from edge.domain.packing import FREEZE_REASONS
-from edge.web.schema import (
+from scanedge.edge.domain.countdown import STATES
+from scanedge.edge.domain.orders import MAX_DOC_CHARS, MAX_GIFTS, MAX_LINES, MAX_TEXT, MAX_VERSION, PRIORITIES
+from scanedge.edge.domain.packing import FREEZE_REASONS
+from scanedge.edge.web.schema import (
     ANY_OBJ,
     BOOL,
     INT,
@@ -29,7 +29,7 @@ from edge.web.schema import (
     query,
     ref,
 )
-from sync.protocol import MAX_BATCH_EVENTS
+from scanedge.sync.protocol import MAX_BATCH_EVENTS
 
 bp = Blueprint("hub_openapi", __name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 import threading
 
-from edge.config import Settings
-from sync.hub.storage import SCHEMA_VERSION, HubStorage, PostgresHubStorage, open_storage
+from scanedge.edge.config import Settings
+from scanedge.sync.hub.storage import SCHEMA_VERSION, HubStorage, PostgresHubStorage, open_storage
 
 
 def open_hub_storage(settings: Settings) -> HubStorage:
@@ -15,7 +15,7 @@ def open_hub_storage(settings: Settings) -> HubStorage:
 
 
 def serve_hub(settings: Settings) -> int:
-    from edge.backup import BackupError, service_lock
+    from scanedge.edge.backup import BackupError, service_lock
 
     try:
         with service_lock(settings, "hub"):  # `scanedge restore` of hub.db refuses while held
@@ -26,10 +26,10 @@ def serve_hub(settings: Settings) -> int:
 
 
 def _serve_hub(settings: Settings) -> int:
-    from edge.lifecycle import serve_asgi
-    from sync.hub.app import HubOptions
-    from sync.hub.asgi import create_hub_asgi
-    from sync.hub.notify import listen_postgres
+    from scanedge.edge.lifecycle import serve_asgi
+    from scanedge.sync.hub.app import HubOptions
+    from scanedge.sync.hub.asgi import create_hub_asgi
+    from scanedge.sync.hub.notify import listen_postgres
 
     try:
         storage = open_hub_storage(settings)

@@ -32,12 +32,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from edge.domain.countdown import CountdownPolicy, has_countdown
-from edge.domain.orders import DEFAULT_SITE, Order, parse_order
-from sync.hub import countdowns, freezes
-from sync.hub.rows import rows_as_dicts
-from sync.protocol import ACCEPTED, DUPLICATE, change_mark, event_problem, rejected
-from sync.signing import HubSigner, key_id
+from scanedge.edge.domain.countdown import CountdownPolicy, has_countdown
+from scanedge.edge.domain.orders import DEFAULT_SITE, Order, parse_order
+from scanedge.sync.hub import countdowns, freezes
+from scanedge.sync.hub.rows import rows_as_dicts
+from scanedge.sync.protocol import ACCEPTED, DUPLICATE, change_mark, event_problem, rejected
+from scanedge.sync.signing import HubSigner, key_id
 
 CHANGES_LOCK = 735_001  # PostgreSQL advisory lock keys
 PUBLISH_LOCK = 735_002
@@ -515,7 +515,12 @@ class HubStorage:
 
     def interception_report(self, since: datetime, scope: AdminScope = FULL_SCOPE) -> Any:
         """The interception report (edge/domain/interception_report.py) over the pushed events."""
-        from edge.domain.interception_report import DeviceEvent, FreezeRecord, build_report, parse_time
+        from scanedge.edge.domain.interception_report import (
+            DeviceEvent,
+            FreezeRecord,
+            build_report,
+            parse_time,
+        )
 
         since_iso = since.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         sites, site_params = scope.where()

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from sync.hub.storage import ALL_SITES, Change, Device
+from scanedge.sync.hub.storage import ALL_SITES, Change, Device
 
 log = logging.getLogger(__name__)
 

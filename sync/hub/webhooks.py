@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from edge.webhook import WebhookSender
-from sync.hub.storage import HubStorage, now_iso
+from scanedge.edge.webhook import WebhookSender
+from scanedge.sync.hub.storage import HubStorage, now_iso
 
 
 class HubWebhooks(WebhookSender):

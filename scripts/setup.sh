@@ -84,6 +84,18 @@ make_venv() {
         echo "$want" > "$stamp"
     fi
     install_rapidocr .venv/bin/python
+    typecheck_tree
+}
+
+# The installed names (scanedge.edge ...) as folders for mypy, which cannot follow the editable
+# install's import hook: build/typecheck/scanedge/edge -> edge/ and so on (docs/development.md).
+typecheck_tree() {
+    mkdir -p build/typecheck/scanedge
+    : > build/typecheck/scanedge/__init__.py
+    local d
+    for d in edge ocr printers sync; do
+        ln -sfn "../../../$d" "build/typecheck/scanedge/$d"
+    done
 }
 
 cmd="${1:-install}"

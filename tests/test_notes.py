@@ -127,3 +127,32 @@ def test_a_fuse_from_the_hub_warns_the_supervisor_without_holding_scans(demo_ctx
     assert alarm["level"] == "warning" and "dev-7" in alarm["message"]["zh"]
     assert "熔断" in alarm["message"]["zh"]
     assert scan(client, "SO-1002")["verdict"] == "ok"  # a warning holds no station
+
+
+def test_the_countdown_card_shows_what_this_device_applied_while_the_hub_is_away(tmp_path):
+    """GET /api/v1/countdowns with the hub out of reach: the hub's part is an error in plain
+    words, this device's applied commands (and whether the hub has their ack) are still there."""
+    from scanedge.edge.config import load_settings
+    from scanedge.edge.context import EdgeContext
+    from scanedge.edge.web.app import create_app
+    from tests.support import free_port
+
+    settings = load_settings(env={}, data_dir=str(tmp_path / "var"), device_id="test-dev",
+                             station="bench-1", hub_url=f"http://127.0.0.1:{free_port()}",
+                             hub_token="t", hub_timeout_s=0.5)
+    ctx = EdgeContext.open(settings)
+    try:
+        signer = HubSigner.generate()
+        pin_configured_key(ctx.store, "test-dev", signer.public_b64)
+        from scanedge.edge.commands import load_demo_orders
+
+        load_demo_orders(ctx.store)
+        deliver(ctx, signer, 1, "note", "SO-1002", note="改地址")
+        r = create_app(settings, ctx).test_client().get("/api/v1/countdowns")
+        assert r.status_code == 200
+        body = r.get_json()
+        assert body["countdowns"] == [] and body["hub_error"]["error"] == "hub_unavailable"
+        [mine] = body["applied_here"]
+        assert (mine["command_id"], mine["kind"], mine["acked_at"]) == ("cmd-1", "note", None)
+    finally:
+        ctx.close()

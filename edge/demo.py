@@ -98,7 +98,7 @@ def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
     from scanedge.printers.sim import VirtualPrinter
     from scanedge.sync.hub.app import HubOptions
     from scanedge.sync.hub.asgi import create_hub_asgi
-    from scanedge.sync.hub.storage import open_storage
+    from scanedge.sync.hub.storage import HubPolicy, open_storage
 
     if fresh_start:
         removed = fresh(settings)
@@ -109,7 +109,7 @@ def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
     demo_dir = settings.data_dir / DEMO_DIR
     demo_dir.mkdir(parents=True, exist_ok=True)
     printer = VirtualPrinter("127.0.0.1", 0).start()
-    storage = open_storage(settings.hub_database)
+    storage = open_storage(settings.hub_database, HubPolicy.from_settings(settings))
     admin = _token(demo_dir / "admin_token", lambda: secrets.token_urlsafe(24))
     storage.ensure_admin_token(admin)
     device_token = _token(demo_dir / "device_token", lambda: storage.add_device(settings.device_id))

@@ -17,7 +17,7 @@ from scanedge.edge.domain.countdown import (
 )
 from scanedge.sync.hub import freezes
 from scanedge.sync.hub.countdowns import iso, parse_time
-from scanedge.sync.hub.storage import FULL_SCOPE, open_storage
+from scanedge.sync.hub.storage import FULL_SCOPE, HubPolicy, open_storage
 from scanedge.sync.signing import verify
 
 T0 = datetime(2026, 11, 30, 8, 0, 0, tzinfo=UTC)
@@ -105,8 +105,7 @@ def test_a_late_device_is_named_with_how_late_it_was():
 # -- the hub's record ----------------------------------------------------------------------------
 @pytest.fixture
 def hub(hub_database):
-    storage = open_storage(hub_database)
-    storage.countdown = CountdownPolicy(15.0, {"express": 5.0})
+    storage = open_storage(hub_database, HubPolicy(countdown=CountdownPolicy(15.0, {"express": 5.0})))
     storage.add_device("dev-1")
     storage.add_device("dev-2")
     storage.add_device("far-1", site="north")

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from scanedge.edge.domain.countdown import STATES, CountdownPolicy, parse_by_category
+from scanedge.edge.domain.countdown import STATES
 from scanedge.edge.domain.orders import DEFAULT_SITE, ORDER_ID_RE, SITE_RE, OrderError
 from scanedge.edge.domain.packing import FREEZE_REASONS
 from scanedge.edge.domain.refusal import Refusal
@@ -22,7 +22,6 @@ from scanedge.edge.web.limits import HubJSONProvider, install_json, json_body
 from scanedge.sync.hub import freezes as hub_freezes
 from scanedge.sync.hub import openapi as hub_openapi
 from scanedge.sync.hub.limits import Rate, RateLimiter, retry_after_header
-from scanedge.sync.hub.notify import ChangeNotifier
 from scanedge.sync.hub.storage import AdminScope, HubStorage, SiteChange, now_iso
 from scanedge.sync.protocol import HEARTBEAT_S, MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 
@@ -42,20 +41,17 @@ class HubOptions:
     # How often the change feed re-reads the log without a wake-up: the safety net for
     # changes written by another hub process. With PostgreSQL LISTEN/NOTIFY it can be long.
     reread_s: float = 1.0
-    conflict_window_s: float | None = None
     streams_per_device: int = 2
     rates: dict[str, Rate] = field(default_factory=lambda: {
         "pull": Rate(5.0, 20.0), "push": Rate(20.0, 60.0), "ack": Rate(20.0, 60.0),
         "stream": Rate(0.5, 5.0)})
     admin_threads: int = 8
     device_threads: int = 16
-    countdown: CountdownPolicy = field(default_factory=CountdownPolicy)
     notify_url: str = ""  # fuse trips are POSTed here (sync/hub/webhooks.py)
 
     @classmethod
     def from_settings(cls, settings: Any, **over: Any) -> HubOptions:
         return cls(
-            conflict_window_s=settings.conflict_window_s,
             streams_per_device=settings.hub_streams_per_device,
             rates={"pull": Rate(settings.hub_pull_rate, settings.hub_pull_burst),
                    "push": Rate(settings.hub_push_rate, settings.hub_push_burst),
@@ -63,21 +59,17 @@ class HubOptions:
                    "ack": Rate(settings.hub_push_rate, settings.hub_push_burst),
                    "stream": Rate(settings.hub_stream_rate, settings.hub_stream_burst)},
             admin_threads=settings.hub_admin_threads, device_threads=settings.hub_threads,
-            reread_s=settings.hub_reread_s,
-            countdown=CountdownPolicy(settings.countdown_s,
-                                      parse_by_category(settings.countdown_by_category)),
-            notify_url=settings.notify_url, **over)
+            reread_s=settings.hub_reread_s, notify_url=settings.notify_url, **over)
 
 
 class Hub:
-    """What the hub app holds: storage, the change notifier, the per-device rate limits."""
+    """What the hub app holds: storage (with its after-commit signals), the per-device rate
+    limits."""
 
     def __init__(self, storage: HubStorage, options: HubOptions) -> None:
         self.storage = storage
         self.options = options
-        self.notifier = ChangeNotifier()
         self.limiter = RateLimiter(options.rates, time.monotonic)
-        storage.on_change = self.notifier.notify
 
     def limit(self, kind: str, device_id: str) -> None:
         """Raise 429 with Retry-After when the device is over its ``kind`` rate."""
@@ -453,9 +445,6 @@ def create_hub_app(storage: HubStorage, options: HubOptions | None = None) -> Fl
     it beside the device streams; tests may drive it alone through its test client."""
     options = options or HubOptions()
     storage.signer()  # the keypair is made at the first start (kept in hub_meta)
-    if options.conflict_window_s is not None:
-        storage.conflict_window_s = options.conflict_window_s
-    storage.countdown = options.countdown
     app = Flask("scanedge_hub", static_folder=None)  # no files to serve (no /static route)
     app.config["MAX_CONTENT_LENGTH"] = MAX_PUSH_EVENTS * (MAX_BATCH_BYTES // MAX_BATCH_EVENTS) * 4
     # malformed JSON is a 400 (edge/web/limits.py); big integers are left to /sync/push's

@@ -67,7 +67,7 @@ class HubAsgi:
             cursor, limit), storage.last_change_seq, reread_s=options.reread_s,
             heartbeat_s=options.heartbeat_s)
         self.streams = DeviceStreams(options.streams_per_device)
-        self.hub.notifier.subscribe(self.feed.wake)
+        storage.changes.subscribe(self.feed.wake)  # the change log grew: wake the streams
         self._publisher: asyncio.Task[None] | None = None
         self._fuse_watch: asyncio.Task[None] | None = None
         self.webhooks = HubWebhooks(storage, options.notify_url)
@@ -124,7 +124,7 @@ class HubAsgi:
             # Pushes leave the numbering of their events to one publisher per process: a round
             # numbers everything committed so far, so at 100 pushes a second it runs a few
             # times, not 100 (docs/scaling.md, "Event ingest").
-            self.storage.on_events = self._events_pushed
+            self.storage.pushed.subscribe(self._events_pushed)
             self._publisher = self._loop.create_task(self._publish_when_pushed())
         self.webhooks.start()
         self._fuse_watch = self._loop.create_task(self._watch_fuses())

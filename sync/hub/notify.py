@@ -21,6 +21,9 @@ class ChangeNotifier:
     def __init__(self) -> None:
         self._listeners: list[Callable[[], None]] = []
 
+    def __bool__(self) -> bool:  # anyone listening?
+        return bool(self._listeners)
+
     def subscribe(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
 

@@ -6,12 +6,18 @@ import sys
 import threading
 
 from scanedge.edge.config import Settings
-from scanedge.sync.hub.storage import SCHEMA_VERSION, HubStorage, PostgresHubStorage, open_storage
+from scanedge.sync.hub.storage import (
+    SCHEMA_VERSION,
+    HubPolicy,
+    HubStorage,
+    PostgresHubStorage,
+    open_storage,
+)
 
 
 def open_hub_storage(settings: Settings) -> HubStorage:
     database = settings.hub_database
-    return open_storage(database)
+    return open_storage(database, HubPolicy.from_settings(settings))
 
 
 def serve_hub(settings: Settings) -> int:
@@ -43,7 +49,7 @@ def _serve_hub(settings: Settings) -> int:
     app = create_hub_asgi(storage, HubOptions.from_settings(settings))
     stop = threading.Event()
     if listening:
-        listen_postgres(settings.hub_database, storage.CHANNEL, app.hub.notifier, stop)
+        listen_postgres(settings.hub_database, storage.CHANNEL, storage.changes, stop)
     where = "PostgreSQL" if listening else settings.hub_database
     banner = f"scanedge hub: storage {where}\nlistening on http://{settings.hub_listen}/"
     if 0 < storage.migrated_from < SCHEMA_VERSION:

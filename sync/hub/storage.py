@@ -27,14 +27,15 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scanedge.edge.domain.countdown import CountdownPolicy, has_countdown
+from scanedge.edge.domain.countdown import CountdownPolicy, has_countdown, parse_by_category
 from scanedge.edge.domain.orders import DEFAULT_SITE, Order, parse_order
 from scanedge.sync.hub import countdowns, freezes
+from scanedge.sync.hub.notify import ChangeNotifier
 from scanedge.sync.hub.rows import rows_as_dicts
 from scanedge.sync.protocol import ACCEPTED, DUPLICATE, change_mark, event_problem, rejected
 from scanedge.sync.signing import HubSigner, key_id
@@ -244,21 +245,37 @@ class Tx:
         return self.execute(sql, params).fetchall()
 
 
-class HubStorage:
-    """Base: the operations. Subclasses give ``transaction()``, ``lock()`` and ``notify()``."""
+@dataclass(frozen=True)
+class HubPolicy:
+    """The hub's rules for commands (settings ``conflict_window_s``, ``countdown_*``)."""
 
-    dialect = "base"
-    # Called (no arguments) after a transaction that appended changes has committed.
-    on_change: Callable[[], None] | None = None
-    # Called after a push committed events that still need numbering (PostgreSQL): whoever
-    # sets it must then call publish(); without it, the push publishes before it returns.
-    on_events: Callable[[], None] | None = None
     # An expedite and a cancel for one order closer than this put it in needs_decision.
     conflict_window_s: float = 15.0
     # How long a cancel, address change or note has to reach every device (edge/domain/countdown.py)
-    countdown: CountdownPolicy = CountdownPolicy()
+    countdown: CountdownPolicy = field(default_factory=CountdownPolicy)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> HubPolicy:
+        return cls(settings.conflict_window_s, CountdownPolicy(
+            settings.countdown_s, parse_by_category(settings.countdown_by_category)))
+
+
+class HubStorage:
+    """Base: the operations. Subclasses give ``transaction()``, ``lock()`` and ``notify()``.
+
+    After-commit signals (sync/hub/notify.py), for whoever serves: ``changes`` when a transaction
+    appended to the change log (the device streams wake), ``pushed`` when a push committed events
+    that still need numbering (PostgreSQL): with a subscriber there, it must then call
+    :meth:`publish`; with none, the push publishes before it returns."""
+
+    dialect = "base"
     _signer: HubSigner | None = None
     _info: dict[str, str] | None = None
+
+    def __init__(self, policy: HubPolicy | None = None) -> None:
+        self.policy = policy or HubPolicy()
+        self.changes = ChangeNotifier()
+        self.pushed = ChangeNotifier()
 
     # -- plumbing (subclasses) ------------------------------------------------------------
     @contextmanager
@@ -277,8 +294,7 @@ class HubStorage:
         pass
 
     def _changed(self) -> None:
-        if self.on_change is not None:
-            self.on_change()
+        self.changes.notify()
 
     # -- tokens ---------------------------------------------------------------------------
     def ensure_admin_token(self, configured: str) -> str | None:
@@ -453,7 +469,7 @@ class HubStorage:
         with self.transaction() as tx:
             self.lock(tx, CHANGES_LOCK)
             payload = self.append_command(tx, kind, order_id, fields, site)
-            conflict = freezes.detect_conflict(self, tx, payload, self.conflict_window_s)
+            conflict = freezes.detect_conflict(self, tx, payload, self.policy.conflict_window_s)
         self._changed()
         return {**payload, "conflict": conflict} if conflict else payload
 
@@ -467,9 +483,9 @@ class HubStorage:
         category = None
         if has_countdown(kind, fields):  # signed in: the device shows the same deadline
             category = json.loads(row[1]).get("category") if row else None
-            fields = {**fields, "countdown_s": self.countdown.seconds_for(category),
-                      "effective_by": countdowns.iso(self.countdown.effective_by(issued,
-                                                                                 category))}
+            countdown = self.policy.countdown
+            fields = {**fields, "countdown_s": countdown.seconds_for(category),
+                      "effective_by": countdowns.iso(countdown.effective_by(issued, category))}
         payload = self._signer.sign({
             "command_id": secrets.token_hex(16),
             "order_id": order_id,
@@ -702,8 +718,8 @@ class HubStorage:
             results[i] = {"event_id": event_id,
                           "status": ACCEPTED if event_id in inserted else DUPLICATE}
         if rows and not self.publish_inline:
-            if self.on_events is not None:
-                self.on_events()  # the serving process publishes in the background
+            if self.pushed:
+                self.pushed.notify()  # the serving process publishes in the background
             else:
                 self.publish()
         return results
@@ -812,7 +828,8 @@ class SqliteHubStorage(HubStorage):
 
     dialect = "sqlite"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, policy: HubPolicy | None = None) -> None:
+        super().__init__(policy)
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
@@ -847,9 +864,10 @@ class PostgresHubStorage(HubStorage):
     dialect = "postgresql"
     CHANNEL = "scanedge_changes"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, policy: HubPolicy | None = None) -> None:
         import psycopg
 
+        super().__init__(policy)
         self._psycopg = psycopg
         self._url = url
         self._local = threading.local()
@@ -911,7 +929,7 @@ class PostgresHubStorage(HubStorage):
             self._all.clear()
 
 
-def open_storage(database: str) -> HubStorage:
+def open_storage(database: str, policy: HubPolicy | None = None) -> HubStorage:
     if database.startswith(("postgresql://", "postgres://")):
-        return PostgresHubStorage(database)
-    return SqliteHubStorage(database)
+        return PostgresHubStorage(database, policy)
+    return SqliteHubStorage(database, policy)

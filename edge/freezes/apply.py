@@ -8,19 +8,15 @@ follow-up row (sync/command_log.py) that :mod:`edge.freezes.effects` runs after 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
+from scanedge.edge.domain.interception_report import parse_time
 from scanedge.edge.domain.packing import Freeze
 from scanedge.edge.store.orders import delete_freeze, load_freeze, save_freeze
 from scanedge.edge.store.outbox import append_event
 from scanedge.sync import command_log
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def apply_freeze(db: sqlite_utils.Database, device_id: str, change: dict[str, Any]) -> str | None:
@@ -30,7 +26,7 @@ def apply_freeze(db: sqlite_utils.Database, device_id: str, change: dict[str, An
     existing = load_freeze(db, order_id)
     if existing is not None and (existing.version or 0) >= version:
         return "old_version"
-    freeze = Freeze(order_id, payload["reason"], _parse_time(payload["issued_at"]), version)
+    freeze = Freeze(order_id, payload["reason"], parse_time(payload["issued_at"]), version)
     save_freeze(db, freeze, source="hub", command_id=payload.get("command_id"))
     append_event(db, device_id, "freeze_applied", {
         "command_id": payload.get("command_id"), "reason": freeze.reason,

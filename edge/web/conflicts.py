@@ -29,7 +29,7 @@ DECISIONS = ("cancel", "ship")
 HUB_TIMEOUT_S = 5.0  # a person is waiting: say "hub unreachable" rather than hang
 
 
-def _hub_call(method: str, path: str, body: Any = None) -> Any:
+def hub_call(method: str, path: str, body: Any = None) -> Any:
     """Call the hub as this device; its failures as the page's errors, in plain words."""
     from scanedge.sync.client import HubRefused, HubUnavailable
 
@@ -62,7 +62,7 @@ def _refusal(e: Any) -> Refusal:
 @bp.get("/conflicts")
 def list_conflicts():
     """The open conflicts of this device's site, from the hub, and who may decide them here."""
-    answer = _hub_call("GET", "/api/v1/sync/conflicts")
+    answer = hub_call("GET", "/api/v1/sync/conflicts")
     if not isinstance(answer, dict) or not isinstance(answer.get("conflicts"), list):
         raise Refusal("hub_refused", "the hub's answer is not a list of conflicts")
     return jsonify({"conflicts": answer["conflicts"],
@@ -85,7 +85,7 @@ def decide(order_id: str):
     station = station_of(None)
     audit: dict[str, Any] = {"decision": decision, "operator": who, "station": station}
     try:
-        result = _hub_call("POST", f"/api/v1/sync/decide/{quote(order_id, safe='')}",
+        result = hub_call("POST", f"/api/v1/sync/decide/{quote(order_id, safe='')}",
                            {"decision": decision, "operator": who})
     except Refusal as e:
         _record(order_id, {**audit, "ok": False, "hub_status": e.status, "hub_error": e.code})

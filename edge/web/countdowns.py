@@ -14,7 +14,7 @@ from flask import Blueprint, jsonify
 
 from scanedge.edge.domain.refusal import Refusal
 from scanedge.edge.web import context
-from scanedge.edge.web.conflicts import _hub_call
+from scanedge.edge.web.conflicts import hub_call
 
 bp = Blueprint("countdowns", __name__)
 LOCAL_LISTED = 50
@@ -25,7 +25,7 @@ def list_countdowns():
     hub: dict[str, Any] | None = None
     problem = None
     try:
-        answer = _hub_call("GET", "/api/v1/sync/countdowns")
+        answer = hub_call("GET", "/api/v1/sync/countdowns")
         if not isinstance(answer, dict) or not isinstance(answer.get("countdowns"), list):
             raise Refusal("hub_refused", "the hub's answer is not a list of countdowns")
         hub = answer

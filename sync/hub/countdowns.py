@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from scanedge.edge.domain.countdown import RUNNING, TRIPPED, FuseCheck, check_fuse
+from scanedge.edge.domain.interception_report import iso, parse_time
 
 if TYPE_CHECKING:
     from scanedge.sync.hub.storage import AdminScope, HubStorage, Tx
@@ -48,14 +49,6 @@ def schema(tx: Tx, dialect: str) -> None:
             next_at {real} NOT NULL DEFAULT 0, sent_at TEXT, last_error TEXT)""",
     ):
         tx.execute(stmt)
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def iso(t: datetime) -> str:
-    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def start(tx: Tx, payload: dict[str, Any], category: str | None) -> None:

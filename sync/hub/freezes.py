@@ -20,6 +20,7 @@ import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from scanedge.edge.domain.interception_report import parse_time
 from scanedge.edge.domain.refusal import Refusal
 from scanedge.sync.hub.rows import rows_as_dicts
 
@@ -43,10 +44,6 @@ DECISIONS = ("cancel", "ship")
 
 class ConflictError(Refusal, LookupError):
     """No open conflict to decide."""
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _is_cancel(kind: str, payload: dict[str, Any]) -> bool:

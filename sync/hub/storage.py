@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from scanedge.edge.domain.countdown import CountdownPolicy, has_countdown, parse_by_category
+from scanedge.edge.domain.interception_report import iso
 from scanedge.edge.domain.orders import DEFAULT_SITE, Order, parse_order
 from scanedge.sync.hub import countdowns, freezes
 from scanedge.sync.hub.notify import ChangeNotifier
@@ -485,12 +486,12 @@ class HubStorage:
             category = json.loads(row[1]).get("category") if row else None
             countdown = self.policy.countdown
             fields = {**fields, "countdown_s": countdown.seconds_for(category),
-                      "effective_by": countdowns.iso(countdown.effective_by(issued, category))}
+                      "effective_by": iso(countdown.effective_by(issued, category))}
         payload = self._signer.sign({
             "command_id": secrets.token_hex(16),
             "order_id": order_id,
             "kind": kind,
-            "issued_at": countdowns.iso(issued),
+            "issued_at": iso(issued),
             "version": self._bump_version(tx, order_id, 1),
             "site": site,
             **fields,
@@ -575,7 +576,7 @@ class HubStorage:
         now = now or datetime.now(UTC)
         with self.transaction() as tx:  # the usual answer, twice a second: nothing due
             if tx.one("SELECT 1 FROM countdowns WHERE state = 'running' AND effective_by <= ?"
-                      " LIMIT 1", [countdowns.iso(now)]) is None:
+                      " LIMIT 1", [iso(now)]) is None:
                 return []
         self.signer()
         with self.transaction() as tx:

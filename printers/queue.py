@@ -11,6 +11,7 @@ cancelled; queued -> failed (the label cannot be made).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,11 +62,24 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX print_jobs_order ON print_jobs (order_id, state)")
 
 
-MIGRATIONS = (Migration(1, "print jobs", _v1),)
+def _v2(db: sqlite_utils.Database) -> None:
+    # What a job prints: an order's packing label ('label', rendered from the order at print
+    # time) or another kind whose content travels with the job as JSON (a returns sticker, an
+    # e-waybill): those are rendered from ``payload``, not from an order row.
+    db.execute("ALTER TABLE print_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'label'")
+    db.execute("ALTER TABLE print_jobs ADD COLUMN payload TEXT")
+
+
+MIGRATIONS = (Migration(1, "print jobs", _v1), Migration(2, "job kind and payload", _v2))
+LABEL = "label"  # the kind of an order's packing label
+# Kinds that ship nothing: the order's freeze does not stop them (a returns sticker of a frozen
+# order is still wanted on the returned goods; the RMA's own cancellation is checked on receipt).
+FREEZE_EXEMPT_KINDS = frozenset({"returns"})
 
 _COLUMNS = ("job_id", "order_id", "idempotency_key", "priority", "copies", "state", "reprint_no",
             "reprint_of", "operator", "reason", "attempts", "next_attempt_at", "bytes_total",
-            "bytes_sent", "cancel_requested", "last_error", "created_at", "updated_at", "printed_at")
+            "bytes_sent", "cancel_requested", "last_error", "created_at", "updated_at", "printed_at",
+            "kind", "payload")
 
 
 class QueueError(Refusal):
@@ -93,6 +107,8 @@ class Job:
     created_at: str
     updated_at: str
     printed_at: str | None
+    kind: str = LABEL
+    payload: dict[str, Any] | None = None  # what a job of another kind prints
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,7 +119,7 @@ class Job:
             "bytes_sent": self.bytes_sent, "cancel_requested": self.cancel_requested,
             "last_error": self.last_error, "idempotency_key": self.idempotency_key,
             "created_at": self.created_at, "updated_at": self.updated_at,
-            "printed_at": self.printed_at,
+            "printed_at": self.printed_at, "kind": self.kind,
         }
 
 
@@ -112,6 +128,7 @@ def _job(row: sqlite3.Row | tuple[Any, ...] | None) -> Job | None:
         return None
     values = dict(zip(_COLUMNS, row, strict=True))
     values["cancel_requested"] = bool(values["cancel_requested"])
+    values["payload"] = json.loads(values["payload"]) if values["payload"] else None
     return Job(**values)
 
 
@@ -188,6 +205,8 @@ def recent_jobs(db: sqlite_utils.Database, *, state: str | None = None,
 
 def _event(db: sqlite_utils.Database, device_id: str, type_: str, job: Job, **extra: Any) -> None:
     payload = {"job_id": job.job_id, "copies": job.copies, "reprint_no": job.reprint_no, **extra}
+    if job.kind != LABEL:
+        payload["kind"] = job.kind
     append_event(db, device_id, type_, payload, order_id=job.order_id)
 
 
@@ -222,31 +241,53 @@ def enqueue(
     operator: str | None = None,
     reason: str | None = None,
 ) -> tuple[Job, bool]:
-    """Queue a label; (job, created). A known idempotency key returns its job unchanged."""
+    """Queue an order's label; (job, created). A known idempotency key returns its job unchanged."""
+    return enqueue_job(db, device_id, order.order_id, order.priority, copies=copies,
+                       idempotency_key=idempotency_key, reprint_of=reprint_of,
+                       operator=operator, reason=reason)
+
+
+def enqueue_job(
+    db: sqlite_utils.Database,
+    device_id: str,
+    order_id: str,
+    priority: str,
+    *,
+    kind: str = LABEL,
+    payload: dict[str, Any] | None = None,
+    copies: int = 1,
+    idempotency_key: str | None = None,
+    reprint_of: Job | None = None,
+    operator: str | None = None,
+    reason: str | None = None,
+) -> tuple[Job, bool]:
+    """Queue a job of any ``kind`` (``payload``: what a non-label kind prints); (job, created).
+    A known idempotency key returns its job unchanged."""
     if idempotency_key is not None:
         row = db.execute(_select("idempotency_key = ?"), [idempotency_key]).fetchone()
         if row is not None:
             job = _job(row)
             assert job is not None
-            if job.order_id != order.order_id:
+            if job.order_id != order_id or job.kind != kind:
                 raise QueueError("idempotency_conflict",
                                  f"idempotency_key {idempotency_key!r} was used for order {job.order_id}")
             return job, False
-    if order.priority not in PRIORITIES:
-        raise QueueError("bad_request", f"priority {order.priority!r}")
+    if priority not in PRIORITIES:
+        raise QueueError("bad_request", f"priority {priority!r}")
     reprint_no = 0
     if reprint_of is not None:
         reprint_no = 1 + db.execute(
-            "SELECT COALESCE(MAX(reprint_no), 0) FROM print_jobs WHERE order_id = ?", [order.order_id]
-        ).fetchone()[0]
+            "SELECT COALESCE(MAX(reprint_no), 0) FROM print_jobs WHERE order_id = ? AND kind = ?",
+            [order_id, kind]).fetchone()[0]
     now = utc_now()
     job_id = str(ULID())
     db.execute(
         "INSERT INTO print_jobs (job_id, order_id, idempotency_key, priority, rank, copies, state,"
-        " reprint_no, reprint_of, operator, reason, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
-        [job_id, order.order_id, idempotency_key, order.priority, PRIORITIES.index(order.priority),
-         copies, reprint_no, reprint_of.job_id if reprint_of else None, operator, reason, now, now],
+        " reprint_no, reprint_of, operator, reason, created_at, updated_at, kind, payload)"
+        " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+        [job_id, order_id, idempotency_key, priority, PRIORITIES.index(priority),
+         copies, reprint_no, reprint_of.job_id if reprint_of else None, operator, reason, now, now,
+         kind, json.dumps(payload, ensure_ascii=False) if payload is not None else None],
     )
     job = get_job(db, job_id)
     assert job is not None
@@ -267,7 +308,8 @@ def start_sending(db: sqlite_utils.Database, device_id: str, job_id: str,
     job = get_job(db, job_id)
     if job is None or job.state != "queued":
         return None
-    if job.cancel_requested or blocked_by_freeze(db, device_id, job.order_id, "print_job"):
+    if job.cancel_requested or (job.kind not in FREEZE_EXEMPT_KINDS and blocked_by_freeze(
+            db, device_id, job.order_id, "print_job")):
         job = _update(db, job_id, state="cancelled", last_error="order frozen")
         _event(db, device_id, "print_cancelled", job, reason="frozen")
         return None
@@ -321,7 +363,8 @@ def confirm(db: sqlite_utils.Database, device_id: str, job_id: str, outcome: str
     if outcome == "printed":
         job = _update(db, job_id, state="printed", printed_at=utc_now(), operator=operator)
     elif outcome == "resend":
-        if blocked_by_freeze(db, device_id, job.order_id, "print_resend"):
+        if job.kind not in FREEZE_EXEMPT_KINDS and blocked_by_freeze(db, device_id, job.order_id,
+                                                                     "print_resend"):
             raise QueueError("frozen", f"order {job.order_id} is frozen")
         job = _update(db, job_id, state="queued", next_attempt_at=0, bytes_sent=0, operator=operator)
     elif outcome == "cancel":
@@ -343,6 +386,8 @@ def cancel_order_jobs(db: sqlite_utils.Database, device_id: str, order_id: str,
     cancelled: list[str] = []
     flagged: list[str] = []
     for job in order_jobs(db, order_id):
+        if job.kind in FREEZE_EXEMPT_KINDS:
+            continue
         if job.state in ("queued", "needs_confirmation"):
             job = _update(db, job.job_id, state="cancelled", cancel_requested=1, last_error=reason)
             _event(db, device_id, "print_cancelled", job, reason=reason)

@@ -215,6 +215,11 @@ class PrintService:
                 raise q.QueueError("not_found", f"print job {job_id} does not exist")
             if original.state in ("queued", "sending"):
                 raise q.QueueError("bad_state", f"print job {job_id} is still {original.state}")
+            if original.kind in q.FREEZE_EXEMPT_KINDS:  # its content travels with the job
+                return q.enqueue_job(db, device, original.order_id, original.priority,
+                                     kind=original.kind, payload=original.payload,
+                                     copies=copies, reprint_of=original, operator=operator,
+                                     reason=reason)[0], original.order_id, None
             order = load_order(db, original.order_id)
             if order is None:
                 raise q.QueueError("not_found", f"order {original.order_id} is not on this device")
@@ -275,6 +280,8 @@ class PrintService:
         from scanedge.printers.encode import label_bytes
         from scanedge.printers.layout import load_template, render_label
 
+        if job.kind != q.LABEL:
+            raise q.QueueError("cannot_render", f"print job kind {job.kind!r} is not known here")
         order = load_order(self.store.read(), job.order_id)
         if order is None:
             raise q.QueueError("not_found", f"order {job.order_id} is not on this device")

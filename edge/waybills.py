@@ -3,8 +3,9 @@
 ``POST /api/v1/waybills`` (``ocr/waybill_web.py``) calls :meth:`WaybillCaptures.capture`;
 ``POST /api/v1/waybills/<capture_id>/confirm`` calls :meth:`WaybillCaptures.confirm`.
 
-- The photo is kept content-addressed (``<data_dir>/captures/<sha256[:2]>/<sha256>.<ext>``): the
-  same photo sent twice is stored once. :meth:`WaybillCaptures.purge` removes photos older than
+- The photo is kept content-addressed (``<data_dir>/captures/<sha256[:2]>/<sha256>.<ext>``,
+  edge/photos.py, shared with the returns' photos): the same photo sent twice is stored once.
+  :meth:`WaybillCaptures.purge` removes photos older than
   ``waybill_retention_days`` and the oldest beyond ``waybill_captures_max_mb``; the rows stay.
 - Each capture and each confirmation is a row of ``waybill_captures`` and an outbox event
   (``waybill_capture``, ``waybill_confirmed``) written in the same transaction.
@@ -24,12 +25,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import threading
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +38,13 @@ from scanedge.edge.domain import waybill_confirm as confirming
 from scanedge.edge.domain.carriers import carrier_by_code, identify, normalize_tracking
 from scanedge.edge.domain.distributor_rules import Problem, check_number, parse_waybill_rules, rule_for
 from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.photos import PhotoStore
 from scanedge.edge.store import Store
 from scanedge.edge.store.db import Migration, utc_now
 from scanedge.edge.store.orders import load_freeze
 from scanedge.edge.store.outbox import append_event
 
 CAPTURE_DIR = "captures"
-PURGE_EVERY_S = 3600.0
 # Flags of the reader that need a person's eye before a number goes on an order.
 DOUBT_FLAGS = frozenset({"carrier_mismatch", "carrier_ambiguous", "reads_disagree",
                          "several_numbers", "unknown_format"})
@@ -99,10 +96,10 @@ class WaybillCaptures:
         self.settings = settings
         self.store = store
         self.root = Path(settings.data_dir) / CAPTURE_DIR
+        self.photos = PhotoStore(self.root, store, retention_days=settings.waybill_retention_days,
+                                 max_mb=settings.waybill_captures_max_mb)
         self.rules = parse_waybill_rules(settings.waybill_rules)
         store.ensure_schema("waybills", MIGRATIONS)
-        self._last_purge = 0.0
-        self._purge_lock = threading.Lock()
 
     # -- who may see which order --------------------------------------------------------------
 
@@ -325,66 +322,28 @@ class WaybillCaptures:
         raise WaybillError("frozen", f"order {order_id} is frozen ({reason}): "
                            "no waybill may be attached", order_id=order_id, reason=reason)
 
-    # -- photos -----------------------------------------------------------------------------
+    # -- photos (edge/photos.py) --------------------------------------------------------------
 
     def _store_photo(self, photo: bytes) -> tuple[str, Path]:
-        sha = hashlib.sha256(photo).hexdigest()
-        path = self.root / sha[:2] / f"{sha}{_extension(photo)}"
-        if not path.exists():
-            if self.store.min_free_bytes and self.store.free_bytes() < (
-                    self.store.min_free_bytes + len(photo)):
-                from scanedge.edge.store import DiskFull
-
-                raise DiskFull("not enough free disk for the photo (min_free_mb)")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(path.suffix + f".{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_bytes(photo)
-            os.replace(tmp, path)
-        else:
-            os.utime(path)  # sent again: young again for the retention
-        return sha, path
+        return self.photos.put(photo)
 
     def purge_if_due(self) -> None:
-        if time.monotonic() - self._last_purge < PURGE_EVERY_S:
-            return
-        if self._purge_lock.acquire(blocking=False):
-            try:
-                self._last_purge = time.monotonic()
-                self.purge()
-            finally:
-                self._purge_lock.release()
+        self.photos.purge_if_due(self._forget)
 
     def purge(self, now: datetime | None = None) -> dict[str, int]:
         """Delete photos past the retention, then the oldest beyond the size limit."""
-        now = now or datetime.now(UTC)
-        cutoff = (now - timedelta(days=self.settings.waybill_retention_days)).timestamp()
-        limit = int(self.settings.waybill_captures_max_mb * 1024 * 1024)
-        files = sorted(((p.stat().st_mtime, p.stat().st_size, p)
-                        for p in self.root.glob("*/*") if p.is_file()), key=lambda t: t[0])
-        total = sum(size for _, size, _ in files)
-        gone: list[Path] = []
-        for mtime, size, path in files:
-            if mtime < cutoff or total > limit:
-                path.unlink(missing_ok=True)
-                total -= size
-                gone.append(path)
+        gone, kept = self.photos.purge(now)
         if gone:
-            def tx(db: sqlite_utils.Database) -> None:
-                for p in gone:
-                    db.execute("UPDATE waybill_captures SET photo_path = NULL"
-                               " WHERE photo_path = ?", [str(p)])
+            self._forget(gone)
+        return {"deleted": len(gone), "kept_bytes": kept}
 
-            self.store.write(tx, essential=True)  # freeing space must work on a full disk
-        return {"deleted": len(gone), "kept_bytes": total}
+    def _forget(self, gone: list[Path]) -> None:
+        def tx(db: sqlite_utils.Database) -> None:
+            for p in gone:
+                db.execute("UPDATE waybill_captures SET photo_path = NULL WHERE photo_path = ?",
+                           [str(p)])
 
-
-def _extension(photo: bytes) -> str:
-    for magic, ext in ((b"\xff\xd8\xff", ".jpg"), (b"\x89PNG", ".png"), (b"RIFF", ".webp"),
-                       (b"GIF8", ".gif"), (b"BM", ".bmp"), (b"II*\x00", ".tif"),
-                       (b"MM\x00*", ".tif")):
-        if photo.startswith(magic):
-            return ext
-    return ".img"
+        self.store.write(tx, essential=True)  # freeing space must work on a full disk
 
 
 def _order_row(db: sqlite_utils.Database, order_id: str | None) -> tuple[Any, Any] | None:

@@ -73,8 +73,8 @@
     var ctrl = window.AbortController ? new AbortController() : null;
     var timer = ctrl ? setTimeout(function () { ctrl.abort(); }, timeoutMs || 8000) : null;
     var init = { method: method, headers: {}, cache: 'no-store', signal: ctrl ? ctrl.signal : undefined };
-    if (body instanceof FormData) {
-      init.body = body;
+    if (body instanceof FormData || body instanceof Blob) {
+      init.body = body; // a Blob (a photo) goes as it is, its type as the Content-Type
     } else if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
@@ -92,6 +92,40 @@
       edge.requestFailed();
       throw err;
     });
+  }
+
+  // --- the scan field -------------------------------------------------------------------------
+
+  /* A keyboard-wedge scanner types the code and Enter into whatever has the focus: `input` keeps
+   * it (after a tap, a blur, a tab switch) unless a person is using another field or a dialog,
+   * and each code goes to onCode. Without a soft keyboard by default; the button brings it up. */
+  function wedge(input, toggle, onCode) {
+    function keepFocus() {
+      var a = document.activeElement;
+      var typing = a && a !== input && (a.tagName === 'INPUT' || a.tagName === 'TEXTAREA' ||
+                                        a.tagName === 'SELECT' || a.isContentEditable);
+      if (!typing && !document.querySelector('dialog[open]')) input.focus({ preventScroll: true });
+    }
+    input.addEventListener('blur', function () { setTimeout(keepFocus, 0); });
+    document.addEventListener('click', function () { setTimeout(keepFocus, 0); });
+    document.addEventListener('visibilitychange', function () { if (!document.hidden) keepFocus(); });
+    window.addEventListener('focus', keepFocus);
+    toggle.addEventListener('click', function () {
+      var on = input.getAttribute('inputmode') === 'none';
+      input.setAttribute('inputmode', on ? 'text' : 'none');
+      this.setAttribute('aria-pressed', on ? 'true' : 'false');
+      input.blur(); input.focus();
+    });
+    // Enter (or the CR some scanners send) ends a code
+    input.addEventListener('keydown', function (ev) {
+      if (ev.key !== 'Enter' && ev.keyCode !== 13) return;
+      ev.preventDefault();
+      var code = input.value.replace(/[\r\n]+$/, '');
+      input.value = '';
+      if (code.trim()) onCode(code);
+    });
+    keepFocus();
+    return keepFocus;
   }
 
   // --- sound, vibration, voice ----------------------------------------------------------------
@@ -549,7 +583,7 @@
   window.ScanEdge = {
     config: CONFIG, t: t, msg: msg, el: el, make: make, clock: clock, newId: newId, store: store,
     operator: operator, who: function () { return who; }, signin: signin, api: api, play: play,
-    vibrate: vibrate, note: note,
+    vibrate: vibrate, note: note, wedge: wedge,
     speak: speak, record: record, on: on, emit: emit, live: live, edge: edge, alarm: alarm,
     renderOrder: renderOrder, banners: banners, lastSync: function () { return lastSync; }
   };

@@ -32,7 +32,8 @@ LOCAL = Principal("local", "local", "本机 local", "admin")
 # files, signing in itself. Everything else is in ENDPOINT_ACTIONS.
 PUBLIC = frozenset({"static", "health.healthz", "auth.post_session", "auth.delete_session",
                     "pages.menu", "pages.scan_page", "pages.bench_page", "pages.waybill_page",
-                    "pages.supervisor_page", "pages.signin_page", "pages.pick_page", "openapi.get_openapi"})
+                    "pages.supervisor_page", "pages.signin_page", "pages.pick_page", "pages.returns_page",
+                    "openapi.get_openapi"})
 ENDPOINT_ACTIONS: dict[str, str] = {
     "health.metrics": "read",
     "health.get_version": "read",

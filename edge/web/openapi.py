@@ -273,6 +273,7 @@ def _paths() -> dict[str, Any]:
         "/waybill": _page("the waybill photo page"),
         "/supervisor": _page("the supervisor page"),
         "/pick": _page("the picker's page (waves, stops)"),
+        "/returns": _page("the returns bench (receiving RMAs)"),
         "/static/{filename}": {"get": op("the pages' scripts, styles and catalogue", responses(
             {"200": {"description": "the file", "content": {"*/*": {"schema": STR}}}}, 404),
             params=[path_param("filename", "a file of edge/static")], tags=("pages",))},

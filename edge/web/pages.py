@@ -1,4 +1,5 @@
-"""The pages: ``/`` (menu), ``/scan`` (PDA), ``/bench``, ``/waybill``, ``/supervisor``.
+"""The pages: ``/`` (menu), ``/scan`` (PDA), ``/bench``, ``/waybill``, ``/supervisor``, ``/pick``,
+``/returns``.
 
 Server-rendered Jinja templates (``edge/templates``) with plain JavaScript and CSS from
 ``edge/static`` (no build step, nothing from the network). Words come from one catalogue
@@ -24,7 +25,7 @@ bp = Blueprint("pages", __name__)
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 LANGS = ("zh", "en")
-PAGES = ("scan", "bench", "waybill", "supervisor", "pick")
+PAGES = ("scan", "bench", "waybill", "supervisor", "pick", "returns")
 LANG_COOKIE = "scanedge_lang"
 
 
@@ -103,3 +104,8 @@ def supervisor_page():
 @bp.get("/pick")
 def pick_page():
     return _render("pick")
+
+
+@bp.get("/returns")
+def returns_page():
+    return _render("returns")

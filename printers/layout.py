@@ -7,6 +7,7 @@ at which size, lives in the template.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import tomllib
@@ -27,8 +28,11 @@ from scanedge.printers.fonts import font
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 LANES_FILE = Path(__file__).with_name("lanes.toml")
-PAPERS = ("58", "80", "100x150")
-BLOCK_TYPES = ("header", "text", "rule", "barcode", "qr_text", "gifts", "items", "spacer")
+# Paper of a bench printer, and the die-cut stock sizes carrier e-waybills come on (76 x 130,
+# 100 x 180 mm: docs/printing.md "Carrier labels").
+PAPERS = ("58", "80", "100x150", "76x130", "100x180")
+BLOCK_TYPES = ("header", "text", "rule", "barcode", "qr_text", "gifts", "items", "spacer",
+               "carrier_header", "party")
 WHITE, BLACK = 1, 0
 
 
@@ -70,13 +74,14 @@ class LabelInfo:
     barcode_module: int
     barcode_rotated: bool
     barcode_modules: int
+    omitted: tuple[str, ...] = ()  # optional blocks left out: the fixed-length stock had no room
 
 
 @dataclass
 class _Ctx:
     template: Template
     fields: dict[str, str]
-    order: Order
+    order: Order | None  # gifts and items come from it; a carrier label may have none
     font_path: str
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -328,13 +333,32 @@ def _header(block: dict[str, Any], ctx: _Ctx) -> Image.Image:
     return img
 
 
-def _text(block: dict[str, Any], ctx: _Ctx) -> Image.Image:
-    return _text_image(
-        _fmt(str(block.get("text", "")), ctx.fields), int(block.get("size", 24)), ctx.inner, ctx,
+def _fit_size(text: str, size: int, width: int, ctx: _Ctx, *, stroke: int = 0,
+              smallest: int = 16) -> int:
+    """The largest size up to ``size`` at which ``text`` fits ``width`` on one line."""
+    while size > smallest and font(size, ctx.font_path).getlength(text) + 2 * stroke > width:
+        size -= 2
+    return size
+
+
+def _text(block: dict[str, Any], ctx: _Ctx) -> Image.Image | None:
+    text = _fmt(str(block.get("text", "")), ctx.fields)
+    if not text and block.get("skip_empty"):
+        return None
+    size, stroke = int(block.get("size", 24)), int(block.get("stroke", 0))
+    pad = 6 if block.get("invert") or block.get("frame") else 0
+    if block.get("fit"):  # one line, shrunk to fit: a sorting code must never wrap or be cut
+        size = _fit_size(text, size, ctx.inner - 2 * pad, ctx, stroke=stroke)
+    img = _text_image(
+        text, size, ctx.inner, ctx,
         align=str(block.get("align", "left")), invert=bool(block.get("invert", False)),
-        stroke=int(block.get("stroke", 0)), max_lines=int(block.get("max_lines", 3)),
-        pad=6 if block.get("invert") else 0,
+        stroke=stroke, max_lines=1 if block.get("fit") else int(block.get("max_lines", 3)),
+        pad=pad,
     )
+    if block.get("frame"):
+        ImageDraw.Draw(img).rectangle((0, 0, img.width - 1, img.height - 1), outline=BLACK,
+                                      width=int(block.get("frame_width", 3)))
+    return img
 
 
 def _rule(block: dict[str, Any], ctx: _Ctx) -> Image.Image:
@@ -378,7 +402,9 @@ def choose_barcode_geometry(total_modules: int, inner_width: int, max_length: in
 
 def _barcode(block: dict[str, Any], ctx: _Ctx) -> Image.Image:
     rules = ctx.template.barcode
-    text = ctx.fields["barcode_text"]
+    if "height" in block:  # a second, smaller barcode (a carrier label's stub)
+        rules = dataclasses.replace(rules, height=int(block["height"]))
+    text = ctx.fields[str(block.get("field", "barcode_text"))]
     try:
         symbol = code128.encode(text)
     except code128.Code128Error as e:
@@ -387,8 +413,9 @@ def _barcode(block: dict[str, Any], ctx: _Ctx) -> Image.Image:
     total = symbol.width_modules + 2 * quiet
     module, rotated = choose_barcode_geometry(total, ctx.inner, ctx.template.max_length, rules)
     bars = symbol.modules
-    ctx.info.update(barcode_text=text, barcode_module=module, barcode_rotated=rotated,
-                    barcode_modules=symbol.width_modules)
+    if "barcode_text" not in ctx.info:  # the first barcode is the label's
+        ctx.info.update(barcode_text=text, barcode_module=module, barcode_rotated=rotated,
+                        barcode_modules=symbol.width_modules)
     if rotated:
         bar_len = min(rules.rotated_bar_length, ctx.inner)
         length = total * module
@@ -407,7 +434,9 @@ def _barcode(block: dict[str, Any], ctx: _Ctx) -> Image.Image:
             if m == "1":
                 x = x0 + i * module
                 draw.rectangle((x, 0, x + module - 1, rules.height - 1), fill=BLACK)
-    caption = _text_image(text, rules.text_size, ctx.inner, ctx, align="center")
+    caption_text = _fmt(str(block["caption"]), ctx.fields) if "caption" in block else text
+    caption = _text_image(caption_text, int(block.get("text_size", rules.text_size)), ctx.inner,
+                          ctx, align="center", stroke=int(block.get("stroke", 0)))
     return _stack([img, caption], ctx.inner, 4)
 
 
@@ -419,8 +448,10 @@ def _qr_matrix(text: str) -> list[list[bool]]:
 
 
 def _qr_text(block: dict[str, Any], ctx: _Ctx) -> Image.Image:
-    """QR of the order number (4 modules of quiet zone) with text lines beside it."""
-    matrix = _qr_matrix(ctx.fields["label_id"] or ctx.fields["order_id"])
+    """A QR (4 modules of quiet zone) with text lines beside it: the label's own name, or
+    ``data`` (a format string: a carrier's 2D code payload)."""
+    data = _fmt(str(block["data"]), ctx.fields) if "data" in block else ""
+    matrix = _qr_matrix(data or ctx.fields["label_id"] or ctx.fields["order_id"])
     module = int(block.get("module", 4))
     quiet = 4 * module
     side = len(matrix) * module + 2 * quiet
@@ -443,7 +474,7 @@ def _qr_text(block: dict[str, Any], ctx: _Ctx) -> Image.Image:
 
 
 def _gifts(block: dict[str, Any], ctx: _Ctx) -> Image.Image | None:
-    if not ctx.order.gifts:
+    if ctx.order is None or not ctx.order.gifts:
         return None
     fmt = str(block.get("format", "含赠品:{name}×{qty}"))
     size = int(block.get("size", 28))
@@ -460,6 +491,8 @@ def _gifts(block: dict[str, Any], ctx: _Ctx) -> Image.Image | None:
 
 
 def _items(block: dict[str, Any], ctx: _Ctx) -> Image.Image | None:
+    if ctx.order is None:
+        return None
     fmt = str(block.get("format", "{name} ×{qty}"))
     size = int(block.get("size", 24))
     max_lines = int(block.get("max_lines", 5))
@@ -471,9 +504,83 @@ def _items(block: dict[str, Any], ctx: _Ctx) -> Image.Image | None:
     return _stack(parts, ctx.inner, 0) if parts else None
 
 
+def _carrier_header(block: dict[str, Any], ctx: _Ctx) -> Image.Image:
+    """A carrier label's top row: the carrier's name underlined (where its logo goes), the service
+    (顺丰标快 ...) beside it, and our P0 badge (large, white on black) on the right."""
+    fields, width = ctx.fields, ctx.inner
+    size = int(block.get("size", 48))
+    pad = max(4, size // 8)
+    name = fields["carrier_name"] or fields["carrier"]
+    nf = font(_fit_size(name, size, width // 2 - 2 * pad, ctx, stroke=1), ctx.font_path)
+    na, nd = nf.getmetrics()
+    nw, nh = int(nf.getlength(name)) + 2 * pad + 2, na + nd + 2 * pad
+    badge = "P0 加急" if fields["is_p0"] else ""
+    bsize = int(block.get("badge_size", size))
+    bf = font(bsize, ctx.font_path)
+    ba, bd = bf.getmetrics()
+    bw = int(bf.getlength(badge)) + 2 * pad if badge else 0
+    bh = ba + bd + 2 * pad if badge else 0
+    height = max(nh, bh)
+    img = _blank(width, height)
+    draw = ImageDraw.Draw(img)
+    # underlined, not boxed: a box around black text would read as an inverted badge, which
+    # only P0 may have (selfcheck.inverted_badges)
+    draw.text((pad + 1, (height - na - nd) // 2), name, font=nf, fill=BLACK, stroke_width=1,
+              stroke_fill=BLACK)
+    draw.rectangle((0, height - 5, nw, height - 2), fill=BLACK)
+    if badge:
+        draw.rectangle((width - bw, 0, width - 1, height - 1), fill=BLACK)
+        draw.text((width - bw + pad, (height - ba - bd) // 2), badge, font=bf, fill=WHITE,
+                  stroke_width=1, stroke_fill=WHITE)
+    service = _fmt(str(block.get("service", "{service}")), fields)
+    room = width - nw - bw - 16
+    if service and room > 40:
+        sf = font(_fit_size(service, int(block.get("service_size", size * 3 // 4)), room, ctx),
+                  ctx.font_path)
+        sa, sd = sf.getmetrics()
+        x = nw + 8 + max(0, (room - sf.getlength(service)) / 2)
+        draw.text((x, (height - sa - sd) // 2), service, font=sf, fill=BLACK)
+    return img
+
+
+def _party(block: dict[str, Any], ctx: _Ctx) -> Image.Image | None:
+    """A carrier label's 收 / 寄 box: the side word in its own cell, the lines beside it."""
+    lines = [_fmt(str(line), ctx.fields) for line in block.get("lines", [])]
+    lines = [line for line in lines if line]
+    if not lines:
+        return None
+    side = str(block.get("label", ""))
+    side_size = int(block.get("label_size", 40))
+    size = int(block.get("size", 28))
+    pad = 6
+    side_w = (side_size + 2 * pad) if side else 0
+    text_w = ctx.inner - side_w - 2 * pad
+    first = _text_image(lines[0], int(block.get("first_size", size)), text_w, ctx, stroke=1,
+                        max_lines=1)
+    rest = [_text_image(line, size, text_w, ctx, max_lines=int(block.get("max_lines", 2)))
+            for line in lines[1:]]
+    body = _stack([first, *rest], text_w, 2)
+    height = max(body.height + 2 * pad, len(side) * (side_size + 4) + 2 * pad)
+    out = _blank(ctx.inner, height)
+    out.paste(body, (side_w + pad, pad))
+    draw = ImageDraw.Draw(out)
+    if block.get("frame", True):
+        draw.rectangle((0, 0, out.width - 1, out.height - 1), outline=BLACK, width=2)
+    if side:
+        draw.line((side_w, 0, side_w, height - 1), fill=BLACK, width=2)
+        sf = font(side_size, ctx.font_path)
+        y = (height - len(side) * (side_size + 4)) // 2
+        for ch in side:  # written down the cell, as the carriers print 收件 / 寄件
+            draw.text(((side_w - sf.getlength(ch)) / 2, y), ch, font=sf, fill=BLACK,
+                      stroke_width=1, stroke_fill=BLACK)
+            y += side_size + 4
+    return out
+
+
 _BLOCKS = {
     "header": _header, "text": _text, "rule": _rule, "barcode": _barcode, "qr_text": _qr_text,
-    "gifts": _gifts, "items": _items, "spacer": _spacer,
+    "gifts": _gifts, "items": _items, "spacer": _spacer, "carrier_header": _carrier_header,
+    "party": _party,
 }
 
 
@@ -494,16 +601,43 @@ def render_label(
     """The label as a 1-bit image exactly ``template.width`` dots wide (black = 0)."""
     fields = label_fields(order, station=station, printed_at=printed_at or datetime.now(),
                           reprint_no=reprint_no, generation=generation, relabel=relabel)
+    return render_fields(fields, template, order=order, font_path=font_path)
+
+
+def _shown(block: Mapping[str, Any], fields: Mapping[str, str]) -> bool:
+    cond, unless = block.get("if"), block.get("unless")
+    return not (cond and not fields.get(str(cond))) and not (unless and fields.get(str(unless)))
+
+
+def render_fields(fields: dict[str, str], template: Template, *, order: Order | None = None,
+                  font_path: str = "") -> tuple[Image.Image, LabelInfo]:
+    """Draw ``template``'s blocks over ``fields`` (and the order's gifts and items, if any).
+
+    On fixed-length stock, blocks marked ``optional`` are left out, the last first, until the
+    label fits; LabelInfo.omitted names them. Anything else that does not fit is an error.
+    """
     ctx = _Ctx(template=template, fields=fields, order=order, font_path=font_path)
-    parts: list[Image.Image] = []
+    parts: list[tuple[dict[str, Any], Image.Image]] = []
     for block in template.blocks:
-        cond = block.get("if")
-        if cond and not fields.get(str(cond)):
+        if not _shown(block, fields):
             continue
         img = _BLOCKS[block["type"]](block, ctx)
         if img is not None:
-            parts.append(img)
-    body = _stack(parts, ctx.inner, template.gap)
+            parts.append((block, img))
+
+    def height_of(kept: list[tuple[dict[str, Any], Image.Image]]) -> int:
+        body = sum(img.height for _, img in kept) + template.gap * max(0, len(kept) - 1)
+        return body + 2 * template.margin
+
+    omitted: list[str] = []
+    limit = template.length if template.length is not None else template.max_length
+    while height_of(parts) > limit:
+        optional = [i for i, (block, _) in enumerate(parts) if block.get("optional")]
+        if not optional:
+            break
+        block, _ = parts.pop(optional[-1])
+        omitted.insert(0, str(block.get("name", block["type"])))
+    body = _stack([img for _, img in parts], ctx.inner, template.gap)
     height = body.height + 2 * template.margin
     if template.length is not None:
         if height > template.length:
@@ -521,5 +655,6 @@ def render_label(
         barcode_module=ctx.info.get("barcode_module", 0),
         barcode_rotated=ctx.info.get("barcode_rotated", False),
         barcode_modules=ctx.info.get("barcode_modules", 0),
+        omitted=tuple(omitted),
     )
     return label, info

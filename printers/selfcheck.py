@@ -111,3 +111,31 @@ def badge_text(image: np.ndarray) -> list[str]:
         padded[10:-10, 10:-10] = crop
         out.append(ocr(padded, lang="eng").upper().replace("O", "0"))
     return out
+
+
+_ZBAR_FORMATS = {"CODE128": "Code128", "QRCODE": "QRCode"}
+
+
+def decode_symbols_zbar(image: np.ndarray) -> list[Symbol]:
+    """The same label read by zbar (pyzbar): a second, independent decoder, as the carrier's
+    sorting machines and couriers' handhelds are not zxing."""
+    from pyzbar import pyzbar
+
+    return [Symbol(_ZBAR_FORMATS.get(s.type, s.type), s.data.decode("utf-8", errors="replace"))
+            for s in pyzbar.decode(image)]
+
+
+def ewaybill_problems(image: np.ndarray, number: str, qr: str | None) -> list[str]:
+    """What is wrong with a printed carrier label, read back by zxing-cpp and zbar both: each must
+    find the number's Code 128 (and nothing else in Code 128) and the carrier's 2D code when it has
+    one. An empty list: the label scans."""
+    problems = []
+    for name, decoder in (("zxing", decode_symbols), ("zbar", decode_symbols_zbar)):
+        symbols = decoder(image)
+        codes = {s.text for s in symbols if s.format == "Code128"}
+        if codes != {number}:
+            problems.append(f"{name}: Code 128 reads {sorted(codes)}, expected {number!r}")
+        qrs = [s.text for s in symbols if s.format == "QRCode"]
+        if qr and qrs != [qr]:
+            problems.append(f"{name}: 2D code reads {qrs}, expected {qr!r}")
+    return problems

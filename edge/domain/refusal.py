@@ -30,7 +30,7 @@ STATUS: dict[str, int] = {
     "no_conflict": 409, "no_hub": 409, "no_picking": 409, "note_not_pending": 409,
     "bad_layout": 409, "no_layout": 409, "not_claimed": 409, "not_open": 409, "taken": 409,
     # understood, not acceptable
-    "cannot_render": 422, "rule_failed": 422, "unknown_carrier": 422,
+    "cannot_render": 422, "paper_too_narrow": 422, "rule_failed": 422, "unknown_carrier": 422,
     "invalid_tracking_number": 422, "carrier_ambiguous": 422,
     # slow down, try later
     "rate_limited": 429, "signin_throttled": 429,

@@ -27,10 +27,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     "store": frozenset({"domain", "store"}),
     "http": frozenset({"domain", "store", "http"}),  # HTTP plumbing the device and hub share
     "shared": frozenset({"domain", "store", "shared"}),  # settings, sync protocol, signatures
+    "carriers": frozenset({"domain", "carriers"}),  # carrier e-waybill adapters, simulators
     "services": frozenset({"domain", "store", "http", "shared", "services"}),
-    "hub": frozenset({"domain", "store", "http", "shared", "hub"}),
+    "hub": frozenset({"domain", "store", "http", "shared", "carriers", "hub"}),
     "web": frozenset({"domain", "store", "http", "shared", "services", "web"}),
-    "cli": frozenset({"domain", "store", "http", "shared", "services", "hub", "web", "cli"}),
+    "cli": frozenset({"domain", "store", "http", "shared", "carriers", "services", "hub", "web",
+                      "cli"}),
 }
 HTTP = {"edge.web", "edge.web.errors", "edge.web.limits", "edge.web.schema", "edge.webhook"}
 SHARED = {"edge.config", "sync.protocol", "sync.signing", "printers.address"}
@@ -54,6 +56,8 @@ def layer_of(module: str) -> str:
             return name
     if module == "sync.hub" or module.startswith("sync.hub."):
         return "hub"
+    if module == "sync.carriers" or module.startswith("sync.carriers."):
+        return "carriers"
     if module.startswith("edge.web."):
         return "web"
     return "services"

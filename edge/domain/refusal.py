@@ -29,6 +29,7 @@ STATUS: dict[str, int] = {
     "already_done": 409, "other_order": 409, "tracking_in_use": 409, "site_change": 409,
     "no_conflict": 409, "no_hub": 409, "no_picking": 409, "note_not_pending": 409,
     "bad_layout": 409, "no_layout": 409, "not_claimed": 409, "not_open": 409, "taken": 409,
+    "ewaybill_gate": 409, "no_carrier_account": 409,
     # understood, not acceptable
     "cannot_render": 422, "paper_too_narrow": 422, "rule_failed": 422, "unknown_carrier": 422,
     "invalid_tracking_number": 422, "carrier_ambiguous": 422,
@@ -36,6 +37,7 @@ STATUS: dict[str, int] = {
     "rate_limited": 429, "signin_throttled": 429,
     "hub_refused": 502,
     "hub_unavailable": 503, "too_many_streams": 503, "busy": 503, "storage_unavailable": 503,
+    "carrier_refused": 502, "carrier_unavailable": 503, "hub_unreachable": 503,  # e-waybills
     "disk_full": 507,
 }
 

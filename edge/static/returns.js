@@ -131,6 +131,28 @@
     renderLines();
   }
 
+  /* The condition of a line (or of an item not on the RMA: its code), sent as it is chosen. */
+  function conditionSelect(key, name, condition, open, needed) {
+    var label = make('label', 'ret-condition');
+    label.appendChild(make('span', 'sr-only', t('ret_condition') + ' ' + name));
+    var select = make('select', 'ret-condition-select');
+    select.dataset.sku = key;
+    var none = make('option', null, t('ret_condition_choose'));
+    none.value = '';
+    select.appendChild(none);
+    CONDITIONS.forEach(function (c) {
+      var o = make('option', null, t('ret_condition_' + c));
+      o.value = c;
+      select.appendChild(o);
+    });
+    select.value = condition || '';
+    select.disabled = !open;
+    select.classList.toggle('ret-needs', open && needed);
+    select.addEventListener('change', function () { setCondition(key, select); });
+    label.appendChild(select);
+    return label;
+  }
+
   /* The lines: expected from the RMA, received and condition from the receipt. */
   function renderLines() {
     var list = el('ret-lines');
@@ -148,24 +170,8 @@
       count.setAttribute('aria-label', t('ret_received') + ' ' + line.received + ' / ' + t('qty') + ' ' + line.expected);
       li.appendChild(count);
       if (receipt) {
-        var label = make('label', 'ret-condition');
-        label.appendChild(make('span', 'sr-only', t('ret_condition') + ' ' + (line.name || line.sku)));
-        var select = make('select', 'ret-condition-select');
-        select.dataset.sku = line.sku;
-        var none = make('option', null, t('ret_condition_choose'));
-        none.value = '';
-        select.appendChild(none);
-        CONDITIONS.forEach(function (c) {
-          var o = make('option', null, t('ret_condition_' + c));
-          o.value = c;
-          select.appendChild(o);
-        });
-        select.value = line.condition || '';
-        select.disabled = !open;
-        select.classList.toggle('ret-needs', open && line.received > 0 && !line.condition);
-        select.addEventListener('change', function () { setCondition(line.sku, select); });
-        label.appendChild(select);
-        li.appendChild(label);
+        li.appendChild(conditionSelect(line.sku, line.name || line.sku, line.condition, open,
+                                       line.received > 0 && !line.condition));
       }
       list.appendChild(li);
     });
@@ -175,8 +181,10 @@
     var ul = el('ret-extras');
     ul.textContent = '';
     extras.forEach(function (x) {
-      var li = make('li', 'ret-extra', x.code + ' × ' + x.qty);
+      var li = make('li', 'ret-extra');
       li.dataset.code = x.code;
+      li.appendChild(make('span', 'ret-extra-code', x.code + ' × ' + x.qty));
+      if (receipt) li.appendChild(conditionSelect(x.code, x.code, x.condition, open, false));
       ul.appendChild(li);
     });
   }
@@ -361,7 +369,7 @@
   }
 
   function refused(item, r) {
-    var text = errorText(r);
+    var text = r.body && r.body.problem ? t('ret_bad_code', { code: item.code }) : errorText(r);
     say('bad', text, 'refused');
     remember(item.code, 'refused', text);
     S.play('error');
@@ -427,7 +435,9 @@
 
   function setCondition(sku, select) {
     if (!receipt) return;
-    var before = (receipt.lines.filter(function (l) { return l.sku === sku; })[0] || {}).condition || '';
+    var before = (receipt.lines.concat(receipt.extras).filter(function (l) {
+      return (l.sku || l.code) === sku;
+    })[0] || {}).condition || '';
     select.disabled = true;
     S.api('PUT', API + '/receipts/' + enc(receipt.receipt_id) + '/lines/' + enc(sku),
           { condition: select.value || null }).then(function (r) {
@@ -608,15 +618,10 @@
 
   /* Ask the edge what the receipt is now (finished elsewhere, after a lost answer, on a reload). */
   function reload(id) {
-    return ['open', 'finished', 'unannounced'].reduce(function (p, state) {
-      return p.then(function (found) {
-        if (found) return found;
-        return S.api('GET', API + '/receipts?state=' + state).then(function (r) {
-          return r.ok ? (r.body.receipts || []).filter(function (x) { return x.receipt_id === id; })[0] || null : null;
-        });
-      });
-    }, Promise.resolve(null)).then(function (rc) {
-      if (!rc) return null;
+    return S.api('GET', API + '/receipts/' + enc(id)).then(function (r) {
+      var rc = r.ok ? r.body : null;
+      if (!rc) { if (r.status === 404) clearBench(); return null; }
+      if (rc.label_job) labelJob = rc.label_job;
       if (!rc.rma_id) { rma = null; setReceipt(rc); return rc; }
       return S.api('GET', API + '/lookup?code=' + enc(rc.rma_id)).then(function (r) {
         if (r.ok) rma = r.body.rma;

@@ -216,6 +216,12 @@ KEYS += (  # enrolment and hub identity (docs/security.md)
         "with no hub_public_key: trust the first hub key seen (trust on first use); else "
         "signed commands are refused until `scanedge enroll`"),
 )
+KEYS += (  # returns (docs/returns.md)
+    Key("returns_photo_retention_days", float, 180.0, _positive,
+        "keep photos of returned goods this long (the refund's evidence)"),
+    Key("returns_photos_max_mb", float, 2000.0, _positive,
+        "disk space for photos of returned goods; the oldest go first"),
+)
 KEY_NAMES = frozenset(k.name for k in KEYS)
 
 
@@ -278,6 +284,8 @@ class Settings:
     tls_cert: str
     tls_key: str
     hub_trust_first_key: bool
+    returns_photo_retention_days: float
+    returns_photos_max_mb: float
     source: str = field(default="defaults", compare=False)
 
     @property

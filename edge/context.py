@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from scanedge.edge.notes import NoteService
     from scanedge.edge.notify import Notifier
     from scanedge.edge.picking import PickService
+    from scanedge.edge.returns import ReturnsService
     from scanedge.sync.worker import SyncWorker
 
 
@@ -42,6 +43,7 @@ class EdgeContext:
     notifier: Notifier | None = None  # P0 orders: supervisor alert and notify_url webhook
     picking: PickService | None = None  # waves and pick steps (docs/picking.md)
     notes: NoteService | None = None  # notes from the hub, read at the bench
+    returns: ReturnsService | None = None  # RMAs received at the bench (docs/returns.md)
 
     @classmethod
     def open(cls, settings: Settings) -> EdgeContext:
@@ -53,6 +55,7 @@ class EdgeContext:
         from scanedge.edge.gpio import GpioAlarm
         from scanedge.edge.notes import NoteService
         from scanedge.edge.picking import PickService
+        from scanedge.edge.returns import ReturnsService
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.edge_db_path, min_free_mb=settings.min_free_mb)
@@ -75,7 +78,10 @@ class EdgeContext:
                   bus=bus, alarms=alarms,
                   accounts=Accounts(store, settings.device_id, session_hours=settings.session_hours),
                   freezes=freezes, picking=picking, notes=notes,
-                  gpio=GpioAlarm.from_settings(settings, alarms, bus))
+                  gpio=GpioAlarm.from_settings(settings, alarms, bus),
+                  returns=ReturnsService(settings, store, alarms=alarms, printing=printing))
+        assert ctx.returns is not None
+        bus.on("hub_applied", ctx.returns.on_applied)  # an RMA cancelled while on the bench
         picking.start_timer()
         if settings.hub_url:
             ctx._connect_hub()

@@ -190,6 +190,12 @@ class PrintService:
         self.wake()
         return job
 
+    def queued(self, job: q.Job) -> None:
+        """A job another service queued in its own transaction (a returns sticker): after its
+        commit, the pages hear of it and the worker wakes."""
+        self._notify(job)
+        self.wake()
+
     def get(self, job_id: str) -> q.Job | None:
         return q.get_job(self.store.read(), job_id)
 

@@ -11,6 +11,9 @@ two cannot skip a change or apply one twice. Rules:
 - an applied freeze leaves a follow-up row (cancel labels, alarm, ack to the hub) that the
   listeners run after the commit (edge/freezes/effects.py); so does an applied note (show it at
   the stations, ack), which blocks its order's scans until read (edge/store/notes.py);
+- an ``rma`` change (an RMA to receive, or its cancellation) is kept by version like an order;
+  a cancellation raises an alarm after the commit where its parcel is on a bench
+  (edge/returns.py);
 - a ``fuse`` change (the hub's countdown ran out before every device applied a command) is news
   for the supervisor, not a command: it raises a warning after the commit.
 """
@@ -25,7 +28,9 @@ from typing import Any
 
 import sqlite_utils
 
+from scanedge.edge import returns
 from scanedge.edge.domain.orders import OrderError, parse_order
+from scanedge.edge.domain.returns import RmaError
 from scanedge.edge.freezes.apply import apply_freeze, apply_unfreeze
 from scanedge.edge.store import notes
 from scanedge.edge.store.orders import save_order, stored_version
@@ -50,13 +55,16 @@ class Applied:
     expedites: list[dict[str, Any]] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)
     fuses: list[dict[str, Any]] = field(default_factory=list)  # the hub's fuse_tripped news
+    rmas: list[str] = field(default_factory=list)  # RMAs stored (edge/returns.py)
+    rmas_cancelled: list[str] = field(default_factory=list)  # of those, newly cancelled
     rejected: list[dict[str, Any]] = field(default_factory=list)  # {change_seq, kind, problem...}
     ignored: int = 0
 
     @property
     def count(self) -> int:
         return (len(self.orders) + len(self.freezes) + len(self.unfreezes) + len(self.expedites)
-                + len(self.notes) + len(self.fuses) + len(self.rejected) + self.ignored)
+                + len(self.notes) + len(self.fuses) + len(self.rmas) + len(self.rejected)
+                + self.ignored)
 
 
 def apply_changes(db: sqlite_utils.Database, device_id: str,
@@ -72,6 +80,7 @@ def apply_changes(db: sqlite_utils.Database, device_id: str,
     applied = Applied(cursor=cursor)
     command_log.ensure_tables(db)
     notes.ensure_table(db)
+    returns.ensure_tables(db)
     last = None
     for change in changes:
         seq = int(change["seq"])
@@ -119,6 +128,19 @@ def _apply_one(db: sqlite_utils.Database, device_id: str, change: dict[str, Any]
             return
         save_order(db, order)
         applied.orders.append(order.order_id)
+    elif kind == "rma":  # an RMA to receive, or its cancellation (docs/returns.md)
+        try:
+            took = returns.apply_rma(db, payload)
+        except RmaError as e:
+            log.warning("hub change %s: RMA rejected: %s", change.get("seq"), e)
+            applied.ignored += 1
+            return
+        if took is None:
+            applied.ignored += 1
+            return
+        applied.rmas.append(took[0])
+        if took[1]:
+            applied.rmas_cancelled.append(took[0])
     elif kind == "setting":
         set_state(db, f"setting:{payload.get('key')}", json.dumps(payload.get("value")))
     elif kind == "fuse":

@@ -16,6 +16,7 @@ STATUS: dict[str, int] = {
     # the request itself
     "bad_request": 400, "bad_json": 400, "bad_field": 400, "bad_budget": 400, "bad_order": 400,
     "missing_image": 400, "missing_tracking_number": 400, "order_required": 400,
+    "bad_condition": 400,
     "empty": 400, "not_an_image": 400, "truncated": 400, "bad_shape": 400, "multi_frame": 400,
     "method_not_allowed": 405,
     "too_large": 413, "too_many_pixels": 413,
@@ -24,12 +25,14 @@ STATUS: dict[str, int] = {
     "forbidden": 403, "wrong_station": 403, "cannot_decide": 403,
     # what it names
     "not_found": 404, "unknown_capture": 404, "unknown_order": 404, "no_wave": 404,
+    "rma_unknown": 404, "receipt_unknown": 404,
     # the state it meets
     "frozen": 409, "not_ready": 409, "bad_state": 409, "idempotency_conflict": 409,
     "already_done": 409, "other_order": 409, "tracking_in_use": 409, "site_change": 409,
     "no_conflict": 409, "no_hub": 409, "no_picking": 409, "note_not_pending": 409,
     "bad_layout": 409, "no_layout": 409, "not_claimed": 409, "not_open": 409, "taken": 409,
     "ewaybill_gate": 409, "no_carrier_account": 409,
+    "rma_already_received": 409, "rma_frozen": 409, "receipt_finished": 409,
     # understood, not acceptable
     "cannot_render": 422, "paper_too_narrow": 422, "rule_failed": 422, "unknown_carrier": 422,
     "invalid_tracking_number": 422, "carrier_ambiguous": 422,

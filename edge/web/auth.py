@@ -69,6 +69,14 @@ ENDPOINT_ACTIONS: dict[str, str] = {
     "printing.post_confirm": "confirm_print",
     "printing.get_printer": "read",
     "printing.get_label_preview": "read",
+    "returns.get_lookup": "read",
+    "returns.list_receipts": "read",
+    "returns.get_receipt": "read",
+    "returns.post_receipt": "scan",
+    "returns.post_item": "scan",
+    "returns.post_photo": "scan",
+    "returns.put_line": "scan",
+    "returns.post_finish": "scan",
 }
 STREAM_ACTION = "read"  # GET /api/v1/stream (served on the event loop, edge/web/stream.py)
 

@@ -368,6 +368,95 @@ def _paths() -> dict[str, Any]:
         "/api/v1/label-preview/{order_id}": {"get": op("the order's label as it would print now", responses(
             {"200": {"description": "a PNG", "content": {"image/png": {"schema": STR}}}}, 404, 422),
             params=[ORDER_ID], tags=("printing",))},
+        **_returns_paths(),
+    }
+
+
+# Returns (docs/returns.md, "API"): the contract of the /returns page.
+RMA_LINE = obj({"sku": STR, "name": STR, "qty": INT}, {"bin": OPT_STR})
+RMA = obj({"rma_id": STR, "order_id": STR, "status": {"enum": ["open", "cancelled", "received"]},
+           "reason": STR, "return_tracking": OPT_STR, "deadline": STR, "invoiced": BOOL,
+           "custom_work": BOOL, "lines": {"type": "array", "items": RMA_LINE}})
+VERDICT = obj({"qualifies": BOOL, "decided_at": STR,
+               "reasons": {"type": "array", "items": obj({"code": STR, "message": STR},
+                                                         {"sku": STR, "blocks": BOOL})},
+               "lines": {"type": "array", "items": obj({
+                   "sku": STR, "qty": INT, "condition": OPT_STR, "bin": OPT_STR,
+                   "disposition": {"enum": ["restock", "quarantine", "scrap",
+                                            "return_to_customer"]}}, {"qualifies": BOOL})}},
+              {"refund_qty": INT})
+RECEIPT = obj({
+    "receipt_id": STR, "rma_id": OPT_STR, "unannounced": BOOL,
+    "state": {"enum": ["open", "finished"]}, "station": OPT_STR, "operator": OPT_STR,
+    "started_at": STR,
+    "lines": {"type": "array", "items": obj({"sku": STR, "name": STR, "expected": INT,
+                                             "received": INT, "condition": OPT_STR})},
+    "extras": {"type": "array", "items": obj({"code": STR, "qty": INT, "kind": STR})},
+    "photos": {"type": "array", "items": obj({"sha256": STR, "bytes": INT})},
+    "verdict": nullable(VERDICT)}, {"order_id": OPT_STR, "code": OPT_STR, "finished_at": OPT_STR,
+                                    "label_job": OPT_STR})
+RECEIPT_ID = path_param("receipt_id", "a return receipt id")
+
+
+def _returns_paths() -> dict[str, Any]:
+    receipt = ok_json(RECEIPT)
+    station = {"station": {"type": "string", "maxLength": 64}}
+    return {
+        "/api/v1/returns/lookup": {"get": op(
+            "what a scanned return waybill, RMA id or original order names: the RMA and its "
+            "receipt (open, else the first finished)", responses(
+                ok_json(obj({"rma": RMA, "receipt": nullable(RECEIPT)})), 400, 404),
+            params=[query("code", {"type": "string", "minLength": 1, "maxLength": MAX_CODE},
+                          "what was scanned")], tags=("returns",))},
+        "/api/v1/returns/receipts": {
+            "post": op("start receiving an RMA (an open receipt is resumed: 200), or an "
+                       "unannounced return", responses(
+                           {**ok_json(RECEIPT, 201, "started"), **receipt}, 400, 404, 409, 413,
+                           *WRITE),
+                       body=json_body({"anyOf": [
+                           obj({"rma_id": {"type": "string", "minLength": 1, "maxLength": 64}},
+                               {"code": STR, **station}),
+                           obj({"unannounced": {"const": True},
+                                "code": {"type": "string", "minLength": 1, "maxLength": MAX_CODE}},
+                               station)]}), tags=("returns",)),
+            "get": op("receipts: open, finished, or unannounced (newest first)", responses(
+                ok_json(obj({"receipts": {"type": "array", "items": RECEIPT}})), 400),
+                params=[query("state", {"type": "string", "enum": ["open", "finished",
+                                                                   "unannounced"]},
+                              "which receipts (default open)")], tags=("returns",)),
+        },
+        "/api/v1/returns/receipts/{receipt_id}": {"get": op("one receipt", responses(
+            receipt, 404), params=[RECEIPT_ID], tags=("returns",))},
+        "/api/v1/returns/receipts/{receipt_id}/items": {"post": op(
+            "an item scanned into the return: counted against a line, else flagged not_on_rma",
+            responses(ok_json(obj({"receipt": RECEIPT, "matched": nullable(obj({"sku": STR})),
+                                   "flag": {"enum": [None, "not_on_rma", "over_quantity"]}},
+                                  {"replayed": BOOL})), 400, 404, 409, 413, *WRITE),
+            params=[RECEIPT_ID],
+            body=json_body(obj({"code": {"type": "string", "minLength": 1, "maxLength": MAX_CODE}},
+                               {"scan_id": {"type": "string", "maxLength": MAX_SCAN_ID}})),
+            tags=("returns",))},
+        "/api/v1/returns/receipts/{receipt_id}/photos": {"post": op(
+            "a photo of the goods (the body is the image), kept content-addressed", responses(
+                ok_json(obj({"sha256": STR, "bytes": INT, "receipt": RECEIPT}), 201, "kept"),
+                400, 404, 409, 413, *WRITE),
+            params=[RECEIPT_ID], body={"required": True, "content": {
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}}}},
+            tags=("returns",))},
+        "/api/v1/returns/receipts/{receipt_id}/lines/{sku}": {"put": op(
+            "the condition of a line's goods (or of an extra)", responses(
+                receipt, 400, 404, 409, 413, *WRITE),
+            params=[RECEIPT_ID, path_param("sku", "the line's SKU or the extra's code")],
+            body=json_body(obj({"condition": nullable(
+                {"enum": ["resaleable", "damaged", "used", "missing_parts"]})})),
+            tags=("returns",))},
+        "/api/v1/returns/receipts/{receipt_id}/finish": {"post": op(
+            "judge the return: the verdict, one return_received event, the returns sticker",
+            responses(ok_json(obj({"receipt": RECEIPT, "verdict": VERDICT,
+                                   "label_job": OPT_STR}, {"replayed": BOOL})),
+                      400, 404, 409, 413, *WRITE),
+            params=[RECEIPT_ID], body=json_body(obj({}), required=False), tags=("returns",))},
     }
 
 

@@ -29,6 +29,7 @@ from scanedge.edge.store.orders import load_freeze, load_order, load_pack_state
 from scanedge.edge.store.outbox import append_event
 from scanedge.printers import queue as q
 from scanedge.printers import status as st
+from scanedge.printers.ewaybill_print import EWAYBILL, render_ewaybill_job
 from scanedge.printers.models import ModelError, PrinterModel, get_model
 from scanedge.printers.transports import PrintPayload, Transport, TransportError, make_transport
 
@@ -196,6 +197,45 @@ class PrintService:
         self._notify(job)
         self.wake()
 
+    def submit_payload(self, order_id: str, *, kind: str, payload: dict[str, Any],
+                       idempotency_key: str | None = None, operator: str | None = None,
+                       copies: int = 1) -> q.Job:
+        """Queue a job whose content travels with it (``kind``, ``payload``: a carrier label) for
+        an order on this device. A frozen order is refused and intercepted as ``submit`` does,
+        unless the kind ships nothing; a known idempotency key returns its job. The print gate
+        is the caller's (it decided before the content was made)."""
+        _check_copies(copies)
+        device = self.settings.device_id
+
+        def write(db: sqlite_utils.Database) -> tuple[q.Job | None, str | None, Alarm | None]:
+            order = load_order(db, order_id)
+            if order is None:
+                raise q.QueueError("not_found", f"order {order_id} is not on this device")
+            if idempotency_key is not None:
+                known = db.execute("SELECT 1 FROM print_jobs WHERE idempotency_key = ?",
+                                   [idempotency_key]).fetchone()
+                if known is not None:
+                    return q.enqueue_job(db, device, order_id, order.priority, kind=kind,
+                                         payload=payload, idempotency_key=idempotency_key)[0], None, None
+            reason = None
+            if kind not in q.FREEZE_EXEMPT_KINDS:
+                reason = q.blocked_by_freeze(db, device, order_id, "print_request")
+            if reason:
+                self._alarm(db, "frozen_print", order_id=order_id, freeze_reason=reason)
+                return None, reason, self._intercept(db, order_id, "print_request")
+            return q.enqueue_job(db, device, order_id, order.priority, kind=kind, payload=payload,
+                                 copies=copies, idempotency_key=idempotency_key,
+                                 operator=operator)[0], None, None
+
+        job, frozen, alarm = self.store.write(write)
+        self._announce(alarm)
+        if job is None:
+            self._notify_alarm({"kind": "frozen_print", "order_id": order_id, "reason": frozen})
+            raise q.QueueError("frozen", f"order {order_id} is frozen ({frozen}): not printed")
+        self._notify(job)
+        self.wake()
+        return job
+
     def get(self, job_id: str) -> q.Job | None:
         return q.get_job(self.store.read(), job_id)
 
@@ -221,7 +261,11 @@ class PrintService:
                 raise q.QueueError("not_found", f"print job {job_id} does not exist")
             if original.state in ("queued", "sending"):
                 raise q.QueueError("bad_state", f"print job {job_id} is still {original.state}")
-            if original.kind in q.FREEZE_EXEMPT_KINDS:  # its content travels with the job
+            if original.kind not in q.FREEZE_EXEMPT_KINDS and original.kind != q.LABEL and \
+                    q.blocked_by_freeze(db, device, original.order_id, "reprint"):
+                return None, original.order_id, self._intercept(  # a carrier label ships
+                    db, original.order_id, "reprint", operator=operator, job_id=job_id)
+            if original.kind != q.LABEL:  # its content travels with the job
                 return q.enqueue_job(db, device, original.order_id, original.priority,
                                      kind=original.kind, payload=original.payload,
                                      copies=copies, reprint_of=original, operator=operator,
@@ -286,6 +330,8 @@ class PrintService:
         from scanedge.printers.encode import label_bytes
         from scanedge.printers.layout import load_template, render_label
 
+        if job.kind == EWAYBILL:
+            return render_ewaybill_job(self, job)
         if job.kind != q.LABEL:
             raise q.QueueError("cannot_render", f"print job kind {job.kind!r} is not known here")
         order = load_order(self.store.read(), job.order_id)

@@ -6,6 +6,7 @@ Each page is looked at as a 360x640 phone; screenshots go to artifacts/screensho
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -86,25 +87,35 @@ def rig(tmp_path_factory) -> Iterator[tuple[EdgeServer, PrinterSim]]:
     printer.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[webdriver.Chrome]:
+@contextlib.contextmanager
+def chromium(*extra_args: str) -> Iterator[webdriver.Chrome]:
+    """Headless Chromium as a 360x640 phone, with a profile of its own; `extra_args` for what
+    one test file needs beyond that (the returns page: a fake camera)."""
     profile = tempfile.mkdtemp(prefix="scanedge-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--no-first-run", "--autoplay-policy=no-user-gesture-required",
-                "--window-size=360,640", f"--user-data-dir={profile}"):
+                "--window-size=360,640", f"--user-data-dir={profile}", *extra_args):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    # a phone: 360x640 CSS pixels, touch
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": 360, "height": 640, "deviceScaleFactor": 1, "mobile": True})
-    driver.set_page_load_timeout(20)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    try:
+        # a phone: 360x640 CSS pixels, touch
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 360, "height": 640, "deviceScaleFactor": 1, "mobile": True})
+        driver.set_page_load_timeout(20)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    with chromium() as driver:
+        yield driver
 
 
 def js_until(driver, script: str, timeout: float = 5.0, what: str = "the page"):

@@ -308,6 +308,7 @@
       }
       if (!r.ok) { refused(item, r); return 'done'; }
       clearBench();
+      window.scrollTo(0, 0); // a new parcel: its RMA from the top
       rma = r.body.rma;
       renderRma();
       renderActions();
@@ -550,6 +551,7 @@
         labelJob = r.body.label_job;
         setReceipt(r.body.receipt);
         renderVerdict(r.body.verdict, r.body.label_job);
+        el('ret-result').scrollIntoView({ block: 'start', behavior: 'smooth' });
         var q = r.body.verdict.qualifies;
         say(q ? 'ok' : 'bad', t(q ? 'ret_qualifies' : 'ret_not_qualifies'), q ? 'qualifies' : 'rejected');
         S.play(q ? 'ok' : 'error');

@@ -8,9 +8,14 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("label", parents=[common], help="render an order's label to PNG and ESC/POS bytes")
-    p.add_argument("order", metavar="ORDER.json", help="one order (the order JSON of docs/interfaces.md)")
-    p.add_argument("--paper", choices=("58", "80", "100x150"),
+    p = sub.add_parser("label", parents=[common],
+                       help="render an order's label (or a carrier e-waybill) to PNG and ESC/POS bytes")
+    p.add_argument("order", metavar="ORDER.json", nargs="?",
+                   help="one order (the order JSON of docs/interfaces.md); with --ewaybill, optional: "
+                   "its P0 and gift lines go on the carrier label")
+    p.add_argument("--ewaybill", metavar="EWAYBILL.json",
+                   help="render this carrier e-waybill (docs/carriers.md) in its carrier's layout")
+    p.add_argument("--paper", choices=("58", "80", "100x150", "76x130", "100x180"),
                    help="paper (default: the printer model's, see printer_model / paper settings)")
     p.add_argument("--template", metavar="NAME", help="template name or .toml path (default standard_PAPER)")
     p.add_argument("--model", metavar="MODEL", help="printer model row (default: printer_model setting)")
@@ -42,14 +47,11 @@ def _cmd_label(args: argparse.Namespace) -> int:
     if not args.png and not args.escpos:
         raise CliError("nothing to write: give --png OUT.png and/or --escpos OUT.bin")
     settings = settings_from(args)
-    try:
-        doc = json.loads(Path(args.order).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise CliError(f"{args.order}: {e.strerror or e}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CliError(f"{args.order}: not valid JSON: {e}") from None
-    except RecursionError:
-        raise CliError(f"{args.order}: not valid JSON: nested too deeply") from None
+    if args.ewaybill:
+        return _cmd_ewaybill_label(args, settings)
+    if not args.order:
+        raise CliError("give ORDER.json (or --ewaybill EWAYBILL.json)")
+    doc = _read_json(args.order)
     if isinstance(doc, list):
         if len(doc) != 1:
             raise CliError(f"{args.order}: holds {len(doc)} orders; give a file with one")
@@ -83,6 +85,73 @@ def _cmd_label(args: argparse.Namespace) -> int:
         "barcode": {"text": info.barcode_text, "module_dots": info.barcode_module,
                     "rotated": info.barcode_rotated},
         "png": args.png, "escpos": args.escpos,
+    }, ensure_ascii=False))
+    return 0
+
+
+def _read_json(path: str) -> object:
+    from scanedge.edge.cli import CliError
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise CliError(f"{path}: {e.strerror or e}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CliError(f"{path}: not valid JSON: {e}") from None
+    except RecursionError:
+        raise CliError(f"{path}: not valid JSON: nested too deeply") from None
+
+
+def _cmd_ewaybill_label(args: argparse.Namespace, settings) -> int:
+    from datetime import datetime
+
+    from scanedge.edge.cli import CliError
+    from scanedge.edge.domain.ewaybill import EWaybill
+    from scanedge.edge.domain.orders import OrderError, parse_order
+    from scanedge.edge.domain.refusal import Refusal
+    from scanedge.printers.encode import label_bytes
+    from scanedge.printers.ewaybill_label import (
+        describe,
+        ewaybill_size,
+        ewaybill_template,
+        render_ewaybill,
+    )
+    from scanedge.printers.fonts import FontError
+    from scanedge.printers.layout import LabelError
+    from scanedge.printers.models import ModelError, get_model
+
+    try:
+        ewb = EWaybill.from_json(_read_json(args.ewaybill))
+        order = None
+        if args.order:
+            doc = _read_json(args.order)
+            order = parse_order(doc[0] if isinstance(doc, list) and len(doc) == 1 else doc)
+        model = get_model(args.model or settings.printer_model)
+        size = ewaybill_size(args.paper or settings.paper or model.paper)
+        template = ewaybill_template(ewb.carrier, size)
+        if template.width > model.dots and not args.model:
+            model = get_model("generic-100x150")  # the configured model is narrower: a 4-inch one
+        if template.width > model.dots:
+            raise CliError(f"the {template.name} layout is {template.width} dots wide; "
+                           f"printer model {model.name} prints {model.dots}")
+        image, info = render_ewaybill(ewb, template, order=order, station=settings.station,
+                                      printed_at=datetime.now(), font_path=settings.label_font)
+        data = label_bytes([image], model, beep=False)
+    except Refusal as e:
+        raise CliError(e.message) from None
+    except (OrderError, LabelError, ModelError, FontError, ValueError) as e:
+        raise CliError(str(e)) from None
+    try:
+        if args.png:
+            image.save(args.png)
+        if args.escpos:
+            Path(args.escpos).write_bytes(data)
+    except OSError as e:
+        raise CliError(f"cannot write output: {e}") from None
+    print(json.dumps({
+        "order_id": ewb.order_id, "carrier": ewb.carrier, "number": ewb.number,
+        **describe(info, template), "model": model.name, "width": image.width,
+        "height": image.height, "bytes": len(data), "png": args.png, "escpos": args.escpos,
     }, ensure_ascii=False))
     return 0
 

@@ -33,7 +33,7 @@ from scanedge.printers.selfcheck import (
     labels_from_bytes,
     ocr,
 )
-from tests.support import DATA
+from tests.support import DATA, run_cli
 
 WHEN = datetime(2025, 3, 1, 9, 30)
 P0_GIFT = parse_order(json.loads((DATA / "printers" / "order_p0_gift.json").read_text(encoding="utf-8")))
@@ -165,3 +165,42 @@ def test_zbar_reads_a_plain_code128_the_same_as_zxing() -> None:
     _, _, image = printed(ewaybill("JT"), "100x150")
     gray = np.asarray(image.convert("L"))
     assert {(s.format, s.text) for s in decode_symbols_zbar(gray)} >= {("Code128", "JT0012345678901")}
+
+
+def test_cli_renders_an_ewaybill_json_in_its_carriers_layout(tmp_path) -> None:
+    png, binfile = tmp_path / "e.png", tmp_path / "e.bin"
+    proc = run_cli("label", str(DATA / "printers" / "order_p0_gift.json"),
+                   "--ewaybill", str(DATA / "printers" / "ewaybill_zto.json"), "--paper", "80",
+                   "--png", str(png), "--escpos", str(binfile), data_dir=tmp_path / "var")
+    out = json.loads(proc.stdout)
+    assert out["template"] == "ewaybill_zto_76x130" and out["size"] == "76x130"
+    assert out["model"] == "generic-80" and out["omitted"] == [] and out["height"] == 1040
+    (label,) = labels_from_bytes(binfile.read_bytes(), 576)
+    ewb = ewaybill("ZTO")
+    assert ewaybill_problems(label.image, ewb.number, ewb.qr) == []
+    assert inverted_badges(label.image)  # the order given: its P0 is marked
+    big = run_cli("label", "--ewaybill", str(DATA / "printers" / "ewaybill_sf.json"),
+                  "--paper", "100x180", "--escpos", str(binfile), data_dir=tmp_path / "var")
+    assert json.loads(big.stdout)["model"] == "generic-100x150"
+    (label,) = labels_from_bytes(binfile.read_bytes(), 832)
+    assert set(label.texts("Code128")) == {"SF1385628716739"}
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--paper", "58"], "too narrow"),
+    (["--paper", "80", "--model", "generic-58"], "prints 384"),
+])
+def test_cli_refuses_a_printer_too_narrow_in_one_line(tmp_path, args, words) -> None:
+    bad = run_cli("label", "--ewaybill", str(DATA / "printers" / "ewaybill_sf.json"), *args,
+                  "--png", str(tmp_path / "x.png"), data_dir=tmp_path / "var", check=False)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and words in bad.stderr
+
+
+def test_cli_refuses_a_bad_ewaybill_file_in_one_line(tmp_path) -> None:
+    broken = tmp_path / "bad.json"
+    for text, words in [('{"carrier": "SF"}', "number"), ("{not json", "not valid JSON"),
+                        ('{"carrier": "YTO", "number": "YT1", "order_id": "SO-1"}', "YTO")]:
+        broken.write_text(text, encoding="utf-8")
+        bad = run_cli("label", "--ewaybill", str(broken), "--png", str(tmp_path / "x.png"),
+                      data_dir=tmp_path / "var", check=False)
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and words in bad.stderr, bad.stderr

@@ -26,6 +26,8 @@
     el('override-btn').hidden = !order || g.allowed || frozen() || !who ||
       ['supervisor', 'admin'].indexOf(who.role) < 0;
     el('reprint-btn').disabled = !order || frozen() || !last || last.state === 'queued' || last.state === 'sending';
+    // the carrier's waybill: the same gate as our label (the edge checks it again)
+    el('ewaybill-btn').disabled = !order || frozen() || !g.allowed || S.alarm.isUp() || fetchingWaybill;
   }
 
   function renderJobs() {
@@ -40,7 +42,8 @@
       li.dataset.state = j.state;
       var word = t('job_' + j.state);
       li.appendChild(S.make('span', 'job-state job-' + j.state, word.indexOf('job_') === 0 ? j.state : word));
-      var text = ' ' + j.order_id + (j.reprint_no ? ' · ' + t('reprint') + ' #' + j.reprint_no : '') +
+      var text = ' ' + (j.kind === 'ewaybill' ? t('ewaybill_job') + ' ' : '') + j.order_id +
+                 (j.reprint_no ? ' · ' + t('reprint') + ' #' + j.reprint_no : '') +
                  ' · ' + S.clock(j.printed_at || j.updated_at || j.created_at);
       if (j.reason) text += ' · ' + j.reason;
       if (j.last_error && j.state !== 'printed') text += ' · ' + j.last_error;
@@ -83,7 +86,7 @@
     var changed = !order || !o || order.order_id !== o.order_id;
     order = o;
     if (o && o.jobs) o.jobs.forEach(function (j) { jobs[j.job_id] = j; });
-    if (changed) el('print-status').textContent = '';
+    if (changed) { el('print-status').textContent = ''; el('ewaybill-status').textContent = ''; }
     renderJobs();
     preview();
   });
@@ -168,6 +171,61 @@
     S.api('POST', '/api/v1/print-jobs/' + jobId + '/confirm', { outcome: outcome })
       .then(function (r) { if (r.ok) addJob(r.body); });
   }
+
+  // --- the carrier's e-waybill (打印面单) ---------------------------------------------------------
+  /* One tap: the edge asks the hub for the carrier's number (or takes one from its offline pool),
+   * queues the carrier's layout on this printer and makes the number the order's tracking number.
+   * The edge keeps one waybill per order, so a retry after a network error gets the same number
+   * and the same print job, never a second label. */
+  var LAYOUT_CARRIERS = ['SF', 'ZTO', 'JT'];
+  var fetchingWaybill = false;
+  function ewaybillError(r) {
+    var b = r.body || {};
+    if (b.error === 'ewaybill_gate') {
+      return (b.problems || []).map(function (p) { return S.msg(p); }).join(' · ') || b.message;
+    }
+    if (b.error === 'hub_unreachable') return t('ewaybill_waiting_hub');
+    if (b.error === 'carrier_refused') return t('ewaybill_carrier_refused', { message: b.message || r.status });
+    if (b.error === 'paper_too_narrow') return t('ewaybill_paper_too_narrow');
+    return t('ewaybill_failed', { message: b.message || r.status });
+  }
+  el('ewaybill-btn').addEventListener('click', function () {
+    if (!order || fetchingWaybill || S.alarm.isUp()) return;
+    fetchingWaybill = true;
+    renderButtons();
+    var id = order.order_id, status = el('ewaybill-status');
+    // the order's own carrier when we have its layout; else the hub's choice for the site
+    var body = LAYOUT_CARRIERS.indexOf(order.carrier) >= 0 ? { carrier: order.carrier } : {};
+    status.textContent = t('ewaybill_asking');
+    status.dataset.state = 'asking';
+    send(0);
+    function done(state, text) {
+      fetchingWaybill = false;
+      status.textContent = text;
+      status.dataset.state = state;
+      renderButtons();
+    }
+    function send(attempt) {
+      S.api('POST', '/api/v1/orders/' + encodeURIComponent(id) + '/ewaybill', body).then(function (r) {
+        if (!r.ok) {
+          done(r.body && r.body.error || 'failed', ewaybillError(r));
+          S.play('error');
+          return;
+        }
+        var w = r.body.ewaybill || {}, words = { carrier: w.carrier, number: w.number };
+        status.dataset.number = w.number || '';
+        if (r.body.job) {
+          done('printing', t(r.body.source === 'pool' ? 'ewaybill_sent_pool' : 'ewaybill_sent', words));
+          S.api('GET', '/api/v1/print-jobs/' + r.body.job).then(function (g) { if (g.ok) addJob(g.body); });
+        } else {
+          done('not_printed', t('ewaybill_not_printed', words));
+        }
+      }, function () {
+        if (attempt < 5) { setTimeout(function () { send(attempt + 1); }, 500 * (attempt + 1)); return; }
+        done('failed', t('ewaybill_failed', { message: t('conn_edge_down') }));
+      });
+    }
+  });
 
   // --- printer status -------------------------------------------------------------------------
   function renderPrinter(p) {

@@ -337,6 +337,80 @@ def devices():
     return jsonify({"devices": hub().storage.devices(_scope())})
 
 
+# -- returns (docs/returns.md, "Hub"): sync/hub/rmas.py ---------------------------------------
+@bp.put("/rmas/<rma_id>")
+@admin_only
+def put_rma(rma_id: str):
+    """An RMA from the order system, synced to the devices of the order's site like orders."""
+    from scanedge.edge.domain.returns import RmaError
+    from scanedge.sync.hub import rmas
+
+    body = json_body()
+    if body.setdefault("rma_id", rma_id) != rma_id:
+        raise Refusal("bad_request", f"rma_id in the body ({body['rma_id']!r}) differs from "
+                      f"the path ({rma_id!r})")
+    for key in ("version", "status"):  # the hub's to keep: versions, and cancel through /cancel
+        if key in body and not (key == "status" and body[key] == "open"):
+            raise Refusal("bad_request", f"{key}: set by the hub (cancel: POST .../cancel)")
+    if not isinstance(body.get("order_id"), str):
+        raise Refusal("bad_request", "order_id: required, the original order")
+    site = rmas.site_of(hub().storage, rma_id) or _order_site(body["order_id"], body.get("site"))
+    if not _scope().allows(site):
+        raise Refusal("not_found", f"RMA {rma_id}: not at a site of this token")
+    try:
+        rma, changed = rmas.upsert(hub().storage, {**body, "site": site})
+    except RmaError as e:
+        raise Refusal("bad_request", f"RMA: {e}") from None
+    except rmas.RmaSiteChange as e:
+        raise Refusal("site_change", str(e)) from None
+    return jsonify({"rma_id": rma.rma_id, "version": rma.version, "changed": changed,
+                    "site": rma.site, "status": rma.status})
+
+
+@bp.get("/rmas/<rma_id>")
+@admin_only
+def get_rma(rma_id: str):
+    """The RMA and its outcome: the first receipt's verdict releases the refund."""
+    from scanedge.sync.hub import rmas
+
+    found = rmas.get(hub().storage, rma_id, _scope())
+    if found is None:
+        raise Refusal("not_found", f"no RMA {rma_id} at a site of this token")
+    return jsonify(found)
+
+
+@bp.post("/rmas/<rma_id>/cancel")
+@admin_only
+def cancel_rma(rma_id: str):
+    """Cancel an RMA upstream: on the devices its return is refused and alarmed like a freeze."""
+    from scanedge.sync.hub import rmas
+
+    _optional_body()
+    rma = rmas.cancel(hub().storage, rma_id, _scope())
+    if rma is None:
+        raise Refusal("not_found", f"no RMA {rma_id} at a site of this token")
+    return jsonify({"rma_id": rma.rma_id, "version": rma.version, "status": rma.status})
+
+
+@bp.get("/reports/returns")
+@admin_only
+def returns_report():
+    """Returns received, qualified, rejected by reason; minutes from scan to verdict, by reason
+    code and station (``?format=markdown`` for tables)."""
+    from scanedge.edge.domain.interception_report import parse_since
+    from scanedge.edge.domain.returns_report import format_table
+    from scanedge.sync.hub import rmas
+
+    try:
+        since = parse_since(request.args.get("since") or "")
+    except ValueError as e:
+        raise Refusal("bad_request", str(e)) from None
+    report = rmas.report(hub().storage, since, _scope())
+    if request.args.get("format") == "markdown":
+        return Response(format_table(report) + "\n", mimetype="text/markdown")
+    return jsonify(report.as_json())
+
+
 # -- devices --------------------------------------------------------------------------------
 @bp.post("/sync/push")
 @device_only("push")

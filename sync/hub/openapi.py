@@ -224,6 +224,53 @@ def _paths() -> dict[str, Any]:
             params=[query("cursor", {"type": "integer", "minimum": 0}, "resume after"),
                     {"name": "Last-Event-ID", "in": "header", "required": False, "schema": STR,
                      "description": "as EventSource sends it"}], tag="devices")},
+        **_returns_paths(),
+    }
+
+
+# Returns (docs/returns.md, "Hub"): sync/hub/rmas.py
+RMA_ID = path_param("rma_id", "the RMA's id (1-64 letters, digits, '-', '_', '.', '/')")
+RMA_DOC = obj({"order_id": STR, "reason": {"type": "string", "minLength": 1, "maxLength": 32},
+               "deadline": STR, "lines": {"type": "array", "minItems": 1, "items": obj(
+                   {"sku": STR, "qty": {"type": "integer", "minimum": 1}},
+                   {"name": STR, "bin": STR})}},
+              {"rma_id": STR, "return_tracking": STR, "invoiced": BOOL, "custom_work": BOOL,
+               "site": SITE, "status": {"const": "open"}})
+RMA_STORED = obj({"rma_id": STR, "version": INT, "status": STR}, {"changed": BOOL, "site": STR})
+RETURNS_ROW = {"type": "array", "items": obj({"received": INT, "qualified": INT, "rejected": INT,
+                                              "median_minutes_to_verdict": nullable(NUM)})}
+
+
+def _returns_paths() -> dict[str, Any]:
+    return {
+        "/api/v1/rmas/{rma_id}": {
+            "put": op("an RMA (return authorised upstream), synced to the devices of the order's "
+                      "site; a change bumps its version", responses(
+                          ok_json(RMA_STORED), *ADMIN, 404, 409, 413),
+                      params=[RMA_ID], body=json_body(RMA_DOC), tag="returns"),
+            "get": op("the RMA and its outcome (the first receipt's verdict: release the refund "
+                      "when outcome.qualifies), with every receipt the devices reported",
+                      responses(ok_json(obj({"rma": ANY_OBJ, "outcome": nullable(obj({
+                          "qualifies": BOOL, "verdict": ANY_OBJ, "receipt_id": STR,
+                          "device_id": STR})), "receipts": {"type": "array"}})), *ADMIN, 404),
+                      params=[RMA_ID], tag="returns")},
+        "/api/v1/rmas/{rma_id}/cancel": {"post": op(
+            "cancel the RMA upstream: devices refuse its return and raise an alarm",
+            responses(ok_json(RMA_STORED), *ADMIN, 404, 413), params=[RMA_ID],
+            body=json_body(ANY_OBJ, required=False), tag="returns")},
+        "/api/v1/reports/returns": {"get": op(
+            "returns received, qualified, rejected by reason; median minutes from scan to "
+            "verdict, by reason code and station", responses({"200": {
+                "description": "the report", "content": {
+                    "application/json": {"schema": obj({
+                        "since": STR, "received": INT, "qualified": INT, "rejected": INT,
+                        "median_minutes_to_verdict": nullable(NUM),
+                        "rejected_by_reason": ANY_OBJ, "by_reason_code": RETURNS_ROW,
+                        "by_station": RETURNS_ROW})},
+                    "text/markdown": {"schema": STR}}}}, *ADMIN),
+            params=[query("since", STR, "YYYY-MM-DD or an ISO time"),
+                    query("format", {"type": "string", "enum": ["json", "markdown"]},
+                          "markdown: tables")], tag="reports")},
     }
 
 

@@ -201,6 +201,13 @@ MIGRATIONS: dict[int, tuple[str | Callable[[Tx, str], None], ...]] = {
         "ALTER TABLE order_conflicts ADD COLUMN decided_device TEXT",
     ),
     5: (countdowns.schema,),  # issue 14: countdowns, fuses, the hub's webhook notifications
+    6: (  # issue 17: RMAs (sync/hub/rmas.py); their outcome is the devices' return_received
+        """CREATE TABLE IF NOT EXISTS rmas (
+            rma_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, site TEXT NOT NULL,
+            version INTEGER NOT NULL, status TEXT NOT NULL, doc TEXT NOT NULL,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS rmas_order ON rmas (order_id)",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

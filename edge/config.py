@@ -222,6 +222,10 @@ KEYS += (  # returns (docs/returns.md)
     Key("returns_photos_max_mb", float, 2000.0, _positive,
         "disk space for photos of returned goods; the oldest go first"),
 )
+KEYS += (  # carrier e-waybills (docs/carriers.md)
+    Key("hub_carrier_accounts", str, "", help="hub: TOML file of each site's carrier accounts "
+        "(secrets: keep it 0600); empty = no e-waybills"),
+)
 KEY_NAMES = frozenset(k.name for k in KEYS)
 
 
@@ -286,6 +290,7 @@ class Settings:
     hub_trust_first_key: bool
     returns_photo_retention_days: float
     returns_photos_max_mb: float
+    hub_carrier_accounts: str
     source: str = field(default="defaults", compare=False)
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from scanedge.edge.domain.packing import FREEZE_REASONS
 from scanedge.edge.domain.refusal import Refusal
 from scanedge.edge.web.errors import register_error_handlers
 from scanedge.edge.web.limits import HubJSONProvider, install_json, json_body
+from scanedge.sync.carriers.accounts import CarrierAccounts, load_accounts
+from scanedge.sync.hub import ewaybills
 from scanedge.sync.hub import freezes as hub_freezes
 from scanedge.sync.hub import openapi as hub_openapi
 from scanedge.sync.hub.limits import Rate, RateLimiter, retry_after_header
@@ -48,6 +51,7 @@ class HubOptions:
     admin_threads: int = 8
     device_threads: int = 16
     notify_url: str = ""  # fuse trips are POSTed here (sync/hub/webhooks.py)
+    carriers: CarrierAccounts = field(default_factory=CarrierAccounts)  # per site (carriers.md)
 
     @classmethod
     def from_settings(cls, settings: Any, **over: Any) -> HubOptions:
@@ -59,7 +63,8 @@ class HubOptions:
                    "ack": Rate(settings.hub_push_rate, settings.hub_push_burst),
                    "stream": Rate(settings.hub_stream_rate, settings.hub_stream_burst)},
             admin_threads=settings.hub_admin_threads, device_threads=settings.hub_threads,
-            reread_s=settings.hub_reread_s, notify_url=settings.notify_url, **over)
+            reread_s=settings.hub_reread_s, notify_url=settings.notify_url,
+            carriers=load_accounts(settings.hub_carrier_accounts), **over)
 
 
 class Hub:
@@ -201,7 +206,39 @@ def freeze(order_id: str):
     reason = body.get("reason")
     if reason not in FREEZE_REASONS:
         raise Refusal("bad_request", f"reason: expected one of {', '.join(FREEZE_REASONS)}")
-    return _command("freeze", order_id, {"reason": reason}, body)
+    answer = _command("freeze", order_id, {"reason": reason}, body)
+    _cancel_waybill(order_id)
+    return answer
+
+
+def _cancel_waybill(order_id: str) -> None:
+    """A frozen or cancelled order's waybill is cancelled at the carrier: recorded now, asked
+    of the carrier in the background (the order system's call does not wait on a carrier; one
+    that does not answer is retried by the hub's sweep, sync/hub/ewaybills.py)."""
+    storage, accounts = hub().storage, hub().options.carriers
+    row = ewaybills.mark_cancelling(storage, order_id)
+    if row is not None:
+        threading.Thread(target=ewaybills.cancel_row, args=(storage, accounts, row),
+                         name=f"cancel-waybill-{order_id}", daemon=True).start()
+
+
+@bp.get("/orders/<order_id>")
+@admin_only
+def get_order(order_id: str):
+    """The order as the hub keeps it: its document (a live waybill's number as its tracking
+    number), and its e-waybills, newest first."""
+    _order_site(order_id)
+    doc = hub().storage.order_doc(order_id)
+    if doc is None:
+        raise Refusal("not_found", f"order {order_id}: the hub has no such order")
+    attempts = ewaybills.for_order(hub().storage, order_id)
+    live = next((a["ewaybill"] for a in attempts if a["state"] == "live"), None)
+    return jsonify({"order": doc, "tracking_number": doc.get("tracking_number"),
+                    "carrier": doc.get("carrier"), "ewaybill": live,
+                    "ewaybills": [{k: a[k] for k in ("attempt", "carrier", "carrier_order_id",
+                                                     "state", "number", "error", "device_id",
+                                                     "created_at", "updated_at")}
+                                  for a in attempts]})
 
 
 @bp.post("/orders/<order_id>/unfreeze")
@@ -474,6 +511,22 @@ def device_decide(order_id: str):
         # the same answer whether or not the order exists at another site
         raise Refusal("not_found", f"order {order_id}: not at this device's site")
     return _decide(order_id, decision, operator, device.device_id)
+
+
+@bp.post("/sync/ewaybill/<order_id>")
+@device_only()
+def device_ewaybill(order_id: str):
+    """A device asks for the order's e-waybill: ``{carrier?}``. The live one if the order has
+    one (``replayed``), else the carrier is asked (sync/hub/ewaybills.py)."""
+    body = _optional_body()
+    carrier = body.get("carrier")
+    if carrier is not None and (not isinstance(carrier, str) or not 1 <= len(carrier) <= 16):
+        raise Refusal("bad_request", "carrier: a carrier code such as SF, ZTO, JT")
+    if not ORDER_ID_RE.fullmatch(order_id):
+        raise Refusal("bad_request", "order id: 1-64 letters, digits, '-', '_', '.', '/'")
+    ewb, replayed = ewaybills.request(hub().storage, hub().options.carriers, order_id,
+                                      g.device.site, carrier, g.device.device_id)
+    return jsonify({"ewaybill": ewb.to_json(), "replayed": replayed})
 
 
 @bp.get("/sync/pull")

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
 from scanedge.edge.web.limits import refuse_request, request_head_problem
+from scanedge.sync.hub import ewaybills
 from scanedge.sync.hub.app import Hub, HubOptions, create_hub_app
 from scanedge.sync.hub.limits import retry_after_header
 from scanedge.sync.hub.storage import Change, HubStorage
@@ -170,6 +171,8 @@ class HubAsgi:
                             trip["countdown_s"], ", ".join(trip["not_in_time"]) or "?")
             if trips:
                 self.webhooks.wake()
+            # e-waybill cancels a carrier did not answer (sync/hub/ewaybills.py)
+            ewaybills.retry_cancels_in_background(self.storage, self.options.carriers)
 
     # -- GET /api/v1/sync/stream ------------------------------------------------------------------
     async def stream(self, request: Request) -> Any:

@@ -44,6 +44,9 @@ ERROR_TEXT = {
     414: "the path and query are longer than 8 KiB",
     429: "this device is over its rate for this call (Retry-After)",
     431: "a header over 8 KiB, headers over 32 KiB in all, or more than 100",
+    502: "the carrier refused the e-waybill (carrier_refused: its code and message)",
+    503: "the carrier did not answer usably (carrier_unavailable): retry, it cannot make a "
+         "second waybill",
 }
 ADMIN = (400, 401, 403, 414, 431)
 DEVICE = (400, 401, 403, 414, 429, 431)
@@ -105,6 +108,10 @@ COUNTDOWNS = obj({"countdowns": {"type": "array", "items": obj({
     "missing": {"type": "array", "items": STR}, "missing_count": INT,
     "late": {"type": "array", "items": ANY_OBJ}, "not_in_time": {"type": "array", "items": STR}},
     {"reason": OPT_STR, "category": OPT_STR, "settled_at": OPT_STR})}, "now": STR})
+PARTY = obj({}, {"name": STR, "phone": STR, "address": STR})
+EWAYBILL = obj({"carrier": STR, "number": STR, "order_id": STR, "sort_code": STR,
+                "package_center": STR, "recipient": PARTY, "sender": PARTY, "qr": OPT_STR,
+                "service": STR, "created_at": STR})
 COUNTDOWN_STATE = query("state", {"type": "string", "enum": list(STATES)}, "only these")
 
 
@@ -122,7 +129,15 @@ def _paths() -> dict[str, Any]:
         "/api/v1/healthz": {"get": health},
         "/api/v1/openapi.json": {"get": op("this document", responses(ok_json(ANY_OBJ), 414, 431),
                                            tag="health", public=True)},
-        "/api/v1/orders/{order_id}": {"put": op(
+        "/api/v1/orders/{order_id}": {"get": op(
+            "the order as the hub keeps it (a live e-waybill's number is its tracking number) "
+            "and its e-waybills, newest first", responses(ok_json(obj({
+                "order": ANY_OBJ, "tracking_number": OPT_STR, "carrier": OPT_STR,
+                "ewaybill": nullable(EWAYBILL), "ewaybills": {"type": "array", "items": obj({
+                    "attempt": INT, "carrier": STR, "carrier_order_id": STR, "state": STR,
+                    "number": OPT_STR, "error": OPT_STR, "device_id": OPT_STR,
+                    "created_at": STR, "updated_at": STR})}})), *ADMIN, 404),
+            params=[ORDER_ID], tag="orders"), "put": op(
             "create or replace an order; a change bumps its version", responses(ok_json(obj({
                 "order_id": STR, "version": INT, "changed": BOOL, "site": STR})),
                 *ADMIN, 409, 413), params=[ORDER_ID], body=json_body(ref("Order")), tag="orders")},
@@ -210,6 +225,12 @@ def _paths() -> dict[str, Any]:
                 "command": ref("Command")})), *DEVICE, 404, 409, 413), params=[ORDER_ID],
             body=json_body(obj({"decision": {"type": "string", "enum": ["cancel", "ship"]},
                                 "operator": {"type": "string", "minLength": 1, "maxLength": 64}})),
+            tag="devices")},
+        "/api/v1/sync/ewaybill/{order_id}": {"post": op(
+            "the order's e-waybill from its site's carrier account (the live one again if it has "
+            "one: replayed); docs/carriers.md", responses(ok_json(obj({
+                "ewaybill": EWAYBILL, "replayed": BOOL})), *DEVICE, 404, 409, 413, 502, 503),
+            params=[ORDER_ID], body=json_body(obj({}, {"carrier": STR}), required=False),
             tag="devices")},
         "/api/v1/sync/pull": {"get": op(
             "the device's site's changes after cursor", responses(ok_json(obj({

@@ -35,7 +35,7 @@ from typing import Any
 from scanedge.edge.domain.countdown import CountdownPolicy, has_countdown, parse_by_category
 from scanedge.edge.domain.interception_report import iso
 from scanedge.edge.domain.orders import DEFAULT_SITE, Order, parse_order
-from scanedge.sync.hub import countdowns, freezes
+from scanedge.sync.hub import countdowns, ewaybills, freezes
 from scanedge.sync.hub.notify import ChangeNotifier
 from scanedge.sync.hub.rows import rows_as_dicts
 from scanedge.sync.protocol import ACCEPTED, DUPLICATE, change_mark, event_problem, rejected
@@ -208,6 +208,7 @@ MIGRATIONS: dict[int, tuple[str | Callable[[Tx, str], None], ...]] = {
             created_at TEXT NOT NULL, updated_at TEXT NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS rmas_order ON rmas (order_id)",
     ),
+    7: (ewaybills.schema,),  # issue 19: carrier e-waybills
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -222,15 +223,26 @@ def migrate(tx: Tx, auto_pk: str, big: str, dialect: str = "sqlite") -> int:
     start = int(row[0]) if row else 1
     new = row is None and not any(tx.one(f"SELECT 1 FROM {table} LIMIT 1")
                                   for table in ("hub_meta", "devices", "changes", "events"))
-    for version in sorted(v for v in MIGRATIONS if v > start):
+    # Which migrations ran, by number, not only the highest: numbers are handed out to features
+    # in flight, so 7 can land before 6 and a database at 7 must still run 6 when it comes.
+    # A database from before this list ran every migration up to its schema_version.
+    listed = tx.one("SELECT value FROM hub_meta WHERE key = 'migrations'")
+    applied = set(json.loads(listed[0])) if listed else set(range(2, start + 1))
+    pending = sorted(v for v in MIGRATIONS if v not in applied)
+    for version in pending:
         for stmt in MIGRATIONS[version]:
             if callable(stmt):
                 stmt(tx, dialect)
             else:
                 tx.execute(stmt)
+    if pending or listed is None:
+        tx.execute("INSERT INTO hub_meta (key, value) VALUES ('migrations', ?)"
+                   " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                   [json.dumps(sorted(applied | set(pending)))])
     if start < SCHEMA_VERSION or row is None:
         tx.execute("INSERT INTO hub_meta (key, value) VALUES ('schema_version', ?)"
-                   " ON CONFLICT (key) DO UPDATE SET value = excluded.value", [str(SCHEMA_VERSION)])
+                   " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                   [str(max(start, SCHEMA_VERSION))])
     tx.execute("INSERT INTO hub_meta (key, value) VALUES ('database_id', ?)"
                " ON CONFLICT (key) DO NOTHING", [secrets.token_hex(16)])
     return 0 if new else start
@@ -415,6 +427,7 @@ class HubStorage:
         order = parse_order(doc)
         with self.transaction() as tx:
             self.lock(tx, CHANGES_LOCK)
+            order = ewaybills.overlay(tx, order)  # a live waybill's number stays the order's
             row = tx.one("SELECT doc, site FROM orders WHERE order_id = ?", [order.order_id])
             if row is not None:
                 if row[1] != order.site:
@@ -437,6 +450,18 @@ class HubStorage:
             self.append_change(tx, "order", order.order_id, stored.to_json(), order.site)
         self._changed()
         return stored, True
+
+    def upsert_order_doc(self, order_id: str) -> None:
+        """Store the order again as the hub keeps it (a new live waybill's number on it)."""
+        with self.transaction() as tx:
+            row = tx.one("SELECT doc FROM orders WHERE order_id = ?", [order_id])
+        if row is not None:
+            self.upsert_order(json.loads(row[0]))
+
+    def order_doc(self, order_id: str) -> dict[str, Any] | None:
+        with self.transaction() as tx:
+            row = tx.one("SELECT doc FROM orders WHERE order_id = ?", [order_id])
+        return json.loads(row[0]) if row else None
 
     def order_version(self, order_id: str) -> int | None:
         with self.transaction() as tx:

@@ -128,6 +128,75 @@
     return keepFocus;
   }
 
+  /* Scans on their way to the edge. Each gets a scan_id here and waits in a queue kept in
+   * localStorage under `key`, so:
+   *  - a network error retries with the same scan_id (the edge answers a retry from what it
+   *    stored: counted once, never twice), and a reload resumes the queue (nothing lost);
+   *  - scans go one at a time, in the order they were made (counts depend on it);
+   *  - while an alarm or a note of this station is up they are held (not sent) and go out after
+   *    a person tapped it away, so a scan made meanwhile is judged with the person aware of it;
+   *  - nothing goes before the stream's first "state" said which alarms are up (a scan held under
+   *    an alarm must not go out on a reload before the alarm is known again).
+   * send(item) answers a promise of 'done' (the edge answered: next), 'hold' (keep it queued
+   * until the alarms are cleared) or {retry: text} (not recorded: the same scan again, with
+   * backoff); a rejected promise (the edge out of reach) retries too. opts.canSend: a page's own
+   * condition besides those; opts.after: called after each attempt. */
+  function scanQueue(key, send, opts) {
+    opts = opts || {};
+    var items = store(key) || [];
+    var sending = false, retryTimer = null, backoff = 0, lastError = null, ready = false;
+    function save() { store(key, items); }
+    function status() {
+      var box = el('scan-status'), waiting = items.length - (sending ? 1 : 0), parts = [];
+      if (lastError) parts.push(lastError);
+      if (waiting > 0) parts.push(t('scan_queued', { n: waiting }));
+      box.textContent = parts.join(' · ');
+      box.classList.toggle('warn', !!lastError || (waiting > 0 && (alarm.isUp() || note.isUp())));
+      alarm.setHeld(alarm.isUp() ? items.length : 0);
+    }
+    function retry(text) {
+      lastError = text;
+      backoff = Math.min(5000, backoff ? backoff * 2 : 300);
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(function () { retryTimer = null; pump(); }, backoff);
+    }
+    function pump() {
+      status();
+      if (!ready || sending || retryTimer || !items.length || alarm.isUp() || note.isUp() ||
+          (opts.canSend && !opts.canSend())) return;
+      sending = true;
+      Promise.resolve(items[0]).then(send).then(function (outcome) {
+        if (outcome && outcome.retry !== undefined) { retry(outcome.retry); return; }
+        if (outcome === 'hold') return;
+        items.shift(); save();
+        backoff = 0; lastError = null;
+        edge.requestOk();
+      }, function () { retry(t('scan_retrying')); }).then(function () {
+        sending = false;
+        status();
+        if (opts.after) opts.after();
+        if (!retryTimer) pump();
+      });
+    }
+    on('alarms_cleared', pump);
+    on('notes_cleared', pump);
+    on('state', function () {
+      ready = true;
+      if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; }
+      pump();
+    });
+    return {
+      push: function (code) {
+        items.push({ scan_id: newId(CONFIG.device_id), code: code, at: Date.now() });
+        save();
+        record('scan_typed', code);
+        pump();
+      },
+      pump: pump,
+      items: function () { return items.slice(); }
+    };
+  }
+
   // --- sound, vibration, voice ----------------------------------------------------------------
 
   var audio = null;
@@ -583,7 +652,7 @@
   window.ScanEdge = {
     config: CONFIG, t: t, msg: msg, el: el, make: make, clock: clock, newId: newId, store: store,
     operator: operator, who: function () { return who; }, signin: signin, api: api, play: play,
-    vibrate: vibrate, note: note, wedge: wedge,
+    vibrate: vibrate, note: note, wedge: wedge, scanQueue: scanQueue,
     speak: speak, record: record, on: on, emit: emit, live: live, edge: edge, alarm: alarm,
     renderOrder: renderOrder, banners: banners, lastSync: function () { return lastSync; }
   };

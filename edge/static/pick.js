@@ -8,25 +8,8 @@
   var input = el('scan-input');
   var wave = null, busy = false;
 
-  function keepFocus() {
-    var a = document.activeElement;
-    if (a && a !== input && (a.tagName === 'INPUT' || a.tagName === 'SELECT')) return;
-    input.focus({ preventScroll: true });
-  }
-  input.addEventListener('blur', function () { setTimeout(keepFocus, 0); });
-  el('kbd-toggle').addEventListener('click', function () {
-    var on = input.getAttribute('inputmode') === 'none';
-    input.setAttribute('inputmode', on ? 'text' : 'none');
-    this.setAttribute('aria-pressed', on ? 'true' : 'false');
-    input.blur(); input.focus();
-  });
-  input.addEventListener('keydown', function (ev) {
-    if (ev.key !== 'Enter' && ev.keyCode !== 13) return;
-    ev.preventDefault();
-    var code = input.value.replace(/[\r\n]+$/, '').trim();
-    input.value = '';
-    if (!code) return;
-    queue.push(code);
+  S.wedge(input, el('kbd-toggle'), function (code) {
+    queue.push(code.trim());
     pump();
   });
 
@@ -139,5 +122,4 @@
   S.on('state', refresh);
   S.on('alarm_ack', refresh);
   refresh();
-  keepFocus();
 })();

@@ -16,18 +16,16 @@
   var API = '/api/v1/returns';
   var CONDITIONS = ['resaleable', 'damaged', 'used', 'missing_parts'];
   var saved = S.store(KEY) || {};
-  var queue = saved.queue || [];        // [{scan_id, code}]
   var history = saved.history || [];    // the last 10 scans: {code, kind, text, at}
   var receipt = null;                   // the receipt on the bench (open, or finished just now)
   var rma = null;                       // its RMA (null for an unannounced return)
   var unknownCode = null;               // a scan that named no RMA: offered as unannounced
   var labelJob = null;                  // the returns label's print job, followed to "printed"
   var shots = {};                       // sha256 -> object URL of a photo taken on this page
-  var sending = false, retryTimer = null, backoff = 0, lastError = null;
-  var ready = false, resumed = false;
+  var resumed = false;                  // the receipt on the bench before a reload is known again
 
   function save() {
-    S.store(KEY, { queue: queue, history: history, receipt_id: receipt ? receipt.receipt_id : null });
+    S.store(KEY, { history: history, receipt_id: receipt ? receipt.receipt_id : null });
   }
   function enc(s) { return encodeURIComponent(s); }
   function word(prefix, value) {
@@ -58,6 +56,7 @@
     S.vibrate([300, 100, 300, 100, 300]);
     S.record('returns_flag', flag);
     var box = el('ret-verdict');
+    box.scrollIntoView({ block: 'nearest' }); // seen even by a person scrolled down to the photos
     box.classList.remove('ret-flash');
     void box.offsetWidth; // restart the animation on a second flag in a row
     box.classList.add('ret-flash');
@@ -248,52 +247,16 @@
 
   // --- scans: the parcel first, then its items -------------------------------------------------
 
-  function enqueue(code) {
-    queue.push({ scan_id: S.newId(S.config.device_id), code: code });
-    save();
-    S.record('scan_typed', code);
-    pump();
-  }
-  function status() {
-    var waiting = queue.length - (sending ? 1 : 0), parts = [];
-    if (lastError) parts.push(lastError);
-    if (waiting > 0) parts.push(t('scan_queued', { n: waiting }));
-    el('scan-status').textContent = parts.join(' · ');
-    el('scan-status').classList.toggle('warn', !!lastError || (waiting > 0 && S.alarm.isUp()));
-    S.alarm.setHeld(S.alarm.isUp() ? queue.length : 0);
-  }
-  function pump() {
-    status();
-    if (!ready || !resumed || sending || retryTimer || !queue.length || S.alarm.isUp() || S.note.isUp()) return;
-    sending = true;
-    var item = queue[0];
-    var step = receipt && receipt.state === 'open' ? scanItem(item) : lookup(item);
-    step.then(function (outcome) {
-      if (outcome === 'retry') return retry();
-      queue.shift(); save();
-      backoff = 0; lastError = null;
-      S.edge.requestOk();
-    }, function () {
-      lastError = t('scan_retrying');
-      retry();
-    }).then(function () {
-      sending = false;
-      status();
-      renderActions();
-      if (!retryTimer) pump();
-    });
-  }
-  function retry() {
-    backoff = Math.min(5000, backoff ? backoff * 2 : 300);
-    clearTimeout(retryTimer);
-    retryTimer = setTimeout(function () { retryTimer = null; pump(); }, backoff);
-    return null;
-  }
+  /* One queue for the parcel's scan and its items, in the order scanned: the parcel's code is
+   * looked up while no receipt is open, every later code is an item of the open one. */
+  var queue = S.scanQueue('scanedge.returns.queue.' + station, function (item) {
+    return receipt && receipt.state === 'open' ? scanItem(item) : lookup(item);
+  }, { canSend: function () { return resumed; }, after: function () { renderActions(); } });
 
   /* The parcel's code: the RMA it names, then its receipt (started here, or the open one). */
   function lookup(item) {
     return S.api('GET', API + '/lookup?code=' + enc(item.code), undefined, 6000).then(function (r) {
-      if (retryable(r)) { lastError = errorText(r); return 'retry'; }
+      if (retryable(r)) return { retry: errorText(r) };
       if (r.status === 404 && r.body.error === 'rma_unknown') {
         clearBench();
         unknownCode = item.code;
@@ -317,7 +280,7 @@
   }
   function start(body, item) {
     return S.api('POST', API + '/receipts', body, 6000).then(function (r) {
-      if (retryable(r)) { lastError = errorText(r); return 'retry'; }
+      if (retryable(r)) return { retry: errorText(r) };
       if (r.ok) {
         setReceipt(r.body);
         var resumedOne = r.status === 200;
@@ -343,7 +306,7 @@
     var id = receipt.receipt_id;
     return S.api('POST', API + '/receipts/' + enc(id) + '/items',
                  { code: item.code, scan_id: item.scan_id }, 6000).then(function (r) {
-      if (retryable(r)) { lastError = errorText(r); return 'retry'; }
+      if (retryable(r)) return { retry: errorText(r) };
       if (!r.ok) {
         if (r.body.error === 'rma_frozen') frozen(item);
         else if (r.body.error === 'receipt_finished') { reload(id); refused(item, r); }
@@ -647,24 +610,18 @@
     }
   });
   S.on('alarm_up', renderActions);
-  S.on('alarms_cleared', function () { renderActions(); pump(); });
-  S.on('notes_cleared', pump);
-  S.on('state', function () {
-    ready = true;
-    if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; }
-    pump();
-  });
+  S.on('alarms_cleared', renderActions);
 
   window.ScanEdge.returns = {
     receipt: function () { return receipt; },
     rma: function () { return rma; },
-    queue: function () { return queue.slice(); },
+    queue: queue.items,
     camera: camera
   };
 
   // a reload resumes the receipt that was on the bench before any queued scan goes out
-  S.wedge(el('scan-input'), el('kbd-toggle'), enqueue);
+  S.wedge(el('scan-input'), el('kbd-toggle'), queue.push);
   renderHistory();
   (saved.receipt_id ? reload(saved.receipt_id) : Promise.resolve(null)).then(null, function () {})
-    .then(function () { resumed = true; pump(); });
+    .then(function () { resumed = true; queue.pump(); });
 })();

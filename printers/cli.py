@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     s.add_argument("--dots", type=int, default=576, help="paper width in dots (384, 576, 832)")
     s.add_argument("--speed", type=float, default=0.0, metavar="MM_S",
                    help="print speed to emulate in mm/s (0 = instant)")
+    s.add_argument("--save", metavar="DIR", help="save each printed label as DIR/label-NNNN.png")
     s.set_defaults(func=_cmd_printer_sim)
 
 
@@ -165,8 +166,10 @@ def _cmd_printer_sim(args: argparse.Namespace) -> int:
     port = args.listen.rpartition(":")[2]
     if not port.isdigit():
         raise CliError(f"--listen {args.listen!r}: expected HOST:PORT")
+    if args.save and not Path(args.save).is_dir():
+        raise CliError(f"--save {args.save!r}: not a directory")
     try:
-        run(args.listen, args.mode, args.dots, args.speed)
+        run(args.listen, args.mode, args.dots, args.speed, args.save)
     except OSError as e:
         raise CliError(f"cannot listen on {args.listen}: {e}") from None
     return 0

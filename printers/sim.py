@@ -20,6 +20,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -200,8 +201,9 @@ class VirtualPrinter:
             self._changed.notify_all()
 
 
-def run(listen: str, mode: str, dots: int, speed_mm_s: float) -> None:
-    """``scanedge printer-sim``: serve until Ctrl-C, logging each label."""
+def run(listen: str, mode: str, dots: int, speed_mm_s: float, save_dir: str | None = None) -> None:
+    """``scanedge printer-sim``: serve until Ctrl-C, logging each label (and saving it as a PNG
+    in ``save_dir``: what the printer printed, to look at or to scan)."""
     host, _, port = listen.rpartition(":")
     printer = VirtualPrinter(host or "127.0.0.1", int(port), mode=mode, dots=dots,
                              speed_mm_s=speed_mm_s).start()
@@ -214,7 +216,16 @@ def run(listen: str, mode: str, dots: int, speed_mm_s: float) -> None:
             while seen < len(printer.labels):
                 label = printer.labels[seen]
                 seen += 1
+                saved = ""
+                if save_dir:
+                    from PIL import Image
+
+                    path = Path(save_dir) / f"label-{seen:04d}.png"
+                    part = path.with_suffix(".part")  # whole or absent: a reader never sees half
+                    Image.fromarray(label.image).save(part, format="PNG")
+                    part.replace(path)
+                    saved = f", saved {path}"
                 print(f"label {seen}: {label.image.shape[1]}x{label.image.shape[0]} dots,"
-                      f" cut={label.cut}, beeps={label.beeps}", flush=True)
+                      f" cut={label.cut}, beeps={label.beeps}{saved}", flush=True)
     finally:
         printer.stop()

@@ -9,7 +9,9 @@ import json
 import subprocess
 from dataclasses import replace
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from scanedge.edge.commands import load_demo_orders
 from scanedge.edge.config import load_settings
@@ -160,7 +162,10 @@ def test_a_100x150_label_printer_prints_the_100x150_layout(tmp_path) -> None:
 @pytest.mark.slow  # a process; the in-process virtual printer above is the same TCP path
 def test_the_carrier_label_prints_on_the_printer_sim_process(tmp_path) -> None:
     port = free_port()
-    proc = subprocess.Popen([SCANEDGE, "printer-sim", "--listen", f"127.0.0.1:{port}", "--dots", "576"],
+    saved = tmp_path / "printed"
+    saved.mkdir()
+    proc = subprocess.Popen([SCANEDGE, "printer-sim", "--listen", f"127.0.0.1:{port}", "--dots", "576",
+                             "--save", str(saved)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         service, store = _service(tmp_path, f"tcp://127.0.0.1:{port}", "generic-80")
@@ -169,6 +174,10 @@ def test_the_carrier_label_prints_on_the_printer_sim_process(tmp_path) -> None:
             wait_until(lambda: state(service, job_id) == "printed", 30, what="printed on printer-sim")
             job = service.get(job_id)
             assert job is not None and job.bytes_sent == job.bytes_total > 0
+            # what the printer printed, saved by it: the carrier label reads back
+            png = wait_until(lambda: sorted(saved.glob("label-*.png")), 10, what="the saved label")
+            image = np.asarray(Image.open(png[0]).convert("L"))
+            assert ewaybill_problems(image, SF.number, SF.qr) == []
         finally:
             service.stop()
             store.close()

@@ -332,6 +332,10 @@ class PrintService:
 
         if job.kind == EWAYBILL:
             return render_ewaybill_job(self, job)
+        if job.kind == "returns":  # a returns sticker (edge/returns.py)
+            from scanedge.printers.returns_label import render_returns_job
+
+            return render_returns_job(self, job)
         if job.kind != q.LABEL:
             raise q.QueueError("cannot_render", f"print job kind {job.kind!r} is not known here")
         order = load_order(self.store.read(), job.order_id)

@@ -546,7 +546,8 @@
     var text = S.config.messages[key] !== undefined ? t(key) : S.msg(reason.message) || reason.code;
     if (!reason.sku) return text;
     var line = ((rc && rc.lines) || []).filter(function (l) { return l.sku === reason.sku; })[0];
-    return text + '(' + (line && line.name ? line.name : reason.sku) + ')';
+    var name = line && line.name ? line.name : reason.sku;
+    return text + (S.config.lang === 'zh' ? '(' + name + ')' : ' (' + name + ')');
   }
   function renderVerdict(v, job) {
     el('ret-result').hidden = false;

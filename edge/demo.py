@@ -14,6 +14,7 @@ import json
 import shutil
 import sys
 from dataclasses import fields, replace
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -26,6 +27,26 @@ DEMO_CONFIG = "scanedge.toml"
 def demo_orders() -> list[dict]:
     """The bundled demo orders (docs/interfaces.md, "Order JSON"), shipped inside the package."""
     return json.loads(resources.files("scanedge.edge").joinpath("demo/orders.json").read_text("utf-8"))
+
+
+def demo_rmas(now: datetime | None = None) -> list[dict]:
+    """The demo's two returns to receive at /returns (docs/returns.md): ``RMA-DEMO-1`` qualifies
+    when its items come back fit to sell (七天无理由, within the deadline); ``RMA-DEMO-2`` does not
+    qualify whatever comes back (尺码不符, received after its deadline). Deadlines are relative
+    to ``now`` (the demo's start); ``demo`` says which is which."""
+    from scanedge.edge.domain.returns import iso
+
+    now = now or datetime.now(UTC)
+    return [
+        {"demo": "qualifies", "rma_id": "RMA-DEMO-1", "order_id": "SO-1001", "reason": "七天无理由",
+         "return_tracking": "SF7000000000001", "deadline": iso(now + timedelta(days=7)),
+         "invoiced": True, "lines": [
+             {"sku": "6901234567892", "name": "保温杯 500ml", "qty": 2},
+             {"sku": "4006381333931", "name": "Stabilo 荧光笔 黄色", "qty": 1}]},
+        {"demo": "rejected", "rma_id": "RMA-DEMO-2", "order_id": "SO-1002", "reason": "尺码不符",
+         "return_tracking": "SF7000000000002", "deadline": iso(now - timedelta(days=1)),
+         "lines": [{"sku": "SELLER-CASE-07", "name": "手机壳 iPhone 15 透明", "qty": 3}]},
+    ]
 
 
 def _token(path, make) -> str:
@@ -119,6 +140,12 @@ def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
     orders = demo_orders()
     for doc in orders:
         storage.upsert_order(doc)
+    from scanedge.sync.hub import rmas as hub_rmas
+
+    returns = demo_rmas()
+    for doc in returns:  # an RMA already there (a restart) keeps its version and deadline
+        if hub_rmas.site_of(storage, doc["rma_id"]) is None:
+            hub_rmas.upsert(storage, {k: v for k, v in doc.items() if k != "demo"})
     host, _, port = settings.hub_listen.rpartition(":")
     try:
         hub_server = BackgroundServer(create_hub_asgi(storage, HubOptions.from_settings(settings)),
@@ -135,10 +162,12 @@ def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
     settings_file = write_demo_config(edge_settings)
     print(
         "scanedge demo\n"
-        f"  pages        http://{settings.listen}/  (scan, bench, waybill, supervisor, pick)\n"
+        f"  pages        http://{settings.listen}/  (scan, bench, waybill, supervisor, pick, returns)\n"
         f"  hub          http://{settings.hub_listen}/  admin token: {admin}\n"
         f"  printer      {printer.address} (virtual; labels kept in memory)\n"
         f"  demo orders  {', '.join(d['order_id'] for d in orders)}\n"
+        f"  demo returns {', '.join(d['rma_id'] + ' (' + d['demo'] + ')' for d in returns)}"
+        f" on /returns\n"
         f"  settings     {settings_file} (read by `scanedge config`, `scanedge sync status`, ...)\n"
         f"  try: curl -s http://{settings.listen}/api/v1/scans "
         "-H 'Content-Type: application/json' -d '{\"code\": \"SO-1001\"}'\n"

@@ -128,7 +128,7 @@ KEYS: tuple[Key, ...] = (
     Key("hub_token", str, "", help="this device's token at the hub"),
     Key("printer", str, _default_printer, _printer, "printer address"),
     Key("printer_model", str, "generic-80", help="row of printers/models.toml (paper, image mode, buzzer)"),
-    Key("paper", str, "", _choice("", "58", "80", "100x150"), "label paper; empty = the model's"),
+    Key("paper", str, "", _choice("", "58", "80", "100x150", "100x180"), "label paper; empty = the model's"),
     Key("label_template", str, "", help="printers/templates name or .toml path; empty = standard"),
     Key("label_font", str, "", help="CJK TrueType font for labels; empty = found by fc-match"),
     Key("hub_listen", str, "127.0.0.1:8090", _host_port, "hub HTTP address"),

@@ -144,15 +144,16 @@ def test_a_waybill_that_cannot_print_is_refused_with_a_clear_error(rig, change, 
     assert service.recent() == []
 
 
-def test_a_100x150_label_printer_prints_the_100x150_layout(tmp_path) -> None:
+@pytest.mark.parametrize("model,length", [("generic-100x150", 1200), ("generic-100x180", 1440)])
+def test_a_4_inch_label_printer_prints_the_layout_of_its_stock(tmp_path, model, length) -> None:
     with VirtualPrinter(dots=832) as sim:
-        service, store = _service(tmp_path, sim.address, "generic-100x150")
+        service, store = _service(tmp_path, sim.address, model)
         try:
             job_id = submit_ewaybill(service, SF, station="bench-1", operator="li")
             wait_until(lambda: state(service, job_id) == "printed", 10, what="printed")
             assert sim.wait_labels(1)
             (label,) = sim.labels
-            assert label.image.shape[0] >= 1200
+            assert length <= label.image.shape[0] <= length + 120  # the stock, and the feed
             assert ewaybill_problems(label.image, SF.number, SF.qr) == []
         finally:
             service.stop()

@@ -72,7 +72,7 @@ def test_barcode_geometry_rotates_on_58mm_and_errors_only_when_nothing_fits() ->
         choose_barcode_geometry(2000, 752, 1200, never)
 
 
-@pytest.mark.parametrize("paper", ["58", "80", "100x150"])
+@pytest.mark.parametrize("paper", ["58", "80", "100x150", "100x180"])
 def test_every_template_prints_scannable_barcode_and_qr(paper: str) -> None:
     for order in ORDERS:
         label, info, image = _print(order, paper)

@@ -138,6 +138,30 @@ class HubClient:
         answer, or HubUnavailable / HubRefused as for push and pull."""
         return self._request(method, path, body, timeout=timeout)
 
+    def exchange(self, method: str, path: str, body: Any = None, *,
+                 timeout: float | None = None) -> tuple[int, Any]:
+        """A JSON call whose refusals the device reads in full (status, answer) whatever the
+        status (the e-waybill call: a 502 from the hub carries the carrier's code). Only a
+        network failure or a non-JSON answer raise (HubUnavailable, HubProtocolError)."""
+        conn = self._connection(self.timeout if timeout is None else timeout)
+        headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json",
+                   "Content-Type": "application/json"}
+        data = json.dumps(body if body is not None else {}, ensure_ascii=False).encode()
+        where = f"{method} {path.split('?')[0]}"
+        try:
+            conn.request(method, self._prefix + path, body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = _read_capped(resp, MAX_ANSWER_BYTES, where)
+        except (OSError, http.client.HTTPException) as e:
+            raise HubUnavailable(f"{where}: {e.__class__.__name__}: {e}") from None
+        finally:
+            conn.close()
+        try:
+            return resp.status, json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise HubProtocolError(f"{where}: hub answered {resp.status} with non-JSON "
+                                   f"({raw[:60]!r})") from None
+
     def _request(self, method: str, path: str, body: Any = None, *,
                  cap: int = MAX_ANSWER_BYTES, timeout: float | None = None) -> Any:
         conn = self._connection(self.timeout if timeout is None else timeout)

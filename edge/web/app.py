@@ -45,6 +45,9 @@ def create_app(settings: Settings, context: EdgeContext | None = None) -> Flask:
     from scanedge.edge.web import returns
 
     app.register_blueprint(returns.bp, url_prefix="/api/v1")  # receiving returns (docs/returns.md)
+    from scanedge.edge.web import ewaybill
+
+    app.register_blueprint(ewaybill.bp, url_prefix="/api/v1")  # 打印面单 (docs/carriers.md)
     for module_name in ("scanedge.ocr.web", "scanedge.ocr.waybill_web", "scanedge.printers.web"):
         _register_optional(app, module_name)
     return app

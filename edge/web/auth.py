@@ -63,6 +63,7 @@ ENDPOINT_ACTIONS: dict[str, str] = {
     "waybills.get_waybill": "read",
     "waybills.list_orders": "capture_waybill",
     "printing.post_print_job": "print",
+    "ewaybill.post_ewaybill": "print",  # the carrier's label: the same gate as a label
     "printing.list_print_jobs": "read",
     "printing.get_print_job": "read",
     "printing.post_reprint": "reprint",

@@ -301,6 +301,19 @@ def _paths() -> dict[str, Any]:
                                 "order_id": {"type": "string", "maxLength": 64},
                                 "accept_rule_exception": BOOL})),
             tags=("photos",))},
+        "/api/v1/orders/{order_id}/ewaybill": {"post": op(
+            "打印面单: the carrier's e-waybill from the hub (gated like a label), the number as "
+            "the order's tracking number, its label queued (docs/carriers.md); 409 "
+            "ewaybill_gate with the gate's problems, 502 carrier_refused with the carrier's code, "
+            "503 hub_unreachable (waiting for the hub) or carrier_unavailable", responses(
+                ok_json(obj({"ewaybill": obj({
+                    "carrier": STR, "number": STR, "order_id": STR, "sort_code": STR,
+                    "package_center": STR, "recipient": ANY_OBJ, "sender": ANY_OBJ,
+                    "qr": OPT_STR, "service": STR, "created_at": STR}),
+                    "job": OPT_STR, "source": {"type": "string", "enum": ["hub", "pool"]}})),
+                400, 404, 409, 413, 422, 502, *WRITE),
+            params=[ORDER_ID], body=json_body(obj({}, {"carrier": STR, "station": STR}),
+                                              required=False), tags=("printing",))},
         "/api/v1/print-jobs": {"get": op("the latest print jobs, newest first", responses(
             ok_json(obj({"jobs": {"type": "array", "items": ref("PrintJob")}})), 400),
             params=[query("state", {"type": "string", "enum": list(PRINT_STATES)}, "only this state"),

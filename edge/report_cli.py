@@ -1,10 +1,11 @@
-"""``scanedge report interceptions``: the interception report over this device's own events."""
+"""``scanedge report interceptions``: the interception report over this device's own events;
+``scanedge report returns``: the returns report over this device's finished receipts."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scanedge.edge.domain.interception_report import (
@@ -53,6 +54,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     r.add_argument("--since", required=True, metavar="DATE", help="YYYY-MM-DD or ISO date-time")
     r.add_argument("--json", action="store_true", help="print JSON instead of a table")
     r.set_defaults(func=_cmd_interceptions)
+    r = rsub.add_parser("returns", parents=[common],
+                        help="returns received, qualified, rejected (docs/returns.md)")
+    r.add_argument("--since", required=True, metavar="DATE", help="YYYY-MM-DD or ISO date-time")
+    r.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    r.set_defaults(func=_cmd_returns)
 
 
 def _cmd_interceptions(args: argparse.Namespace) -> int:
@@ -72,5 +78,51 @@ def _cmd_interceptions(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
     else:
         print(f"interceptions since {report.since} on device {settings.device_id}\n")
+        print(format_table(report))
+    return 0
+
+
+def device_returns_report(db: Any, since: datetime, device_id: str) -> Any:
+    """From this device's finished receipts (kept with their verdicts, unlike the outbox's
+    acknowledged events, which are purged after ``outbox_retention_days``)."""
+    from scanedge.edge.domain.returns_report import build_report, record_of
+
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'return_receipts'").fetchone() is None:
+        return build_report(since, [])  # returns never ran here
+    rows = db.execute(
+        "SELECT r.station, r.rma_id, r.started_at, r.verdict, m.doc FROM return_receipts r"
+        " LEFT JOIN rmas m ON m.rma_id = r.rma_id WHERE r.state = 'finished'"
+        " AND r.finished_at >= ? ORDER BY r.finished_at",
+        [(since - timedelta(days=1)).astimezone(UTC).isoformat()[:10]]).fetchall()
+    # ^ a prefilter with a day's margin (finished_at is UTC text); build_report decides
+    records = []
+    for station, rma_id, started_at, verdict, rma_doc in rows:
+        reason = json.loads(rma_doc).get("reason") if rma_doc else None
+        record = record_of(device_id, {"station": station, "unannounced": rma_id is None,
+                                       "reason": reason, "started_at": started_at,
+                                       "verdict": json.loads(verdict)})
+        if record is not None:
+            records.append(record)
+    return build_report(since, records)
+
+
+def _cmd_returns(args: argparse.Namespace) -> int:
+    from scanedge.edge.cli import CliError, settings_from
+    from scanedge.edge.commands import opened_store
+    from scanedge.edge.domain.returns_report import format_table
+
+    try:
+        since = parse_since(args.since)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    settings = settings_from(args)
+    if not settings.edge_db_path.exists():
+        raise CliError(f"no device database in {settings.data_dir}")
+    with opened_store(settings) as store:
+        report = device_returns_report(store.read(), since, settings.device_id)
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    else:
+        print(f"on device {settings.device_id}\n")
         print(format_table(report))
     return 0

@@ -3,11 +3,11 @@
  * and flag what is not on the RMA; photos from the camera (getUserMedia) or a file; a condition
  * per line; "finish" shows the device's verdict and follows the returns label to the printer.
  *
- * Scans go into a queue kept in localStorage with a scan_id each, one at a time, in order, held
- * while an alarm or a note of this station is up (as on the scan page): a network error retries
- * with the same scan_id (the edge counts a replayed item scan once) and a reload resumes the
- * queue and the open receipt. Every word is from the catalogue: the edge's errors are shown by
- * their code (err_<code>), never by its English message. */
+ * Scans go through the scan page's queue (S.scanQueue: a scan_id each, kept in localStorage, one
+ * at a time, in order, held while an alarm or a note of this station is up): a network error
+ * retries with the same scan_id (the edge counts a replayed item scan once), and a reload resumes
+ * the queue and the receipt that was on the bench. Every word is from the catalogue: the edge's
+ * errors are shown by their code (err_<code>), never by its English message. */
 (function () {
   'use strict';
   var S = window.ScanEdge, t = S.t, el = S.el, make = S.make;
@@ -89,6 +89,8 @@
     });
     el('ret-thumbs').textContent = '';
     el('ret-photo-status').textContent = '';
+    Object.keys(shots).forEach(function (sha) { URL.revokeObjectURL(shots[sha]); });
+    shots = {};
     camera.close();
     save();
   }

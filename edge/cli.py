@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "scanedge.ocr.waybill_cli",
     "scanedge.printers.cli",
     "scanedge.sync.cli",
+    "scanedge.sync.carrier_cli",
     "scanedge.edge.report_cli",
     "scanedge.edge.picking_cli",
 )

@@ -58,6 +58,26 @@ def _token(path, make) -> str:
     return token
 
 
+DEMO_SF = {"key": "scanedge-demo", "secret": "scanedge-demo-checkword",
+           "customer_code": "7550000000"}
+DEMO_SENDER = {"name": "scanedge 演示仓", "phone": "0571-88880000",
+               "address": "浙江省杭州市余杭区仓前街道 1 号"}
+
+
+def write_carrier_accounts(demo_dir: Path, sf_url: str) -> Path:
+    """The hub's carrier accounts for the demo site: SF, at the simulator (0600: secrets)."""
+    sender = ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in DEMO_SENDER.items())
+    text = ("# written by `scanedge serve --demo`: the demo site's carrier account (simulator)\n"
+            "[sites.default]\ndefault = \"SF\"\n[sites.default.SF]\n"
+            f"url = {json.dumps(sf_url)}\n"
+            + "".join(f"{k} = {json.dumps(v)}\n" for k, v in DEMO_SF.items())
+            + f"sender = {{ {sender} }}\ntimeout_s = 5.0\n")
+    path = demo_dir / "carriers.toml"
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
 def demo_config(data_dir: Path) -> Path:
     """The settings file of the demo that runs (or ran) with this data_dir."""
     return data_dir / DEMO_DIR / DEMO_CONFIG
@@ -117,6 +137,7 @@ def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
     from scanedge.edge.lifecycle import BackgroundServer
     from scanedge.edge.server import serve
     from scanedge.printers.sim import VirtualPrinter
+    from scanedge.sync.carriers.sim import CarrierSimulator
     from scanedge.sync.hub.app import HubOptions
     from scanedge.sync.hub.asgi import create_hub_asgi
     from scanedge.sync.hub.storage import HubPolicy, open_storage
@@ -130,6 +151,10 @@ def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
     demo_dir = settings.data_dir / DEMO_DIR
     demo_dir.mkdir(parents=True, exist_ok=True)
     printer = VirtualPrinter("127.0.0.1", 0).start()
+    # 打印面单 works in the demo: an SF simulator and the demo site's SF account at the hub
+    carrier = CarrierSimulator("sf", key=DEMO_SF["key"], secret=DEMO_SF["secret"]).start()
+    settings = replace(settings, hub_carrier_accounts=str(
+        write_carrier_accounts(demo_dir, carrier.url)))
     storage = open_storage(settings.hub_database, HubPolicy.from_settings(settings))
     admin = _token(demo_dir / "admin_token", lambda: secrets.token_urlsafe(24))
     storage.ensure_admin_token(admin)
@@ -154,6 +179,7 @@ def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
         print(f"scanedge serve --demo: the hub cannot listen on {settings.hub_listen}: "
               f"{e.strerror or e}", file=sys.stderr)
         printer.stop()
+        carrier.stop()
         storage.close()
         return 2
     edge_settings = replace(settings, hub_url=f"http://{settings.hub_listen}",
@@ -165,6 +191,7 @@ def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
         f"  pages        http://{settings.listen}/  (scan, bench, waybill, supervisor, pick, returns)\n"
         f"  hub          http://{settings.hub_listen}/  admin token: {admin}\n"
         f"  printer      {printer.address} (virtual; labels kept in memory)\n"
+        f"  carrier      SF simulator {carrier.url} (打印面单 on the bench)\n"
         f"  demo orders  {', '.join(d['order_id'] for d in orders)}\n"
         f"  demo returns {', '.join(d['rma_id'] + ' (' + d['demo'] + ')' for d in returns)}"
         f" on /returns\n"
@@ -181,3 +208,4 @@ def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
         hub_server.stop()
         storage.close()
         printer.stop()
+        carrier.stop()

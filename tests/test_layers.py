@@ -41,7 +41,7 @@ WEB = {"ocr.web", "ocr.waybill_web", "printers.web"}
 CLI = {"edge.cli", "edge.commands", "edge.server", "edge.demo", "edge.lifecycle",
        "edge.sdnotify", "edge.backup", "edge.report_cli", "edge.accounts_cli",
        "edge.picking_cli", "ocr.cli", "ocr.waybill_cli", "printers.cli", "printers.sim",
-       "sync.cli", "sync.enroll", "sync.hub.server"}
+       "sync.cli", "sync.enroll", "sync.hub.server", "sync.carrier_cli"}
 
 
 def layer_of(module: str) -> str:

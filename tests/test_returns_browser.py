@@ -294,7 +294,14 @@ def test_a_parcel_with_no_rma_is_recorded_as_unannounced_with_a_photo_from_the_f
     Image.new("RGB", (800, 600), (200, 180, 40)).save(photo, "JPEG")
     not_a_photo = tmp_path / "notes.png"
     not_a_photo.write_bytes(b"this is no picture at all")
-    open_page(browser, edge, "/returns")
+    # a PDA on plain http has no getUserMedia: the page offers the file picker alone
+    hidden = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {
+        "source": "Object.defineProperty(navigator, 'mediaDevices', {value: undefined})"})
+    try:
+        open_page(browser, edge, "/returns")
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument",
+                                {"identifier": hidden["identifier"]})
     scan(browser, "YT9999000011112")  # a return waybill nobody announced
     js_until(browser, "return !document.getElementById('ret-unknown').hidden", timeout=10,
              what="the offer of an unannounced return")
@@ -302,6 +309,8 @@ def test_a_parcel_with_no_rma_is_recorded_as_unannounced_with_a_photo_from_the_f
     tap(browser, "ret-unannounced")
     js_until(browser, "const r = ScanEdge.returns.receipt(); return r && r.unannounced", timeout=10,
              what="the unannounced receipt")
+    assert browser.find_element(By.ID, "ret-camera-open").get_attribute("hidden") is not None
+    assert browser.find_element(By.CSS_SELECTOR, "label[for=ret-file]").is_displayed()
     # a file that is not an image: refused with the reason in words, nothing stored
     browser.find_element(By.ID, "ret-file").send_keys(str(not_a_photo))
     js_until(browser, "return document.getElementById('ret-photo-status').textContent.includes('不是照片')",

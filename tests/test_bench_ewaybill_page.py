@@ -40,7 +40,7 @@ def test_every_word_of_the_carrier_label_button_is_in_the_catalogue_in_both_lang
 
 def test_the_bench_offers_the_carrier_label_button_in_chinese_and_english(client) -> None:
     html = client.get("/bench").get_data(as_text=True)
-    assert re.search(r'<button[^>]*id="ewaybill-btn"[^>]*disabled[^>]*>打印面单</button>', html)
+    assert re.search(r'<button[^>]*id="ewaybill-btn"[^>]*disabled[^>]*>打印电子面单</button>', html)
     english = client.get("/bench?lang=en").get_data(as_text=True)
     assert re.search(r'id="ewaybill-btn"[^>]*>Carrier label</button>', english)
     js = SCRIPT.read_text(encoding="utf-8")

@@ -51,11 +51,12 @@ pytestmark = pytest.mark.slow
 class PrinterSim:
     """``scanedge printer-sim`` as a process; counts the labels it reports on stdout."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *extra_args: str) -> None:
         self.port = free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [SCANEDGE, "printer-sim", "--listen", f"127.0.0.1:{self.port}"], env=cli_env(data_dir),
+        self.proc = subprocess.Popen(  # extra_args: --save DIR, to read what it printed
+            [SCANEDGE, "printer-sim", "--listen", f"127.0.0.1:{self.port}", *extra_args],
+            env=cli_env(data_dir),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()

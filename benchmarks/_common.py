@@ -7,6 +7,7 @@ import this module as ``_common``.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 import urllib.request
@@ -71,3 +72,25 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return float("nan")
+
+
+def import_root(code_root: str | os.PathLike[str]) -> str:
+    """A folder to put on ``PYTHONPATH`` so that ``scanedge.*`` imports another checkout's code.
+
+    The project's folders install as ``scanedge.edge``, ``scanedge.ocr`` ... (pyproject.toml's
+    package-dir), which a plain checkout on ``sys.path`` does not provide: this makes
+    ``<code_root>/.bench-import/scanedge/{edge,ocr,printers,sync}`` links (kept, cheap) and
+    returns ``<code_root>/.bench-import``. A ``PYTHONPATH`` entry comes before the editable
+    install's import hook, so that checkout's code is what runs.
+    """
+    from pathlib import Path
+
+    root = Path(code_root).resolve()
+    pkg = root / ".bench-import" / "scanedge"
+    pkg.mkdir(parents=True, exist_ok=True)
+    (pkg / "__init__.py").touch()
+    for name in ("edge", "ocr", "printers", "sync"):
+        link = pkg / name
+        if not link.is_symlink():
+            link.symlink_to(root / name, target_is_directory=True)
+    return str(pkg.parent)

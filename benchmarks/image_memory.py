@@ -47,7 +47,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from _common import free_port
+from _common import free_port, import_root
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE_ROOT = ROOT  # whose ocr/ and edge/ are measured (--code-root)
@@ -196,7 +196,7 @@ print(json.dumps({"base": base["VmRSS"], "peak": peak["VmHWM"], "after": peak["V
 
 
 def one_process(what: str, path: Path, small: Path) -> dict:
-    code = CHILD.replace("ROOT", repr(str(CODE_ROOT)))
+    code = CHILD.replace("ROOT", repr(import_root(CODE_ROOT)))
     proc = subprocess.run([PY, "-c", code, what, str(path), str(small)], capture_output=True,
                           text=True, timeout=600)
     if proc.returncode != 0:
@@ -214,7 +214,7 @@ class Served:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCANEDGE_")}
         env.update(SCANEDGE_DATA_DIR=str(data_dir), SCANEDGE_LISTEN=f"127.0.0.1:{port}",
-                   SCANEDGE_LOG_LEVEL="warning", PYTHONPATH=str(CODE_ROOT))
+                   SCANEDGE_LOG_LEVEL="warning", PYTHONPATH=import_root(CODE_ROOT))
         if memory_mb:
             env["SCANEDGE_IMAGE_MEMORY_MB"] = str(memory_mb)
         self.url = f"http://127.0.0.1:{port}"

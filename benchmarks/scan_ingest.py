@@ -31,7 +31,7 @@ import threading
 import time
 from pathlib import Path
 
-from _common import cpu_seconds, free_port, load_now, machine_facts, spread, wait_healthy
+from _common import cpu_seconds, free_port, import_root, load_now, machine_facts, spread, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 SCANEDGE = str(Path(sys.executable).with_name("scanedge"))
@@ -136,10 +136,9 @@ def one_run(args: argparse.Namespace, code_root: str | None) -> dict[str, dict[s
                "SCANEDGE_LISTEN": f"{host}:{port}", "SCANEDGE_DEVICE_ID": "bench"}
         command = [SCANEDGE]
         if code_root:  # the server from another checkout (e.g. a worktree of an earlier commit)
-            env["PYTHONPATH"] = str(Path(code_root).resolve())
-            command = [sys.executable, "-c", "import sys; from edge.cli import main; "
+            env["PYTHONPATH"] = import_root(code_root)
+            command = [sys.executable, "-c", "import sys; from scanedge.edge.cli import main; "
                        "sys.exit(main(sys.argv[1:]))"]
-        # cwd: the temp dir, so that `python -c` finds edge/ on PYTHONPATH, not in this checkout
         subprocess.run([*command, "orders", "import", "--demo"], env=env, check=True,
                        capture_output=True, cwd=tmp.name)
         server = subprocess.Popen([*command, "serve"], env=env, stderr=subprocess.DEVNULL,

@@ -54,7 +54,7 @@ def _serve(settings: Settings) -> int:
         # uvicorn's proxy_headers=False: X-Forwarded-* from clients are not trusted
         return serve_asgi(app, command="serve", listen=settings.listen, check=store_commits,
                           ready_status=f"serving on {settings.listen}, station {settings.station}",
-                          on_exit=app.state.end_streams, **_tls_options(settings),
+                          on_exit=app.end_streams, **_tls_options(settings),
                           banner=(
                               f"scanedge edge: device {settings.device_id}, station "
                               f"{settings.station}, data {settings.data_dir.resolve()}, hub "

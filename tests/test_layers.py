@@ -34,7 +34,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "cli": frozenset({"domain", "store", "http", "shared", "carriers", "services", "hub", "web",
                       "cli"}),
 }
-HTTP = {"edge.web", "edge.web.errors", "edge.web.limits", "edge.web.schema", "edge.webhook"}
+HTTP = {"edge.web", "edge.web.errors", "edge.web.limits", "edge.web.schema", "edge.web.wsgi_bridge",
+        "edge.webhook"}
 SHARED = {"edge.config", "sync.protocol", "sync.signing", "printers.address"}
 WEB = {"ocr.web", "ocr.waybill_web", "printers.web"}
 # what a process starts from, and the command lines: they wire everything together

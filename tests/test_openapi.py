@@ -111,13 +111,10 @@ def served(server) -> dict:
 
 # -- the documents and the routes -----------------------------------------------------------
 def test_the_edge_document_lists_exactly_its_routes(edge):
-    from starlette.routing import Route
-
     from scanedge.edge.web.app import create_app
 
     routes = flask_routes(create_app(edge.settings, edge.ctx))
-    # the ASGI routes beside the Flask app (the page stream): GET only
-    routes |= {("get", r.path) for r in edge.app.routes if isinstance(r, Route)}
+    routes |= set(edge.app.asgi_routes)  # beside the Flask app: the page stream
     assert ("get", "/api/v1/stream") in routes
     doc = edge_document()
     assert documented(doc) - routes == set(), "documented but not served"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -66,9 +67,58 @@ def test_a_large_response_is_streamed_with_every_byte():
     assert len(sent) > 3 and all(m.get("more_body") for m in sent[1:-1])
 
 
-def test_an_error_before_the_answer_reaches_the_asgi_app():
+def test_an_error_before_the_answer_is_a_json_500_and_logged(caplog):
     def broken(environ, start_response):
         raise LookupError("boom")
 
-    with pytest.raises(LookupError, match="boom"):
-        call(WsgiBridge(broken, 1), b"{}")
+    status, headers, body, _ = call(WsgiBridge(broken, 1), b"{}")
+    assert status == 500 and headers[b"content-type"] == b"application/json"
+    assert json.loads(body) == {"error": "internal_error", "message": "internal error"}
+    assert "boom" in caplog.text  # the traceback is the operator's, not the client's
+
+
+def test_an_error_after_a_streamed_answer_started_ends_the_call():
+    def fails_midway(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        yield b"x" * 200_000  # over the buffer: the start and this chunk go out at once
+        raise LookupError("midway")
+
+    with pytest.raises(LookupError, match="midway"):
+        call(WsgiBridge(fails_midway, 1, buffer_response=100_000), b"{}")
+
+
+def test_calls_run_on_the_bridge_threads_and_several_at_once():
+    import threading
+
+    names: set[str] = set()
+    both_in = threading.Barrier(2, timeout=10)
+
+    def app(environ, start_response):
+        names.add(threading.current_thread().name)
+        both_in.wait()  # two calls inside the app at the same time, or this times out
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    bridge = WsgiBridge(app, 2, name="bench")
+
+    async def two():
+        return await asyncio.gather(*(run(bridge) for _ in range(2)))
+
+    async def run(app_):
+        sent: list[dict] = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        await app_({"type": "http", "method": "GET", "path": "/", "root_path": "",
+                    "query_string": b"", "http_version": "1.1", "headers": [],
+                    "server": ("127.0.0.1", 8080), "client": ("127.0.0.1", 5000),
+                    "scheme": "http"}, receive, send)
+        return sent[0]["status"]
+
+    assert asyncio.run(two()) == [200, 200]
+    assert names == {"bench-0", "bench-1"}
+    bridge.close()

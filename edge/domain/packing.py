@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
+from functools import cached_property
 
 from scanedge.edge.domain.codes import CodeKind, CodeProblem, ScannedCode, same_item
 from scanedge.edge.domain.orders import Order
@@ -88,11 +89,13 @@ class PackState:
     def fresh(cls, order: Order) -> PackState:
         return cls(order, tuple(0 for _ in order.lines))
 
-    @property
+    # cached: a scan asks several times (the rule, the print gate, the answer) of a state that
+    # never changes (frozen; a scan makes a new one)
+    @cached_property
     def complete(self) -> bool:
         return all(p >= line.qty for p, line in zip(self.packed, self.order.lines, strict=True))
 
-    @property
+    @cached_property
     def items_packed(self) -> int:
         return sum(self.packed)
 

@@ -31,7 +31,10 @@ class _Job:
 
     def __init__(self, fn: Callable[[sqlite_utils.Database], Any]) -> None:
         self.fn = fn
-        self.done = threading.Event()
+        # held until the commit: a bare lock is the cheapest one-shot signal between two threads
+        # (an Event is a Condition and a Lock in Python code, paid twice per scan)
+        self.done = threading.Lock()
+        self.done.acquire()
         self.result: Any = None
         self.error: BaseException | None = None
 
@@ -55,7 +58,7 @@ class Writer:
             raise StoreError("the store is closed")
         job = _Job(fn)
         self._queue.put(job)
-        if not job.done.wait(self._timeout_s):
+        if not job.done.acquire(timeout=self._timeout_s):
             raise StoreError(f"the store did not commit within {self._timeout_s:.0f} s")
         if job.error is not None:
             raise job.error
@@ -111,4 +114,4 @@ class Writer:
                     job.error = StoreError(f"nothing was recorded: {e}")
         finally:
             for job in batch:
-                job.done.set()
+                job.done.release()

@@ -5,23 +5,21 @@
   :class:`edge.web.wsgi_bridge.WsgiBridge`, on ``http_threads`` threads that no page stream
   ever takes.
 
-Errors of the stream (bad Last-Event-ID, too many pages, the store refusing) are JSON shaped like
-the Flask API's (edge/web/errors.py): ``{"error": code, "message": ...}``, with ``Retry-After``
-on a 503 that says when.
+A plain ASGI dispatcher, like the hub's (``sync/hub/asgi.py``): a scan passes no router and no
+middleware stack on its way to Flask, which routes and answers errors itself. Requests whose
+line or headers are over the caps are answered 414/431 before anything reads them. Errors of the
+stream (bad Last-Event-ID, too many pages, the store refusing) are JSON shaped like the Flask
+API's (edge/web/errors.py): ``{"error": code, "message": ...}``, with ``Retry-After`` on a 503
+that says when.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.responses import JSONResponse
 
 from scanedge.edge.config import Settings
 from scanedge.edge.context import EdgeContext
@@ -29,58 +27,85 @@ from scanedge.edge.domain.refusal import Refusal
 from scanedge.edge.store.db import DiskFull, StoreError
 from scanedge.edge.web.app import create_app
 from scanedge.edge.web.errors import retry_after
-from scanedge.edge.web.limits import RequestHeadLimits
+from scanedge.edge.web.limits import refuse_request, request_head_problem
 from scanedge.edge.web.stream import PageStreams
 from scanedge.edge.web.wsgi_bridge import WsgiBridge
 
 log = logging.getLogger(__name__)
 STREAM_PATH = "/api/v1/stream"
 
-
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status)
-
-
-async def _refusal(request: Request, e: Exception) -> Response:
-    assert isinstance(e, Refusal)  # the same body as the Flask routes' (edge/web/errors.py)
-    return JSONResponse(e.as_json(), status_code=e.status, headers=retry_after(e))
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-async def _store_error(request: Request, e: Exception) -> Response:
+def error_response(e: Exception) -> JSONResponse:
+    """The JSON answer to an error a page stream raised before its response started."""
+    if isinstance(e, Refusal):  # the same body as the Flask routes' (edge/web/errors.py)
+        return JSONResponse(e.as_json(), status_code=e.status, headers=retry_after(e))
     if isinstance(e, DiskFull):
-        return error_response(507, "disk_full", str(e))
-    log.error("store error: %s", e)
-    return error_response(503, "storage_unavailable", f"try again: {e}")
+        return JSONResponse({"error": "disk_full", "message": str(e)}, status_code=507)
+    if isinstance(e, StoreError):
+        log.error("store error: %s", e)
+        return JSONResponse({"error": "storage_unavailable", "message": f"try again: {e}"},
+                            status_code=503)
+    log.error("page stream failed", exc_info=e)
+    return JSONResponse({"error": "internal_error", "message": "internal error"}, status_code=500)
 
 
-async def _http_error(request: Request, e: Exception) -> Response:
-    # Starlette's own 404 (a path its routes cannot match, e.g. one with a newline in it)
-    assert isinstance(e, HTTPException)
-    return error_response(e.status_code, "not_found" if e.status_code == 404 else "http_error",
-                          str(e.detail))
+class EdgeAsgi:
+    """The ASGI application ``scanedge serve`` runs."""
+
+    # what it serves itself, beside the Flask routes (the OpenAPI document lists both)
+    asgi_routes: tuple[tuple[str, str], ...] = (("get", STREAM_PATH),)
+
+    def __init__(self, settings: Settings, ctx: EdgeContext) -> None:
+        self.api = WsgiBridge(create_app(settings, ctx), workers=settings.http_threads)
+        self.streams = PageStreams(ctx)
+        # serve_asgi's on_exit (any thread, a signal handler): SIGTERM ends pages at once
+        self.end_streams = self.streams.end_all
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind != "http":  # no websockets here
+            if kind == "websocket":
+                await send({"type": "websocket.close", "code": 1000})
+        elif (problem := request_head_problem(scope)) is not None:
+            await refuse_request(send, *problem)
+        elif scope.get("path") == STREAM_PATH:
+            await self._stream(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.streams(scope, receive, sending)
+        except Exception as e:
+            if started:  # the stream was open: all that is left is to end the connection
+                raise
+            await error_response(e)(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.streams.close()  # publishers stop waking a loop that is going away
+                self.api.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
 
-async def _unexpected(request: Request, e: Exception) -> Response:
-    # uvicorn logs the traceback: Starlette re-raises after this answer
-    return error_response(500, "internal_error", "internal error")
-
-
-def create_asgi_app(settings: Settings, ctx: EdgeContext) -> Starlette:
-    """The app ``scanedge serve`` runs: the Flask API mounted beside the async page streams."""
-    api = WsgiBridge(create_app(settings, ctx), workers=settings.http_threads)
-    streams = PageStreams(ctx)
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        streams.close()  # publishers stop waking a loop that is going away
-
-    app = Starlette(
-        routes=[Route(STREAM_PATH, streams), Mount("/", app=api)],
-        middleware=[Middleware(RequestHeadLimits)],  # 414/431 before anything reads them
-        exception_handlers={Refusal: _refusal, StoreError: _store_error,
-                            HTTPException: _http_error, Exception: _unexpected},
-        lifespan=lifespan,
-    )
-    app.state.end_streams = streams.end_all  # serve_asgi's on_exit: SIGTERM ends pages at once
-    return app
+def create_asgi_app(settings: Settings, ctx: EdgeContext) -> EdgeAsgi:
+    """The app ``scanedge serve`` runs: the Flask API beside the async page streams."""
+    return EdgeAsgi(settings, ctx)

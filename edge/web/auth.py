@@ -13,6 +13,7 @@ exists, every API call needs a session or a token. A request that came through a
 from __future__ import annotations
 
 import ipaddress
+from functools import cache
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -82,6 +83,7 @@ ENDPOINT_ACTIONS: dict[str, str] = {
 STREAM_ACTION = "read"  # GET /api/v1/stream (served on the event loop, edge/web/stream.py)
 
 
+@cache  # asked on every request in open mode: the setting does not change while serving
 def is_loopback(listen: str) -> bool:
     host = listen.rpartition(":")[0].strip("[]")
     if host == "localhost":
@@ -130,13 +132,16 @@ def refusal(principal: Principal | None, action: str, station: str | None) -> Re
     return None
 
 
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
 def _requested_station() -> str | None:
-    station = request.args.get("station")
+    station = request.args.get("station") if request.query_string else None
     if station is None and request.is_json:
         body = request.get_json(silent=True)
         if isinstance(body, dict) and isinstance(body.get("station"), str):
             station = body["station"]
-    if station is None and request.form:
+    elif station is None and request.mimetype in FORM_TYPES:  # only these have a form to parse
         station = request.form.get("station")
     return station or None
 

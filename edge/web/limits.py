@@ -194,21 +194,6 @@ async def refuse_request(send: Any, status: int, code: str, message: str) -> Non
     await send({"type": "http.response.body", "body": body})
 
 
-class RequestHeadLimits:
-    """ASGI middleware: :func:`request_head_problem` answered as JSON before the app runs."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            problem = request_head_problem(scope)
-            if problem is not None:
-                await refuse_request(send, *problem)
-                return
-        await self.app(scope, receive, send)
-
-
 def json_body() -> dict[str, Any]:
     """The request's JSON object, or a 400 that says what is wrong with it (device and hub)."""
     if not request.is_json:

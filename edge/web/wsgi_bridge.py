@@ -12,32 +12,97 @@ such round trips (docs/benchmarks.md, "Where a scan's time goes"). Here:
   loop in one go; a larger one is streamed, each chunk sent before the next is read
   (back-pressure, as before).
 
-So a short call costs one hop onto the pool and one back. The environ is a2wsgi's
-(``build_environ``), contextvars are copied into the thread as before, and an exception of the
-app before its response started reaches Starlette's handlers (a 500 in JSON).
+So a short call costs one hop onto the pool and one back. The pool is a few threads reading a C
+queue (``queue.SimpleQueue``) that hand the result back with one ``call_soon_threadsafe``: a
+``ThreadPoolExecutor`` behind ``run_in_executor`` costs a lock, a work item, two futures chained
+by callbacks and a semaphore per call, a measurable share of a scan (docs/benchmarks.md). The
+environ is a2wsgi's (``build_environ``); contextvars are copied into the thread. An exception of
+the app before its response started is logged and answered ``500 {"error": "internal_error"}``
+(after that, the connection is cut: the status was sent already).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import io
+import json
+import logging
+import queue
+import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from a2wsgi.wsgi import Body, build_environ
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+log = logging.getLogger(__name__)
+INTERNAL_ERROR = json.dumps({"error": "internal_error", "message": "internal error"}).encode()
+
+
+class WorkerThreads:
+    """``workers`` threads that run blocking calls for an event loop (started on first use)."""
+
+    def __init__(self, workers: int, name: str = "WSGI") -> None:
+        self.workers = workers
+        self.name = name
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def run(self, fn: Callable[[], Any]) -> asyncio.Future[Any]:
+        """``fn()`` on a worker thread; the future is settled on the calling loop."""
+        if not self._threads:
+            self._start()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._jobs.put((loop, future, fn))
+        return future
+
+    def close(self) -> None:
+        """Let the threads end once the calls queued so far are done."""
+        for _ in self._threads:
+            self._jobs.put(None)
+
+    def _start(self) -> None:
+        with self._lock:
+            while len(self._threads) < self.workers:
+                t = threading.Thread(target=self._work, daemon=True,
+                                     name=f"{self.name}-{len(self._threads)}")
+                t.start()
+                self._threads.append(t)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, fn = job
+            try:
+                result, error = fn(), None
+            except BaseException as e:  # handed to the awaiting coroutine, raised there
+                result, error = None, e
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():  # the client went away while the app ran
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 class WsgiBridge:
     def __init__(self, app: WsgiApp, workers: int, *, buffer_body: int = 64 * 1024,
-                 buffer_response: int = 256 * 1024) -> None:
+                 buffer_response: int = 256 * 1024, name: str = "WSGI") -> None:
         self.app = app
-        self.executor = ThreadPoolExecutor(thread_name_prefix="WSGI", max_workers=workers)
+        self.threads = WorkerThreads(workers, name)
         self.buffer_body = buffer_body
         self.buffer_response = buffer_response
+
+    def close(self) -> None:
+        self.threads.close()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":  # Starlette hands a mount only http (and websocket) scopes
@@ -60,7 +125,16 @@ class WsgiBridge:
         environ = build_environ(scope, body)  # type: ignore[arg-type]
         call = _Call(self.app, environ, loop, send, self.buffer_response)
         context = contextvars.copy_context()
-        start, chunks = await loop.run_in_executor(self.executor, context.run, call.run)
+        try:
+            start, chunks = await self.threads.run(lambda: context.run(call.run))
+        except Exception:
+            if call.streaming:  # the status went out already: all that is left is to cut it
+                raise
+            log.exception("%s %s failed", scope.get("method"), scope.get("path"))
+            start = {"type": "http.response.start", "status": 500,
+                     "headers": [(b"content-type", b"application/json"),
+                                 (b"content-length", str(len(INTERNAL_ERROR)).encode())]}
+            chunks = [INTERNAL_ERROR]
         if start is not None:  # buffered: the whole response at once
             await send(start)
             await send({"type": "http.response.body", "body": b"".join(chunks)})

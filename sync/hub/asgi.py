@@ -19,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from a2wsgi import WSGIMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
 from scanedge.edge.web.limits import refuse_request, request_head_problem
+from scanedge.edge.web.wsgi_bridge import WsgiBridge
 from scanedge.sync.hub import ewaybills
 from scanedge.sync.hub.app import Hub, HubOptions, create_hub_app
 from scanedge.sync.hub.limits import retry_after_header
@@ -61,8 +61,8 @@ class HubAsgi:
         self.hub: Hub = self.flask.extensions["scanedge_hub"]
         self.storage = storage
         self.options = options
-        self.admin_app = WSGIMiddleware(self.flask, workers=options.admin_threads)
-        self.device_app = WSGIMiddleware(self.flask, workers=options.device_threads)
+        self.admin_app = WsgiBridge(self.flask, options.admin_threads, name="hub-admin")
+        self.device_app = WsgiBridge(self.flask, options.device_threads, name="hub-device")
         self.db = ThreadPoolExecutor(STREAM_DB_THREADS, thread_name_prefix="hub-stream-db")
         self.feed = ChangeFeed(self.run_blocking, lambda cursor, limit: storage.changes_since(
             cursor, limit), storage.last_change_seq, reread_s=options.reread_s,
@@ -137,6 +137,8 @@ class HubAsgi:
                 task.cancel()
         self.webhooks.stop()
         self.db.shutdown(wait=False, cancel_futures=True)
+        self.admin_app.close()
+        self.device_app.close()
 
     def _events_pushed(self) -> None:  # a WSGI thread, after its commit
         loop = self._loop

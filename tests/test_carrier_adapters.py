@@ -154,3 +154,34 @@ def test_a_cancel_of_a_waybill_the_carrier_never_made_is_refused(rig):
     with pytest.raises(Refusal) as e:
         adapter_for(account).cancel("SF000000000000", "SO-404")
     assert e.value.code == "carrier_refused"
+
+
+# -- the hub's accounts file -------------------------------------------------------------------------
+GOOD = {"url": "https://sfapi-sbox.sf-express.com/std/service", "key": "k", "secret": "s"}
+
+
+@pytest.mark.parametrize(("doc", "words"), [
+    ({"sites": []}, "[sites] must be a table"),
+    ({"sites": {"default": {"DHL": GOOD}}}, "sites.default.DHL: no adapter"),
+    ({"sites": {"default": {"default": "DHL"}}}, "sites.default.default: expected one of"),
+    ({"sites": {"default": {"SF": {**GOOD, "key": ""}}}}, "sites.default.SF.key is required"),
+    ({"sites": {"default": {"SF": {**GOOD, "url": "ftp://x"}}}}, "url: expected http(s)"),
+    ({"sites": {"default": {"SF": {**GOOD, "secret": 5}}}}, "secret: expected a string"),
+    ({"sites": {"default": {"SF": {**GOOD, "sender": {"name": 1}}}}}, "sender: expected"),
+    ({"sites": {"default": {"SF": {**GOOD, "timeout_s": 0}}}}, "timeout_s: expected a positive"),
+])
+def test_a_bad_accounts_file_is_refused_naming_the_key(doc, words):
+    from scanedge.sync.carriers.accounts import AccountsError, parse_accounts
+
+    with pytest.raises(AccountsError) as e:
+        parse_accounts(doc, "carriers.toml")
+    assert words in str(e.value) and str(e.value).startswith("carriers.toml: ")
+
+
+def test_the_site_default_carrier_is_used_when_the_bench_names_none():
+    from scanedge.sync.carriers.accounts import parse_accounts
+
+    accounts = parse_accounts({"sites": {"sh": {"default": "ZTO", "SF": GOOD, "ZTO": GOOD}}})
+    assert accounts.account("sh", None).carrier == "ZTO"
+    assert accounts.account("sh", "SF").carrier == "SF"
+    assert accounts.account("sh", "JT") is None and accounts.account("bj", None) is None

@@ -33,6 +33,7 @@ def serve_hub(settings: Settings) -> int:
 
 def _serve_hub(settings: Settings) -> int:
     from scanedge.edge.lifecycle import serve_asgi
+    from scanedge.sync.carriers.accounts import AccountsError
     from scanedge.sync.hub.app import HubOptions
     from scanedge.sync.hub.asgi import create_hub_asgi
     from scanedge.sync.hub.notify import listen_postgres
@@ -46,7 +47,13 @@ def _serve_hub(settings: Settings) -> int:
         return 2
     new_token = storage.ensure_admin_token(settings.hub_admin_token)
     listening = isinstance(storage, PostgresHubStorage)
-    app = create_hub_asgi(storage, HubOptions.from_settings(settings))
+    try:
+        options = HubOptions.from_settings(settings)
+    except AccountsError as e:  # the carrier accounts file: one line naming the file and key
+        print(f"scanedge hub: {e}", file=sys.stderr)
+        storage.close()
+        return 2
+    app = create_hub_asgi(storage, options)
     stop = threading.Event()
     if listening:
         listen_postgres(settings.hub_database, storage.CHANNEL, storage.changes, stop)

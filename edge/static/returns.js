@@ -23,6 +23,9 @@
   var labelJob = null;                  // the returns label's print job, followed to "printed"
   var shots = {};                       // sha256 -> object URL of a photo taken on this page
   var resumed = false;                  // the receipt on the bench before a reload is known again
+  // The scan field takes the focus back at once when the button just tapped hides itself (next,
+  // finish, unannounced): the scanner's next code must not land on a hidden button.
+  var focusScan = function () {};
 
   function save() {
     S.store(KEY, { history: history, receipt_id: receipt ? receipt.receipt_id : null });
@@ -385,6 +388,7 @@
     S.api('POST', API + '/receipts', { unannounced: true, code: code, station: station }).then(function (r) {
       if (!r.ok) { refused({ code: code }, r); el('ret-unannounced').disabled = false; return; }
       el('ret-unknown').hidden = true;
+      focusScan();
       unknownCode = null;
       rma = null;
       setReceipt(r.body);
@@ -529,7 +533,7 @@
       // the edge may have finished it: ask it what the receipt is now instead of finishing twice
       say('bad', t('err_network'), 'refused');
       reload(id);
-    }).then(function () { finishing = false; renderActions(); });
+    }).then(function () { finishing = false; renderActions(); focusScan(); });
   });
 
   function dispositionRow(l, rc) {
@@ -601,6 +605,7 @@
 
   el('ret-next').addEventListener('click', function () {
     clearBench();
+    focusScan();
     say('idle', t('ret_scan_ready'));
   });
 
@@ -623,7 +628,7 @@
   };
 
   // a reload resumes the receipt that was on the bench before any queued scan goes out
-  S.wedge(el('scan-input'), el('kbd-toggle'), queue.push);
+  focusScan = S.wedge(el('scan-input'), el('kbd-toggle'), queue.push);
   renderHistory();
   (saved.receipt_id ? reload(saved.receipt_id) : Promise.resolve(null)).then(null, function () {})
     .then(function () { resumed = true; queue.pump(); });

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,7 +62,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     r.set_defaults(func=_cmd_returns)
 
 
-def _cmd_interceptions(args: argparse.Namespace) -> int:
+def _report(args: argparse.Namespace, build: Callable[[Any, datetime, Any], Any],
+            heading: Callable[[Any, Any], str], table: Callable[[Any], str]) -> int:
+    """A report over this device's store: ``--since`` checked, ``build(db, since, settings)``,
+    then JSON or ``heading(report, settings)`` and ``table(report)``."""
     from scanedge.edge.cli import CliError, settings_from
     from scanedge.edge.commands import opened_store
 
@@ -73,13 +77,19 @@ def _cmd_interceptions(args: argparse.Namespace) -> int:
     if not settings.edge_db_path.exists():
         raise CliError(f"no device database in {settings.data_dir}")
     with opened_store(settings) as store:
-        report = device_report(store.read(), since, settings.device_id, settings.station)
+        report = build(store.read(), since, settings)
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
     else:
-        print(f"interceptions since {report.since} on device {settings.device_id}\n")
-        print(format_table(report))
+        print(heading(report, settings))
+        print(table(report))
     return 0
+
+
+def _cmd_interceptions(args: argparse.Namespace) -> int:
+    return _report(args, lambda db, since, s: device_report(db, since, s.device_id, s.station),
+                   lambda report, s: f"interceptions since {report.since} on device {s.device_id}\n",
+                   format_table)
 
 
 def device_returns_report(db: Any, since: datetime, device_id: str) -> Any:
@@ -107,22 +117,7 @@ def device_returns_report(db: Any, since: datetime, device_id: str) -> Any:
 
 
 def _cmd_returns(args: argparse.Namespace) -> int:
-    from scanedge.edge.cli import CliError, settings_from
-    from scanedge.edge.commands import opened_store
-    from scanedge.edge.domain.returns_report import format_table
+    from scanedge.edge.domain.returns_report import format_table as returns_table
 
-    try:
-        since = parse_since(args.since)
-    except ValueError as e:
-        raise CliError(str(e)) from None
-    settings = settings_from(args)
-    if not settings.edge_db_path.exists():
-        raise CliError(f"no device database in {settings.data_dir}")
-    with opened_store(settings) as store:
-        report = device_returns_report(store.read(), since, settings.device_id)
-    if args.json:
-        print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
-    else:
-        print(f"on device {settings.device_id}\n")
-        print(format_table(report))
-    return 0
+    return _report(args, lambda db, since, s: device_returns_report(db, since, s.device_id),
+                   lambda report, s: f"on device {s.device_id}\n", returns_table)

@@ -164,14 +164,20 @@ def _int_arg(name: str, default: int, lo: int = 0, hi: int = 10**15) -> int:
     return value
 
 
+def _body_naming(key: str, value: str) -> dict[str, Any]:
+    """The JSON body of a PUT to ``.../{value}``: its ``key`` is the path's, or missing."""
+    body = json_body()
+    if body.setdefault(key, value) != value:
+        raise Refusal("bad_request", f"{key} in the body ({body[key]!r}) differs from the path "
+                                     f"({value!r})")
+    return body
+
+
 # -- order system (admin) ---------------------------------------------------------------------
 @bp.put("/orders/<order_id>")
 @admin_only
 def put_order(order_id: str):
-    body = json_body()
-    if body.setdefault("order_id", order_id) != order_id:
-        raise Refusal("bad_request", f"order_id in the body ({body['order_id']!r}) "
-                                           f"differs from the path ({order_id!r})")
+    body = _body_naming("order_id", order_id)
     scope = _scope()
     body.setdefault("site", hub().storage.order_site(order_id) or scope.default_site)
     if not isinstance(body["site"], str):  # else "5" and 5 would pass the check differently
@@ -382,10 +388,7 @@ def put_rma(rma_id: str):
     from scanedge.edge.domain.returns import RmaError
     from scanedge.sync.hub import rmas
 
-    body = json_body()
-    if body.setdefault("rma_id", rma_id) != rma_id:
-        raise Refusal("bad_request", f"rma_id in the body ({body['rma_id']!r}) differs from "
-                      f"the path ({rma_id!r})")
+    body = _body_naming("rma_id", rma_id)
     for key in ("version", "status"):  # the hub's to keep: versions, and cancel through /cancel
         if key in body and not (key == "status" and body[key] == "open"):
             raise Refusal("bad_request", f"{key}: set by the hub (cancel: POST .../cancel)")

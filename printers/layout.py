@@ -453,6 +453,9 @@ def _qr_text(block: dict[str, Any], ctx: _Ctx) -> Image.Image:
     data = _fmt(str(block["data"]), ctx.fields) if "data" in block else ""
     matrix = _qr_matrix(data or ctx.fields["label_id"] or ctx.fields["order_id"])
     module = int(block.get("module", 4))
+    if "max_side" in block:  # a long payload (a carrier's 2D code) gets smaller modules, not more room
+        fitting = int(block["max_side"]) // (len(matrix) + 8)
+        module = max(int(block.get("min_module", 3)), min(module, fitting))
     quiet = 4 * module
     side = len(matrix) * module + 2 * quiet
     qr_img = _blank(side, side)
@@ -636,7 +639,9 @@ def render_fields(fields: dict[str, str], template: Template, *, order: Order | 
         if not optional:
             break
         block, _ = parts.pop(optional[-1])
-        omitted.insert(0, str(block.get("name", block["type"])))
+        name = str(block.get("name", block["type"]))
+        if name not in omitted:  # blocks of one region share its name (a stub's rule and text)
+            omitted.insert(0, name)
     body = _stack([img for _, img in parts], ctx.inner, template.gap)
     height = body.height + 2 * template.margin
     if template.length is not None:

@@ -73,13 +73,7 @@ def _cmd_label(args: argparse.Namespace) -> int:
         data = label_bytes([image], model, beep=False)
     except (OrderError, LabelError, ModelError, FontError, ValueError) as e:
         raise CliError(str(e)) from None
-    try:
-        if args.png:
-            image.save(args.png)
-        if args.escpos:
-            Path(args.escpos).write_bytes(data)
-    except OSError as e:
-        raise CliError(f"cannot write output: {e}") from None
+    _write(args, image, data)
     print(json.dumps({
         "order_id": order.order_id, "template": template.name, "paper": template.paper,
         "model": model.name, "width": image.width, "height": image.height, "bytes": len(data),
@@ -88,6 +82,19 @@ def _cmd_label(args: argparse.Namespace) -> int:
         "png": args.png, "escpos": args.escpos,
     }, ensure_ascii=False))
     return 0
+
+
+def _write(args: argparse.Namespace, image, data: bytes) -> None:
+    """--png and --escpos, as asked."""
+    from scanedge.edge.cli import CliError
+
+    try:
+        if args.png:
+            image.save(args.png)
+        if args.escpos:
+            Path(args.escpos).write_bytes(data)
+    except OSError as e:
+        raise CliError(f"cannot write output: {e}") from None
 
 
 def _read_json(path: str) -> object:
@@ -142,13 +149,7 @@ def _cmd_ewaybill_label(args: argparse.Namespace, settings) -> int:
         raise CliError(e.message) from None
     except (OrderError, LabelError, ModelError, FontError, ValueError) as e:
         raise CliError(str(e)) from None
-    try:
-        if args.png:
-            image.save(args.png)
-        if args.escpos:
-            Path(args.escpos).write_bytes(data)
-    except OSError as e:
-        raise CliError(f"cannot write output: {e}") from None
+    _write(args, image, data)
     print(json.dumps({
         "order_id": ewb.order_id, "carrier": ewb.carrier, "number": ewb.number,
         **describe(info, template), "model": model.name, "width": image.width,

@@ -184,6 +184,11 @@ class PrintService:
             raise q.QueueError("not_ready", "；".join(p.zh for p in problems) + " / "
                                + "; ".join(p.en for p in problems),
                                problems=[p.as_json() for p in problems])
+        return self._queued_or_frozen(job, order_id, frozen)
+
+    def _queued_or_frozen(self, job: q.Job | None, order_id: str, frozen: str | None) -> q.Job:
+        """After a submit's commit: the job announced and the worker woken, or the freeze that
+        refused it raised (its alarm to the pages)."""
         if job is None:
             self._notify_alarm({"kind": "frozen_print", "order_id": order_id, "reason": frozen})
             raise q.QueueError("frozen", f"order {order_id} is frozen ({frozen}): not printed")
@@ -229,12 +234,7 @@ class PrintService:
 
         job, frozen, alarm = self.store.write(write)
         self._announce(alarm)
-        if job is None:
-            self._notify_alarm({"kind": "frozen_print", "order_id": order_id, "reason": frozen})
-            raise q.QueueError("frozen", f"order {order_id} is frozen ({frozen}): not printed")
-        self._notify(job)
-        self.wake()
-        return job
+        return self._queued_or_frozen(job, order_id, frozen)
 
     def get(self, job_id: str) -> q.Job | None:
         return q.get_job(self.store.read(), job_id)

@@ -23,7 +23,16 @@ from scanedge.edge.demo import demo_orders
 from scanedge.printers.selfcheck import decode_symbols, ewaybill_problems, ocr
 from scanedge.sync.carriers.sim import CarrierSimulator
 from tests.support import EdgeServer, HubServer, run_cli, wait_until
-from tests.test_pages_browser import By, PrinterSim, chromium, js_until, open_page, scan, shot
+from tests.test_pages_browser import (
+    By,
+    PrinterSim,
+    chromium,
+    js_until,
+    open_page,
+    pack_so_1001,
+    scan,
+    shot,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -90,13 +99,7 @@ def test_one_tap_on_a_packed_order_prints_an_sf_label_that_reads_back(shop, brow
     button = browser.find_element(By.ID, "ewaybill-btn")
     assert button.text == "打印电子面单"  # beside our own label's 打印面单
     assert button.get_attribute("disabled") is not None  # the print gate: nothing packed yet
-    for code in ("]C1010690123456789210L2301", "]C1010690123456789210L2301", "4006381333931"):
-        scan(browser, code)
-    js_until(browser, "return document.getElementById('print-why').textContent.includes('赠品')",
-             timeout=10, what="only the gift left")
-    js_until(browser, "const b = document.querySelector('.gift-confirm');"
-                      " if (b && !b.disabled) { b.click(); return true; } return false;",
-             what="the gift's confirm button")
+    pack_so_1001(browser)
     js_until(browser, "return !document.getElementById('ewaybill-btn').disabled", timeout=10,
              what="the carrier label button enabled")
     before = printer.labels

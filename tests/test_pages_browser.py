@@ -251,6 +251,18 @@ def test_freeze_raises_the_alarm_on_an_open_page_and_enter_does_not_dismiss_it(r
     js_until(browser, "return ScanEdge.scanner.history()[0].code === '6901234567892'")
 
 
+def pack_so_1001(driver) -> None:
+    """At the bench with SO-1001 open: scan its items (lot L2301), then tap its gift's confirm."""
+    for code in ("]C1010690123456789210L2301", "]C1010690123456789210L2301", "4006381333931"):
+        scan(driver, code)
+    js_until(driver, "return document.getElementById('print-why').textContent.includes('赠品')",
+             timeout=10, what="only the gift left")
+    # the tap (found and clicked in one step: the panel redraws as scan answers arrive)
+    js_until(driver, "const b = document.querySelector('.gift-confirm');"
+                     " if (b && !b.disabled) { b.click(); return true; } return false;",
+             what="the gift's confirm button")
+
+
 def test_bench_prints_to_the_virtual_printer(rig, browser) -> None:
     edge, printer = rig
     open_page(browser, edge, "/bench")
@@ -261,14 +273,7 @@ def test_bench_prints_to_the_virtual_printer(rig, browser) -> None:
     # the print gate: the button says why it waits until the order is verified here
     assert browser.find_element(By.ID, "print-btn").get_attribute("disabled") is not None
     assert "未装箱" in browser.find_element(By.ID, "print-why").text
-    for code in ("]C1010690123456789210L2301", "]C1010690123456789210L2301", "4006381333931"):
-        scan(browser, code)
-    js_until(browser, "return document.getElementById('print-why').textContent.includes('赠品')",
-             timeout=10, what="only the gift left")
-    # the tap (found and clicked in one step: the panel redraws as scan answers arrive)
-    js_until(browser, "const b = document.querySelector('.gift-confirm');"
-                      " if (b && !b.disabled) { b.click(); return true; } return false;",
-             what="the gift's confirm button")
+    pack_so_1001(browser)
     js_until(browser, "return !document.getElementById('print-btn').disabled", timeout=10,
              what="the print button enabled")
     js_until(browser, "const i = document.getElementById('label-preview');"

@@ -105,7 +105,7 @@ class WsgiBridge:
         self.threads.close()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":  # Starlette hands a mount only http (and websocket) scopes
+        if scope["type"] != "http":  # the dispatchers hand it http scopes; refuse anything else
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1000})
             return

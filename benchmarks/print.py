@@ -116,6 +116,43 @@ def bench_burst(orders: list, count: int, speed: float) -> None:
               f" {done} | {len(sim.received) / count / 1024:.1f} | {'yes' if ok else 'NO'} |")
 
 
+def bench_ewaybills(repeat: int) -> None:
+    """Carrier labels (docs/printing.md, "Carrier labels"): render, encode, and the self-check
+    that submit_ewaybill runs before queueing (zxing-cpp and zbar on the rendered image)."""
+    import numpy as np
+
+    from scanedge.edge.domain.ewaybill import EWaybill
+    from scanedge.printers.ewaybill_label import CARRIERS, SIZES, ewaybill_template, render_ewaybill
+    from scanedge.printers.selfcheck import ewaybill_problems
+
+    data = ROOT / "tests" / "data" / "printers"
+    order = parse_order(json.loads((data / "order_p0_gift.json").read_text(encoding="utf-8")))
+    print("| carrier | stock | model | render ms p50 | encode ms p50 | self-check ms p50 | bytes |"
+          " reads back |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for carrier in CARRIERS:
+        doc = json.loads((data / f"ewaybill_{carrier.lower()}.json").read_text(encoding="utf-8"))
+        ewb = EWaybill.from_json({**doc, "order_id": order.order_id})
+        for size in SIZES:
+            template = ewaybill_template(carrier, size)
+            model = get_model("generic-80" if size == "76x130" else f"generic-{size}")
+            render, encode, check, problems, size_bytes = [], [], [], [], 0
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                image, _ = render_ewaybill(ewb, template, order=order, station="bench-1")
+                t1 = time.perf_counter()
+                size_bytes = len(label_bytes([image], model))
+                t2 = time.perf_counter()
+                problems = ewaybill_problems(np.asarray(image.convert("L")), ewb.number, ewb.qr)
+                t3 = time.perf_counter()
+                render.append(t1 - t0)
+                encode.append(t2 - t1)
+                check.append(t3 - t2)
+            med = [f"{statistics.median(x) * 1000:.1f}" for x in (render, encode, check)]
+            print(f"| {carrier} | {size} | {model.name} | {' | '.join(med)} | {size_bytes} |"
+                  f" {problems or 'yes'} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("orders", nargs="?")
@@ -127,6 +164,8 @@ def main() -> None:
     orders = _orders(args.orders)
     print("### Render and encode, per label\n")
     bench_render(orders, args.repeat)
+    print("\n### Carrier labels, per label\n")
+    bench_ewaybills(max(3, args.repeat // 3))
     print("\n### Burst through the virtual printer (TCP, status polled before and after each job)\n")
     print("| labels | printer speed | seconds | labels/s | labels printed | jobs printed |"
           " KiB per label | all printed |")

@@ -17,10 +17,13 @@ from scanedge.sync.apply import apply_changes
 _SEQ = iter(range(1, 10_000))
 
 
+DEADLINE = iso(datetime.now(UTC) + timedelta(days=7))  # once: the same document is the same
+
+
 def rma_doc(rma_id: str = "RMA-1", **over) -> dict:
     doc = {"rma_id": rma_id, "order_id": "SO-1001", "reason": "七天无理由",
            "return_tracking": "SF1234567890123",
-           "deadline": iso(datetime.now(UTC) + timedelta(days=7)),
+           "deadline": DEADLINE,
            "lines": [{"sku": "6901234567892", "name": "保温杯 500ml", "qty": 2},
                      {"sku": "4006381333931", "name": "Stabilo 荧光笔 黄色", "qty": 1}]}
     doc.update(over)

@@ -27,9 +27,12 @@ ORDER = {"lines": [{"sku": "6901234567892", "qty": 2, "location": "A-02-14-3"},
                    {"sku": "4006381333931", "qty": 1}], "site": "sh"}
 
 
+DEADLINE = iso(datetime.now(UTC) + timedelta(days=7))  # once: the same document is the same
+
+
 def rma(**over) -> dict:
     doc = {"order_id": "SO-1", "reason": "七天无理由", "return_tracking": "SF1234567890123",
-           "deadline": iso(datetime.now(UTC) + timedelta(days=7)),
+           "deadline": DEADLINE,
            "lines": [{"sku": "6901234567892", "name": "保温杯", "qty": 2}]}
     doc.update(over)
     return doc
@@ -244,3 +247,45 @@ def test_an_rma_put_on_the_hub_is_received_at_a_real_device_and_its_verdict_retu
         edge.stop()
         hub.stop()
         printer.stop()
+
+
+def test_a_receipt_pushed_by_one_device_makes_the_rma_received_for_the_others(hub, tmp_path):
+    from scanedge.edge.config import load_settings
+    from scanedge.edge.context import EdgeContext
+
+    admin(hub, "PUT", "/api/v1/orders/SO-1", ORDER)
+    admin(hub, "PUT", "/api/v1/rmas/RMA-1", rma())
+    other = EdgeContext.open(load_settings(env={}, data_dir=str(tmp_path / "other"),
+                                           device_id="dev-2", station="bench-2"))
+    first = EdgeContext.open(load_settings(env={}, data_dir=str(tmp_path / "first"),
+                                           device_id="dev-1", station="bench-1"))
+    try:
+        other.store.write(lambda db: apply_changes(db, "dev-2", pull(hub, hub.device_token)))
+        _device_receives(hub, first, "resaleable")  # stored by the storage, not the route
+        rows = first.store.read().execute(
+            "SELECT event_id, device_id, seq, type, order_id, payload, device_time, hlc"
+            " FROM events WHERE type = 'return_received'").fetchall()
+        event = dict(zip(("event_id", "device_id", "seq", "type", "order_id", "payload",
+                          "device_time", "hlc"), rows[0], strict=True))
+        event["payload"] = json.loads(event["payload"])
+        # the device pushes it again (its answer was lost): a duplicate, and the RMA is relayed
+        r = hub.post("/api/v1/sync/push", json={"events": [event]},
+                     headers={"Authorization": f"Bearer {hub.device_token}"})
+        assert r.get_json()["results"][0]["status"] == "duplicate"
+        got = admin(hub, "GET", "/api/v1/rmas/RMA-1").get_json()["rma"]
+        assert (got["status"], got["version"]) == ("received", 2)
+        cursor = other.store.read().execute(
+            "SELECT value FROM sync_state WHERE key = 'cursor'").fetchone()[0]
+        newer = [c for c in pull(hub, hub.device_token) if c["seq"] > int(cursor)]
+        applied = other.store.write(lambda db: apply_changes(db, "dev-2", newer))
+        assert applied.rmas == ["RMA-1"]
+        with pytest.raises(Exception) as refused:
+            other.returns.start(rma_id="RMA-1", code=None, station="bench-2", operator="k2")
+        assert getattr(refused.value, "code", None) == "rma_already_received"
+        # pushing it once more changes nothing
+        hub.post("/api/v1/sync/push", json={"events": [event]},
+                 headers={"Authorization": f"Bearer {hub.device_token}"})
+        assert admin(hub, "GET", "/api/v1/rmas/RMA-1").get_json()["rma"]["version"] == 2
+    finally:
+        first.close()
+        other.close()

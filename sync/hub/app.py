@@ -462,6 +462,11 @@ def push():
     if len(events) > MAX_PUSH_EVENTS:
         raise Refusal("too_large", f"at most {MAX_PUSH_EVENTS} events per push")
     results = hub().storage.store_events(g.device, events)
+    if any(isinstance(e, dict) and e.get("type") == "return_received" for e in events):
+        from scanedge.sync.hub import rmas
+
+        # before the answer: a device that got none pushes again, and a duplicate relays too
+        rmas.relay_received(hub().storage, g.device, events, results)
     return jsonify({"results": results, "hub": hub().storage.hub_info()})
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from scanedge.edge.domain import returns as rules
 from scanedge.edge.domain.interception_report import iso
 from scanedge.edge.domain.returns_report import Report, build_report, record_of
-from scanedge.sync.hub.storage import CHANGES_LOCK, AdminScope, HubStorage, Tx, now_iso
+from scanedge.sync.hub.storage import CHANGES_LOCK, AdminScope, Device, HubStorage, Tx, now_iso
 
 
 class RmaSiteChange(ValueError):
@@ -94,6 +94,33 @@ def cancel(storage: HubStorage, rma_id: str, scope: AdminScope) -> rules.Rma | N
         _save(storage, tx, rma, new=False)
     storage._changed()
     return rma
+
+
+def relay_received(storage: HubStorage, device: Device, events: list[Any],
+                   results: list[dict[str, str]]) -> list[str]:
+    """A device's ``return_received`` events stored (accepted or duplicate): their RMAs become
+    ``received``, with a new version and a change for the site, so the site's other devices
+    refuse a second receipt too. Returns the RMA ids changed."""
+    from scanedge.sync.protocol import ACCEPTED, DUPLICATE
+
+    wanted = sorted({str(e["payload"].get("rma_id")) for e, r in zip(events, results, strict=True)
+                     if r.get("status") in (ACCEPTED, DUPLICATE)
+                     and isinstance(e, dict) and e.get("type") == "return_received"
+                     and isinstance(e.get("payload"), dict) and e["payload"].get("rma_id")})
+    changed = []
+    for rma_id in wanted:
+        with storage.transaction() as tx:
+            storage.lock(tx, CHANGES_LOCK)
+            found = _stored(tx, rma_id)
+            if found is None or found[1] != device.site or found[0].status != "open":
+                continue  # unknown here, another site's, cancelled or received already
+            rma = rules.parse_rma({**found[0].to_json(), "status": "received",
+                                   "version": found[0].version + 1})
+            _save(storage, tx, rma, new=False)
+        changed.append(rma_id)
+    if changed:
+        storage._changed()
+    return changed
 
 
 def site_of(storage: HubStorage, rma_id: str) -> str | None:

@@ -51,6 +51,7 @@ class EdgeContext:
         and what one does after another's commit is wired here, as bus topics (edge/bus.py):
         ``scan`` (metrics, the sync worker's push), ``alarm`` (the printer's and the GPIO's
         buzzers), ``hub_applied`` (freeze effects, P0 notifications), ``acks_due``."""
+        from scanedge.edge import ewaybills
         from scanedge.edge.freezes.effects import FreezeEffects
         from scanedge.edge.gpio import GpioAlarm
         from scanedge.edge.notes import NoteService
@@ -59,6 +60,7 @@ class EdgeContext:
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.edge_db_path, min_free_mb=settings.min_free_mb)
+        store.ensure_schema(ewaybills.COMPONENT, ewaybills.MIGRATIONS)  # functions, no service
         bus = EventBus()
         alarms = AlarmCenter(store, settings.device_id, bus)
         picking = PickService(store, settings.device_id, settings.data_dir / "layout.toml",

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from scanedge.edge.domain.ewaybill import EWaybill
 from scanedge.edge.domain.refusal import Refusal
-from scanedge.edge.store.db import utc_now
+from scanedge.edge.store.db import Migration, utc_now
 from scanedge.edge.store.orders import load_freeze, load_order
 from scanedge.edge.store.outbox import append_event
 
@@ -27,6 +27,18 @@ if TYPE_CHECKING:
 
     from scanedge.edge.context import EdgeContext
 
+COMPONENT = "ewaybills"
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE TABLE ewaybills_recorded (carrier TEXT NOT NULL, number TEXT NOT NULL,"
+               " order_id TEXT NOT NULL, source TEXT NOT NULL, recorded_at TEXT NOT NULL,"
+               " PRIMARY KEY (carrier, number))")
+
+
+# Which waybills this device has recorded (and told the hub of): the number alone cannot say,
+# since the hub's order change carrying it may arrive first.
+MIGRATIONS = (Migration(1, "e-waybills recorded on this device", _v1),)
 HUB_TIMEOUT_S = 30.0  # the hub waits on the carrier (its account's timeout_s) before it answers
 PASSED_THROUGH = ("frozen", "no_carrier_account", "bad_state", "unknown_order",
                   "carrier_unavailable", "bad_request")
@@ -88,7 +100,8 @@ def ask_hub(ctx: EdgeContext, order_id: str, carrier: str | None) -> tuple[EWayb
 
 def record(ctx: EdgeContext, ewb: EWaybill, *, source: str, operator: str | None) -> bool:
     """The number is the order's tracking number now, with one ``ewaybill_issued`` event (none
-    when the order has it already: a replay writes nothing). True when it was new."""
+    when this device recorded that waybill before: a replay writes nothing). True when it was
+    new. Whether the hub's order change with the number was applied first does not matter."""
     device = ctx.settings.device_id
 
     def write(db: sqlite_utils.Database) -> bool:
@@ -96,13 +109,19 @@ def record(ctx: EdgeContext, ewb: EWaybill, *, source: str, operator: str | None
                          [ewb.order_id]).fetchone()
         if row is None:
             raise Refusal("unknown_order", f"order {ewb.order_id} is not on this device")
-        if tuple(row) == (ewb.number, ewb.carrier):
+        if db.execute("INSERT INTO ewaybills_recorded (carrier, number, order_id, source,"
+                      " recorded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                      [ewb.carrier, ewb.number, ewb.order_id, source, utc_now()]).rowcount == 0:
             return False
-        db.execute("UPDATE orders SET tracking_number = ?, carrier = ?, updated_at = ?"
-                   " WHERE order_id = ?", [ewb.number, ewb.carrier, utc_now(), ewb.order_id])
+        previous = row[0]
+        if tuple(row) == (ewb.number, ewb.carrier):  # the hub's order change came first
+            previous = None
+        else:
+            db.execute("UPDATE orders SET tracking_number = ?, carrier = ?, updated_at = ?"
+                       " WHERE order_id = ?", [ewb.number, ewb.carrier, utc_now(), ewb.order_id])
         append_event(db, device, "ewaybill_issued", {
             "carrier": ewb.carrier, "number": ewb.number, "source": source,
-            "previous_tracking_number": row[0], "operator": operator,
+            "previous_tracking_number": previous, "operator": operator,
             "ewaybill": ewb.to_json()}, order_id=ewb.order_id)
         return True
 

@@ -4,6 +4,8 @@ the gate, the number here at once, one event, the hub's order, the refusals in w
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from scanedge.edge.config import load_settings
@@ -59,6 +61,24 @@ def test_a_verified_order_on_a_device_without_a_hub_waits_for_the_hub(tmp_path):
         assert tracking(ctx, "SO-1001") == ("SF1385628716739", "SF")  # untouched
     finally:
         ctx.close()
+
+
+@pytest.mark.parametrize("hub_change_first", [False, True])
+def test_a_waybill_is_recorded_once_whether_or_not_the_hubs_order_change_came_first(
+        demo_ctx, hub_change_first):
+    from scanedge.edge.domain.ewaybill import EWaybill
+    from scanedge.edge.ewaybills import record
+
+    ewb = EWaybill.from_json({"carrier": "SF", "number": "SF7444400000019", "order_id": "SO-1002"})
+    if hub_change_first:  # the sync worker applied the hub's order with the number already
+        demo_ctx.store.write(lambda db: db.execute(
+            "UPDATE orders SET tracking_number = ?, carrier = 'SF' WHERE order_id = 'SO-1002'",
+            [ewb.number]))
+    assert record(demo_ctx, ewb, source="hub", operator="pat") is True
+    assert record(demo_ctx, ewb, source="hub", operator="pat") is False  # a replay
+    events = outbox(demo_ctx, "ewaybill_issued")
+    assert len(events) == 1 and json.loads(events[0][0])["number"] == ewb.number
+    assert tracking(demo_ctx, "SO-1002") == (ewb.number, "SF")
 
 
 # -- with a hub and the SF simulator ----------------------------------------------------------------

@@ -222,6 +222,11 @@ KEYS += (  # returns (docs/returns.md)
     Key("returns_photos_max_mb", float, 2000.0, _positive,
         "disk space for photos of returned goods; the oldest go first"),
 )
+KEYS += (  # the dock handover (docs/dock.md)
+    Key("dock_lookback_hours", float, 24.0, _positive,
+        "the dock expects labels printed here this many hours back: older ones are not listed "
+        "as printed but never scanned"),
+)
 KEYS += (  # carrier e-waybills (docs/carriers.md)
     Key("hub_carrier_accounts", str, "", help="hub: TOML file of each site's carrier accounts "
         "(secrets: keep it 0600); empty = no e-waybills"),
@@ -290,6 +295,7 @@ class Settings:
     hub_trust_first_key: bool
     returns_photo_retention_days: float
     returns_photos_max_mb: float
+    dock_lookback_hours: float
     hub_carrier_accounts: str
     source: str = field(default="defaults", compare=False)
 

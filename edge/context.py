@@ -15,6 +15,7 @@ from scanedge.edge.store import Store
 from scanedge.printers.service import PrintService
 
 if TYPE_CHECKING:
+    from scanedge.edge.dock import DockService
     from scanedge.edge.freezes.effects import AckSender, FreezeEffects
     from scanedge.edge.freezes.status import FreezeStatus
     from scanedge.edge.gpio import GpioAlarm
@@ -44,6 +45,7 @@ class EdgeContext:
     picking: PickService | None = None  # waves and pick steps (docs/picking.md)
     notes: NoteService | None = None  # notes from the hub, read at the bench
     returns: ReturnsService | None = None  # RMAs received at the bench (docs/returns.md)
+    dock: DockService | None = None  # handover batches loaded onto trucks (docs/dock.md)
 
     @classmethod
     def open(cls, settings: Settings) -> EdgeContext:
@@ -52,6 +54,7 @@ class EdgeContext:
         ``scan`` (metrics, the sync worker's push), ``alarm`` (the printer's and the GPIO's
         buzzers), ``hub_applied`` (freeze effects, P0 notifications), ``acks_due``."""
         from scanedge.edge import ewaybills
+        from scanedge.edge.dock import DockService
         from scanedge.edge.freezes.effects import FreezeEffects
         from scanedge.edge.gpio import GpioAlarm
         from scanedge.edge.notes import NoteService
@@ -81,7 +84,8 @@ class EdgeContext:
                   accounts=Accounts(store, settings.device_id, session_hours=settings.session_hours),
                   freezes=freezes, picking=picking, notes=notes,
                   gpio=GpioAlarm.from_settings(settings, alarms, bus),
-                  returns=ReturnsService(settings, store, alarms=alarms, printing=printing))
+                  returns=ReturnsService(settings, store, alarms=alarms, printing=printing),
+                  dock=DockService(settings, store, alarms=alarms, printing=printing))
         assert ctx.returns is not None
         bus.on("hub_applied", ctx.returns.on_applied)  # an RMA cancelled while on the bench
         picking.start_timer()

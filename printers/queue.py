@@ -73,8 +73,9 @@ def _v2(db: sqlite_utils.Database) -> None:
 MIGRATIONS = (Migration(1, "print jobs", _v1), Migration(2, "job kind and payload", _v2))
 LABEL = "label"  # the kind of an order's packing label
 # Kinds that ship nothing: the order's freeze does not stop them (a returns sticker of a frozen
-# order is still wanted on the returned goods; the RMA's own cancellation is checked on receipt).
-FREEZE_EXEMPT_KINDS = frozenset({"returns"})
+# order is still wanted on the returned goods; the RMA's own cancellation is checked on receipt;
+# a dock manifest names no one order).
+FREEZE_EXEMPT_KINDS = frozenset({"returns", "manifest"})
 
 _COLUMNS = ("job_id", "order_id", "idempotency_key", "priority", "copies", "state", "reprint_no",
             "reprint_of", "operator", "reason", "attempts", "next_attempt_at", "bytes_total",

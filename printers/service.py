@@ -336,6 +336,10 @@ class PrintService:
             from scanedge.printers.returns_label import render_returns_job
 
             return render_returns_job(self, job)
+        if job.kind == "manifest":  # the dock's handover manifest (edge/dock.py)
+            from scanedge.printers.manifest_label import render_manifest_job
+
+            return render_manifest_job(self, job)
         if job.kind != q.LABEL:
             raise q.QueueError("cannot_render", f"print job kind {job.kind!r} is not known here")
         order = load_order(self.store.read(), job.order_id)

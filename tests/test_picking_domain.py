@@ -207,10 +207,14 @@ def test_recompute_never_moves_a_started_order_and_is_stable():
 
 # -- the interception report's stages -----------------------------------------------------------
 @pytest.mark.parametrize("actions, expected", [
-    ([("pick", 2.0)], {"pick": (1, 1, 2.0), "pack": (0, 0, None), "print": (0, 0, None)}),
+    ([("pick", 2.0)], {"pick": (1, 1, 2.0), "pack": (0, 0, None), "print": (0, 0, None),
+                       "dock": (0, 0, None)}),
     ([("pick", 2.0), ("scan", 30.0), ("scan", 31.0), ("print", 90.0)],
-     {"pick": (1, 1, 2.0), "pack": (1, 2, 30.0), "print": (1, 1, 90.0)}),
-    ([("waybill", 5.0)], {"pick": (0, 0, None), "pack": (1, 1, 5.0), "print": (0, 0, None)}),
+     {"pick": (1, 1, 2.0), "pack": (1, 2, 30.0), "print": (1, 1, 90.0), "dock": (0, 0, None)}),
+    ([("waybill", 5.0)], {"pick": (0, 0, None), "pack": (1, 1, 5.0), "print": (0, 0, None),
+                          "dock": (0, 0, None)}),
+    ([("dock", 600.0)], {"pick": (0, 0, None), "pack": (0, 0, None), "print": (0, 0, None),
+                         "dock": (1, 1, 600.0)}),
 ])
 def test_interception_report_per_stage(actions, expected):
     from scanedge.edge.domain.interception_report import DeviceEvent, FreezeRecord, build_report, format_table

@@ -7,8 +7,8 @@ and an example.
 
 For each freeze F (order, issue time) and each device d that applied it or worked on the order:
 - **missed**: d printed a label of the order after F was issued (and before it was lifted);
-- else **intercepted after print**: d refused an action (scan, print, waybill) after F, but a
-  label had already been printed before F (someone must pull the parcel);
+- else **intercepted after print**: d refused an action (scan, print, waybill, loading at the
+  dock) after F, but a label had already been printed before F (someone must pull the parcel);
 - else **intercepted before print**: d refused an action and no label was printed: the save.
 Seconds from issue to interception: the first interception of each (freeze, device, station);
 the total row takes the first one of each freeze over all devices.
@@ -26,9 +26,10 @@ from typing import Any
 
 ALL = "all"
 # Where in the flow an interception stopped the work (docs/picking.md): the picker's PDA, the
-# packing bench (scans, waybill captures), the label printer.
-STAGES = ("pick", "pack", "print")
-STAGE_OF_ACTION = {"pick": "pick", "scan": "pack", "waybill": "pack", "print": "print"}
+# packing bench (scans, waybill captures), the label printer, the loading dock (docs/dock.md).
+STAGES = ("pick", "pack", "print", "dock")
+STAGE_OF_ACTION = {"pick": "pick", "scan": "pack", "waybill": "pack", "print": "print",
+                   "dock": "dock"}
 
 
 def parse_time(text: str) -> datetime:

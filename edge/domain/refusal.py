@@ -26,6 +26,7 @@ STATUS: dict[str, int] = {
     # what it names
     "not_found": 404, "unknown_capture": 404, "unknown_order": 404, "no_wave": 404,
     "rma_unknown": 404, "receipt_unknown": 404,
+    "parcel_unknown": 404, "batch_unknown": 404,  # the dock (docs/dock.md)
     # the state it meets
     "frozen": 409, "not_ready": 409, "bad_state": 409, "idempotency_conflict": 409,
     "already_done": 409, "other_order": 409, "tracking_in_use": 409, "site_change": 409,
@@ -33,6 +34,8 @@ STATUS: dict[str, int] = {
     "bad_layout": 409, "no_layout": 409, "not_claimed": 409, "not_open": 409, "taken": 409,
     "ewaybill_gate": 409, "no_carrier_account": 409,
     "rma_already_received": 409, "rma_frozen": 409, "receipt_finished": 409,
+    "parcel_frozen": 409, "label_void": 409, "already_loaded": 409, "in_other_batch": 409,
+    "wrong_carrier": 409, "batch_closed": 409, "frozen_in_batch": 409,  # the dock
     # understood, not acceptable
     "cannot_render": 422, "paper_too_narrow": 422, "rule_failed": 422, "unknown_carrier": 422,
     "invalid_tracking_number": 422, "carrier_ambiguous": 422,

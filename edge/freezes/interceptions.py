@@ -1,4 +1,5 @@
-"""An interception: work on a frozen order that the device refused (scan, print, waybill capture).
+"""An interception: work on a frozen order that the device refused (scan, print, waybill capture,
+pick, loading at the dock).
 
 Each one is an outbox event ``interception`` (device, station, operator, seconds since the freeze
 was issued), written in the transaction that refused the action: the hub's interception report
@@ -15,7 +16,7 @@ import sqlite_utils
 from scanedge.edge.domain.packing import Freeze
 from scanedge.edge.store.outbox import append_event
 
-ACTIONS = ("scan", "print", "waybill", "pick")
+ACTIONS = ("scan", "print", "waybill", "pick", "dock")
 
 
 def seconds_since(freeze: Freeze, now: datetime | None = None) -> float:

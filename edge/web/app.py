@@ -48,6 +48,9 @@ def create_app(settings: Settings, context: EdgeContext | None = None) -> Flask:
     from scanedge.edge.web import ewaybill
 
     app.register_blueprint(ewaybill.bp, url_prefix="/api/v1")  # 打印面单 (docs/carriers.md)
+    from scanedge.edge.web import dock
+
+    app.register_blueprint(dock.bp, url_prefix="/api/v1")  # 装车交接 (docs/dock.md)
     for module_name in ("scanedge.ocr.web", "scanedge.ocr.waybill_web", "scanedge.printers.web"):
         _register_optional(app, module_name)
     return app

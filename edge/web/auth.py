@@ -34,6 +34,7 @@ LOCAL = Principal("local", "local", "本机 local", "admin")
 PUBLIC = frozenset({"static", "health.healthz", "auth.post_session", "auth.delete_session",
                     "pages.menu", "pages.scan_page", "pages.bench_page", "pages.waybill_page",
                     "pages.supervisor_page", "pages.signin_page", "pages.pick_page", "pages.returns_page",
+                    "pages.dock_page",
                     "openapi.get_openapi"})
 ENDPOINT_ACTIONS: dict[str, str] = {
     "health.metrics": "read",
@@ -79,6 +80,14 @@ ENDPOINT_ACTIONS: dict[str, str] = {
     "returns.post_photo": "scan",
     "returns.put_line": "scan",
     "returns.post_finish": "scan",
+    "dock.post_batch": "scan",  # the dock handover (docs/dock.md): a loader scans
+    "dock.list_batches": "read",
+    "dock.get_batch": "read",
+    "dock.post_scan": "scan",
+    "dock.delete_parcel": "scan",
+    "dock.post_close": "scan",
+    "dock.get_manifest_csv": "read",
+    "dock.post_print_manifest": "print",
 }
 STREAM_ACTION = "read"  # GET /api/v1/stream (served on the event loop, edge/web/stream.py)
 

@@ -274,6 +274,7 @@ def _paths() -> dict[str, Any]:
         "/supervisor": _page("the supervisor page"),
         "/pick": _page("the picker's page (waves, stops)"),
         "/returns": _page("the returns bench (receiving RMAs)"),
+        "/dock": _page("the dock handover (loading parcels onto trucks)"),
         "/static/{filename}": {"get": op("the pages' scripts, styles and catalogue", responses(
             {"200": {"description": "the file", "content": {"*/*": {"schema": STR}}}}, 404),
             params=[path_param("filename", "a file of edge/static")], tags=("pages",))},
@@ -382,6 +383,7 @@ def _paths() -> dict[str, Any]:
             {"200": {"description": "a PNG", "content": {"image/png": {"schema": STR}}}}, 404, 422),
             params=[ORDER_ID], tags=("printing",))},
         **_returns_paths(),
+        **_dock_paths(),
     }
 
 
@@ -503,3 +505,90 @@ def document() -> dict[str, Any]:
 @bp.get("/openapi.json")
 def get_openapi():
     return jsonify(document())
+
+
+# The dock handover (docs/dock.md, "API"): the contract of the /dock page.
+DOCK_PARCEL = obj({"order_id": STR, "code": STR, "scans": INT, "scanned_at": STR,
+                   "carrier": OPT_STR, "tracking_number": OPT_STR, "frozen": BOOL},
+                  {"operator": OPT_STR})
+PRINTED = obj({"order_id": STR, "carrier": OPT_STR, "tracking_number": OPT_STR,
+               "printed_at": STR})
+MANIFEST = obj({
+    "batch_id": STR, "carrier": OPT_STR, "station": STR, "opened_at": STR, "closed_at": STR,
+    "parcels": {"type": "array", "items": obj({
+        "order_id": STR, "carrier": OPT_STR, "tracking_number": OPT_STR, "scanned_at": STR,
+        "scans": INT})},
+    "counts": obj({"parcels": INT, "by_carrier": {"type": "object",
+                                                   "additionalProperties": INT},
+                   "scanned_twice": INT, "not_scanned": INT, "to_pull": INT}),
+    "not_scanned": {"type": "array", "items": PRINTED},
+    "to_pull": {"type": "array", "items": PRINTED}}, {"operator": STR, "closed_by": STR})
+BATCH = obj({
+    "batch_id": STR, "carrier": OPT_STR, "station": STR, "state": {"enum": ["open", "closed"]},
+    "opened_at": STR, "closed_at": OPT_STR, "parcels": {"type": "array", "items": DOCK_PARCEL},
+    "count": INT, "scanned_twice": INT, "frozen": {"type": "array", "items": STR},
+    "manifest": nullable(MANIFEST), "manifest_job": OPT_STR},
+    {"operator": OPT_STR, "closed_by": OPT_STR,
+     "not_scanned": {"type": "array", "items": PRINTED},
+     "to_pull": {"type": "array", "items": PRINTED}})
+BATCH_ID = path_param("batch_id", "a handover batch id")
+
+
+def _dock_paths() -> dict[str, Any]:
+    station = {"station": {"type": "string", "minLength": 1, "maxLength": 64}}
+    empty = json_body(obj({}), required=False)
+    return {
+        "/api/v1/dock/batches": {
+            "post": op("open a handover batch for a truck (the station's open one for the same "
+                       "carrier is resumed: 200); no carrier: a mixed truck", responses(
+                           {**ok_json(BATCH, 201, "opened"), **ok_json(BATCH)}, 400, 413, *WRITE),
+                       body=json_body(obj({}, {
+                           "carrier": {"type": "string", "minLength": 1, "maxLength": 64},
+                           **station})), tags=("dock",)),
+            "get": op("handover batches, open or closed (newest first)", responses(
+                ok_json(obj({"batches": {"type": "array", "items": BATCH}})), 400),
+                params=[query("state", {"type": "string", "enum": ["open", "closed"]},
+                              "which batches (default open)")], tags=("dock",)),
+        },
+        "/api/v1/dock/batches/{batch_id}": {"get": op(
+            "one batch; an open one with the labels printed here for its truck and not scanned "
+            "yet (not_scanned) and the frozen ones among them (to_pull)",
+            responses(ok_json(BATCH), 404), params=[BATCH_ID], tags=("dock",))},
+        "/api/v1/dock/batches/{batch_id}/scans": {"post": op(
+            "a parcel scanned onto the truck (order id, tracking number or label QR): accepted "
+            "or a duplicate (200); refused when frozen or its label is void (with the station's "
+            "alarm: pull it), loaded already, in another batch, another carrier's, unknown",
+            responses(ok_json(obj({"verdict": {"enum": ["accepted", "duplicate"]},
+                                   "order_id": STR, "code": STR,
+                                   "flags": {"type": "array", "items": STR},
+                                   "message": obj({"zh": STR, "en": STR}), "batch": BATCH},
+                                  {"replayed": BOOL, "carrier": OPT_STR,
+                                   "tracking_number": OPT_STR})),
+                      400, 404, 409, 413, *WRITE),
+            params=[BATCH_ID],
+            body=json_body(obj({"code": {"type": "string", "minLength": 1, "maxLength": MAX_CODE}},
+                               {"scan_id": {"type": "string", "maxLength": MAX_SCAN_ID}})),
+            tags=("dock",))},
+        "/api/v1/dock/batches/{batch_id}/parcels/{order_id}": {"delete": op(
+            "a parcel taken off the truck (pulled)", responses(ok_json(BATCH), 400, 404, 409,
+                                                               *WRITE),
+            params=[BATCH_ID, ORDER_ID], tags=("dock",))},
+        "/api/v1/dock/batches/{batch_id}/close": {"post": op(
+            "装车完成: the manifest, one handover_closed event and one loaded event per parcel "
+            "(a retried close answers the same manifest)",
+            responses(ok_json(obj({"batch": BATCH, "manifest": MANIFEST},
+                                  {"replayed": BOOL, "event_id": STR})),
+                      400, 404, 409, 413, *WRITE),
+            params=[BATCH_ID], body=empty, tags=("dock",))},
+        "/api/v1/dock/batches/{batch_id}/manifest.csv": {"get": op(
+            "a closed batch's manifest as CSV", responses(
+                {"200": {"description": "CSV, one row per parcel",
+                         "content": {"text/csv": {"schema": STR}}}}, 404, 409),
+            params=[BATCH_ID], tags=("dock",))},
+        "/api/v1/dock/batches/{batch_id}/manifest/print": {"post": op(
+            "print a closed batch's manifest on this device's printer (one job per batch)",
+            responses({**ok_json(obj({"job": ANY_OBJ, "created": BOOL}), 201, "queued"),
+                       **ok_json(obj({"job": ANY_OBJ, "created": BOOL}))},
+                      400, 404, 409, 413, *WRITE),
+            params=[BATCH_ID], body=empty, tags=("dock",))},
+    }

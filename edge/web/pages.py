@@ -1,5 +1,5 @@
 """The pages: ``/`` (menu), ``/scan`` (PDA), ``/bench``, ``/waybill``, ``/supervisor``, ``/pick``,
-``/returns``.
+``/returns``, ``/dock``.
 
 Server-rendered Jinja templates (``edge/templates``) with plain JavaScript and CSS from
 ``edge/static`` (no build step, nothing from the network). Words come from one catalogue
@@ -25,7 +25,7 @@ bp = Blueprint("pages", __name__)
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 LANGS = ("zh", "en")
-PAGES = ("scan", "bench", "waybill", "supervisor", "pick", "returns")
+PAGES = ("scan", "bench", "waybill", "supervisor", "pick", "returns", "dock")
 LANG_COOKIE = "scanedge_lang"
 
 
@@ -109,3 +109,10 @@ def pick_page():
 @bp.get("/returns")
 def returns_page():
     return _render("returns")
+
+
+@bp.get("/dock")
+def dock_page():
+    from scanedge.edge.domain.carriers import carriers
+
+    return _render("dock", carriers=[(c.code, c.name_zh, c.name_en) for c in carriers()])

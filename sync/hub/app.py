@@ -21,7 +21,7 @@ from scanedge.edge.domain.refusal import Refusal
 from scanedge.edge.web.errors import register_error_handlers
 from scanedge.edge.web.limits import HubJSONProvider, install_json, json_body
 from scanedge.sync.carriers.accounts import CarrierAccounts, load_accounts
-from scanedge.sync.hub import ewaybills
+from scanedge.sync.hub import dock, ewaybills
 from scanedge.sync.hub import freezes as hub_freezes
 from scanedge.sync.hub import openapi as hub_openapi
 from scanedge.sync.hub.limits import Rate, RateLimiter, retry_after_header
@@ -232,7 +232,7 @@ def _cancel_waybill(order_id: str) -> None:
 @admin_only
 def get_order(order_id: str):
     """The order as the hub keeps it: its document (a live waybill's number as its tracking
-    number), and its e-waybills, newest first."""
+    number), its e-waybills, newest first, and whether a dock loaded it onto a truck."""
     _order_site(order_id)
     doc = hub().storage.order_doc(order_id)
     if doc is None:
@@ -241,6 +241,7 @@ def get_order(order_id: str):
     live = next((a["ewaybill"] for a in attempts if a["state"] == "live"), None)
     return jsonify({"order": doc, "tracking_number": doc.get("tracking_number"),
                     "carrier": doc.get("carrier"), "ewaybill": live,
+                    "loaded": dock.loaded(hub().storage, order_id),  # 装车 (docs/dock.md)
                     "ewaybills": [{k: a[k] for k in ("attempt", "carrier", "carrier_order_id",
                                                      "state", "number", "error", "device_id",
                                                      "created_at", "updated_at")}

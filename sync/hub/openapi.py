@@ -130,13 +130,17 @@ def _paths() -> dict[str, Any]:
         "/api/v1/openapi.json": {"get": op("this document", responses(ok_json(ANY_OBJ), 414, 431),
                                            tag="health", public=True)},
         "/api/v1/orders/{order_id}": {"get": op(
-            "the order as the hub keeps it (a live e-waybill's number is its tracking number) "
-            "and its e-waybills, newest first", responses(ok_json(obj({
+            "the order as the hub keeps it (a live e-waybill's number is its tracking number), "
+            "its e-waybills, newest first, and loaded: the dock that put it on a truck",
+            responses(ok_json(obj({
                 "order": ANY_OBJ, "tracking_number": OPT_STR, "carrier": OPT_STR,
                 "ewaybill": nullable(EWAYBILL), "ewaybills": {"type": "array", "items": obj({
                     "attempt": INT, "carrier": STR, "carrier_order_id": STR, "state": STR,
                     "number": OPT_STR, "error": OPT_STR, "device_id": OPT_STR,
-                    "created_at": STR, "updated_at": STR})}})), *ADMIN, 404),
+                    "created_at": STR, "updated_at": STR})}}, {"loaded": nullable(obj({
+                        "device_id": STR, "batch_id": OPT_STR, "carrier": OPT_STR,
+                        "tracking_number": OPT_STR, "station": OPT_STR, "operator": OPT_STR,
+                        "loaded_at": OPT_STR}))})), *ADMIN, 404),
             params=[ORDER_ID], tag="orders"), "put": op(
             "create or replace an order; a change bumps its version", responses(ok_json(obj({
                 "order_id": STR, "version": INT, "changed": BOOL, "site": STR})),

@@ -99,9 +99,14 @@ def batch_json(db: sqlite_utils.Database, batch_id: str) -> dict[str, Any] | Non
                      [batch_id]).fetchone()
     if row is None:
         return None
-    parcels = [_parcel_json(db, r) for r in db.execute(
-        "SELECT order_id, code, scans, scanned_at, operator FROM dock_parcels WHERE batch_id = ?"
-        " ORDER BY scanned_at, order_id", [batch_id]).fetchall()]
+    # one query, not a load per parcel: every scan answers the whole batch from the writer
+    parcels = [{"order_id": r[0], "code": r[1], "scans": r[2], "scanned_at": r[3],
+                "operator": r[4], "carrier": r[5], "tracking_number": r[6], "frozen": bool(r[7])}
+               for r in db.execute(
+        "SELECT p.order_id, p.code, p.scans, p.scanned_at, p.operator, o.carrier,"
+        " o.tracking_number, f.order_id IS NOT NULL FROM dock_parcels p"
+        " LEFT JOIN orders o USING (order_id) LEFT JOIN freezes f USING (order_id)"
+        " WHERE p.batch_id = ? ORDER BY p.scanned_at, p.order_id", [batch_id]).fetchall()]
     return {"batch_id": row[0], "carrier": row[1], "station": row[2], "operator": row[3],
             "state": row[4], "opened_at": row[5], "closed_at": row[6], "closed_by": row[7],
             "parcels": parcels, "count": len(parcels),
@@ -110,28 +115,16 @@ def batch_json(db: sqlite_utils.Database, batch_id: str) -> dict[str, Any] | Non
             "manifest": json.loads(row[8]) if row[8] else None, "manifest_job": row[9]}
 
 
-def _parcel_json(db: sqlite_utils.Database, row: tuple[Any, ...]) -> dict[str, Any]:
-    order = load_order(db, row[0])
-    return {"order_id": row[0], "code": row[1], "scans": row[2], "scanned_at": row[3],
-            "operator": row[4], "carrier": order.carrier if order else None,
-            "tracking_number": order.tracking_number if order else None,
-            "frozen": load_freeze(db, row[0]) is not None}
-
-
 def _printed(db: sqlite_utils.Database, since: str) -> list[rules.Printed]:
     """Labels printed here since ``since`` whose order is in no batch (the dock expects them)."""
     rows = db.execute(
-        "SELECT order_id, MAX(printed_at) FROM print_jobs WHERE state = 'printed' AND kind IN"
-        f" ({', '.join('?' for _ in LABEL_KINDS)}) AND printed_at >= ? AND order_id NOT IN"
-        " (SELECT order_id FROM dock_parcels) GROUP BY order_id ORDER BY MAX(printed_at)",
+        "SELECT j.order_id, MAX(j.printed_at), o.carrier, o.tracking_number,"
+        " f.order_id IS NOT NULL FROM print_jobs j LEFT JOIN orders o USING (order_id)"
+        " LEFT JOIN freezes f USING (order_id) WHERE j.state = 'printed' AND j.kind IN"
+        f" ({', '.join('?' for _ in LABEL_KINDS)}) AND j.printed_at >= ? AND j.order_id NOT IN"
+        " (SELECT order_id FROM dock_parcels) GROUP BY j.order_id ORDER BY MAX(j.printed_at)",
         [*LABEL_KINDS, since]).fetchall()
-    out = []
-    for order_id, printed_at in rows:
-        order = load_order(db, order_id)
-        out.append(rules.Printed(order_id, order.carrier if order else None,
-                                 order.tracking_number if order else None, printed_at,
-                                 frozen=load_freeze(db, order_id) is not None))
-    return out
+    return [rules.Printed(r[0], r[2], r[3], r[1], frozen=bool(r[4])) for r in rows]
 
 
 def _label_printed(db: sqlite_utils.Database, order_id: str) -> bool:

@@ -52,6 +52,21 @@
     } catch (e) { /* private mode, full storage: the page still works without memory */ }
     return null;
   }
+  /* A word from the catalogue for a value the edge sends (a verdict, a job state), the value
+   * itself when the catalogue has none: never a raw key on the page. */
+  function word(prefix, value) {
+    var key = prefix + value;
+    return CONFIG.messages[key] !== undefined ? t(key) : String(value);
+  }
+  /* An answer of the edge in the page's words: its error code (err_<code>, filled with
+   * `params`), never its English message. */
+  function errorText(r, params) {
+    var b = (r && r.body) || {};
+    if (b.error && CONFIG.messages['err_' + b.error] !== undefined) return t('err_' + b.error, params);
+    return t('err_other', { status: (r && r.status) || '?' });
+  }
+  /* An answer worth sending again (the edge busy or failing), not a refusal. */
+  function retryable(r) { return r.status >= 500 || r.status === 429 || r.status === 408; }
   /* Who is signed in at this station (GET /api/v1/session): events record that person, never a
    * name typed on the page. null until known; the sign-in screen shows when the edge says 401. */
   var who = null;
@@ -651,6 +666,7 @@
 
   window.ScanEdge = {
     config: CONFIG, t: t, msg: msg, el: el, make: make, clock: clock, newId: newId, store: store,
+    word: word, errorText: errorText, retryable: retryable,
     operator: operator, who: function () { return who; }, signin: signin, api: api, play: play,
     vibrate: vibrate, note: note, wedge: wedge, scanQueue: scanQueue,
     speak: speak, record: record, on: on, emit: emit, live: live, edge: edge, alarm: alarm,

@@ -25,16 +25,7 @@
     S.store(KEY, { history: history, batch_id: batch ? batch.batch_id : null });
   }
   function enc(s) { return encodeURIComponent(s); }
-  function word(prefix, value) {
-    var key = prefix + value;
-    return S.config.messages[key] !== undefined ? t(key) : String(value);
-  }
-  function errorText(r) {
-    var b = (r && r.body) || {};
-    if (b.error && S.config.messages['err_' + b.error] !== undefined) return t('err_' + b.error);
-    return t('err_other', { status: (r && r.status) || '?' });
-  }
-  function retryable(r) { return r.status >= 500 || r.status === 429 || r.status === 408; }
+  var word = S.word, errorText = S.errorText, retryable = S.retryable;
   function carrierName(code) { return code ? code : t('dock_mixed'); }
 
   // --- what the loader sees at once -----------------------------------------------------------

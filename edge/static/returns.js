@@ -31,17 +31,7 @@
     S.store(KEY, { history: history, receipt_id: receipt ? receipt.receipt_id : null });
   }
   function enc(s) { return encodeURIComponent(s); }
-  function word(prefix, value) {
-    var key = prefix + value;
-    return S.config.messages[key] !== undefined ? t(key) : String(value);
-  }
-  /* An answer of the edge in the page's words: its error code, never its English message. */
-  function errorText(r) {
-    var b = (r && r.body) || {};
-    if (b.error && S.config.messages['err_' + b.error] !== undefined) return t('err_' + b.error);
-    return t('err_other', { status: (r && r.status) || '?' });
-  }
-  function retryable(r) { return r.status >= 500 || r.status === 429 || r.status === 408; }
+  var word = S.word, errorText = S.errorText, retryable = S.retryable;
 
   // --- what the person sees at once: the verdict box, the sounds, the history ----------------
 

@@ -6,8 +6,6 @@ edge/domain/dock.py. The operator is the signed-in person, never the request's w
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, jsonify, request
 
 from scanedge.edge.dock import STATES, DockService, manifest_csv
@@ -16,7 +14,7 @@ from scanedge.edge.domain.refusal import Refusal
 from scanedge.edge.scanning import MAX_CODE, MAX_SCAN_ID
 from scanedge.edge.web import context
 from scanedge.edge.web.auth import operator, station_of
-from scanedge.edge.web.limits import json_body
+from scanedge.edge.web.limits import json_body, scanned_code, text_field
 
 bp = Blueprint("dock", __name__)
 MAX_FIELD = 64
@@ -29,21 +27,11 @@ def _service() -> DockService:
     return service
 
 
-def _text(body: dict[str, Any], key: str, limit: int, *, required: bool = False) -> str | None:
-    value = body.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise Refusal("bad_request", f"{key}: {'required, ' if required else ''}"
-                      f"1-{limit} characters")
-    return value.strip()
-
-
 @bp.post("/dock/batches")
 def post_batch():
     body = json_body()
-    station = station_of(_text(body, "station", MAX_FIELD))
-    carrier = _text(body, "carrier", MAX_FIELD)  # none: a mixed truck
+    station = station_of(text_field(body, "station", MAX_FIELD))
+    carrier = text_field(body, "carrier", MAX_FIELD)  # none: a mixed truck
     batch, created = _service().open_batch(carrier=carrier, station=station, operator=operator())
     return jsonify(batch), 201 if created else 200
 
@@ -64,12 +52,8 @@ def get_batch(batch_id: str):
 @bp.post("/dock/batches/<batch_id>/scans")
 def post_scan(batch_id: str):
     body = json_body()
-    code = body.get("code")
-    if not isinstance(code, str) or not code.strip():
-        raise Refusal("bad_request", "code: required, what the scanner typed")
-    if len(code) > MAX_CODE:
-        raise Refusal("too_large", f"code: at most {MAX_CODE} characters")
-    scan_id = _text(body, "scan_id", MAX_SCAN_ID)
+    code = scanned_code(body, MAX_CODE)
+    scan_id = text_field(body, "scan_id", MAX_SCAN_ID)
     return jsonify(_service().scan(batch_id, code, scan_id=scan_id, operator=operator()))
 
 

@@ -202,3 +202,25 @@ def json_body() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise Refusal("bad_request", json_problem())
     return body
+
+
+def text_field(body: dict[str, Any], key: str, limit: int, *,
+               required: bool = False) -> str | None:
+    """``body[key]`` stripped: 1-``limit`` characters, or absent (None) unless ``required``."""
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise Refusal("bad_request", f"{key}: {'required, ' if required else ''}"
+                      f"1-{limit} characters")
+    return value.strip()
+
+
+def scanned_code(body: dict[str, Any], limit: int) -> str:
+    """``body["code"]``, what a scanner typed: required, at most ``limit`` characters (413)."""
+    code = body.get("code")
+    if not isinstance(code, str) or not code.strip():
+        raise Refusal("bad_request", "code: required, what the scanner typed")
+    if len(code) > limit:
+        raise Refusal("too_large", f"code: at most {limit} characters")
+    return code

@@ -6,8 +6,6 @@ edge/domain/returns.py. The operator is the signed-in person, never the request'
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, jsonify, request
 
 from scanedge.edge.domain.refusal import Refusal
@@ -15,7 +13,7 @@ from scanedge.edge.returns import STATES, ReturnsService
 from scanedge.edge.scanning import MAX_CODE, MAX_SCAN_ID
 from scanedge.edge.web import context
 from scanedge.edge.web.auth import operator, station_of
-from scanedge.edge.web.limits import json_body
+from scanedge.edge.web.limits import json_body, scanned_code, text_field
 
 bp = Blueprint("returns", __name__)
 MAX_FIELD = 64
@@ -27,16 +25,6 @@ def _service() -> ReturnsService:
     if service is None:  # an EdgeContext built without it (never by EdgeContext.open)
         raise Refusal("not_found", "returns are not set up on this device")
     return service
-
-
-def _text(body: dict[str, Any], key: str, limit: int, *, required: bool = False) -> str | None:
-    value = body.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise Refusal("bad_request", f"{key}: {'required, ' if required else ''}"
-                      f"1-{limit} characters")
-    return value.strip()
 
 
 @bp.get("/returns/lookup")
@@ -51,16 +39,16 @@ def get_lookup():
 @bp.post("/returns/receipts")
 def post_receipt():
     body = json_body()
-    station = station_of(_text(body, "station", MAX_FIELD))
+    station = station_of(text_field(body, "station", MAX_FIELD))
     unannounced = body.get("unannounced", False)
     if not isinstance(unannounced, bool):
         raise Refusal("bad_request", "unannounced: true or false")
     if unannounced:
-        code = _text(body, "code", MAX_CODE, required=True)
+        code = text_field(body, "code", MAX_CODE, required=True)
         rma_id = None
     else:
-        rma_id = _text(body, "rma_id", MAX_FIELD, required=True)
-        code = _text(body, "code", MAX_CODE)
+        rma_id = text_field(body, "rma_id", MAX_FIELD, required=True)
+        code = text_field(body, "code", MAX_CODE)
     receipt, created = _service().start(rma_id=rma_id, code=code, station=station,
                                         operator=operator())
     return jsonify(receipt), 201 if created else 200
@@ -82,12 +70,8 @@ def get_receipt(receipt_id: str):
 @bp.post("/returns/receipts/<receipt_id>/items")
 def post_item(receipt_id: str):
     body = json_body()
-    code = body.get("code")
-    if not isinstance(code, str) or not code.strip():
-        raise Refusal("bad_request", "code: required, what the scanner typed")
-    if len(code) > MAX_CODE:
-        raise Refusal("too_large", f"code: at most {MAX_CODE} characters")
-    scan_id = _text(body, "scan_id", MAX_SCAN_ID)
+    code = scanned_code(body, MAX_CODE)
+    scan_id = text_field(body, "scan_id", MAX_SCAN_ID)
     return jsonify(_service().scan_item(receipt_id, code, scan_id=scan_id, operator=operator()))
 
 

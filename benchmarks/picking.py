@@ -1,16 +1,17 @@
 """Picking benchmark: wave building and pick routes on a 20 aisles x 60 bins x 5 levels layout.
 
-    .venv/bin/python benchmarks/picking.py [--lists 1000] [--orders 10000] [--seed 1]
+    .venv/bin/python benchmarks/picking.py [--lists 1000] [--orders 10000] [--seed 1] [--repeat 3]
 
-Prints a markdown table (docs/benchmarks.md, "Picking"). "Optimum" is the Ratliff-Rosenthal
-dynamic programme run on its own (exact for one block); the run first proves it against
-Held-Karp (exact over the metric closure) on small lists and stops if they ever disagree.
+Every run starts from the same seed (the same orders and lists), so the lengths are the same in
+each run and only the times spread. Prints a markdown table (docs/benchmarks.md, "Picking").
+"Optimum" is the Ratliff-Rosenthal dynamic programme run on its own (exact for one block);
+each run first proves it against Held-Karp (exact over the metric closure) on small lists
+and stops if they ever disagree.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import random
 import statistics
 import sys
@@ -19,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import Cell, Num, add_repeat, percentile, run_repeated, runs_footer, table
 
 from scanedge.edge.domain.layout import Layout, Location
 from scanedge.edge.domain.routing import held_karp, point, route, rr_order
@@ -33,12 +36,8 @@ def random_locations(layout: Layout, rnd: random.Random, n: int) -> list[Locatio
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lists", type=int, default=1000)
-    ap.add_argument("--orders", type=int, default=10000)
-    ap.add_argument("--seed", type=int, default=1)
-    args = ap.parse_args()
+def one_run(args: argparse.Namespace) -> list[list[Cell]]:
+    """One run from the seed: the same layouts and lists every run, so only the times move."""
     rnd = random.Random(args.seed)
     layout = Layout(aisles=20, bins=60, levels=5)
 
@@ -48,8 +47,7 @@ def main() -> int:
         pts = [point(layout, loc) for loc in random_locations(layout, rnd, rnd.randint(2, 10))]
         dp, hk = rr_order(layout, pts)[1], held_karp(layout, pts)
         if abs(dp - hk) > 1e-6:
-            print(f"DP {dp} != Held-Karp {hk} on {pts}", file=sys.stderr)
-            return 1
+            raise SystemExit(f"DP {dp} != Held-Karp {hk} on {pts}")
         checked += 1
 
     # 2. waves for N open orders
@@ -85,31 +83,40 @@ def main() -> int:
         ratio.append(best.length_m / opt)
         worse_than_s += best.length_m > s + 1e-9
 
-    def p95(v: list[float]) -> float:
-        return sorted(v)[int(0.95 * (len(v) - 1))]
-
-    mean_pl, mean_60 = statistics.mean(per_list_ms), statistics.mean(at60_ms)
     saving = (1 - statistics.mean(r_len) / statistics.mean(s_len)) * 100
-    rows = [
-        ("machine", f"{platform.machine()}, Python {platform.python_version()}"),
-        ("wave build, open orders", f"{args.orders:,}"),
-        ("wave build, median of 5", f"{wave_s * 1000:.0f} ms ({len(plan.waves)} waves, "
-                                    f"{len(plan.waiting)} waiting)"),
-        ("pick lists (5-60 stops, uniform)", f"{args.lists:,}"),
-        ("mean length: S-shape", f"{statistics.mean(s_len):.1f} m"),
-        ("mean length: router (best of S-shape, Ratliff-Rosenthal)", f"{statistics.mean(r_len):.1f} m"),
-        ("mean length: optimum", f"{statistics.mean(opt_len):.1f} m"),
-        ("router vs optimum: mean / worst", f"+{(statistics.mean(ratio) - 1) * 100:.2f} % / "
-                                            f"+{(max(ratio) - 1) * 100:.2f} %"),
-        ("router vs S-shape: mean saving", f"{saving:.1f} %"),
-        ("lists where the router is worse than S-shape", f"{worse_than_s}"),
-        ("router time per list: mean / p95", f"{mean_pl:.2f} ms / {p95(per_list_ms):.2f} ms"),
-        ("router time, 55-60 stops: mean / max", f"{mean_60:.2f} ms / {max(at60_ms):.2f} ms"),
-        ("DP checked against Held-Karp (2-10 stops)", f"{checked} lists, all equal"),
+    m1, m2 = "{:.1f}", "{:.2f}"
+    return [
+        ["wave build, open orders", f"{args.orders:,}"],
+        ["wave build, median of 5, ms", Num(wave_s * 1000)],
+        ["waves built / orders waiting", f"{len(plan.waves)} / {len(plan.waiting)}"],
+        ["pick lists (5-60 stops, uniform)", f"{args.lists:,}"],
+        ["mean length: S-shape, m", Num(statistics.mean(s_len), m1)],
+        ["mean length: router (best of S-shape, Ratliff-Rosenthal), m",
+         Num(statistics.mean(r_len), m1)],
+        ["mean length: optimum, m", Num(statistics.mean(opt_len), m1)],
+        ["router vs optimum: mean, +%", Num((statistics.mean(ratio) - 1) * 100, m2)],
+        ["router vs optimum: worst, +%", Num((max(ratio) - 1) * 100, m2)],
+        ["router vs S-shape: mean saving, %", Num(saving, m1)],
+        ["lists where the router is worse than S-shape", f"{worse_than_s}"],
+        ["router time per list: mean, ms", Num(statistics.mean(per_list_ms), m2)],
+        ["router time per list: p95, ms", Num(percentile(per_list_ms, 0.95), m2)],
+        ["router time, 55-60 stops: mean, ms", Num(statistics.mean(at60_ms), m2)],
+        ["router time, 55-60 stops: max, ms", Num(max(at60_ms), m2)],
+        ["DP checked against Held-Karp (2-10 stops)", f"{checked} lists, all equal"],
     ]
-    print("| measure | result |\n| --- | --- |")
-    for k, v in rows:
-        print(f"| {k} | {v} |")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lists", type=int, default=1000)
+    ap.add_argument("--orders", type=int, default=10000)
+    ap.add_argument("--seed", type=int, default=1)
+    add_repeat(ap)
+    args = ap.parse_args()
+    started = time.monotonic()
+    runs, loads = run_repeated(args.repeat, lambda: one_run(args))
+    print(table(["measure", "result"], runs))
+    print(f"\n{runs_footer(loads, started)}")
     return 0
 
 

@@ -19,7 +19,7 @@ def test_pragmas_and_schema_version(tmp_path):
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     rows = db.execute("SELECT component, version FROM schema_version").fetchall()
-    assert rows == [("edge", 1), ("edge", 2), ("edge", 3), ("edge", 4)]
+    assert rows == [("edge", 1), ("edge", 2), ("edge", 3), ("edge", 4), ("edge", 5)]
     assert {"orders", "order_lines", "order_gifts", "freezes", "stations", "events"} <= set(
         db.table_names())
     store.close()

@@ -17,6 +17,7 @@ KNOWN_KEYS = frozenset({
     "order_id", "version", "station", "priority", "tracking_number", "carrier", "lane",
     "lines", "gifts", "recipient", "site",
     "ship_by", "category",  # picking (docs/picking.md)
+    "expected_weight_kg",  # the weight check at the bench (docs/scale.md)
 })
 
 
@@ -42,6 +43,7 @@ class OrderLine:
     lot: str | None = None  # required lot, checked against GS1 (10)
     expires: date | None = None  # the item must not expire before this day (GS1 (17))
     location: str | None = None  # where it is picked: ZONE-AA-BB-L (docs/picking.md)
+    unit_weight_kg: float | None = None  # one item's weight: the bench's weight check adds them up
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class Order:
     extra: dict[str, Any] = field(default_factory=dict)  # unknown keys: kept, ignored
     ship_by: datetime | None = None  # latest ship time (waves put it first on its day)
     category: str | None = None
+    expected_weight_kg: float | None = None  # the packed parcel's weight (docs/scale.md)
 
     @property
     def total_items(self) -> int:
@@ -92,6 +95,8 @@ class Order:
             doc["ship_by"] = self.ship_by.isoformat()
         if self.category is not None:
             doc["category"] = self.category
+        if self.expected_weight_kg is not None:
+            doc["expected_weight_kg"] = self.expected_weight_kg
         return doc
 
 
@@ -103,6 +108,8 @@ def _line_json(line: OrderLine) -> dict[str, Any]:
         doc["expires"] = line.expires.isoformat()
     if line.location is not None:
         doc["location"] = line.location
+    if line.unit_weight_kg is not None:
+        doc["unit_weight_kg"] = line.unit_weight_kg
     return doc
 
 
@@ -189,6 +196,7 @@ def parse_order(doc: Any) -> Order:
         extra={k: v for k, v in doc.items() if k not in KNOWN_KEYS},
         ship_by=_ship_by(doc, order_id),
         category=_text(doc, "category", f"{order_id}: "),
+        expected_weight_kg=_kg(doc, "expected_weight_kg", f"{order_id}: "),
     )
 
 
@@ -246,7 +254,22 @@ def _parse_line(item: Any, where: str) -> OrderLine:
         lot=_text(item, "lot", where),
         expires=expires,
         location=_location(item, where),
+        unit_weight_kg=_kg(item, "unit_weight_kg", where),
     )
+
+
+MAX_KG = 10_000.0  # beyond any parcel scale; a bigger number is a unit mistake (grams)
+
+
+def _kg(doc: dict[str, Any], key: str, where: str) -> float | None:
+    """A weight in kilograms: a number from 0 to MAX_KG, or absent."""
+    value = doc.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_KG:
+        raise OrderError(f"{where}{key}: expected a number of kilograms from 0 to {MAX_KG:g}, "
+                         f"got {str(value)[:40]}")
+    return float(value)
 
 
 LOCATION_RE = re.compile(r"[A-Z]-\d{1,3}-\d{1,3}-\d{1,2}")

@@ -5,7 +5,8 @@ for an order whose lines are all packed and whose gifts are confirmed, at the st
 was packed (docs/printing.md, "The print gate"). ``print_policy`` decides what a problem does:
 ``strict`` refuses, ``warn`` prints and records the problems, ``off`` does not look. A signed-in
 supervisor may override with a reason (an audit event). Reprints of a printed label are not
-gated: the order was verified when it first printed.
+gated: the order was verified when it first printed. At a bench with a scale the parcel's weight
+is part of the gate (edge/domain/weighing.py, docs/scale.md).
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from collections.abc import Set
 from dataclasses import dataclass
 
 from scanedge.edge.domain.packing import PackState
+from scanedge.edge.domain.weighing import WeightCheck, weight_words
 
 POLICIES = ("strict", "warn", "off")
 
 
 @dataclass(frozen=True)
 class GateProblem:
-    code: str  # lines_unpacked | gifts_unconfirmed | other_station | note_unread
+    code: str  # lines_unpacked | gifts_unconfirmed | other_station | note_unread | weight_missing
+    # | weight_off
     zh: str
     en: str
 
@@ -42,9 +45,10 @@ class GateVerdict:
 
 
 def gate_problems(state: PackState, gifts_confirmed: Set[int], packed_at: str | None,
-                  station: str, note: str | None = None) -> tuple[GateProblem, ...]:
+                  station: str, note: str | None = None,
+                  weight: WeightCheck | None = None) -> tuple[GateProblem, ...]:
     """What stands between this order and its label at ``station`` (``note``: the text of a
-    note from the hub nobody has read yet)."""
+    note from the hub nobody has read yet; ``weight``: the scale's check, at a bench with one)."""
     problems = []
     if note is not None:
         problems.append(GateProblem("note_unread", f"有未读备注:{note}",
@@ -66,13 +70,18 @@ def gate_problems(state: PackState, gifts_confirmed: Set[int], packed_at: str | 
     if packed_at is not None and packed_at != station:
         problems.append(GateProblem("other_station", f"此单在 {packed_at} 装箱,请在该工位打印",
                                     f"packed at {packed_at}: print it there"))
+    if weight is not None and not weight.passes:
+        zh, en = weight_words(weight)
+        off = weight.verdict in ("too_light", "too_heavy")
+        problems.append(GateProblem("weight_off" if off else "weight_missing", zh, en))
     return tuple(problems)
 
 
 def print_gate(state: PackState, gifts_confirmed: Set[int], packed_at: str | None,
-               station: str, policy: str, note: str | None = None) -> GateVerdict:
+               station: str, policy: str, note: str | None = None,
+               weight: WeightCheck | None = None) -> GateVerdict:
     """May the label of ``state`` print at ``station`` under ``policy``?"""
     if policy == "off":
         return GateVerdict(True)
-    problems = gate_problems(state, gifts_confirmed, packed_at, station, note)
+    problems = gate_problems(state, gifts_confirmed, packed_at, station, note, weight)
     return GateVerdict(policy == "warn" or not problems, problems)

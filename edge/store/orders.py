@@ -28,17 +28,18 @@ def save_order(db: sqlite_utils.Database, order: Order) -> str:
             done[(line.sku, line.lot)] = done.get((line.sku, line.lot), 0) + packed
     db.execute(
         "INSERT INTO orders (order_id, version, station, priority, tracking_number, carrier, lane,"
-        " recipient, extra, updated_at, ship_by, category)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " recipient, extra, updated_at, ship_by, category, expected_weight_kg)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (order_id) DO UPDATE SET version = excluded.version,"
         " station = excluded.station, priority = excluded.priority,"
         " tracking_number = excluded.tracking_number, carrier = excluded.carrier,"
         " lane = excluded.lane, recipient = excluded.recipient, extra = excluded.extra,"
         " updated_at = excluded.updated_at, ship_by = excluded.ship_by,"
-        " category = excluded.category",
+        " category = excluded.category, expected_weight_kg = excluded.expected_weight_kg",
         [order.order_id, order.version, order.station, order.priority, order.tracking_number,
          order.carrier, order.lane, _dumps(order.recipient), _dumps(order.extra), utc_now(),
-         order.ship_by.isoformat() if order.ship_by else None, order.category],
+         order.ship_by.isoformat() if order.ship_by else None, order.category,
+         order.expected_weight_kg],
     )
     db.execute("DELETE FROM order_lines WHERE order_id = ?", [order.order_id])
     db.execute("DELETE FROM order_gifts WHERE order_id = ?", [order.order_id])
@@ -48,9 +49,10 @@ def save_order(db: sqlite_utils.Database, order: Order) -> str:
         done[key] = done.get(key, 0) - packed
         db.execute(
             "INSERT INTO order_lines (order_id, line_no, sku, name, qty, lot, expires, packed,"
-            " location) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " location, unit_weight_kg) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [order.order_id, i, line.sku, line.name, line.qty, line.lot,
-             line.expires.isoformat() if line.expires else None, packed, line.location],
+             line.expires.isoformat() if line.expires else None, packed, line.location,
+             line.unit_weight_kg],
         )
     for i, gift in enumerate(order.gifts):
         db.execute(
@@ -68,14 +70,14 @@ def stored_version(db: sqlite_utils.Database, order_id: str) -> int | None:
 def load_pack_state(db: sqlite_utils.Database, order_id: str) -> PackState | None:
     row = db.execute(
         "SELECT order_id, version, station, priority, tracking_number, carrier, lane, recipient,"
-        " extra, ship_by, category FROM orders WHERE order_id = ?",
+        " extra, ship_by, category, expected_weight_kg FROM orders WHERE order_id = ?",
         [order_id],
     ).fetchone()
     if row is None:
         return None
     lines = db.execute(
-        "SELECT sku, name, qty, lot, expires, packed, location FROM order_lines WHERE order_id = ?"
-        " ORDER BY line_no",
+        "SELECT sku, name, qty, lot, expires, packed, location, unit_weight_kg FROM order_lines"
+        " WHERE order_id = ? ORDER BY line_no",
         [order_id],
     ).fetchall()
     gifts = db.execute(
@@ -86,14 +88,16 @@ def load_pack_state(db: sqlite_utils.Database, order_id: str) -> PackState | Non
         carrier=row[5], lane=row[6],
         lines=tuple(
             OrderLine(sku=sku, name=name, qty=qty, lot=lot,
-                      expires=date.fromisoformat(exp) if exp else None, location=loc)
-            for sku, name, qty, lot, exp, _, loc in lines
+                      expires=date.fromisoformat(exp) if exp else None, location=loc,
+                      unit_weight_kg=unit_kg)
+            for sku, name, qty, lot, exp, _, loc, unit_kg in lines
         ),
         gifts=tuple(Gift(name=n, qty=q, code=c) for n, q, c in gifts),
         recipient=json.loads(row[7]),
         extra=json.loads(row[8]),
         ship_by=datetime.fromisoformat(row[9]) if row[9] else None,
         category=row[10],
+        expected_weight_kg=row[11],
     )
     return PackState(order, tuple(line[5] for line in lines))
 

@@ -102,4 +102,7 @@ EDGE_MIGRATIONS = (
         db.execute("ALTER TABLE order_lines ADD COLUMN location TEXT"),
         db.execute("ALTER TABLE orders ADD COLUMN ship_by TEXT"),
         db.execute("ALTER TABLE orders ADD COLUMN category TEXT"))),
+    Migration(5, "weights: the parcel's expected weight, each line's unit weight", lambda db: (
+        db.execute("ALTER TABLE orders ADD COLUMN expected_weight_kg REAL"),
+        db.execute("ALTER TABLE order_lines ADD COLUMN unit_weight_kg REAL"))),
 )

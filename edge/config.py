@@ -92,6 +92,26 @@ def _waybill_rules(value: str) -> str | None:
     return None
 
 
+def _scale(value: str) -> str | None:
+    from scanedge.edge.domain.scale import scale_address_problem
+
+    return scale_address_problem(value)
+
+
+def _tolerance(value: str) -> str | None:
+    from scanedge.edge.domain.weighing import parse_tolerance
+
+    try:
+        parse_tolerance(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _not_negative(value: float) -> str | None:
+    return None if value >= 0 else "a number of 0 or more"
+
+
 def _choice(*allowed: str) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         return None if value in allowed else "one of " + ", ".join(allowed)
@@ -205,6 +225,16 @@ KEYS += (  # the packing bench's guarantees (docs/printing.md)
     Key("notify_url", str, "", _hub_url,
         "webhook for P0 orders and tripped fuses (JSON POST, retried); empty = none"),
 )
+KEYS += (  # the bench's scale and weight check (docs/scale.md)
+    Key("scale", str, "none", _scale,
+        "the bench's scale: serial:///dev/ttyUSB0?baud=9600&protocol=auto (or continuous, sics), "
+        "tcp://HOST:PORT?protocol=..., or none"),
+    Key("weight_tolerance", str, "0.05kg, 5%", _tolerance,
+        "how far the weighed parcel may be from its expected weight: an absolute part, a "
+        "percentage or both (the larger allowance wins)"),
+    Key("packaging_weight_kg", float, 0.0, _not_negative,
+        "the box and filling, added to the items' unit weights (not to an order's expected_weight_kg)"),
+)
 KEYS += (  # sign-in (docs/security.md)
     Key("session_hours", float, 12.0, _positive, "a sign-in at a station lasts this long (a shift)"),
     Key("tls_cert", str, "", help="PEM certificate for HTTPS on `listen`; empty = plain HTTP "
@@ -288,6 +318,9 @@ class Settings:
     hub_reread_s: float
     print_policy: str
     p0_blocks_others: bool
+    scale: str
+    weight_tolerance: str
+    packaging_weight_kg: float
     notify_url: str
     session_hours: float
     tls_cert: str

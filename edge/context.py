@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from scanedge.edge.notify import Notifier
     from scanedge.edge.picking import PickService
     from scanedge.edge.returns import ReturnsService
+    from scanedge.edge.weighing import Weigher
     from scanedge.sync.worker import SyncWorker
 
 
@@ -41,6 +42,7 @@ class EdgeContext:
     freeze_status: FreezeStatus | None = None  # offline policy: "freeze status unknown"
     acks: AckSender | None = None  # freeze acks to the hub, ahead of the event backlog
     gpio: GpioAlarm | None = None  # buzzer + red LED, when pins are configured
+    weigher: Weigher | None = None  # the bench's scale, when one is configured (docs/scale.md)
     notifier: Notifier | None = None  # P0 orders: supervisor alert and notify_url webhook
     picking: PickService | None = None  # waves and pick steps (docs/picking.md)
     notes: NoteService | None = None  # notes from the hub, read at the bench
@@ -60,6 +62,7 @@ class EdgeContext:
         from scanedge.edge.notes import NoteService
         from scanedge.edge.picking import PickService
         from scanedge.edge.returns import ReturnsService
+        from scanedge.edge.weighing import Weigher
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.edge_db_path, min_free_mb=settings.min_free_mb)
@@ -72,7 +75,9 @@ class EdgeContext:
         metrics = EdgeMetrics(store)
         bus.on("scan", metrics.on_scan)
         # started at the end: the offline policy's gate must be in place before the first job
-        printing = PrintService(store, settings, bus=bus, alarms=alarms, start=False)
+        weigher = Weigher.from_settings(settings)  # started with the print worker, below
+        printing = PrintService(store, settings, bus=bus, alarms=alarms, start=False,
+                                weigher=weigher)
         # Noise makers hear every alarm after its commit: the printer's buzzer (per model, sent
         # between labels by the print worker) and the bench's GPIO buzzer + LED.
         bus.on("alarm", lambda alarm: alarm.get("level") == "alarm" and printing.buzz())
@@ -82,7 +87,7 @@ class EdgeContext:
         ctx = cls(settings=settings, store=store, scans=scans, metrics=metrics, printing=printing,
                   bus=bus, alarms=alarms,
                   accounts=Accounts(store, settings.device_id, session_hours=settings.session_hours),
-                  freezes=freezes, picking=picking, notes=notes,
+                  freezes=freezes, picking=picking, notes=notes, weigher=weigher,
                   gpio=GpioAlarm.from_settings(settings, alarms, bus),
                   returns=ReturnsService(settings, store, alarms=alarms, printing=printing),
                   dock=DockService(settings, store, alarms=alarms, printing=printing))
@@ -92,6 +97,8 @@ class EdgeContext:
         if settings.hub_url:
             ctx._connect_hub()
         ctx._start_freeze_status()
+        if weigher is not None:
+            weigher.start()
         printing.start()
         freezes.run_pending()  # follow-ups of freezes a crash interrupted
         return ctx
@@ -137,5 +144,7 @@ class EdgeContext:
             self.gpio.close()
         if self.notifier is not None:
             self.notifier.stop()
+        if self.weigher is not None:
+            self.weigher.stop()
         self.printing.stop()
         self.store.close()

@@ -171,8 +171,10 @@ def _lane_rules() -> dict[str, Any]:
     return tomllib.loads(LANES_FILE.read_text(encoding="utf-8"))
 
 
-def sorting_lane(order: Order) -> str:
-    """The order's lane, or one from the weight/volume rules of ``lanes.toml``."""
+def sorting_lane(order: Order, weight_kg: float | None = None) -> str:
+    """The order's lane, or one from the weight/volume rules of ``lanes.toml``. The weight is
+    what the bench's scale measured (``weight_kg``) when it did, else the order's ``weight_kg``,
+    else its ``expected_weight_kg`` (docs/scale.md)."""
     if order.lane:
         return order.lane
     rules = _lane_rules()
@@ -182,6 +184,8 @@ def sorting_lane(order: Order) -> str:
         return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
     weight, volume = number("weight_kg"), number("volume_l")
+    weight = weight_kg if weight_kg is not None else weight
+    weight = order.expected_weight_kg if weight is None else weight
     if weight is None and volume is None:
         return str(rules.get("default", "-"))
     for rule in rules.get("rules", []):
@@ -192,7 +196,8 @@ def sorting_lane(order: Order) -> str:
 
 
 def label_fields(order: Order, *, station: str, printed_at: datetime, reprint_no: int = 0,
-                 generation: int = 1, relabel: bool = False) -> dict[str, str]:
+                 generation: int = 1, relabel: bool = False,
+                 weight_kg: float | None = None) -> dict[str, str]:
     carrier = carrier_by_code(order.carrier) if order.carrier else None
     recipient = order.recipient or {}
     return {
@@ -201,7 +206,7 @@ def label_fields(order: Order, *, station: str, printed_at: datetime, reprint_no
         "barcode_text": order.tracking_number or order.order_id,
         "carrier": order.carrier or "",
         "carrier_name": carrier.name_zh if carrier else (order.carrier or ""),
-        "lane": sorting_lane(order),
+        "lane": sorting_lane(order, weight_kg),
         "priority": order.priority,
         "is_p0": "1" if order.priority == "P0" else "",
         "recipient_name": str(recipient.get("name", "")),
@@ -218,6 +223,8 @@ def label_fields(order: Order, *, station: str, printed_at: datetime, reprint_no
         "gifts": "1" if order.gifts else "",
         "items": str(order.total_items),
         "skus": str(len(order.lines)),
+        # what the bench's scale weighed (docs/scale.md); empty at a bench without one
+        "weight": f"{weight_kg:.3f}kg" if weight_kg is not None else "",
     }
 
 
@@ -600,10 +607,12 @@ def render_label(
     font_path: str = "",
     generation: int = 1,
     relabel: bool = False,
+    weight_kg: float | None = None,
 ) -> tuple[Image.Image, LabelInfo]:
     """The label as a 1-bit image exactly ``template.width`` dots wide (black = 0)."""
     fields = label_fields(order, station=station, printed_at=printed_at or datetime.now(),
-                          reprint_no=reprint_no, generation=generation, relabel=relabel)
+                          reprint_no=reprint_no, generation=generation, relabel=relabel,
+                          weight_kg=weight_kg)
     return render_fields(fields, template, order=order, font_path=font_path)
 
 

@@ -24,7 +24,7 @@ from scanedge.edge.config import ConfigError, Settings
 from scanedge.edge.domain.messages import freeze_message
 from scanedge.edge.domain.print_gate import GateVerdict
 from scanedge.edge.freezes.interceptions import record_interception
-from scanedge.edge.store import DiskFull, Store, bench
+from scanedge.edge.store import DiskFull, Store, bench, weighings
 from scanedge.edge.store.orders import load_freeze, load_order, load_pack_state
 from scanedge.edge.store.outbox import append_event
 from scanedge.printers import queue as q
@@ -35,6 +35,9 @@ from scanedge.printers.transports import PrintPayload, Transport, TransportError
 
 if TYPE_CHECKING:
     from scanedge.edge.alarms import Alarm, AlarmCenter
+    from scanedge.edge.domain.orders import Order
+    from scanedge.edge.domain.weighing import WeightCheck
+    from scanedge.edge.weighing import Weigher
 
 log = logging.getLogger(__name__)
 MAX_COPIES = 20
@@ -77,8 +80,11 @@ class PrintService:
         status_timeout: float = 1.0,
         connect_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
+        weigher: Weigher | None = None,
     ) -> None:
         self.store = store
+        # the bench's scale (docs/scale.md): a label request weighs the parcel, the gate checks it
+        self.weigher = weigher
         self.settings = settings
         try:
             self.model: PrinterModel = get_model(settings.printer_model)
@@ -109,6 +115,7 @@ class PrintService:
         self._thread: threading.Thread | None = None
         store.ensure_schema(q.COMPONENT, q.MIGRATIONS)
         store.ensure_schema(bench.COMPONENT, bench.MIGRATIONS)
+        store.ensure_schema(weighings.COMPONENT, weighings.MIGRATIONS)
         # essential: a start-up write, it must not stop `scanedge serve` on a full disk
         self.store.write(lambda db: q.recover_after_crash(db, settings.device_id), essential=True)
         if start:
@@ -161,9 +168,11 @@ class PrintService:
             if reason:
                 self._alarm(db, "frozen_print", order_id=order_id, freeze_reason=reason)
                 return None, reason, self._intercept(db, order_id, "print_request")
-            verdict = self.gate(db, order_id, station)
+            weight = self._weigh(db, order, station, operator)
+            verdict = self.gate(db, order_id, station, weight)
             audit = {"problems": verdict.codes, "station": station, "operator": operator,
-                     "policy": self.settings.print_policy}
+                     "policy": self.settings.print_policy,
+                     **({"weight": weight.as_json()} if weight is not None else {})}
             if not verdict.allowed and override_reason is None:
                 append_event(db, device, "print_refused", audit, order_id=order_id)
                 gated.append(verdict)  # committed: the refusal is on the record
@@ -185,6 +194,20 @@ class PrintService:
                                + "; ".join(p.en for p in problems),
                                problems=[p.as_json() for p in problems])
         return self._queued_or_frozen(job, order_id, frozen)
+
+    def _weigh(self, db: sqlite_utils.Database, order: Order, station: str,
+               operator: str | None) -> WeightCheck | None:
+        """At a bench with a scale: the parcel weighed now, recorded (the label prints it) and,
+        when the scale gave a weight, the event ``parcel_weighed``; None without a scale."""
+        if self.weigher is None:
+            return None
+        weight = self.weigher.check(order)
+        weighings.record(db, order.order_id, weight, station=station, operator=operator)
+        if weight.measured_kg is not None:
+            append_event(db, self.settings.device_id, "parcel_weighed",
+                         {**weight.as_json(), "station": station, "operator": operator},
+                         order_id=order.order_id)
+        return weight
 
     def _queued_or_frozen(self, job: q.Job | None, order_id: str, frozen: str | None) -> q.Job:
         """After a submit's commit: the job announced and the worker woken, or the freeze that
@@ -243,12 +266,14 @@ class PrintService:
                limit: int = 50) -> list[q.Job]:
         return q.recent_jobs(self.store.read(), state=state, order_id=order_id, limit=limit)
 
-    def gate(self, db: sqlite_utils.Database, order_id: str, station: str) -> GateVerdict:
-        """The print gate for ``order_id`` at ``station`` (docs/printing.md)."""
+    def gate(self, db: sqlite_utils.Database, order_id: str, station: str,
+             weight: WeightCheck | None = None) -> GateVerdict:
+        """The print gate for ``order_id`` at ``station`` (docs/printing.md), with the parcel's
+        ``weight`` check when it was weighed (docs/scale.md)."""
         state = load_pack_state(db, order_id)
         if state is None:
             raise q.QueueError("not_found", f"order {order_id} is not on this device")
-        return bench.gate(db, state, station, self.settings.print_policy)
+        return bench.gate(db, state, station, self.settings.print_policy, weight)
 
     def reprint(self, job_id: str, *, operator: str, reason: str, copies: int = 1) -> q.Job:
         """A new job for the same order, marked "补打 #n", logged with operator and reason."""
@@ -350,7 +375,8 @@ class PrintService:
         image, _ = render_label(order, template, station=self.settings.station,
                                 printed_at=datetime.now(), reprint_no=job.reprint_no,
                                 font_path=self.settings.label_font, generation=generation,
-                                relabel=generation > 1)
+                                relabel=generation > 1,
+                                weight_kg=weighings.latest_weight(self.store.read(), job.order_id))
         images = [image] * job.copies
         data = label_bytes(images, self.model, beep=order.priority == "P0")
         return PrintPayload(data=data, images=images, name=f"{job.job_id}-{_safe(order.order_id)}")

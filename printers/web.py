@@ -119,17 +119,20 @@ def get_label_preview(order_id: str):
     from io import BytesIO
 
     from scanedge.edge.store.orders import load_order
+    from scanedge.edge.store.weighings import latest_weight
     from scanedge.printers.fonts import FontError
     from scanedge.printers.layout import LabelError, load_template, render_label
 
     ctx = context()
-    order = load_order(ctx.store.read(), order_id)
+    db = ctx.store.read()
+    order = load_order(db, order_id)
     if order is None:
         raise Refusal("not_found", f"order {order_id} is not on this device")
     try:
         image, _ = render_label(order, load_template(ctx.printing.template_name),
                                 station=ctx.settings.station, printed_at=datetime.now(),
-                                font_path=ctx.settings.label_font)
+                                font_path=ctx.settings.label_font,
+                                weight_kg=latest_weight(db, order_id))  # weighed: docs/scale.md
     except (LabelError, FontError) as e:
         raise Refusal("cannot_render", str(e)) from None
     out = BytesIO()

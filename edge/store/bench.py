@@ -8,6 +8,7 @@ import sqlite_utils
 from scanedge.edge.domain.labels import label_id
 from scanedge.edge.domain.packing import PackState
 from scanedge.edge.domain.print_gate import GateVerdict, print_gate
+from scanedge.edge.domain.weighing import WeightCheck
 from scanedge.edge.store import notes
 from scanedge.edge.store.db import Migration, utc_now
 
@@ -34,18 +35,21 @@ MIGRATIONS = (Migration(1, "pack stations, gift checks, void labels", _v1),
               Migration(2, "void labels by order", _v2))
 
 
-def gate(db: sqlite_utils.Database, state: PackState, station: str, policy: str) -> GateVerdict:
-    """The print gate of ``state`` at ``station``, with what this device knows of the order."""
+def gate(db: sqlite_utils.Database, state: PackState, station: str, policy: str,
+         weight: WeightCheck | None = None) -> GateVerdict:
+    """The print gate of ``state`` at ``station``, with what this device knows of the order
+    (and ``weight``, the scale's check of the parcel, at a bench with a scale)."""
     order_id = state.order.order_id
     return gate_with(db, state, station, policy, gifts_confirmed(db, order_id),
-                     notes.pending_note(db, order_id))
+                     notes.pending_note(db, order_id), weight)
 
 
 def gate_with(db: sqlite_utils.Database, state: PackState, station: str, policy: str,
-              gifts: frozenset[int], note: notes.Note | None) -> GateVerdict:
+              gifts: frozenset[int], note: notes.Note | None,
+              weight: WeightCheck | None = None) -> GateVerdict:
     """:func:`gate` with the order's confirmed gifts and pending note already loaded."""
     return print_gate(state, gifts, pack_station(db, state.order.order_id), station, policy,
-                      note.text if note else None)
+                      note.text if note else None, weight)
 
 
 def set_pack_station(db: sqlite_utils.Database, order_id: str, station: str) -> None:

@@ -72,6 +72,7 @@ ENDPOINT_ACTIONS: dict[str, str] = {
     "printing.post_confirm": "confirm_print",
     "printing.get_printer": "read",
     "printing.get_label_preview": "read",
+    "scale.get_scale": "read",
     "returns.get_lookup": "read",
     "returns.list_receipts": "read",
     "returns.get_receipt": "read",

@@ -144,6 +144,17 @@ def _page(summary: str) -> dict[str, Any]:
         STATION_Q, query("lang", {"type": "string", "enum": ["zh", "en"]}, "language (kept in a cookie)")])}
 
 
+KG = nullable(NUM)
+SCALE = obj({
+    "configured": BOOL, "scale": OPT_STR, "tolerance": OPT_STR,
+    "state": nullable({"type": "string", "enum": ["stable", "unstable", "overload", "underload",
+                                                  "error", "disconnected"]}),
+    "weight_kg": KG, "live_kg": KG, "error": OPT_STR, "order_id": OPT_STR, "expected_kg": KG,
+    "check": nullable(obj({"verdict": STR, "measured_kg": KG, "expected_kg": KG, "allowed_kg": KG,
+                           "difference_kg": KG, "passes": BOOL, "zh": STR, "en": STR})),
+})
+
+
 def _paths() -> dict[str, Any]:
     scan_body = obj({"code": {"type": "string", "maxLength": MAX_CODE,
                               "description": "what the scanner typed; GS1 separators as GS (\\u001d)"}},
@@ -382,6 +393,11 @@ def _paths() -> dict[str, Any]:
         "/api/v1/label-preview/{order_id}": {"get": op("the order's label as it would print now", responses(
             {"200": {"description": "a PNG", "content": {"image/png": {"schema": STR}}}}, 404, 422),
             params=[ORDER_ID], tags=("printing",))},
+        "/api/v1/scale": {"get": op(
+            "the bench's scale now and, for an order, its expected weight and the weight check the "
+            "print gate would make (docs/scale.md)", responses(ok_json(SCALE), 400, 404),
+            params=[query("order_id", {"type": "string", "minLength": 1, "maxLength": 64},
+                          "an order on this device")], tags=("printing",))},
         **_returns_paths(),
         **_dock_paths(),
     }

@@ -62,17 +62,19 @@ def site(tmp_path_factory) -> Iterator[tuple[HubServer, EdgeServer, PrinterSim]]
 
 def packed_and_printed(hub: HubServer, edge: EdgeServer, printer: PrinterSim, order_id: str,
                        tracking: str, carrier: str = "SF") -> None:
-    """The order from the hub, packed at bench-1 and its label printed at the virtual printer."""
+    """The order from the hub, packed at a bench of its own (a later freeze alarms there, not at
+    the next order's bench) and its label printed at the virtual printer."""
     hub.admin("PUT", f"/api/v1/orders/{order_id}", {
         "lines": [{"sku": SKU, "qty": 1, "name": "保温杯"}], "carrier": carrier,
         "tracking_number": tracking, "priority": "P2"})
     wait_until(lambda: get(edge, f"/api/v1/orders/{order_id}")[0] == 200, timeout=15,
                what=f"{order_id} on the device")
+    bench = f"bench-{order_id}"
     for code in (order_id, SKU):
-        status, body = edge.post("/api/v1/scans", {"code": code, "station": "bench-1"})
+        status, body = edge.post("/api/v1/scans", {"code": code, "station": bench})
         assert status == 200 and body["verdict"] == "ok", body
     before = printer.labels
-    status, job = edge.post("/api/v1/print-jobs", {"order_id": order_id, "station": "bench-1"})
+    status, job = edge.post("/api/v1/print-jobs", {"order_id": order_id, "station": bench})
     assert status == 202, job
     wait_until(lambda: printer.labels == before + 1, timeout=15, what=f"the label of {order_id}")
     wait_until(lambda: get(edge, f"/api/v1/print-jobs/{job['job_id']}")[1]["state"] == "printed",
@@ -169,6 +171,48 @@ def test_a_parcel_frozen_at_the_hub_after_its_label_printed_is_pulled_at_the_doc
                timeout=15, what="the dock interception at the hub")
     assert report()["total"]["intercepted_after_print"] >= 1
     assert any(r["station"] == "dock-1" for r in report()["rows"])
+
+
+def test_a_parcel_frozen_after_it_went_on_the_truck_keeps_the_truck_until_it_is_taken_off(
+        site, browser) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    hub, edge, printer = site
+    packed_and_printed(hub, edge, printer, "DOCK-4", "SF1000000000044")
+    packed_and_printed(hub, edge, printer, "DOCK-5", "SF1000000000055")
+    open_page(browser, edge, "/dock?station=dock-3")
+    js_until(browser, "return ScanEdge.lastSync() && ScanEdge.lastSync().online === true",
+             timeout=15, what="the hub to be online")
+    Select(browser.find_element(By.ID, "dock-carrier")).select_by_value("SF")
+    browser.find_element(By.ID, "dock-open").click()
+    js_until(browser, "const b = ScanEdge.dock.batch(); return b && b.station === 'dock-3'",
+             timeout=10, what="the batch")
+    scan(browser, "DOCK-4")
+    scan(browser, "SF1000000000055")
+    js_until(browser, "return ScanEdge.dock.batch().count === 2", timeout=10, what="both in")
+    hub.admin("POST", "/api/v1/orders/DOCK-4/freeze", {"reason": "cancel"})
+    # the page hears the freeze: the parcel in red with its button, 装车完成 says why it waits
+    js_until(browser, "return document.querySelector('.dock-remove[data-order=\"DOCK-4\"]') !== null",
+             timeout=10, what="DOCK-4 marked frozen on the truck")
+    assert browser.find_element(By.ID, "dock-close").get_attribute("disabled") is not None
+    assert "DOCK-4" in browser.find_element(By.ID, "dock-close-why").text
+    shot(browser, "dock-frozen-on-truck-360x640")
+    browser.find_element(By.CSS_SELECTOR, ".dock-remove[data-order='DOCK-4']").click()
+    js_until(browser, "return ScanEdge.dock.batch().count === 1", timeout=10, what="DOCK-4 off")
+    js_until(browser, "return !document.getElementById('dock-close').disabled", timeout=10,
+             what="装车完成 enabled")
+    browser.find_element(By.ID, "dock-close").click()
+    js_until(browser, "return !document.getElementById('dock-manifest').hidden", timeout=15,
+             what="the manifest")
+    assert browser.find_element(By.CSS_SELECTOR, "#dock-counts .dock-total b").text == "1"
+
+    def loaded(order_id: str) -> dict | None:
+        return hub.admin("GET", f"/api/v1/orders/{order_id}")["loaded"]
+
+    wait_until(lambda: loaded("DOCK-5") is not None, timeout=15, what="DOCK-5 loaded at the hub")
+    assert loaded("DOCK-4") is None
+    removed = [e for e in hub.events(order_id="DOCK-4") if e["type"] == "dock_removed"]
+    assert len(removed) == 1 and removed[0]["payload"]["frozen"] is True
 
 
 def test_the_dock_in_english_on_a_bench_screen_has_no_sideways_scrolling(site, browser) -> None:

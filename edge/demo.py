@@ -188,7 +188,10 @@ def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
     settings_file = write_demo_config(edge_settings)
     print(
         "scanedge demo\n"
-        f"  pages        http://{settings.listen}/  (scan, bench, waybill, supervisor, pick, returns)\n"
+        f"  pages        http://{settings.listen}/  (scan, bench, waybill, supervisor, pick, returns,"
+        " dock)\n"
+        f"  dock         http://{settings.listen}/dock?station=dock-1  (装车交接: the labels printed"
+        " here, loaded per truck)\n"
         f"  hub          http://{settings.hub_listen}/  admin token: {admin}\n"
         f"  printer      {printer.address} (virtual; labels kept in memory)\n"
         f"  carrier      SF simulator {carrier.url} (打印面单 on the bench)\n"

@@ -153,7 +153,7 @@ def run_repeated(repeat: int, one_run: Callable[[], T],
 def table(header: list[str], runs: list[list[list[Cell]]]) -> str:
     """A markdown table of several runs of the same rows: each number as median [min-max]
     of the runs (once when every run gave the same), each text cell once when the runs agree,
-    else per run (``a / b / c``)."""
+    else per run (``a, b, c (per run)``)."""
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for cells in zip(*runs, strict=True):  # one row, as each run gave it
         out = []
@@ -165,7 +165,7 @@ def table(header: list[str], runs: list[list[list[Cell]]]) -> str:
                            spread([n.value for n in nums], nums[0].fmt))
             else:
                 texts = [v if isinstance(v, str) else v.fmt.format(v.value) for v in values]
-                out.append(texts[0] if len(set(texts)) == 1 else " / ".join(texts))
+                out.append(texts[0] if len(set(texts)) == 1 else ", ".join(texts) + " (per run)")
         lines.append("| " + " | ".join(out) + " |")
     return "\n".join(lines)
 

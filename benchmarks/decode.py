@@ -1,6 +1,6 @@
 """Barcode decoding benchmark: raw pyzbar, raw zxing-cpp and scanedge's cascade, same run.
 
-    .venv/bin/python benchmarks/decode.py [DATASET_DIR] [--budget-ms 300] [--no-frames]
+    .venv/bin/python benchmarks/decode.py [DATASET_DIR] [--budget-ms 300] [--no-frames] [--repeat 3]
     .venv/bin/python benchmarks/decode.py --build-heldout ZXING_CPP_CHECKOUT OUT_DIR
 
 DATASET_DIR (default ../shared/data/barcodes) holds images and ``manifest.csv`` with columns
@@ -17,6 +17,8 @@ all and is not what is compared). A read is "wrong" when a reader returns any te
 the expected one for an image with one code; a "false positive" is any text from an image
 with no code. scanedge runs twice: with the time budget (a safety net: "cut" counts the images
 where it stopped the cascade) and without it (the plan alone: what every machine reads).
+Every run reads every image with every reader; the tables give each number as median [min-max]
+of the runs and each reader's median as a ratio to zxing-cpp's in the same run.
 
 ``--build-heldout`` makes a set of photos the cascade was never tuned on: the upstream samples
 (zxing-cpp's ``test/samples``) of the same folders as the dev set that the dev set does not
@@ -41,6 +43,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _common import Cell, Num, add_repeat, percentile, run_repeated, runs_footer, table  # noqa: E402
 
 from scanedge.ocr.decode import decode_report  # noqa: E402
 from scanedge.ocr.images import load_image  # noqa: E402
@@ -168,11 +172,55 @@ def pct(a: int, b: int) -> str:
     return f"{100.0 * a / b:.1f} %" if b else "-"
 
 
-def ms_stats(ms: list[float]) -> tuple[str, str, str]:
+def ms_cells(ms: list[float]) -> list[Cell]:
+    """median, p95 and max of one run's times, as table cells."""
     if not ms:
-        return "-", "-", "-"
-    return (f"{statistics.median(ms):.1f}", f"{float(np.percentile(ms, 95)):.1f}",
-            f"{max(ms):.0f}")
+        return ["-", "-", "-"]
+    return [Num(statistics.median(ms), "{:.1f}"), Num(percentile(ms, 0.95), "{:.1f}"),
+            Num(max(ms))]
+
+
+def ratio(ms: list[float], raw_ms: list[float]) -> Cell:
+    """This reader's median over zxing-cpp's median in the same run (the load moves both)."""
+    if not ms or not raw_ms:
+        return "-"
+    return Num(statistics.median(ms) / statistics.median(raw_ms), "{:.2f}")
+
+
+def one_run(readers: dict[str, Callable[[np.ndarray], list[str]]], samples: list[Sample],
+            frame_sets: tuple[list[Sample], list[Sample]] | None,
+            budget_ms: float) -> dict[str, list[list[Cell]]]:
+    """Every reader on the set (and the frames): the rows of each table for one run."""
+    tallies = run(readers, samples, budget_ms)
+    raw = tallies["zxing-cpp alone"]["all"].ms
+    out: dict[str, list[list[Cell]]] = {"all": [], "formats": [], "frames": []}
+    for name in readers:
+        t = tallies[name]["all"]
+        out["all"].append([name, f"{t.read}/{t.n_codes} = {pct(t.read, t.n_codes)}", Num(t.wrong),
+                           f"{t.false_pos}/{t.n_none}", *ms_cells(t.ms), ratio(t.ms, raw),
+                           Num(t.over_budget),
+                           Num(t.cut) if name.startswith("scanedge") else "-"])
+    for fmt in sorted({s.format for s in samples} - {"none"}):
+        row: list[Cell] = [fmt, str(tallies["scanedge decode"][fmt].n_codes)]
+        for name in readers:
+            t = tallies[name][fmt]
+            row.append(f"{pct(t.read, t.n_codes)} / {t.wrong}")
+        row += [Num(statistics.median(tallies[name][fmt].ms), "{:.1f}") for name in readers]
+        out["formats"].append(row)
+    out["wrong"] = [[w] for name in ("scanedge decode", "scanedge decode, no time limit")
+                    for w in tallies[name]["all"].wrong_files]
+    if frame_sets is not None:
+        ft_code = run(readers, frame_sets[0], budget_ms)
+        ft_none = run(readers, frame_sets[1], budget_ms)
+        raw = ft_code["zxing-cpp alone"]["all"].ms + ft_none["zxing-cpp alone"]["all"].ms
+        for name in readers:
+            a, b = ft_code[name]["all"], ft_none[name]["all"]
+            out["frames"].append([
+                name, f"{a.read}/{a.n_codes} = {pct(a.read, a.n_codes)}", Num(a.wrong),
+                *ms_cells(a.ms)[:2], f"{b.false_pos}/{b.n_none}", *ms_cells(b.ms)[:2],
+                Num(max(a.ms + b.ms)), ratio(a.ms + b.ms, raw),
+                Num(a.cut + b.cut) if name.startswith("scanedge") else "-"])
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-frames", action="store_true", help="skip the 1080p frames")
     ap.add_argument("--build-heldout", nargs=2, metavar=("ZXING_CPP_CHECKOUT", "OUT_DIR"),
                     help="make the held-out set from a zxing-cpp checkout, then stop")
+    add_repeat(ap)
     args = ap.parse_args(argv)
     if args.build_heldout:
         return build_heldout(Path(args.build_heldout[0]), Path(args.build_heldout[1]))
@@ -190,62 +239,37 @@ def main(argv: list[str] | None = None) -> int:
     if not (root / "manifest.csv").is_file():
         print(f"benchmarks/decode.py: {root}/manifest.csv not found", file=sys.stderr)
         return 2
+    started = time.monotonic()
     warm_up()
     samples = load_set(root)
     readers = {"pyzbar alone": pyzbar_reader, "zxing-cpp alone": zxing_reader,
                "scanedge decode": product_reader(args.budget_ms),
                "scanedge decode, no time limit": product_reader(None)}
-    tallies = run(readers, samples, args.budget_ms)
+    frame_sets = None if args.no_frames else frames(samples)
+    runs, loads = run_repeated(args.repeat,
+                               lambda: one_run(readers, samples, frame_sets, args.budget_ms))
     n_codes = sum(1 for s in samples if s.format != "none")
     n_none = len(samples) - n_codes
 
     print(f"### Dev set: {root.name}, {n_codes} codes + {n_none} images without a code\n")
-    print("| reader | read | wrong | false positives | median ms | p95 ms | max ms |"
-          " over budget | cut by the safety net |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name in readers:
-        t = tallies[name]["all"]
-        med, p95, mx = ms_stats(t.ms)
-        print(f"| {name} | {t.read}/{t.n_codes} = {pct(t.read, t.n_codes)} | {t.wrong} | "
-              f"{t.false_pos}/{t.n_none} | {med} | {p95} | {mx} | {t.over_budget} | "
-              f"{t.cut if name.startswith('scanedge') else '-'} |")
-
-    formats = sorted({s.format for s in samples} - {"none"})
+    print(table(["reader", "read", "wrong", "false positives", "median ms", "p95 ms", "max ms",
+                 "median / zxing-cpp's", "over budget", "cut by the safety net"],
+                [r["all"] for r in runs]))
     print("\n### Per format (read / wrong; median ms)\n")
-    print("| format | n | " + " | ".join(readers) + " |")
-    print("| --- | --- | " + " | ".join("---" for _ in readers) + " |")
-    for fmt in formats:
-        cells = []
-        for name in readers:
-            t = tallies[name][fmt]
-            cells.append(f"{pct(t.read, t.n_codes)} / {t.wrong}; {ms_stats(t.ms)[0]}")
-        print(f"| {fmt} | {tallies['scanedge decode'][fmt].n_codes} | " + " | ".join(cells) + " |")
-
-    if not args.no_frames:
-        with_code, without = frames(samples)
-        frame_readers = dict(readers)
-        ft_code = run(frame_readers, with_code, args.budget_ms)
-        ft_none = run(frame_readers, without, args.budget_ms)
-        print(f"\n### 1920x1080 frames: {len(with_code)} with one code (a sample pasted on "
-              f"clutter), {len(without)} without\n")
-        print("| reader | read (one code) | wrong | median ms | p95 ms | false positives "
-              "(no code) | median ms | p95 ms | max ms (all) | cut |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        for name in frame_readers:
-            a, b = ft_code[name]["all"], ft_none[name]["all"]
-            am, ap95, amx = ms_stats(a.ms)
-            bm, bp95, bmx = ms_stats(b.ms)
-            cut = a.cut + b.cut if name.startswith("scanedge") else "-"
-            print(f"| {name} | {a.read}/{a.n_codes} = {pct(a.read, a.n_codes)} | {a.wrong} | "
-                  f"{am} | {ap95} | {b.false_pos}/{b.n_none} | {bm} | {bp95} | "
-                  f"{max(float(amx), float(bmx)):.0f} | {cut} |")
-
-    for name in ("scanedge decode", "scanedge decode, no time limit"):
-        wrongs = tallies[name]["all"].wrong_files
-        if wrongs:
-            print(f"\n{name}, reads that differ from the manifest:")
-            for w in wrongs:
-                print(f"- {w}")
+    print(table(["format", "n", *readers, *(f"{name}: median ms" for name in readers)],
+                [r["formats"] for r in runs]))
+    if frame_sets is not None:
+        print(f"\n### 1920x1080 frames: {len(frame_sets[0])} with one code (a sample pasted on "
+              f"clutter), {len(frame_sets[1])} without\n")
+        print(table(["reader", "read (one code)", "wrong", "median ms", "p95 ms",
+                     "false positives (no code)", "median ms", "p95 ms", "max ms (all)",
+                     "median / zxing-cpp's (all)", "cut"], [r["frames"] for r in runs]))
+    wrongs = sorted({w[0] for r in runs for w in r["wrong"]})
+    if wrongs:
+        print("\nscanedge decode, reads that differ from the manifest (any run):")
+        for w in wrongs:
+            print(f"- {w}")
+    print(f"\n{runs_footer(loads, started)}")
     return 0
 
 

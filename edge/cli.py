@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "scanedge.sync.cli",
     "scanedge.sync.carrier_cli",
     "scanedge.edge.report_cli",
+    "scanedge.edge.scale_cli",
     "scanedge.edge.picking_cli",
 )
 

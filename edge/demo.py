@@ -1,7 +1,8 @@
 """``scanedge serve --demo``: a whole site in one process, for a first look.
 
-A virtual network printer (printers/sim.py), a local hub over SQLite (sync/hub) holding the demo
-orders, and the edge service connected to both, all under ``data_dir``. Tokens are kept in
+A virtual network printer (printers/sim.py), a virtual scale (edge/scale_sim.py), a local hub
+over SQLite (sync/hub) holding the demo orders, and the edge service connected to both, all
+under ``data_dir``. Tokens are kept in
 ``data_dir/demo`` so a restart finds the same hub and device; ``data_dir/demo/scanedge.toml``
 holds the settings the demo's edge runs with, which the other commands read when given no
 ``--config`` (``scanedge config``, ``scanedge sync status`` next to the demo). ``--fresh``
@@ -17,6 +18,7 @@ from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from scanedge.edge.config import Settings, load_settings
 
@@ -131,10 +133,41 @@ def fresh(settings: Settings) -> list[Path]:
     return removed
 
 
+DEMO_SCALE_KG = 1.234  # SO-1004 (2 mugs of 0.35 kg) needs 0.70 kg ± 0.05
+
+
+def _scale_typing(scale: Any) -> bool:
+    """At a terminal, a line typed into the demo sets the virtual scale's weight (kg) or mode."""
+    import threading
+
+    from scanedge.edge.scale_sim import MODES
+
+    if not sys.stdin.isatty():
+        return False
+
+    def read() -> None:
+        for line in sys.stdin:
+            word = line.strip()
+            try:
+                if word in MODES:
+                    scale.set_mode(word)
+                else:
+                    scale.set_weight(float(word))
+            except ValueError:
+                print(f"scale: {word!r} is no weight in kg (nor one of {', '.join(MODES)})",
+                      file=sys.stderr, flush=True)
+                continue
+            print(f"scale: {scale.weight_kg:g} kg, {scale.mode}", file=sys.stderr, flush=True)
+
+    threading.Thread(target=read, name="demo-scale", daemon=True).start()
+    return True
+
+
 def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
     import secrets
 
     from scanedge.edge.lifecycle import BackgroundServer
+    from scanedge.edge.scale_sim import VirtualScale
     from scanedge.edge.server import serve
     from scanedge.printers.sim import VirtualPrinter
     from scanedge.sync.carriers.sim import CarrierSimulator
@@ -151,6 +184,9 @@ def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
     demo_dir = settings.data_dir / DEMO_DIR
     demo_dir.mkdir(parents=True, exist_ok=True)
     printer = VirtualPrinter("127.0.0.1", 0).start()
+    # a virtual scale at the bench (docs/scale.md): SO-1004's weight check refuses its label
+    # until the weight typed here (the parcel put on the scale) is within weight_tolerance
+    scale = VirtualScale(protocol="continuous", weight_kg=DEMO_SCALE_KG).start()
     # 打印面单 works in the demo: an SF simulator and the demo site's SF account at the hub
     carrier = CarrierSimulator("sf", key=DEMO_SF["key"], secret=DEMO_SF["secret"]).start()
     settings = replace(settings, hub_carrier_accounts=str(
@@ -179,11 +215,12 @@ def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
         print(f"scanedge serve --demo: the hub cannot listen on {settings.hub_listen}: "
               f"{e.strerror or e}", file=sys.stderr)
         printer.stop()
+        scale.stop()
         carrier.stop()
         storage.close()
         return 2
     edge_settings = replace(settings, hub_url=f"http://{settings.hub_listen}",
-                            hub_token=device_token, printer=printer.address,
+                            hub_token=device_token, printer=printer.address, scale=scale.address,
                             hub_public_key=storage.signer().public_b64)  # enrolled
     settings_file = write_demo_config(edge_settings)
     print(
@@ -194,6 +231,8 @@ def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
         " here, loaded per truck)\n"
         f"  hub          http://{settings.hub_listen}/  admin token: {admin}\n"
         f"  printer      {printer.address} (virtual; labels kept in memory)\n"
+        f"  scale        {scale.address} (virtual, {DEMO_SCALE_KG} kg"
+        f"{'; type a weight in kg and Enter to put a parcel on it' if _scale_typing(scale) else ''})\n"
         f"  carrier      SF simulator {carrier.url} (打印面单 on the bench)\n"
         f"  demo orders  {', '.join(d['order_id'] for d in orders)}\n"
         f"  demo returns {', '.join(d['rma_id'] + ' (' + d['demo'] + ')' for d in returns)}"
@@ -211,4 +250,5 @@ def run_demo(settings: Settings, *, fresh_start: bool = False) -> int:
         hub_server.stop()
         storage.close()
         printer.stop()
+        scale.stop()
         carrier.stop()

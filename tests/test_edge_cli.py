@@ -13,7 +13,7 @@ GS = "\x1d"
 def data_dir(tmp_path):
     d = tmp_path / "var"
     out = run_cli("orders", "import", str(DEMO_ORDERS), data_dir=d)
-    assert "3 orders imported (3 new" in out.stdout
+    assert "4 orders imported (4 new" in out.stdout
     return d
 
 

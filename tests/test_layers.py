@@ -40,7 +40,7 @@ SHARED = {"edge.config", "sync.protocol", "sync.signing", "printers.address"}
 WEB = {"ocr.web", "ocr.waybill_web", "printers.web"}
 # what a process starts from, and the command lines: they wire everything together
 CLI = {"edge.cli", "edge.commands", "edge.server", "edge.demo", "edge.lifecycle",
-       "edge.sdnotify", "edge.backup", "edge.report_cli", "edge.accounts_cli",
+       "edge.sdnotify", "edge.backup", "edge.report_cli", "edge.accounts_cli", "edge.scale_cli",
        "edge.picking_cli", "ocr.cli", "ocr.waybill_cli", "printers.cli", "printers.sim",
        "sync.cli", "sync.enroll", "sync.hub.server", "sync.carrier_cli"}
 

@@ -4,6 +4,9 @@
   'use strict';
   var S = window.ScanEdge, t = S.t, el = S.el;
   var order = null, jobs = {}, previewFor = null;
+  // the last print refusal of the open order: the scale's weight is judged when the label is
+  // asked for, so only then does the gate say weight_off / weight_missing (docs/scale.md)
+  var refusal = null;
 
   function lastJob() {
     var list = Object.keys(jobs).map(function (k) { return jobs[k]; })
@@ -16,14 +19,17 @@
   /* The print gate, as the edge judged it for this station: all packed, gifts confirmed,
    * packed here. The button says why it is disabled; a supervisor may override (with a reason). */
   function gate() { return order && order.print_gate ? order.print_gate : { allowed: true, problems: [] }; }
+  function refused() { return refusal && order && refusal.order_id === order.order_id ? refusal.problems : []; }
   function renderButtons() {
     var last = lastJob(), g = gate(), who = S.who();
-    var why = (g.problems || []).map(function (p) { return S.msg(p); }).join(' · ');
+    // a weight refusal leaves the button enabled: the packer fixes the parcel and asks again
+    var problems = g.allowed ? refused() : (g.problems || []);
+    var why = problems.map(function (p) { return S.msg(p); }).join(' · ');
     // no print while an alarm of this station waits for a person
     el('print-btn').disabled = !order || frozen() || !g.allowed || S.alarm.isUp();
-    el('print-why').hidden = !order || g.allowed || !why;
+    el('print-why').hidden = !order || !problems.length || !why;
     el('print-why').textContent = why;
-    el('override-btn').hidden = !order || g.allowed || frozen() || !who ||
+    el('override-btn').hidden = !order || !problems.length || frozen() || !who ||
       ['supervisor', 'admin'].indexOf(who.role) < 0;
     el('reprint-btn').disabled = !order || frozen() || !last || last.state === 'queued' || last.state === 'sending';
     // the carrier's waybill: the same gate as our label (the edge checks it again)
@@ -86,7 +92,11 @@
     var changed = !order || !o || order.order_id !== o.order_id;
     order = o;
     if (o && o.jobs) o.jobs.forEach(function (j) { jobs[j.job_id] = j; });
-    if (changed) { el('print-status').textContent = ''; el('ewaybill-status').textContent = ''; }
+    if (changed) {
+      el('print-status').textContent = ''; el('ewaybill-status').textContent = '';
+      refusal = null;
+      pollScale();
+    }
     renderJobs();
     preview();
   });
@@ -103,6 +113,8 @@
         el('print-status').textContent = r.status === 202 ? t('print_sent')
           : t('print_failed', { message: r.body.message || r.status });
         if (r.status === 202) {
+          refusal = null;
+          renderButtons();
           S.api('GET', '/api/v1/print-jobs/' + r.body.job_id).then(function (g) { if (g.ok) addJob(g.body); });
         }
       });
@@ -122,12 +134,16 @@
       S.api('POST', '/api/v1/print-jobs', { order_id: id, idempotency_key: key }).then(function (r) {
         printing = false;
         if (r.status === 202) {
+          refusal = null;
           el('print-status').textContent = t('print_sent');
           S.api('GET', '/api/v1/print-jobs/' + r.body.job_id).then(function (g) { if (g.ok) addJob(g.body); });
         } else {
-          el('print-status').textContent = t('print_failed', { message: r.body.message || r.status });
+          var words = (r.body.problems || []).map(function (p) { return S.msg(p); }).join(' · ');
+          if (r.body.error === 'not_ready') refusal = { order_id: id, problems: r.body.problems || [] };
+          el('print-status').textContent = t('print_failed', { message: words || r.body.message || r.status });
           S.play('error');
         }
+        renderButtons();
       }, function () {
         if (attempt < 5) { setTimeout(function () { send(attempt + 1); }, 500 * (attempt + 1)); return; }
         printing = false;
@@ -253,4 +269,37 @@
   S.on('printer_alarm', refreshPrinter);
   S.on('job', refreshPrinter);
   S.on('scan', function (r) { if (r.verdict === 'frozen') renderButtons(); });
+
+  // --- the scale (docs/scale.md): what the parcel weighs against what it should ----------------
+  var scaleTimer = null, scaleOff = false;
+  function kg(v) { return typeof v === 'number' ? v.toFixed(3) + ' kg' : '—'; }
+  function renderScale(s) {
+    var card = el('weight-card');
+    if (!s.configured) { card.hidden = true; scaleOff = true; return; }
+    card.hidden = false;
+    var moving = s.state === 'unstable' && typeof s.live_kg === 'number';
+    el('weight-measured').textContent = typeof s.weight_kg === 'number' ? kg(s.weight_kg)
+      : moving ? kg(s.live_kg) + ' · ' + t('weight_moving')
+      : s.state === 'unstable' ? t('weight_moving') : t('weight_state_' + s.state);
+    var c = s.check;
+    el('weight-expected').textContent = !order ? '—' : typeof s.expected_kg === 'number'
+      ? kg(s.expected_kg) + (c && typeof c.allowed_kg === 'number' ? ' ±' + kg(c.allowed_kg) : '')
+      : t('weight_no_expected');
+    var words = el('weight-check');
+    words.textContent = c && typeof s.weight_kg === 'number' ? S.msg(c) : '';
+    words.dataset.passes = c ? String(c.passes) : '';
+    words.dataset.verdict = c ? c.verdict : '';
+  }
+  function pollScale() {
+    clearTimeout(scaleTimer);
+    if (scaleOff) return;
+    var asked = order ? order.order_id : null;
+    var q = asked ? '?order_id=' + encodeURIComponent(asked) : '';
+    S.api('GET', '/api/v1/scale' + q).then(function (r) {
+      if (r.ok && asked === (order ? order.order_id : null)) renderScale(r.body);
+    }, function () {}).then(function () {
+      if (!scaleOff) scaleTimer = setTimeout(pollScale, document.hidden ? 3000 : 500);
+    });
+  }
+  pollScale();
 })();

@@ -92,20 +92,25 @@ def _waybill_rules(value: str) -> str | None:
     return None
 
 
-def _scale(value: str) -> str | None:
-    from scanedge.edge.domain.scale import scale_address_problem
+def _problem(parse: Callable[[str], object], value: str) -> str | None:
+    """A parser's ValueError as a setting's problem (None: it parses)."""
+    try:
+        parse(value)
+    except ValueError as e:
+        return str(e)
+    return None
 
-    return scale_address_problem(value)
+
+def _scale(value: str) -> str | None:
+    from scanedge.edge.domain.scale import parse_scale_address
+
+    return _problem(parse_scale_address, value)
 
 
 def _tolerance(value: str) -> str | None:
     from scanedge.edge.domain.weighing import parse_tolerance
 
-    try:
-        parse_tolerance(value)
-    except ValueError as e:
-        return str(e)
-    return None
+    return _problem(parse_tolerance, value)
 
 
 def _not_negative(value: float) -> str | None:

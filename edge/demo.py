@@ -140,24 +140,15 @@ def _scale_typing(scale: Any) -> bool:
     """At a terminal, a line typed into the demo sets the virtual scale's weight (kg) or mode."""
     import threading
 
-    from scanedge.edge.scale_sim import MODES
+    from scanedge.edge.scale_sim import apply_typed
 
     if not sys.stdin.isatty():
         return False
 
     def read() -> None:
         for line in sys.stdin:
-            word = line.strip()
-            try:
-                if word in MODES:
-                    scale.set_mode(word)
-                else:
-                    scale.set_weight(float(word))
-            except ValueError:
-                print(f"scale: {word!r} is no weight in kg (nor one of {', '.join(MODES)})",
-                      file=sys.stderr, flush=True)
-                continue
-            print(f"scale: {scale.weight_kg:g} kg, {scale.mode}", file=sys.stderr, flush=True)
+            if line.strip():
+                print(apply_typed(scale, line.strip()), file=sys.stderr, flush=True)
 
     threading.Thread(target=read, name="demo-scale", daemon=True).start()
     return True

@@ -242,6 +242,21 @@ class _Pty(_Reader):
         os.write(self.master, data)
 
 
+def apply_typed(scale: VirtualScale, word: str) -> str:
+    """A line typed at the simulator: a weight in kg or a mode; what it answers."""
+    try:
+        if word in MODES:
+            scale.set_mode(word)
+        else:
+            kg = float(word)
+            if not -1000 <= kg <= 100_000:  # also NaN: no scale shows it
+                raise ValueError(word)
+            scale.set_weight(kg)
+    except ValueError:
+        return f"{word!r}: a weight in kg or one of {', '.join(MODES)}"
+    return f"scale: {scale.weight_kg:g} kg, mode {scale.mode}"
+
+
 def run(*, listen: str | None, pty: bool, protocol: str, weight_kg: float, mode: str,
         unit: str, interval: float) -> None:
     """``scanedge scale-sim``: serve until Ctrl-C or the end of standard input; a line on standard
@@ -255,18 +270,8 @@ def run(*, listen: str | None, pty: bool, protocol: str, weight_kg: float, mode:
           f" type a weight in kg or a mode ({', '.join(MODES)}), Ctrl-C to stop", flush=True)
     try:
         for line in sys.stdin:
-            word = line.strip()
-            if not word:
-                continue
-            try:
-                if word in MODES:
-                    scale.set_mode(word)
-                else:
-                    scale.set_weight(float(word))
-            except ValueError:
-                print(f"{word!r}: a weight in kg or one of {', '.join(MODES)}", flush=True)
-                continue
-            print(f"scale: {scale.weight_kg:g} kg, mode {scale.mode}", flush=True)
+            if line.strip():
+                print(apply_typed(scale, line.strip()), flush=True)
         threading.Event().wait()  # input closed (a service, a pipe): serve until Ctrl-C
     except KeyboardInterrupt:
         pass

@@ -68,6 +68,7 @@ def test_a_weight_and_a_mode_typed_into_scale_sim_change_what_it_says(tmp_path, 
         wait_until(lambda: reader.state().state == "unstable", timeout=10, what="moving")
         assert "mode ok" in sim.type("ok")
         assert "a weight in kg" in sim.type("heavy")  # neither: said, and nothing changes
+        assert "a weight in kg" in sim.type("nan")
         wait_until(lambda: reader.state().weight_kg == 2.25, timeout=10, what="steady again")
     finally:
         reader.stop()

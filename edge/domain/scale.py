@@ -161,11 +161,3 @@ def parse_scale_address(address: str) -> ScaleAddress | None:
         parity=parity, stopbits=_int_option("stopbits", options.get("stopbits", "1"), (1, 2)),
         settle=settle)
 
-
-def scale_address_problem(address: str) -> str | None:
-    """For the settings check: None when ``address`` is ``none`` or a scale address."""
-    try:
-        parse_scale_address(address)
-    except ValueError as e:
-        return str(e)
-    return None

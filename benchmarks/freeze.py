@@ -1,6 +1,6 @@
 """Freeze interception: time from the hub's commit of a freeze to a device refusing a scan of it.
 
-    .venv/bin/python benchmarks/freeze.py                       # 1,000 freezes, 20 devices
+    .venv/bin/python benchmarks/freeze.py                       # 3 runs of 600 freezes, 20 devices
     .venv/bin/python benchmarks/freeze.py --freezes 200 --devices 5 --rate 20
 
 A real ``scanedge hub`` process (SQLite) and N simulated devices over real HTTP. A device is what
@@ -14,14 +14,14 @@ Latency = (refused scan answered on the device) - (the admin's POST /freeze sent
 commits inside that POST, so this over-states the commit-to-refusal time by at most the POST's
 own duration (shown in the table). Also measured: freeze acks that reached the hub later than
 3 s (``GET /api/v1/freezes?unacked=1``) and, for scale, the raw cost of an Ed25519 signature check
-(``cryptography``) beside the device's whole command check. Prints a markdown table.
+(``cryptography``) beside the device's whole command check. Runs ``--repeat`` times (a fresh hub
+and devices each) and prints markdown tables of the median [min-max] of the runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing as mp
 import os
 import subprocess
@@ -35,21 +35,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SCANEDGE = str(Path(sys.executable).with_name("scanedge"))
+
+from _common import (  # noqa: E402
+    Cell,
+    Num,
+    add_repeat,
+    free_port,
+    percentile,
+    run_repeated,
+    runs_footer,
+    table,
+    wait_healthy,
+)
+
 ADMIN = "bench-admin"
-
-
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    values = sorted(values)
-    return values[max(0, math.ceil(p / 100 * len(values)) - 1)]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _admin(url: str, method: str, path: str, body: dict | None = None) -> dict:
@@ -115,9 +114,11 @@ def _devices(work: Path, hub_url: str, devices: list[tuple[str, str]], expect: i
         store.close()
 
 
-def run(freezes: int, n_devices: int, rate: float, procs: int, keep: bool) -> str:
+def run(freezes: int, n_devices: int, rate: float, procs: int,
+        keep: bool) -> dict[str, list[list[Cell]]]:
+    """One run on a fresh hub and fresh devices: the rows of the run's tables."""
     work = Path(tempfile.mkdtemp(prefix="scanedge-freeze-bench-"))
-    port = _free_port()
+    port = free_port()
     hub_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCANEDGE_")}
     env.update(SCANEDGE_DATA_DIR=str(work / "hub"), SCANEDGE_HUB_LISTEN=f"127.0.0.1:{port}",
@@ -138,15 +139,7 @@ def run(freezes: int, n_devices: int, rate: float, procs: int, keep: bool) -> st
     ready, results, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
     workers = []
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(hub_url + "/healthz", timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the hub did not start") from None
-                time.sleep(0.1)
+        wait_healthy(hub_url + "/healthz", timeout=30)
         for p in range(procs):
             mine = tokens[p::procs]
             if mine:
@@ -207,33 +200,22 @@ def run(freezes: int, n_devices: int, rate: float, procs: int, keep: bool) -> st
     from_sent = [t - sent[o][0] for refused in got.values() for _, o, t in refused]
     from_answer = [t - sent[o][1] for refused in got.values() for _, o, t in refused]
     expected = freezes * n_devices
-    return _table(freezes, n_devices, rate, issue_s, from_sent, from_answer, post_s, expected,
-                  late_acks) + "\n\n" + _verify_cost()
+    return {"summary": [[f"{rate:g}/s", Num(issue_s, "{:.1f}"), f"{len(from_sent)} of {expected}",
+                         f"{late_acks} of {expected}"]],
+            "latency": [_row("POST /freeze sent -> scan refused (upper bound of commit -> "
+                             "refusal)", from_sent),
+                        _row("POST /freeze answered -> scan refused (lower bound)", from_answer),
+                        _row("the POST itself (hub: sign, bump version, commit)", post_s)],
+            "verify": _verify_cost()}
 
 
-def _row(name: str, values: list[float]) -> str:
+def _row(name: str, values: list[float]) -> list[Cell]:
     ms = [v * 1000 for v in values]
-    return (f"| {name} | {len(ms)} | {pct(ms, 50):.0f} | {pct(ms, 95):.0f} | {pct(ms, 99):.0f} |"
-            f" {max(ms):.0f} |")
+    return [name, str(len(ms)), *(Num(percentile(ms, q)) for q in (0.5, 0.95, 0.99)),
+            Num(max(ms))]
 
 
-def _table(freezes: int, devices: int, rate: float, issue_s: float, from_sent: list[float],
-           from_answer: list[float], post_s: list[float], expected: int, late_acks: int) -> str:
-    lines = [
-        f"{freezes} freezes at {rate:g}/s (issued in {issue_s:.1f} s) to {devices} devices; "
-        f"refused scans recorded: {len(from_sent)} of {expected}; "
-        f"acks later than 3 s at the hub: {late_acks} of {expected}",
-        "",
-        "| time to refusal (ms) | samples | p50 | p95 | p99 | max |",
-        "| --- | --- | --- | --- | --- | --- |",
-        _row("POST /freeze sent -> scan refused (upper bound of commit -> refusal)", from_sent),
-        _row("POST /freeze answered -> scan refused (lower bound)", from_answer),
-        _row("the POST itself (hub: sign, bump version, commit)", post_s),
-    ]
-    return "\n".join(lines)
-
-
-def _verify_cost(n: int = 2000) -> str:
+def _verify_cost(n: int = 2000) -> list[list[Cell]]:
     """Raw cryptography Ed25519 verify vs. the device's whole check (canonical JSON + verify +
     pin lookup + replay lookup, in a transaction of a real store)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -267,26 +249,37 @@ def _verify_cost(n: int = 2000) -> str:
 
         ours = store.write(check)
         store.close()
-    return "\n".join([
-        "| command check (µs) | per command |",
-        "| --- | --- |",
-        f"| raw `cryptography` Ed25519 verify | {raw * 1e6:.0f} |",
-        f"| device: canonical JSON + verify + pinned key + replay lookup | {ours * 1e6:.0f} |",
-    ])
+    return [["raw `cryptography` Ed25519 verify", Num(raw * 1e6), "1"],
+            ["device: canonical JSON + verify + pinned key + replay lookup", Num(ours * 1e6),
+             Num(ours / raw, "{:.2f}")]]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--freezes", type=int, default=1000)
+    ap.add_argument("--freezes", type=int, default=600,
+                    help="freezes per run (default 600: 30 s of issuing at 20/s)")
     ap.add_argument("--devices", type=int, default=20)
     ap.add_argument("--rate", type=float, default=20.0, help="freezes issued per second")
     ap.add_argument("--procs", type=int, default=4, help="processes the devices run in")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    add_repeat(ap, why="a run takes ~1 min")
     args = ap.parse_args()
     import logging
 
     logging.basicConfig(level=logging.ERROR)  # the TOFU warning of the verify-cost store
-    print(run(args.freezes, args.devices, args.rate, args.procs, args.keep))
+    started = time.monotonic()
+    runs, loads = run_repeated(args.repeat, lambda: run(args.freezes, args.devices, args.rate,
+                                                        args.procs, args.keep))
+    print(f"{args.freezes} freezes to {args.devices} devices per run\n")
+    print(table(["issued at", "issued in s", "refused scans recorded",
+                 "acks later than 3 s at the hub"], [r["summary"] for r in runs]))
+    print()
+    print(table(["time to refusal (ms)", "samples", "p50", "p95", "p99", "max"],
+                [r["latency"] for r in runs]))
+    print()
+    print(table(["command check", "µs per command", "x raw verify"],
+                [r["verify"] for r in runs]))
+    print(f"\n{runs_footer(loads, started)}")
     sys.stdout.flush()
 
 

@@ -1,11 +1,12 @@
 """Labels and printing: render + encode time and bytes per label for each paper, and a burst
 through the virtual printer over TCP.
 
-    .venv/bin/python benchmarks/print.py [ORDERS.json] [--burst 200] [--repeat 30]
+    .venv/bin/python benchmarks/print.py [ORDERS.json] [--burst 200] [--labels 30] [--repeat 3]
 
-Orders default to ../shared/data/orders.json when present, else the demo orders. Baselines in
-the same run: Pillow drawing only the barcode and QR (the floor of any label renderer) and
-python-escpos encoding the same image on its own.
+Orders default to ../shared/data/orders.json when present, else the demo orders. Baseline in
+the same run: python-escpos encoding the same image on its own, with our encode's time as a
+ratio to it.
+Runs ``--repeat`` times; the tables give each number as median [min-max] of the runs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _common import Cell, Num, add_repeat, percentile, run_repeated, runs_footer, table  # noqa: E402
 
 from scanedge.edge.domain.orders import parse_order  # noqa: E402
 from scanedge.printers.encode import label_bytes  # noqa: E402
@@ -45,17 +48,15 @@ def _orders(path: str | None) -> list:
     raise SystemExit("no orders file")
 
 
-def _ms(samples: list[float]) -> str:
-    p95 = sorted(samples)[int(len(samples) * 0.95) - 1]
-    return f"{statistics.median(samples) * 1000:.1f} / {p95 * 1000:.1f}"
+def _ms(samples: list[float]) -> list[Cell]:
+    """p50 and p95 of one run's times (seconds) in ms."""
+    return [Num(1000 * percentile(samples, q), "{:.1f}") for q in (0.5, 0.95)]
 
 
-def bench_render(orders: list, repeat: int) -> None:
+def bench_render(orders: list, repeat: int) -> list[list[Cell]]:
     from escpos.printer import Dummy
 
-    print("| paper | template | model | render ms (p50 / p95) | encode ms (p50 / p95) | total ms p50 |"
-          " bytes per label | raw escpos encode ms p50 |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows: list[list[Cell]] = []
     for paper in ("58", "80", "100x150"):
         template = load_template(f"standard_{paper}")
         model = get_model(f"generic-{paper}")
@@ -80,12 +81,14 @@ def bench_render(orders: list, repeat: int) -> None:
             d.cut()
             raw_s.append(time.perf_counter() - t3)
         total = [a + b for a, b in zip(render_s, encode_s, strict=True)]
-        print(f"| {paper} | {template.name} | {model.name} | {_ms(render_s)} | {_ms(encode_s)} |"
-              f" {statistics.median(total) * 1000:.1f} | {statistics.median(sizes):.0f} |"
-              f" {statistics.median(raw_s) * 1000:.1f} |")
+        rows.append([paper, template.name, model.name, *_ms(render_s), *_ms(encode_s),
+                     Num(statistics.median(total) * 1000, "{:.1f}"),
+                     Num(statistics.median(sizes)), Num(statistics.median(raw_s) * 1000, "{:.1f}"),
+                     Num(statistics.median(encode_s) / statistics.median(raw_s), "{:.2f}")])
+    return rows
 
 
-def bench_burst(orders: list, count: int, speed: float) -> None:
+def bench_burst(orders: list, count: int, speed: float) -> list[Cell]:
     from scanedge.edge.config import load_settings
     from scanedge.edge.importing import import_orders
     from scanedge.edge.store import Store
@@ -112,11 +115,12 @@ def bench_burst(orders: list, count: int, speed: float) -> None:
         service.stop()
         store.close()
         label = f"{speed:.0f} mm/s" if speed else "instant"
-        print(f"| {count} | {label} | {elapsed:.2f} | {count / elapsed:.1f} | {len(sim.labels)} |"
-              f" {done} | {len(sim.received) / count / 1024:.1f} | {'yes' if ok else 'NO'} |")
+        return [str(count), label, Num(elapsed, "{:.2f}"), Num(count / elapsed, "{:.1f}"),
+                Num(len(sim.labels)), Num(done), Num(len(sim.received) / count / 1024, "{:.1f}"),
+                "yes" if ok else "NO"]
 
 
-def bench_ewaybills(repeat: int) -> None:
+def bench_ewaybills(repeat: int) -> list[list[Cell]]:
     """Carrier labels (docs/printing.md, "Carrier labels"): render, encode, and the self-check
     that submit_ewaybill runs before queueing (zxing-cpp and zbar on the rendered image)."""
     import numpy as np
@@ -127,9 +131,7 @@ def bench_ewaybills(repeat: int) -> None:
 
     data = ROOT / "tests" / "data" / "printers"
     order = parse_order(json.loads((data / "order_p0_gift.json").read_text(encoding="utf-8")))
-    print("| carrier | stock | model | render ms p50 | encode ms p50 | self-check ms p50 | bytes |"
-          " reads back |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows: list[list[Cell]] = []
     for carrier in CARRIERS:
         doc = json.loads((data / f"ewaybill_{carrier.lower()}.json").read_text(encoding="utf-8"))
         ewb = EWaybill.from_json({**doc, "order_id": order.order_id})
@@ -148,30 +150,43 @@ def bench_ewaybills(repeat: int) -> None:
                 render.append(t1 - t0)
                 encode.append(t2 - t1)
                 check.append(t3 - t2)
-            med = [f"{statistics.median(x) * 1000:.1f}" for x in (render, encode, check)]
-            print(f"| {carrier} | {size} | {model.name} | {' | '.join(med)} | {size_bytes} |"
-                  f" {problems or 'yes'} |")
+            med = [Num(statistics.median(x) * 1000, "{:.1f}") for x in (render, encode, check)]
+            rows.append([carrier, size, model.name, *med, Num(size_bytes),
+                         str(problems) if problems else "yes"])
+    return rows
+
+
+def one_run(orders: list, args: argparse.Namespace) -> dict[str, list[list[Cell]]]:
+    return {"render": bench_render(orders, args.labels),
+            "ewaybill": bench_ewaybills(max(3, args.labels // 3)),
+            "burst": [bench_burst(orders, args.burst, 0.0),
+                      bench_burst(orders, max(10, args.burst // 10), args.speed)]}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("orders", nargs="?")
     ap.add_argument("--burst", type=int, default=200)
-    ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--labels", type=int, default=30,
+                    help="labels rendered per paper in a run (a third of it per carrier label)")
     ap.add_argument("--speed", type=float, default=150.0,
                     help="emulated print speed for the second burst (mm/s; typical heads 150-250)")
+    add_repeat(ap, why="~1 min a run")
     args = ap.parse_args()
+    started = time.monotonic()
     orders = _orders(args.orders)
+    runs, loads = run_repeated(args.repeat, lambda: one_run(orders, args))
     print("### Render and encode, per label\n")
-    bench_render(orders, args.repeat)
+    print(table(["paper", "template", "model", "render ms p50", "render ms p95", "encode ms p50",
+                 "encode ms p95", "total ms p50", "bytes per label", "raw escpos encode ms p50",
+                 "our encode / raw"], [r["render"] for r in runs]))
     print("\n### Carrier labels, per label\n")
-    bench_ewaybills(max(3, args.repeat // 3))
+    print(table(["carrier", "stock", "model", "render ms p50", "encode ms p50",
+                 "self-check ms p50", "bytes", "reads back"], [r["ewaybill"] for r in runs]))
     print("\n### Burst through the virtual printer (TCP, status polled before and after each job)\n")
-    print("| labels | printer speed | seconds | labels/s | labels printed | jobs printed |"
-          " KiB per label | all printed |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    bench_burst(orders, args.burst, 0.0)
-    bench_burst(orders, max(10, args.burst // 10), args.speed)
+    print(table(["labels", "printer speed", "seconds", "labels/s", "labels printed", "jobs printed",
+                 "KiB per label", "all printed"], [r["burst"] for r in runs]))
+    print(f"\n{runs_footer(loads, started)}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@
 
 The hub is a real `scanedge hub` process on loopback; devices are real stores with the real sync
 worker. The baseline is the hub's storage taking the same batches in-process, without HTTP or
-the device (what the database alone costs). Prints a markdown table.
+the device (what the database alone costs), in the same run; the drain's time is given as a
+ratio to it. Runs ``--repeat`` times (fresh hubs and databases each) and prints a markdown table
+of the median [min-max] of the runs.
 """
 
 # ruff: noqa: E402  (the path fix below must run before the project imports)
@@ -20,11 +22,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import argparse
 import multiprocessing as mp
 import os
-import statistics
 import subprocess
 import tempfile
 import time
-import urllib.request
 import uuid
 from datetime import datetime
 
@@ -34,17 +34,23 @@ from scanedge.edge.store.outbox import append_event, pending_batch
 from scanedge.sync.protocol import MAX_BATCH_EVENTS
 from scanedge.sync.worker import SyncWorker
 
+# _common by its package name: this folder is off sys.path (above), the repository's root at its end
+sys.path.append(str(Path(__file__).resolve().parent.parent))
+from benchmarks._common import (
+    Cell,
+    Num,
+    add_repeat,
+    free_port,
+    percentile,
+    run_repeated,
+    runs_footer,
+    table,
+    wait_healthy,
+)
+
 SCANEDGE = str(Path(sys.executable).with_name("scanedge"))
 PAYLOAD = {"code": "6901234567892", "kind": "gtin", "verdict": "ok", "reason": "item_counted",
            "station": "bench-1", "operator": "张三", "line_no": 0}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Hub:
@@ -56,14 +62,7 @@ class Hub:
                     "SCANEDGE_HUB_LISTEN": f"127.0.0.1:{self.port}",
                     "SCANEDGE_HUB_ADMIN_TOKEN": "bench-admin"}
         self.proc = subprocess.Popen([SCANEDGE, "hub"], env=self.env, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(self.url + "/healthz", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit("hub did not start")
+        wait_healthy(self.url + "/healthz", timeout=30)
 
     def add_device(self, device_id: str) -> str:
         from scanedge.sync.enroll import parse_enrollment  # add-device prints an enrolment string
@@ -198,33 +197,39 @@ def live_latency(workdir: Path, hub: Hub, n: int, rate: float) -> list[float]:
     return [ts(e["received_at"]) - ts(e["device_time"]) for e in events]
 
 
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
-
-
-def run(database_kind: str, database: str, args, workdir: Path) -> list[str]:
+def run(database_kind: str, database: str, args, workdir: Path) -> list[list[Cell]]:
+    """One storage's rows: drain, live push, fleet ingest, and the storage alone (baseline)."""
     hub = Hub(workdir / "hub", database)
-    rows = []
+    rows: list[list[Cell]] = []
+    na = ["-", "-", "-"]
     try:
         t_backlog = drain_backlog(workdir, hub, args.backlog)
-        rows.append(f"| {database_kind} | drain {args.backlog:,} backlog, 1 device | "
-                    f"{t_backlog:.1f} s | {args.backlog / t_backlog:,.0f} events/s |")
-        lat = live_latency(workdir, hub, args.live, args.live_rate)
-        rows.append(f"| {database_kind} | live push, {args.live} events at {args.live_rate:.0f}/s | "
-                    f"p50 {1000 * statistics.median(lat):.0f} ms, p99 {1000 * pct(lat, 0.99):.0f} ms "
-                    f"| max {1000 * max(lat):.0f} ms |")
+        rows.append([database_kind, f"drain {args.backlog:,} backlog, 1 device",
+                     Num(t_backlog, "{:.1f}"), Num(args.backlog / t_backlog, "{:,.0f}"), *na, "-"])
+        lat = [1000 * x for x in live_latency(workdir, hub, args.live, args.live_rate)]
+        rows.append([database_kind, f"live push, {args.live} events at {args.live_rate:.0f}/s "
+                     "(device time -> hub receive)", "-", "-",
+                     *(Num(percentile(lat, q)) for q in (0.5, 0.99, 1.0)), "-"])
         wall, acked = fleet_ingest(workdir, hub, args.devices, args.per_device)
-        rows.append(f"| {database_kind} | hub ingest, {args.devices} devices x {args.per_device:,} "
-                    f"| {wall:.1f} s | {acked / wall:,.0f} events/s |")
+        rows.append([database_kind, f"hub ingest, {args.devices} devices x {args.per_device:,}",
+                     Num(wall, "{:.1f}"), Num(acked / wall, "{:,.0f}"), *na, "-"])
     finally:
         hub.stop()
     base_db = (str(workdir / "baseline.db") if database_kind == "sqlite"
                else _fresh_pg(database))
     t_base = baseline_storage(workdir, base_db, args.backlog)
-    rows.append(f"| {database_kind} | baseline: hub storage alone, same {args.backlog:,} events "
-                f"| {t_base:.1f} s | {args.backlog / t_base:,.0f} events/s (sync over HTTP = "
-                f"{t_backlog / t_base:.1f}x this) |")
+    rows.append([database_kind, f"baseline: hub storage alone, same {args.backlog:,} events",
+                 Num(t_base, "{:.1f}"), Num(args.backlog / t_base, "{:,.0f}"), *na,
+                 Num(t_backlog / t_base, "{:.1f}")])
+    return rows
+
+
+def one_run(args) -> list[list[Cell]]:
+    with tempfile.TemporaryDirectory(prefix="scanedge-sync-bench-") as tmp:
+        workdir = Path(tmp)
+        rows = run("sqlite", str(workdir / "hub" / "hub.db"), args, workdir / "sqlite")
+        if args.postgres:
+            rows += run("postgresql", _fresh_pg(args.postgres), args, workdir / "pg")
     return rows
 
 
@@ -246,14 +251,13 @@ def main() -> int:
     ap.add_argument("--live-rate", type=float, default=20.0)
     ap.add_argument("--devices", type=int, default=20)
     ap.add_argument("--per-device", type=int, default=2_500)
+    add_repeat(ap, why="~40 s a run, ~90 s with --postgres")
     args = ap.parse_args()
-    rows = ["| hub storage | what | time | rate |", "| --- | --- | --- | --- |"]
-    with tempfile.TemporaryDirectory(prefix="scanedge-sync-bench-") as tmp:
-        workdir = Path(tmp)
-        rows += run("sqlite", str(workdir / "hub" / "hub.db"), args, workdir / "sqlite")
-        if args.postgres:
-            rows += run("postgresql", _fresh_pg(args.postgres), args, workdir / "pg")
-    print("\n".join(rows))
+    started = time.monotonic()
+    runs, loads = run_repeated(args.repeat, lambda: one_run(args))
+    print(table(["hub storage", "what", "s", "events/s", "p50 ms", "p99 ms", "max ms",
+                 "drain over HTTP / storage alone"], runs))
+    print(f"\n{runs_footer(loads, started)}")
     return 0
 
 

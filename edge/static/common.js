@@ -251,6 +251,49 @@
     record('vibrate', pattern);
     try { if (navigator.vibrate) navigator.vibrate(pattern); } catch (e) { /* not allowed */ }
   }
+  /* The compact verdict box and the recent scans of the bench-side pages (/returns, /dock): the
+   * elements <prefix>-verdict, -verdict-word, -verdict-message, -history, -history-empty.
+   * wordOf(kind) names a verdict in words; history is the page's saved list (newest first, the
+   * last 10 kept), onChange saves it. alarm(): something is wrong with the parcel: a low tone, a
+   * buzz and a red flash, like the alarms, seen even by a person scrolled down the page. */
+  function verdictPanel(prefix, wordOf, history, onChange) {
+    var box = el(prefix + '-verdict');
+    function say(kind, text, wordKey) {
+      box.className = 'verdict verdict-compact ' + (kind === 'ok' ? 'verdict-ok' : kind === 'bad' ? 'verdict-bad'
+        : kind === 'idle' ? 'verdict-idle' : 'verdict-pending');
+      box.dataset.verdict = wordKey || kind;
+      el(prefix + '-verdict-word').textContent = wordKey ? wordOf(wordKey) : '';
+      el(prefix + '-verdict-message').textContent = text || '';
+    }
+    function alarm() {
+      play('error');
+      vibrate([300, 100, 300, 100, 300]);
+      box.scrollIntoView({ block: 'nearest' });
+      box.classList.remove('verdict-flash');
+      void box.offsetWidth; // restart the animation on a second alarm in a row
+      box.classList.add('verdict-flash');
+    }
+    function render() {
+      var list = el(prefix + '-history');
+      list.textContent = '';
+      history.forEach(function (h) {
+        var li = make('li');
+        li.appendChild(make('span', 'h-verdict ' + (h.kind === 'ok' || h.kind === 'accepted' ? 'h-ok' : 'h-bad'),
+          wordOf(h.kind)));
+        li.appendChild(make('span', 'h-code', h.code + '  ' + clock(h.at)));
+        li.appendChild(make('span', 'h-msg', h.text));
+        list.appendChild(li);
+      });
+      el(prefix + '-history-empty').hidden = history.length > 0;
+    }
+    function remember(code, kind, text) {
+      history.unshift({ code: code, kind: kind, text: text, at: Date.now() });
+      history.splice(10);
+      onChange();
+      render();
+    }
+    return { say: say, alarm: alarm, remember: remember, render: render, history: history };
+  }
   function speak(text) {
     record('speak', text);
     if (!text || !('speechSynthesis' in window) || !window.SpeechSynthesisUtterance) return;
@@ -668,7 +711,7 @@
     config: CONFIG, t: t, msg: msg, el: el, make: make, clock: clock, newId: newId, store: store,
     word: word, errorText: errorText, retryable: retryable,
     operator: operator, who: function () { return who; }, signin: signin, api: api, play: play,
-    vibrate: vibrate, note: note, wedge: wedge, scanQueue: scanQueue,
+    vibrate: vibrate, note: note, wedge: wedge, scanQueue: scanQueue, verdictPanel: verdictPanel,
     speak: speak, record: record, on: on, emit: emit, live: live, edge: edge, alarm: alarm,
     renderOrder: renderOrder, banners: banners, lastSync: function () { return lastSync; }
   };

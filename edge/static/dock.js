@@ -30,41 +30,9 @@
 
   // --- what the loader sees at once -----------------------------------------------------------
 
-  function say(kind, text, wordKey) {
-    var box = el('dock-verdict');
-    box.className = 'verdict verdict-compact ' + (kind === 'ok' ? 'verdict-ok' : kind === 'bad' ? 'verdict-bad'
-      : kind === 'idle' ? 'verdict-idle' : 'verdict-pending');
-    box.dataset.verdict = wordKey || kind;
-    el('dock-verdict-word').textContent = wordKey ? word('dock_word_', wordKey) : '';
-    el('dock-verdict-message').textContent = text || '';
-  }
-  function flash() {
-    S.play('error');
-    S.vibrate([300, 100, 300, 100, 300]);
-    var box = el('dock-verdict');
-    box.scrollIntoView({ block: 'nearest' });
-    box.classList.remove('dock-flash');
-    void box.offsetWidth; // restart the animation on a second refusal in a row
-    box.classList.add('dock-flash');
-  }
-  function remember(code, kind, text) {
-    history.unshift({ code: code, kind: kind, text: text, at: Date.now() });
-    history = history.slice(0, 10);
-    save();
-    renderHistory();
-  }
-  function renderHistory() {
-    var list = el('dock-history');
-    list.textContent = '';
-    history.forEach(function (h) {
-      var li = make('li');
-      li.appendChild(make('span', 'h-verdict ' + (h.kind === 'accepted' ? 'h-ok' : 'h-bad'), word('dock_word_', h.kind)));
-      li.appendChild(make('span', 'h-code', h.code + '  ' + S.clock(h.at)));
-      li.appendChild(make('span', 'h-msg', h.text));
-      list.appendChild(li);
-    });
-    el('dock-history-empty').hidden = history.length > 0;
-  }
+  var panel = S.verdictPanel('dock', function (kind) { return word('dock_word_', kind); }, history,
+    function () { save(); });
+  var say = panel.say, remember = panel.remember, renderHistory = panel.render, flash = panel.alarm;
 
   // --- the batch ------------------------------------------------------------------------------
 

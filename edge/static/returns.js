@@ -35,42 +35,12 @@
 
   // --- what the person sees at once: the verdict box, the sounds, the history ----------------
 
-  function say(kind, text, wordKey) {
-    var box = el('ret-verdict');
-    box.className = 'verdict verdict-compact ' + (kind === 'ok' ? 'verdict-ok' : kind === 'bad' ? 'verdict-bad'
-      : kind === 'idle' ? 'verdict-idle' : 'verdict-pending');
-    box.dataset.verdict = wordKey || kind;
-    el('ret-verdict-word').textContent = wordKey ? t('ret_word_' + wordKey) : '';
-    el('ret-verdict-message').textContent = text || '';
-  }
+  var panel = S.verdictPanel('ret', function (kind) { return t('ret_word_' + kind); }, history, function () { save(); });
+  var say = panel.say, remember = panel.remember, renderHistory = panel.render;
   /* Something is wrong with the parcel: a low tone, a buzz and a red flash, like the alarms. */
   function alert(flag) {
-    S.play('error');
-    S.vibrate([300, 100, 300, 100, 300]);
     S.record('returns_flag', flag);
-    var box = el('ret-verdict');
-    box.scrollIntoView({ block: 'nearest' }); // seen even by a person scrolled down to the photos
-    box.classList.remove('ret-flash');
-    void box.offsetWidth; // restart the animation on a second flag in a row
-    box.classList.add('ret-flash');
-  }
-  function remember(code, kind, text) {
-    history.unshift({ code: code, kind: kind, text: text, at: Date.now() });
-    history = history.slice(0, 10);
-    save();
-    renderHistory();
-  }
-  function renderHistory() {
-    var list = el('ret-history');
-    list.textContent = '';
-    history.forEach(function (h) {
-      var li = make('li');
-      li.appendChild(make('span', 'h-verdict ' + (h.kind === 'ok' ? 'h-ok' : 'h-bad'), t('ret_word_' + h.kind)));
-      li.appendChild(make('span', 'h-code', h.code + '  ' + S.clock(h.at)));
-      li.appendChild(make('span', 'h-msg', h.text));
-      list.appendChild(li);
-    });
-    el('ret-history-empty').hidden = history.length > 0;
+    panel.alarm();
   }
 
   // --- the receipt on the bench ---------------------------------------------------------------

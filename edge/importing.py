@@ -1,9 +1,9 @@
 """``scanedge orders import``: orders as docs/interfaces.md's "Order JSON" (one order or a list) or from CSV.
 
 CSV has one row per order line: ``order_id, sku, qty`` and optionally ``name, lot, expires,
-priority, tracking_number, carrier, lane, station, gift_name, gift_qty``; order-level columns are
-taken from an order's first row. Every rejected row or order is reported with its reason;
-the valid ones are imported.
+unit_weight_kg, priority, tracking_number, carrier, lane, station, expected_weight_kg, gift_name,
+gift_qty``; order-level columns are taken from an order's first row. Every rejected row or
+order is reported with its reason; the valid ones are imported.
 """
 
 from __future__ import annotations
@@ -86,6 +86,11 @@ def _csv_documents(text: str) -> tuple[list[tuple[str, Any]], list[tuple[str, st
                 doc[col] = row[col].strip()
         line = {k: row[k].strip() for k in ("sku", "qty", "name", "lot", "expires")
                 if row.get(k) not in (None, "")}
+        # weights (docs/scale.md) are numbers in the order JSON
+        if (row.get("unit_weight_kg") or "").strip():
+            line["unit_weight_kg"] = _number(row["unit_weight_kg"])
+        if (row.get("expected_weight_kg") or "").strip() and "expected_weight_kg" not in doc:
+            doc["expected_weight_kg"] = _number(row["expected_weight_kg"])
         if line:
             doc["lines"].append(line)
         if row.get("gift_name"):
@@ -97,6 +102,14 @@ def _csv_documents(text: str) -> tuple[list[tuple[str, Any]], list[tuple[str, st
         docs.append((f"rows {rows[0]}-{rows[-1]} ({order_id})" if len(rows) > 1
                      else f"row {rows[0]} ({order_id})", doc))
     return docs, rejected
+
+
+def _number(cell: str) -> float | str:
+    """A cell as a number where it reads as one; else the text, which parse_order refuses by name."""
+    try:
+        return float(cell.strip())
+    except ValueError:
+        return cell.strip()
 
 
 def import_orders(store: Store, documents: Iterable[tuple[str, Any]]) -> ImportReport:

@@ -178,3 +178,21 @@ def test_the_printed_label_carries_the_weight_and_the_lane_follows_it(bench, sca
 def test_the_lane_rule_uses_the_measured_weight(doc, measured, lane):
     order = parse_order({"order_id": "L-1", "lines": [{"sku": "A", "qty": 1}], **doc})
     assert sorting_lane(order, measured) == lane
+
+
+def test_csv_orders_carry_weights_and_a_bad_one_is_refused_by_name(edge_ctx, tmp_path):
+    from scanedge.edge.importing import import_orders, read_documents
+
+    path = tmp_path / "orders.csv"
+    path.write_text("order_id,sku,qty,unit_weight_kg,expected_weight_kg\n"
+                    "W-1,6901234567021,2,0.35,\n"
+                    "W-2,6901234567021,1,,0.5\n"
+                    "W-3,6901234567021,1,heavy,\n", encoding="utf-8")
+    docs, rejected = read_documents(path)
+    report = import_orders(edge_ctx.store, docs)
+    assert report.created == 2 and not rejected
+    (where, why), = report.rejected
+    assert "W-3" in where and "unit_weight_kg" in why
+    db = edge_ctx.store.read()
+    assert load_order(db, "W-1").lines[0].unit_weight_kg == 0.35
+    assert load_order(db, "W-2").expected_weight_kg == 0.5

@@ -11,7 +11,9 @@ that get every message (``?all=1``, the supervisor page). Another process drives
 it, so a stalled server cannot hide its queueing) over a few keep-alive connections, each scan
 for the next station in turn. The same scan load runs first with no stream open: the baseline.
 Reports scan latency, the bus messages the streams received against what their stations make
-expected, and the edge's RSS. Prints a markdown table.
+expected, and the edge's RSS. Runs ``--repeat`` times (a fresh edge each) and prints a markdown
+table of the median [min-max] of the runs, with each run's p99 with streams as a ratio to its
+p99 without.
 """
 
 from __future__ import annotations
@@ -33,7 +35,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from _common import free_port, wait_healthy
+from _common import (
+    Cell,
+    Num,
+    add_repeat,
+    cpu_seconds,
+    free_port,
+    run_repeated,
+    runs_footer,
+    table,
+    wait_healthy,
+)
 
 SCANEDGE = str(Path(sys.executable).with_name("scanedge"))
 CODES = ["SO-1001", "4006381333931", "6901234567892", "SO-1002", "SELLER-CASE-07",
@@ -197,17 +209,11 @@ def expected_messages(paths: list[str], answered: dict[str, int]) -> int:
 # --- the edge process ----------------------------------------------------------------------------
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measured(pid: int, phase: Any) -> dict:
     """Run ``phase()``; adds the edge's CPU ms per answered scan over it."""
-    before = cpu_s(pid)
+    before = cpu_seconds(pid)
     result = phase()
-    result["edge_cpu_ms_per_scan"] = 1000 * (cpu_s(pid) - before) / max(1, result["scans"])
+    result["edge_cpu_ms_per_scan"] = 1000 * (cpu_seconds(pid) - before) / max(1, result["scans"])
     return result
 
 
@@ -234,17 +240,8 @@ def open_streams_now(host: str, port: int) -> int:
         return json.loads(r.read())["streams"]["open"]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--streams", type=int, default=300, help="page streams open (default 300)")
-    ap.add_argument("--stations", type=int, default=100, help="station names they spread over")
-    ap.add_argument("--everything", type=int, default=5,
-                    help="of the streams, how many get every message (?all=1, the supervisor)")
-    ap.add_argument("--rate", type=float, default=200.0, help="scans/s (default 200)")
-    ap.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
-    ap.add_argument("--json", type=Path, help="write the raw numbers here")
-    args = ap.parse_args()
-
+def one_run(args: argparse.Namespace) -> dict:
+    """One run on a fresh edge: the baseline scan load, then the same with the streams open."""
     tmp = tempfile.TemporaryDirectory(prefix="scanedge-streams-")
     server, host, port = start_edge(Path(tmp.name) / "var")
     paths = stream_paths(args.streams, args.stations, args.everything)
@@ -281,37 +278,62 @@ def main() -> int:
                "idle": rss_idle, "streams_open": rss_streams, "after_load": rss_after}}
     for phase in (baseline, loaded):
         del phase["answered"]
-    print_table(args, raw)
+    return raw
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--streams", type=int, default=300, help="page streams open (default 300)")
+    ap.add_argument("--stations", type=int, default=100, help="station names they spread over")
+    ap.add_argument("--everything", type=int, default=5,
+                    help="of the streams, how many get every message (?all=1, the supervisor)")
+    ap.add_argument("--rate", type=float, default=200.0, help="scans/s (default 200)")
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
+    ap.add_argument("--json", type=Path, help="write the raw numbers here")
+    add_repeat(ap, why="~30 s a run")
+    args = ap.parse_args()
+    started = time.monotonic()
+    runs, loads = run_repeated(args.repeat, lambda: one_run(args))
+    print_table(args, runs)
+    print(f"\n{runs_footer(loads, started)}")
     if args.json:
-        args.json.write_text(json.dumps(raw, indent=1, default=str))
+        args.json.write_text(json.dumps(runs, indent=1, default=str))
     return 0
 
 
-def print_table(args: argparse.Namespace, raw: dict) -> None:
+def rows(args: argparse.Namespace, raw: dict) -> list[list[Cell]]:
+    """One run's two table rows; the loaded row's p99 also as a ratio to the baseline's."""
     base, loaded = raw["baseline"], raw["loaded"]
     received = raw["stream_events"].get("scan", 0)
-    print(f"| phase ({args.rate:.0f} scans/s, {args.duration:.0f} s, {CONNECTIONS} connections) "
-          "| page streams open | scans answered | errors | scans/s | p50 ms | p99 ms | max ms "
-          "| scan messages received by the streams | edge CPU ms per scan | edge RSS MiB |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    print(f"| baseline: no stream | 0 | {base['scans']} | {base['errors']} | {base['per_s']:.0f} "
-          f"| {base['p50_ms']:.2f} | {base['p99_ms']:.2f} | {base['max_ms']:.1f} | - "
-          f"| {base['edge_cpu_ms_per_scan']:.2f} | {raw['rss_mib']['idle']:.0f} |")
-    print(f"| {args.streams} streams over {args.stations} stations (+{args.everything} all) "
-          f"| {raw['streams_open_at_end']} | {loaded['scans']} | {loaded['errors']} "
-          f"| {loaded['per_s']:.0f} | {loaded['p50_ms']:.2f} | {loaded['p99_ms']:.2f} "
-          f"| {loaded['max_ms']:.1f} | {received} of {raw['scan_messages_expected']} expected "
-          f"| {loaded['edge_cpu_ms_per_scan']:.2f} | {raw['rss_mib']['streams_open']:.0f} |")
-    ratio = loaded["p99_ms"] / base["p99_ms"] if base["p99_ms"] else float("nan")
-    verdict = "met" if loaded["p99_ms"] < 10 else "NOT met"
-    print(f"\np99 with streams / without: {ratio:.2f}x; aim p99 < 10 ms with {args.streams} "
-          f"streams: {verdict}. Streams opened: {raw['streams_opened']} of {args.streams}; "
-          f"events received: {raw['stream_events']}"
-          + (f"; stream errors: {raw['stream_errors']}" if raw["stream_errors"] else ""))
+    out: list[list[Cell]] = []
+    for name, phase, open_, messages, rss, ratio in (
+            ("baseline: no stream", base, "0", "-", raw["rss_mib"]["idle"], "1"),
+            (f"{args.streams} streams over {args.stations} stations (+{args.everything} all)",
+             loaded, Num(raw["streams_open_at_end"]),
+             f"{received} of {raw['scan_messages_expected']} expected",
+             raw["rss_mib"]["streams_open"],
+             Num(loaded["p99_ms"] / base["p99_ms"], "{:.2f}") if base["p99_ms"] else "-")):
+        out.append([name, open_, Num(phase["scans"]), Num(phase["errors"]), Num(phase["per_s"]),
+                    Num(phase["p50_ms"], "{:.2f}"), Num(phase["p99_ms"], "{:.2f}"),
+                    Num(phase["max_ms"], "{:.1f}"), ratio, messages,
+                    Num(phase["edge_cpu_ms_per_scan"], "{:.2f}"), Num(rss)])
+    return out
 
 
-
-
+def print_table(args: argparse.Namespace, runs: list[dict]) -> None:
+    print(table([f"phase ({args.rate:.0f} scans/s, {args.duration:.0f} s, {CONNECTIONS} "
+                 "connections)", "page streams open", "scans answered", "errors", "scans/s",
+                 "p50 ms", "p99 ms", "max ms", "p99 / no stream's", "scan messages received by "
+                 "the streams", "edge CPU ms per scan", "edge RSS MiB"],
+                [rows(args, raw) for raw in runs]))
+    met = sum(raw["loaded"]["p99_ms"] < 10 for raw in runs)
+    print(f"\naim p99 < 10 ms with {args.streams} streams: met in {met} of {len(runs)} run(s). "
+          "Streams opened per run: "
+          + ", ".join(f"{raw['streams_opened']} of {args.streams}" for raw in runs)
+          + "; events received per run: " + "; ".join(str(raw["stream_events"]) for raw in runs))
+    errors = [e for raw in runs for e in raw["stream_errors"]]
+    if errors:
+        print(f"stream errors: {errors[:5]}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ streams and pushing real events. Scenarios (``--scenario``):
 
 The PostgreSQL database named by ``--postgres`` is dropped and created again for each scenario.
 The client shares the machine's cores with the hubs: its own CPU time is shown beside the fan-out.
-Prints a markdown table; ``--json FILE`` writes the raw numbers.
+Runs ``--repeat`` times (default 2: all three scenarios take ~2 min a run) and prints a markdown
+table of the median [min-max] of the runs; ``--json FILE`` writes the raw numbers of each run.
 """
 
 # ruff: noqa: E402  (the path fix below must run before the project imports)
@@ -60,7 +61,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from functools import partial
 from typing import Any
 
-from benchmarks._common import free_port
+from benchmarks import _common as bench
 from benchmarks._fleet_clients import (
     NET_ERRORS,
     DeviceStream,
@@ -102,21 +103,11 @@ def raise_nofile() -> int:
     return hard
 
 
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile (NaN for no values)."""
+def latency_cells(values: list[float]) -> list[bench.Cell]:
+    """p50, p99 and max of one run's latencies (s) in ms, as table cells."""
     if not values:
-        return math.nan
-    values = sorted(values)
-    return values[max(0, math.ceil(p / 100 * len(values)) - 1)]
-
-
-def ms_summary(values: list[float]) -> str:
-    if not values:
-        return "no samples"
-    return (f"p50 {pct(values, 50) * 1000:.0f} ms, p99 {pct(values, 99) * 1000:.0f} ms, "
-            f"max {max(values) * 1000:.0f} ms")
-
-
+        return ["-", "-", "-"]
+    return [bench.Num(bench.percentile(values, q) * 1000) for q in (0.5, 0.99, 1.0)]
 
 
 # -- hub processes ------------------------------------------------------------------------------
@@ -126,7 +117,7 @@ class HubProcess:
     def __init__(self, workdir: Path, database: str, index: int,
                  extra_env: dict[str, str] | None = None) -> None:
         self.index = index
-        self.port = free_port()
+        self.port = bench.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / f"hub-{index}.log"
         data_dir = workdir / f"hub-{index}"
@@ -655,61 +646,65 @@ def run_ingest(args: argparse.Namespace, workdir: Path) -> IngestResult:
 
 
 # -- the report ---------------------------------------------------------------------------------
-def _mb(kb: int) -> str:
-    return f"{kb / 1024:,.0f} MB"
-
-
-def stream_rows(r: StreamResult) -> list[str]:
+def stream_rows(r: StreamResult) -> list[list[bench.Cell]]:
+    """One run's rows: [scenario, what, result, p50 ms, p99 ms, max ms]."""
     tag = r.name
+    na: list[bench.Cell] = ["-", "-", "-"]
     opened = r.outcomes.get("200", 0)
     failed = ", ".join(f"{k}: {v}" for k, v in sorted(r.outcomes.items()) if k != "200") or "none"
-    before = sum(m["VmRSS"] for m in r.memory_before)
-    with_streams = sum(m["VmRSS"] for m in r.memory_streams)
-    peak = sum(m["VmHWM"] for m in r.memory_end)
-    per_stream = (with_streams - before) / opened if opened else math.nan
-    rows = [
-        f"| {tag} | streams opened ({r.devices:,} devices, {r.sites} sites, {r.processes} "
-        f"process{'es' if r.processes > 1 else ''}) | {opened:,} of {r.devices:,} (HTTP 200) in "
-        f"{r.open_s:.1f} s; failed: {failed}; retries after 429: {r.retries} |",
-        f"| {tag} | hub memory (VmRSS{', summed' if r.processes > 1 else ''}) | "
-        f"{_mb(before)} before streams, {_mb(with_streams)} with {opened:,} open "
-        f"({per_stream:,.1f} KB/stream); peak VmHWM {_mb(peak)} |",
+    before = sum(m["VmRSS"] for m in r.memory_before) / 1024
+    with_streams = sum(m["VmRSS"] for m in r.memory_streams) / 1024
+    peak = sum(m["VmHWM"] for m in r.memory_end) / 1024
+    summed = ", summed over the processes" if r.processes > 1 else ""
+    rows: list[list[bench.Cell]] = [
+        [tag, f"streams opened (HTTP 200) of {r.devices:,} ({r.sites} sites, {r.processes} "
+         f"process{'es' if r.processes > 1 else ''})", bench.Num(opened, "{:,.0f}"), *na],
+        [tag, "seconds to open them", bench.Num(r.open_s, "{:.1f}"), *na],
+        [tag, "connects failed; retries after 429", f"{failed}; {r.retries}", *na],
+        [tag, f"hub MB before streams (VmRSS{summed})", bench.Num(before), *na],
+        [tag, f"hub MB with the streams open (VmRSS{summed})", bench.Num(with_streams), *na],
+        [tag, "hub KB per stream", bench.Num(1024 * (with_streams - before) / opened
+                                       if opened else math.nan, "{:.1f}"), *na],
+        [tag, f"hub MB peak (VmHWM{summed})", bench.Num(peak), *na],
     ]
-    if r.processes > 1:
-        each = "; ".join(f"#{i}: {_mb(b['VmRSS'])} -> {_mb(s['VmRSS'])}, peak {_mb(e['VmHWM'])}"
-                         for i, (b, s, e) in enumerate(zip(r.memory_before, r.memory_streams,
-                                                           r.memory_end, strict=True)))
-        rows.append(f"| {tag} | hub memory per process | {each} |")
     ok = [f for f in r.freezes if f.status == 202]
     rows += [
-        f"| {tag} | freeze fan-out: POST /freeze sent -> change on each stream of the site "
-        f"({len(ok)} of {len(r.freezes)} freezes accepted) | {len(r.latencies):,} of "
-        f"{r.expected:,} deliveries; {ms_summary(r.latencies)} |",
-        f"| {tag} | freeze fan-out complete (last stream of the site) | "
-        f"{len(r.fanout_done)} freezes reached every stream; {ms_summary(r.fanout_done)} |",
-        f"| {tag} | the POST /freeze itself | {ms_summary([f.answered_s for f in r.freezes])} |",
-        f"| {tag} | cross-site leaks (changes of another site on a stream) | {len(r.leaks)} |",
+        [tag, f"freeze fan-out: POST /freeze sent -> change on each stream of the site "
+         f"({len(ok)} of {len(r.freezes)} freezes accepted)",
+         f"{len(r.latencies):,} of {r.expected:,} deliveries", *latency_cells(r.latencies)],
+        [tag, "freeze fan-out complete (last stream of the site)",
+         f"{len(r.fanout_done)} freezes reached every stream", *latency_cells(r.fanout_done)],
+        [tag, "the POST /freeze itself", f"{len(r.freezes)} sent",
+         *latency_cells([f.answered_s for f in r.freezes])],
+        [tag, "cross-site leaks (changes of another site on a stream)", bench.Num(len(r.leaks)), *na],
     ]
     gets, puts = r.admin.get("get", []), r.admin.get("put", [])
     errors = r.admin.get("errors", {})
     rows += [
-        f"| {tag} | admin API during the fan-out: GET /freezes?limit=50 | {len(gets)} answered; "
-        f"{ms_summary(gets)}; largest answer {max(r.admin.get('get_bytes') or [0]) / 1024:,.0f} KB |",
-        f"| {tag} | admin API during the fan-out: PUT /orders/ADM-n | {len(puts)} answered; "
-        f"{ms_summary(puts)}; errors: {sum(errors.values())}"
-        f"{' ' + json.dumps(errors) if errors else ''} |",
-        f"| {tag} | streams at the end | {opened - r.dropped:,} open, {r.dropped} dropped; "
-        f"{r.heartbeats:,} heartbeats; changes received {r.changes:,} of {r.changes_expected:,} "
-        f"(every change of the stream's site); client CPU "
-        f"{r.client_cpu_s:.1f} s in {r.phase_s:.1f} s |",
+        [tag, "admin API during the fan-out: GET /freezes?limit=50 (answered)", bench.Num(len(gets)),
+         *latency_cells(gets)],
+        [tag, "admin API: largest GET /freezes answer, KB",
+         bench.Num(max(r.admin.get("get_bytes") or [0]) / 1024), *na],
+        [tag, "admin API during the fan-out: PUT /orders/ADM-n (answered)", bench.Num(len(puts)),
+         *latency_cells(puts)],
+        [tag, "admin API errors", f"{sum(errors.values())}"
+         f"{' ' + json.dumps(errors) if errors else ''}", *na],
+        [tag, "streams open at the end", bench.Num(opened - r.dropped, "{:,.0f}"), *na],
+        [tag, "streams dropped", bench.Num(r.dropped), *na],
+        [tag, "changes received of those made on the stream's site",
+         f"{r.changes:,} of {r.changes_expected:,}", *na],
+        [tag, f"client CPU s during the {r.phase_s:.0f} s phase", bench.Num(r.client_cpu_s, "{:.1f}"),
+         *na],
     ]
     if not r.with_sites:
-        rows.append(f"| {tag} | note | the hub storage has no sites: devices at its default site |")
+        rows.append([tag, "note", "the hub storage has no sites: devices at its default site", *na])
     return rows
 
 
-def ingest_rows(r: IngestResult) -> list[str]:
+def ingest_rows(r: IngestResult) -> list[list[bench.Cell]]:
+    """One run's rows, the hub's rate also as a ratio to the raw INSERTs' of this run."""
     tag = r.name
+    na: list[bench.Cell] = ["-", "-", "-"]
     throttled = sum(p.throttled for p in r.pushes)
     dup = sum(p.duplicate for p in r.pushes)
     rejected = sum((p.rejected for p in r.pushes), Counter())
@@ -721,20 +716,21 @@ def ingest_rows(r: IngestResult) -> list[str]:
     ok = r.gap_free and not (r.listed_twice or r.missing or r.unexpected)
     raw_name = "psycopg" if "postgresql" in tag else "sqlite3"
     return [
-        f"| {tag} | hub ingest: {r.devices} devices x {r.batch}-event pushes for {r.seconds:g} s "
-        f"({r.processes} process{'es' if r.processes > 1 else ''}) | {r.accepted:,} accepted in "
-        f"{r.wall_s:.1f} s = {rate:,.0f} events/s; duplicates {dup}, rejected "
-        f"{sum(rejected.values())}, 429 answers {throttled} (honoured), errors "
-        f"{sum(errors.values())}, batches lost {lost} |",
-        f"| {tag} | one push ({r.batch} events) | {ms_summary(lat)}; client CPU "
-        f"{r.client_cpu_s:.1f} s in {r.wall_s:.1f} s |",
-        f"| {tag} | GET /events?after= lists them back | {r.listed:,} listed; twice {r.listed_twice}, "
-        f"missing {r.missing}, unknown {r.unexpected}; hub_seq 1..N gap-free: "
-        f"{'yes' if r.gap_free else 'NO'}{': ' + r.verify_note if r.verify_note else ''} "
-        f"-> {'ok' if ok else 'FAILED'} |",
-        f"| {tag} | baseline: raw {raw_name} multi-row INSERTs of {r.batch}, {r.devices} connections "
-        f"at once, same {r.baseline_rows:,} rows | {r.baseline_s:.1f} s = {raw:,.0f} events/s; "
-        f"hub = {rate / raw:.2f}x raw |",
+        [tag, f"hub ingest: {r.devices} devices x {r.batch}-event pushes for {r.seconds:g} s "
+         f"({r.processes} process{'es' if r.processes > 1 else ''}), events/s",
+         bench.Num(rate, "{:,.0f}"), *na],
+        [tag, "events accepted", bench.Num(r.accepted, "{:,.0f}"), *na],
+        [tag, "duplicates, rejected, 429 answers (honoured), errors, batches lost",
+         f"{dup}, {sum(rejected.values())}, {throttled}, {sum(errors.values())}, {lost}", *na],
+        [tag, f"one push ({r.batch} events)", f"{len(lat):,} pushes", *latency_cells(lat)],
+        [tag, "client CPU s during the pushes", bench.Num(r.client_cpu_s, "{:.1f}"), *na],
+        [tag, "GET /events?after= lists them back: twice, missing, unknown; hub_seq 1..N "
+         "gap-free", f"{r.listed_twice}, {r.missing}, {r.unexpected}; "
+         f"{'yes' if r.gap_free else 'NO'}{': ' + r.verify_note if r.verify_note else ''} "
+         f"-> {'ok' if ok else 'FAILED'}", *na],
+        [tag, f"baseline: raw {raw_name} multi-row INSERTs of {r.batch}, {r.devices} connections "
+         "at once, same rows, events/s", bench.Num(raw, "{:,.0f}"), *na],
+        [tag, "hub rate / raw rate (same run)", bench.Num(rate / raw, "{:.2f}"), *na],
     ]
 
 
@@ -795,40 +791,47 @@ def main() -> int:
     ap.add_argument("--hub-env", type=hub_env, action="append", default=[], metavar="NAME=VALUE",
                     help="a setting for the hubs, e.g. SCANEDGE_HUB_PUSH_RATE=5 (repeatable)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    bench.add_repeat(ap, 2, why="a run of every scenario takes ~2 min on 2 busy cores")
     args = ap.parse_args()
     args.hub_env = dict(args.hub_env)
     limit = raise_nofile()
     interrupt_on_sigterm()
+    started = time.monotonic()
+    runs, loads = bench.run_repeated(args.repeat, lambda: one_run(args))
+    print(bench.table(["scenario", "what", "result", "p50 ms", "p99 ms", "max ms"],
+                      [[row for rows, _ in run for row in rows] for run in runs]))
+    print(f"\n{bench.runs_footer(loads, started)}")
+    if args.json:
+        raw = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+               "nofile": limit, "runs": [dict(doc for _, doc in run) for run in runs]}
+        args.json.write_text(json.dumps(raw, indent=1, default=str))
+    return 0
+
+
+def one_run(args: argparse.Namespace) -> list[tuple[list[list[bench.Cell]], tuple[str, Any]]]:
+    """Every wanted scenario once, on fresh hubs and databases: each one's rows and raw numbers."""
     wanted = ("sqlite", "postgres", "ingest") if args.scenario == "all" else (args.scenario,)
-    rows = ["| scenario | what | result |", "| --- | --- | --- |"]
-    raw: dict[str, Any] = {"args": {k: str(v) if isinstance(v, Path) else v
-                                    for k, v in vars(args).items()}, "nofile": limit}
+    out: list[tuple[list[list[bench.Cell]], tuple[str, Any]]] = []
     work = Path(tempfile.mkdtemp(prefix="scanedge-fleet-bench-"))
     try:
         if "sqlite" in wanted:
             r = run_streams("sqlite", str(work / "sqlite" / "hub.db"), args.devices or 2000, 1,
                             args, work / "sqlite")
-            rows += stream_rows(r)
-            raw["sqlite"] = as_json(r)
+            out.append((stream_rows(r), ("sqlite", as_json(r))))
         if "postgres" in wanted:
             r = run_streams("postgresql", fresh_postgres(args.postgres), args.devices or 5000,
                             args.processes, args, work / "postgres")
-            rows += stream_rows(r)
-            raw["postgres"] = as_json(r)
+            out.append((stream_rows(r), ("postgres", as_json(r))))
         if "ingest" in wanted:
             (work / "ingest").mkdir(parents=True, exist_ok=True)
             ri = run_ingest(args, work / "ingest")
-            rows += ingest_rows(ri)
-            raw["ingest"] = as_json(ri)
+            out.append((ingest_rows(ri), ("ingest", as_json(ri))))
     finally:
         if args.keep:
             log(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    print("\n".join(rows))
-    if args.json:
-        args.json.write_text(json.dumps(raw, indent=1, default=str))
-    return 0
+    return out
 
 
 if __name__ == "__main__":

@@ -36,17 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SCANEDGE = str(Path(sys.executable).with_name("scanedge"))
 
-from _common import (  # noqa: E402
-    Cell,
-    Num,
-    add_repeat,
-    free_port,
-    percentile,
-    run_repeated,
-    runs_footer,
-    table,
-    wait_healthy,
-)
+import _common as bench  # noqa: E402
 
 ADMIN = "bench-admin"
 
@@ -115,10 +105,10 @@ def _devices(work: Path, hub_url: str, devices: list[tuple[str, str]], expect: i
 
 
 def run(freezes: int, n_devices: int, rate: float, procs: int,
-        keep: bool) -> dict[str, list[list[Cell]]]:
+        keep: bool) -> dict[str, list[list[bench.Cell]]]:
     """One run on a fresh hub and fresh devices: the rows of the run's tables."""
     work = Path(tempfile.mkdtemp(prefix="scanedge-freeze-bench-"))
-    port = free_port()
+    port = bench.free_port()
     hub_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCANEDGE_")}
     env.update(SCANEDGE_DATA_DIR=str(work / "hub"), SCANEDGE_HUB_LISTEN=f"127.0.0.1:{port}",
@@ -139,7 +129,7 @@ def run(freezes: int, n_devices: int, rate: float, procs: int,
     ready, results, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
     workers = []
     try:
-        wait_healthy(hub_url + "/healthz", timeout=30)
+        bench.wait_healthy(hub_url + "/healthz", timeout=30)
         for p in range(procs):
             mine = tokens[p::procs]
             if mine:
@@ -200,7 +190,7 @@ def run(freezes: int, n_devices: int, rate: float, procs: int,
     from_sent = [t - sent[o][0] for refused in got.values() for _, o, t in refused]
     from_answer = [t - sent[o][1] for refused in got.values() for _, o, t in refused]
     expected = freezes * n_devices
-    return {"summary": [[f"{rate:g}/s", Num(issue_s, "{:.1f}"), f"{len(from_sent)} of {expected}",
+    return {"summary": [[f"{rate:g}/s", bench.Num(issue_s, "{:.1f}"), f"{len(from_sent)} of {expected}",
                          f"{late_acks} of {expected}"]],
             "latency": [_row("POST /freeze sent -> scan refused (upper bound of commit -> "
                              "refusal)", from_sent),
@@ -209,13 +199,13 @@ def run(freezes: int, n_devices: int, rate: float, procs: int,
             "verify": _verify_cost()}
 
 
-def _row(name: str, values: list[float]) -> list[Cell]:
+def _row(name: str, values: list[float]) -> list[bench.Cell]:
     ms = [v * 1000 for v in values]
-    return [name, str(len(ms)), *(Num(percentile(ms, q)) for q in (0.5, 0.95, 0.99)),
-            Num(max(ms))]
+    return [name, str(len(ms)), *(bench.Num(bench.percentile(ms, q)) for q in (0.5, 0.95, 0.99)),
+            bench.Num(max(ms))]
 
 
-def _verify_cost(n: int = 2000) -> list[list[Cell]]:
+def _verify_cost(n: int = 2000) -> list[list[bench.Cell]]:
     """Raw cryptography Ed25519 verify vs. the device's whole check (canonical JSON + verify +
     pin lookup + replay lookup, in a transaction of a real store)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -249,9 +239,9 @@ def _verify_cost(n: int = 2000) -> list[list[Cell]]:
 
         ours = store.write(check)
         store.close()
-    return [["raw `cryptography` Ed25519 verify", Num(raw * 1e6), "1"],
-            ["device: canonical JSON + verify + pinned key + replay lookup", Num(ours * 1e6),
-             Num(ours / raw, "{:.2f}")]]
+    return [["raw `cryptography` Ed25519 verify", bench.Num(raw * 1e6), "1"],
+            ["device: canonical JSON + verify + pinned key + replay lookup", bench.Num(ours * 1e6),
+             bench.Num(ours / raw, "{:.2f}")]]
 
 
 def main() -> None:
@@ -262,24 +252,24 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=20.0, help="freezes issued per second")
     ap.add_argument("--procs", type=int, default=4, help="processes the devices run in")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    add_repeat(ap, why="a run takes ~1 min")
+    bench.add_repeat(ap, why="a run takes ~1 min")
     args = ap.parse_args()
     import logging
 
     logging.basicConfig(level=logging.ERROR)  # the TOFU warning of the verify-cost store
     started = time.monotonic()
-    runs, loads = run_repeated(args.repeat, lambda: run(args.freezes, args.devices, args.rate,
-                                                        args.procs, args.keep))
+    runs, loads = bench.run_repeated(args.repeat, lambda: run(args.freezes, args.devices, args.rate,
+                                                              args.procs, args.keep))
     print(f"{args.freezes} freezes to {args.devices} devices per run\n")
-    print(table(["issued at", "issued in s", "refused scans recorded",
-                 "acks later than 3 s at the hub"], [r["summary"] for r in runs]))
+    print(bench.table(["issued at", "issued in s", "refused scans recorded",
+                       "acks later than 3 s at the hub"], [r["summary"] for r in runs]))
     print()
-    print(table(["time to refusal (ms)", "samples", "p50", "p95", "p99", "max"],
-                [r["latency"] for r in runs]))
+    print(bench.table(["time to refusal (ms)", "samples", "p50", "p95", "p99", "max"],
+                      [r["latency"] for r in runs]))
     print()
-    print(table(["command check", "µs per command", "x raw verify"],
-                [r["verify"] for r in runs]))
-    print(f"\n{runs_footer(loads, started)}")
+    print(bench.table(["command check", "µs per command", "x raw verify"],
+                      [r["verify"] for r in runs]))
+    print(f"\n{bench.runs_footer(loads, started)}")
     sys.stdout.flush()
 
 

@@ -1,7 +1,7 @@
 """Memory and time of image work: decompression bombs, big photos, bursts; raw libraries beside.
 
     .venv/bin/python benchmarks/image_memory.py [--concurrency 8] [--skip-server]
-                                                [--code-root OTHER_CHECKOUT]
+                                                [--code-root OTHER_CHECKOUT] [--repeat 2]
 
 Makes its images in a temporary directory (a PNG bomb is written row by row: it never exists
 in memory here either):
@@ -25,7 +25,10 @@ same burst in N threads of one process.
 ``--code-root`` runs another checkout's code (``git archive COMMIT | tar -x -C DIR``) with
 this venv: the "before" column of docs/benchmarks.md.
 
-Prints markdown tables (docs/benchmarks.md, "Image memory").
+The images are made once; each of ``--repeat`` runs (default 2: a run takes ~2 min) does both
+parts, with a fresh served process. Prints markdown tables (docs/benchmarks.md, "Image memory")
+of the median [min-max] of the runs; the product's time and memory also as ratios to the raw
+libraries' in the same run.
 """
 
 from __future__ import annotations
@@ -46,8 +49,9 @@ import uuid
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 
-from _common import free_port, import_root
+from _common import Cell, Num, add_repeat, free_port, import_root, run_repeated, runs_footer, table
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE_ROOT = ROOT  # whose ocr/ and edge/ are measured (--code-root)
@@ -342,16 +346,91 @@ def fmt_found(r: dict) -> str:
     return "read " + ", ".join(r["found"]) if r["found"] else "nothing read"
 
 
+def part_one(images: dict[str, Path]) -> list[list[Cell]]:
+    """Each image with each reader in a fresh process; time and memory as ratios to the raw
+    ``cv2.imread`` + zxing-cpp process on the same image in this run."""
+    rows: list[list[Cell]] = []
+    readers = (("raw-cv2", "raw: cv2.imread gray + zxing-cpp", SMALL),
+               ("raw-pil", "raw: Pillow convert('L') + zxing-cpp", SMALL),
+               ("decode", "scanedge decode (no budget)", SMALL),
+               ("waybill", "scanedge waybill (rapidocr)", WAYBILL))
+    for name, path in images.items():
+        raw: dict = {}
+        for what, label, warm in readers:
+            r = one_process(what, path, warm)
+            raw = raw or r
+            grown, raw_grown = r["peak"] - r["base"], raw["peak"] - raw["base"]
+            rows.append([name, f"{path.stat().st_size / 1024:.0f} KB", label, Num(r["ms"]),
+                         Num(r["base"]), Num(r["peak"]), Num(grown),
+                         Num(r["ms"] / raw["ms"], "{:.2f}") if raw["ms"] >= 1 else "-",
+                         Num(grown / raw_grown, "{:.2f}") if raw_grown >= 1 else "-",
+                         fmt_found(r)])
+    return rows
+
+
+def part_two(images: dict[str, Path], n: int, memory_mb: float | None,
+             work: Path) -> list[list[Cell]]:
+    """A served process through its phases, then the raw libraries' burst of the bomb; each
+    bomb burst's wall time and peak as ratios to the raw burst's in this run."""
+    rows: list[list[Cell]] = []
+    server = Served(work, memory_mb)
+    try:
+        server.post("/api/v1/decode", SMALL.read_bytes(), SMALL.name)
+        server.post("/api/v1/waybills", WAYBILL.read_bytes(), WAYBILL.name)
+        time.sleep(1)
+        baseline = server.status()["VmRSS"]
+        rows.append(["warm (one small decode and one waybill read)", "", "-", "-",
+                     Num(baseline), Num(server.status()["VmHWM"]), "-", ""])
+        bomb = images["bomb-rgba.png"].read_bytes()
+        phases = [
+            ("1 bomb, /decode", "/api/v1/decode", bomb, 1),
+            (f"{n} bombs at once, /decode", "/api/v1/decode", bomb, n),
+            (f"{n} bombs at once, /waybills", "/api/v1/waybills", bomb, n),
+            (f"{n} 40 MP JPEGs at once, /decode", "/api/v1/decode",
+             images["photo-40mp.jpg"].read_bytes(), n),
+            (f"{n} strips 39,000,000x1, /decode", "/api/v1/decode",
+             images["strip.png"].read_bytes(), n),
+        ]
+        for label, path, data, count in phases:
+            before = server.status()["VmRSS"]
+            r = burst(server, path, data, "x.png", count)
+            answers = ", ".join(f"{c}x{k}" for k, c in sorted(r["codes"].items()))
+            rows.append([label, answers, Num(r["wall"]), Num(r["latency"]), Num(before),
+                         Num(r["peak"]), Num(r["after"]), fmt_found(r)])
+    finally:
+        server.stop()
+    raw = raw_burst(images["bomb-rgba.png"], n)
+    for row in rows:  # a burst of n bombs against the raw libraries' burst of n
+        bombs = f"{n} bombs at once" in str(row[0])
+        row += ([Num(cast(Num, row[2]).value / raw["wall"], "{:.2f}"),
+                 Num(cast(Num, row[5]).value / raw["peak"], "{:.2f}")] if bombs else ["-", "-"])
+    rows.append([f"raw: {n} threads of cv2.imread gray + zxing-cpp on the bomb, one process", "",
+                 Num(raw["wall"]), "-", Num(raw["base"]), Num(raw["peak"]), Num(raw["after"]),
+                 f"read {', '.join(raw['found']) or 'nothing'}", "1", "1"])
+    return rows
+
+
+def one_run(images: dict[str, Path], args: argparse.Namespace,
+            work: Path) -> dict[str, list[list[Cell]]]:
+    out = {"one": part_one(images)}
+    if not args.skip_server:
+        with tempfile.TemporaryDirectory(dir=work) as var:  # a fresh data dir per run
+            out["served"] = part_two(images, args.concurrency, args.memory_mb, Path(var))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--skip-server", action="store_true")
     ap.add_argument("--memory-mb", type=float, help="image_memory_mb for the served process")
     ap.add_argument("--code-root", type=Path, help="measure another checkout's code")
+    add_repeat(ap, 2, why="a run takes ~2 min on 2 busy cores")
     args = ap.parse_args(argv)
     global CODE_ROOT
     if args.code_root:
         CODE_ROOT = args.code_root.resolve()
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="scanedge-mem-") as tmp:
         d = Path(tmp)
         images = {
@@ -364,61 +443,19 @@ def main(argv: list[str] | None = None) -> int:
         jpeg_photo(images["photo-40mp.jpg"], 7744, 5164)
         jpeg_photo(images["photo-12mp.jpg"], 4000, 3000)
         png_strip(images["strip.png"])
-        sizes = {k: p.stat().st_size for k, p in images.items()}
+        runs, loads = run_repeated(args.repeat, lambda: one_run(images, args, d))
 
-        print("### One image, one process (RSS MB: after warm-up / peak / peak minus warm-up)\n")
-        print("| image | file | reader | time ms | RSS warm | RSS peak | peak - warm | result |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-        readers = (("raw-cv2", "raw: cv2.imread gray + zxing-cpp", SMALL),
-                   ("raw-pil", "raw: Pillow convert('L') + zxing-cpp", SMALL),
-                   ("decode", "scanedge decode (no budget)", SMALL),
-                   ("waybill", "scanedge waybill (rapidocr)", WAYBILL))
-        for name, path in images.items():
-            for what, label, warm in readers:
-                r = one_process(what, path, warm)
-                print(f"| {name} | {sizes[name] / 1024:.0f} KB | {label} | {r['ms']:.0f} | "
-                      f"{r['base']:.0f} | {r['peak']:.0f} | {r['peak'] - r['base']:.0f} | "
-                      f"{fmt_found(r)} |", flush=True)
-
-        if args.skip_server:
-            return 0
-        n = args.concurrency
+    print("### One image, one process (RSS MB: after warm-up / peak / peak minus warm-up)\n")
+    print(table(["image", "file", "reader", "time ms", "RSS warm", "RSS peak", "peak - warm",
+                 "time / raw cv2's", "peak - warm / raw cv2's", "result"],
+                [r["one"] for r in runs]))
+    if not args.skip_server:
         print(f"\n### scanedge serve, one process (RSS MB read from /proc/PID/status), "
-              f"bursts of {n}\n")
-        print("| phase | answers | wall ms | median latency ms | RSS before | RSS peak | "
-              "RSS 3 s after | result |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-        server = Served(d / "var", args.memory_mb)
-        try:
-            server.post("/api/v1/decode", SMALL.read_bytes(), SMALL.name)
-            server.post("/api/v1/waybills", WAYBILL.read_bytes(), WAYBILL.name)
-            time.sleep(1)
-            baseline = server.status()["VmRSS"]
-            print(f"| warm (one small decode and one waybill read) | | | | {baseline:.0f} | "
-                  f"{server.status()['VmHWM']:.0f} | | |", flush=True)
-            bomb = images["bomb-rgba.png"].read_bytes()
-            phases = [
-                ("1 bomb, /decode", "/api/v1/decode", bomb, 1),
-                (f"{n} bombs at once, /decode", "/api/v1/decode", bomb, n),
-                (f"{n} bombs at once, /waybills", "/api/v1/waybills", bomb, n),
-                (f"{n} 40 MP JPEGs at once, /decode", "/api/v1/decode",
-                 images["photo-40mp.jpg"].read_bytes(), n),
-                (f"{n} strips 39,000,000x1, /decode", "/api/v1/decode",
-                 images["strip.png"].read_bytes(), n),
-            ]
-            for label, path, data, count in phases:
-                before = server.status()["VmRSS"]
-                r = burst(server, path, data, "x.png", count)
-                answers = ", ".join(f"{c}x{k}" for k, c in sorted(r["codes"].items()))
-                print(f"| {label} | {answers} | {r['wall']:.0f} | {r['latency']:.0f} | "
-                      f"{before:.0f} | {r['peak']:.0f} | {r['after']:.0f} | "
-                      f"{fmt_found(r)} |", flush=True)
-        finally:
-            server.stop()
-        r = raw_burst(images["bomb-rgba.png"], n)
-        print(f"| raw: {n} threads of cv2.imread gray + zxing-cpp on the bomb, one process | | "
-              f"{r['wall']:.0f} | | {r['base']:.0f} | {r['peak']:.0f} | {r['after']:.0f} | "
-              f"read {', '.join(r['found']) or 'nothing'} |")
+              f"bursts of {args.concurrency}\n")
+        print(table(["phase", "answers", "wall ms", "median latency ms", "RSS before",
+                     "RSS peak", "RSS 3 s after", "result", "wall / raw threads'",
+                     "peak / raw threads'"], [r["served"] for r in runs]))
+    print(f"\n{runs_footer(loads, started)}")
     return 0
 
 

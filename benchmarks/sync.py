@@ -36,17 +36,7 @@ from scanedge.sync.worker import SyncWorker
 
 # _common by its package name: this folder is off sys.path (above), the repository's root at its end
 sys.path.append(str(Path(__file__).resolve().parent.parent))
-from benchmarks._common import (
-    Cell,
-    Num,
-    add_repeat,
-    free_port,
-    percentile,
-    run_repeated,
-    runs_footer,
-    table,
-    wait_healthy,
-)
+from benchmarks import _common as bench
 
 SCANEDGE = str(Path(sys.executable).with_name("scanedge"))
 PAYLOAD = {"code": "6901234567892", "kind": "gtin", "verdict": "ok", "reason": "item_counted",
@@ -55,14 +45,14 @@ PAYLOAD = {"code": "6901234567892", "kind": "gtin", "verdict": "ok", "reason": "
 
 class Hub:
     def __init__(self, workdir: Path, database: str) -> None:
-        self.port = free_port()
+        self.port = bench.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("SCANEDGE_")},
                     "SCANEDGE_DATA_DIR": str(workdir), "SCANEDGE_HUB_DATABASE": database,
                     "SCANEDGE_HUB_LISTEN": f"127.0.0.1:{self.port}",
                     "SCANEDGE_HUB_ADMIN_TOKEN": "bench-admin"}
         self.proc = subprocess.Popen([SCANEDGE, "hub"], env=self.env, stderr=subprocess.DEVNULL)
-        wait_healthy(self.url + "/healthz", timeout=30)
+        bench.wait_healthy(self.url + "/healthz", timeout=30)
 
     def add_device(self, device_id: str) -> str:
         from scanedge.sync.enroll import parse_enrollment  # add-device prints an enrolment string
@@ -197,34 +187,35 @@ def live_latency(workdir: Path, hub: Hub, n: int, rate: float) -> list[float]:
     return [ts(e["received_at"]) - ts(e["device_time"]) for e in events]
 
 
-def run(database_kind: str, database: str, args, workdir: Path) -> list[list[Cell]]:
+def run(database_kind: str, database: str, args, workdir: Path) -> list[list[bench.Cell]]:
     """One storage's rows: drain, live push, fleet ingest, and the storage alone (baseline)."""
     hub = Hub(workdir / "hub", database)
-    rows: list[list[Cell]] = []
+    rows: list[list[bench.Cell]] = []
     na = ["-", "-", "-"]
     try:
         t_backlog = drain_backlog(workdir, hub, args.backlog)
         rows.append([database_kind, f"drain {args.backlog:,} backlog, 1 device",
-                     Num(t_backlog, "{:.1f}"), Num(args.backlog / t_backlog, "{:,.0f}"), *na, "-"])
+                     bench.Num(t_backlog, "{:.1f}"), bench.Num(args.backlog / t_backlog, "{:,.0f}"),
+                     *na, "-"])
         lat = [1000 * x for x in live_latency(workdir, hub, args.live, args.live_rate)]
         rows.append([database_kind, f"live push, {args.live} events at {args.live_rate:.0f}/s "
                      "(device time -> hub receive)", "-", "-",
-                     *(Num(percentile(lat, q)) for q in (0.5, 0.99, 1.0)), "-"])
+                     *(bench.Num(bench.percentile(lat, q)) for q in (0.5, 0.99, 1.0)), "-"])
         wall, acked = fleet_ingest(workdir, hub, args.devices, args.per_device)
         rows.append([database_kind, f"hub ingest, {args.devices} devices x {args.per_device:,}",
-                     Num(wall, "{:.1f}"), Num(acked / wall, "{:,.0f}"), *na, "-"])
+                     bench.Num(wall, "{:.1f}"), bench.Num(acked / wall, "{:,.0f}"), *na, "-"])
     finally:
         hub.stop()
     base_db = (str(workdir / "baseline.db") if database_kind == "sqlite"
                else _fresh_pg(database))
     t_base = baseline_storage(workdir, base_db, args.backlog)
     rows.append([database_kind, f"baseline: hub storage alone, same {args.backlog:,} events",
-                 Num(t_base, "{:.1f}"), Num(args.backlog / t_base, "{:,.0f}"), *na,
-                 Num(t_backlog / t_base, "{:.1f}")])
+                 bench.Num(t_base, "{:.1f}"), bench.Num(args.backlog / t_base, "{:,.0f}"), *na,
+                 bench.Num(t_backlog / t_base, "{:.1f}")])
     return rows
 
 
-def one_run(args) -> list[list[Cell]]:
+def one_run(args) -> list[list[bench.Cell]]:
     with tempfile.TemporaryDirectory(prefix="scanedge-sync-bench-") as tmp:
         workdir = Path(tmp)
         rows = run("sqlite", str(workdir / "hub" / "hub.db"), args, workdir / "sqlite")
@@ -251,13 +242,13 @@ def main() -> int:
     ap.add_argument("--live-rate", type=float, default=20.0)
     ap.add_argument("--devices", type=int, default=20)
     ap.add_argument("--per-device", type=int, default=2_500)
-    add_repeat(ap, why="~40 s a run, ~90 s with --postgres")
+    bench.add_repeat(ap, why="~40 s a run, ~90 s with --postgres")
     args = ap.parse_args()
     started = time.monotonic()
-    runs, loads = run_repeated(args.repeat, lambda: one_run(args))
-    print(table(["hub storage", "what", "s", "events/s", "p50 ms", "p99 ms", "max ms",
-                 "drain over HTTP / storage alone"], runs))
-    print(f"\n{runs_footer(loads, started)}")
+    runs, loads = bench.run_repeated(args.repeat, lambda: one_run(args))
+    print(bench.table(["hub storage", "what", "s", "events/s", "p50 ms", "p99 ms", "max ms",
+                       "drain over HTTP / storage alone"], runs))
+    print(f"\n{bench.runs_footer(loads, started)}")
     return 0
 
 

@@ -212,7 +212,7 @@ def _verify_cost(n: int = 2000) -> list[list[bench.Cell]]:
 
     from scanedge.edge.store import Store
     from scanedge.sync import command_log
-    from scanedge.sync.pinning import verify_command
+    from scanedge.sync.pinning import pin_key, verify_command
     from scanedge.sync.signing import HubSigner, _unb64, signed_bytes
 
     signer = HubSigner.generate()
@@ -231,6 +231,8 @@ def _verify_cost(n: int = 2000) -> list[list[bench.Cell]]:
 
         def check(db) -> float:
             command_log.ensure_tables(db)
+            # an enrolled device: the hub's key pinned (with no pin every command is refused)
+            pin_key(db, "dev", signer.public_b64, "config")
             t = time.perf_counter()
             for _ in range(n):
                 assert verify_command(db, "dev", change) is None

@@ -4,8 +4,9 @@ edge/domain/scale.py, what a weight means for the label is edge/domain/weighing.
 
 ``serial:///dev/ttyUSB0`` opens the device file, ``tcp://HOST:PORT`` pyserial's ``socket://``
 (a serial-to-Ethernet server, a networked scale): one ``serial_for_url`` either way. An MT-SICS
-scale is asked for a reading after every line (``SI``: the current weight at once, stable or
-not), since it sends nothing unasked; a continuous scale streams by itself. A cut cable, a
+scale is asked for a reading every ``poll_s`` (``SI``: the current weight at once, stable or
+not), since it sends nothing unasked; a continuous scale streams by itself. With ``protocol =
+auto`` a silent line is asked too, and a scale that answers in MT-SICS is asked from then on. A cut cable, a
 closed port or a scale that falls silent reads as ``disconnected``, and the thread opens the
 port again until it answers.
 """
@@ -24,6 +25,7 @@ from scanedge.edge.domain.scale import Frame, ScaleAddress, parse_frame, settled
 
 log = logging.getLogger(__name__)
 MAX_LINE = 256  # a scale's line is ~20 bytes; a longer run without a newline is noise
+PROBE_AFTER_S = 0.3  # protocol auto: silent this long, the scale may be one that must be asked
 
 
 @dataclass(frozen=True)
@@ -133,25 +135,37 @@ class ScaleReader:
             self._frames.clear()
 
     def _read(self, port: Any) -> None:
-        sics = self.address.protocol == "sics"
+        protocol = self.address.protocol
+        # MT-SICS sends nothing unasked: ask SI; with protocol auto, ask while the line is silent
+        # and keep asking once a SICS answer comes (a continuous scale streams, is not asked)
+        polling = protocol == "sics"
+        if polling:
+            port.timeout = self.poll_s  # a read waits no longer than the next question
         buffer = b""
-        asked_at = None
+        asked_at: float | None = None
+        heard_at = self._clock()
         while not self._stop.is_set():
-            if sics and (asked_at is None or self._clock() - asked_at >= self.poll_s):
+            now = self._clock()
+            silent = protocol == "auto" and now - heard_at >= PROBE_AFTER_S
+            if (polling or silent) and (asked_at is None or now - asked_at >= self.poll_s):
                 port.write(b"SI\r\n")
-                asked_at = self._clock()
+                asked_at = now
             chunk = port.read(port.in_waiting or 1)
             if not chunk:
-                if self._clock() - (self._last_frame_at or 0.0) > self.stale_after_s:
-                    asked_at = None  # silent: ask again (a SICS scale that was switched off)
                 continue
             buffer += chunk
             *lines, buffer = buffer.replace(b"\r", b"\n").split(b"\n")
             if len(buffer) > MAX_LINE:
                 buffer = b""
             for raw in lines:
-                frame = parse_frame(raw.decode("ascii", "replace"), self.address.protocol)
-                if frame is not None:
-                    with self._lock:
-                        self._frames.append(frame)
-                        self._last_frame_at = self._clock()
+                text = raw.decode("ascii", "replace")
+                frame = parse_frame(text, protocol)
+                if frame is None:
+                    continue
+                heard_at = self._clock()
+                if protocol == "auto" and not polling and parse_frame(text, "sics") is not None:
+                    polling = True
+                    port.timeout = self.poll_s
+                with self._lock:
+                    self._frames.append(frame)
+                    self._last_frame_at = heard_at

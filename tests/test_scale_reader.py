@@ -66,6 +66,17 @@ def test_a_pulled_cable_reads_as_disconnected_and_the_reader_comes_back(pty):
             reader.stop()
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_protocol_auto_reads_a_streaming_scale_and_asks_one_that_must_be_asked(protocol):
+    with VirtualScale(protocol=protocol, weight_kg=0.85, pty=True, interval=0.05) as scale:
+        address = scale.address.replace(f"protocol={protocol}", "protocol=auto")
+        reader = ScaleReader(parse_scale_address(address), poll_s=0.05, retry_s=0.2).start()
+        try:
+            settles_at(reader, 0.85, f"a {protocol} scale read with protocol auto")
+        finally:
+            reader.stop()
+
+
 @pytest.mark.parametrize(("unit", "kg"), [("g", 1.234), ("lb", 1.233771)])
 def test_grams_and_pounds_are_read_as_kilograms(unit, kg):
     with VirtualScale(weight_kg=1.234, unit=unit, interval=0.05) as scale:

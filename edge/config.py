@@ -117,6 +117,12 @@ def _not_negative(value: float) -> str | None:
     return None if value >= 0 else "a number of 0 or more"
 
 
+def _hub_blobs(value: str) -> str | None:
+    if value and not re.match(r"(file://|s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/|$|\?))", value):
+        return "empty (DATA_DIR/hub-blobs), file:///PATH or s3://BUCKET/PREFIX?endpoint_url=..."
+    return None
+
+
 def _choice(*allowed: str) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         return None if value in allowed else "one of " + ", ".join(allowed)
@@ -266,6 +272,22 @@ KEYS += (  # carrier e-waybills (docs/carriers.md)
     Key("hub_carrier_accounts", str, "", help="hub: TOML file of each site's carrier accounts "
         "(secrets: keep it 0600); empty = no e-waybills"),
 )
+KEYS += (  # pack evidence: video and photos of the packing (docs/evidence.md)
+    Key("evidence_policy", str, "off", _choice("off", "require_video", "require_photo"),
+        "no label or tracking number before the packing's video (require_video) or photo "
+        "(require_photo) is stored on the device; off = not asked"),
+    Key("pack_video_min_s", float, 10.0, _positive, "shortest pack video that counts, seconds"),
+    Key("evidence_clip_max_mb", float, 200.0, _positive, "largest pack video or photo accepted"),
+    Key("evidence_max_mb", float, 20000.0, _positive,
+        "disk space for pack videos and photos on the device; the oldest go first"),
+    Key("evidence_retention_days", float, 30.0, _positive,
+        "keep pack videos and photos on the device this long (none goes before the hub has it)"),
+    Key("evidence_upload_mbps", float, 4.0, _positive,
+        "upload pack evidence to the hub at most this fast (MB/s), so scans stay fast"),
+    Key("hub_blobs", str, "", _hub_blobs,
+        "hub: where uploaded pack evidence is kept: empty = DATA_DIR/hub-blobs on disk, "
+        "file:///PATH, or s3://BUCKET/PREFIX?endpoint_url=...&region=... (MinIO, Ceph, AWS)"),
+)
 KEY_NAMES = frozenset(k.name for k in KEYS)
 
 
@@ -335,6 +357,13 @@ class Settings:
     returns_photos_max_mb: float
     dock_lookback_hours: float
     hub_carrier_accounts: str
+    evidence_policy: str
+    pack_video_min_s: float
+    evidence_clip_max_mb: float
+    evidence_max_mb: float
+    evidence_retention_days: float
+    evidence_upload_mbps: float
+    hub_blobs: str
     source: str = field(default="defaults", compare=False)
 
     @property

@@ -16,6 +16,7 @@ from scanedge.printers.service import PrintService
 
 if TYPE_CHECKING:
     from scanedge.edge.dock import DockService
+    from scanedge.edge.evidence import EvidenceService, EvidenceUploader
     from scanedge.edge.freezes.effects import AckSender, FreezeEffects
     from scanedge.edge.freezes.status import FreezeStatus
     from scanedge.edge.gpio import GpioAlarm
@@ -48,6 +49,8 @@ class EdgeContext:
     notes: NoteService | None = None  # notes from the hub, read at the bench
     returns: ReturnsService | None = None  # RMAs received at the bench (docs/returns.md)
     dock: DockService | None = None  # handover batches loaded onto trucks (docs/dock.md)
+    evidence: EvidenceService | None = None  # pack videos and photos (docs/evidence.md)
+    uploads: EvidenceUploader | None = None  # ... sent to the hub in the background
 
     @classmethod
     def open(cls, settings: Settings) -> EdgeContext:
@@ -57,6 +60,7 @@ class EdgeContext:
         buzzers), ``hub_applied`` (freeze effects, P0 notifications), ``acks_due``."""
         from scanedge.edge import ewaybills
         from scanedge.edge.dock import DockService
+        from scanedge.edge.evidence import EvidenceService
         from scanedge.edge.freezes.effects import FreezeEffects
         from scanedge.edge.gpio import GpioAlarm
         from scanedge.edge.notes import NoteService
@@ -90,7 +94,8 @@ class EdgeContext:
                   freezes=freezes, picking=picking, notes=notes, weigher=weigher,
                   gpio=GpioAlarm.from_settings(settings, alarms, bus),
                   returns=ReturnsService(settings, store, alarms=alarms, printing=printing),
-                  dock=DockService(settings, store, alarms=alarms, printing=printing))
+                  dock=DockService(settings, store, alarms=alarms, printing=printing),
+                  evidence=EvidenceService(settings, store, bus))
         assert ctx.returns is not None
         bus.on("hub_applied", ctx.returns.on_applied)  # an RMA cancelled while on the bench
         picking.start_timer()
@@ -104,6 +109,7 @@ class EdgeContext:
         return ctx
 
     def _connect_hub(self) -> None:
+        from scanedge.edge.evidence import EvidenceUploader
         from scanedge.edge.freezes.effects import AckSender
         from scanedge.edge.notify import Notifier
         from scanedge.sync.pinning import pin_configured_key
@@ -123,6 +129,10 @@ class EdgeContext:
         bus.on("hub_applied", lambda applied: notifier.p0_orders(
             [*applied.orders, *(e.get("order_id") for e in applied.expedites)]))
         self.acks = AckSender(store, sync.client, bus=bus).start()
+        if self.evidence is not None:  # pack evidence to the hub, throttled (docs/evidence.md)
+            self.uploads = EvidenceUploader(self.evidence, sync.client).start()
+            bus.on("evidence_stored", self.uploads.wake)
+            bus.on("evidence_stored", sync.notify_new_event)  # its pack_evidence event
         sync.start()
 
     def _start_freeze_status(self) -> None:
@@ -138,6 +148,8 @@ class EdgeContext:
             self.freeze_status.stop()
         if self.acks is not None:
             self.acks.stop()
+        if self.uploads is not None:
+            self.uploads.stop()
         if self.sync is not None:
             self.sync.stop()
         if self.gpio is not None:

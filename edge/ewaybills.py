@@ -4,8 +4,9 @@ hub), and the carrier's label goes to the bench printer (docs/carriers.md).
 
 Gates, before the hub is asked: the order must be on this device and not frozen, the print gate
 must allow it (edge/domain/print_gate.py: packed, gifts confirmed, this station), and the
-pack-evidence policy of issue 18 (:func:`pack_evidence_problems`, the one hook: it finds nothing
-until that policy exists). No number is asked for an order that could not ship.
+pack-evidence policy (:func:`pack_evidence_problems`: with ``evidence_policy`` set, the packing's
+video or photo stored on this device, docs/evidence.md). No number is asked for an order that
+could not ship.
 
 Offline: the device has no pool of pre-fetched numbers yet, so without the hub it says it waits
 (``hub_unreachable``) and nothing is stored; a tap when the hub is back asks again.
@@ -18,6 +19,7 @@ from urllib.parse import quote
 
 from scanedge.edge.domain.ewaybill import EWaybill
 from scanedge.edge.domain.refusal import Refusal
+from scanedge.edge.store import evidence
 from scanedge.edge.store.db import Migration, utc_now
 from scanedge.edge.store.orders import load_freeze, load_order
 from scanedge.edge.store.outbox import append_event
@@ -44,10 +46,12 @@ PASSED_THROUGH = ("frozen", "no_carrier_account", "bad_state", "unknown_order",
                   "carrier_unavailable", "bad_request")
 
 
-def pack_evidence_problems(db: sqlite_utils.Database, order_id: str) -> list[dict[str, str]]:
-    """Issue 18's pack-evidence policy goes here: what stops a waybill until the order's pack
-    evidence (photos, weights) is stored. Nothing yet: that policy is not built."""
-    return []
+def pack_evidence_problems(ctx: EdgeContext, db: sqlite_utils.Database,
+                           order_id: str) -> list[dict[str, str]]:
+    """What stops a waybill until the order's pack evidence is stored on this device
+    (``evidence_policy``, docs/evidence.md): no tracking number before the packing's video."""
+    return [p.as_json() for p in evidence.policy_problems(
+        db, order_id, ctx.settings.evidence_policy, ctx.settings.pack_video_min_s)]
 
 
 def check_gates(ctx: EdgeContext, order_id: str, station: str) -> None:
@@ -59,7 +63,8 @@ def check_gates(ctx: EdgeContext, order_id: str, station: str) -> None:
         raise Refusal("frozen", f"order {order_id} is frozen ({freeze.reason}): no waybill")
     verdict = ctx.printing.gate(db, order_id, station)
     problems = [p.as_json() for p in verdict.problems] if not verdict.allowed else []
-    problems += pack_evidence_problems(db, order_id)
+    # the print gate lists them too (printers/service.py): each problem once
+    problems += [p for p in pack_evidence_problems(ctx, db, order_id) if p not in problems]
     if problems:
         raise Refusal("ewaybill_gate", "no waybill before the order is verified: " + "; ".join(
             p["en"] for p in problems), problems=problems)

@@ -1,5 +1,5 @@
-"""Photos kept on the device, content-addressed: waybill captures (edge/waybills.py) and the
-goods of a return (edge/returns.py).
+"""Photos kept on the device, content-addressed: waybill captures (edge/waybills.py), the
+goods of a return (edge/returns.py), and pack videos and photos (edge/evidence.py).
 
 - A photo is stored as ``<root>/<sha256[:2]>/<sha256>.<ext>``: the same photo sent twice is
   stored once (sent again, it is young again for the retention).
@@ -18,7 +18,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -70,9 +70,10 @@ class PhotoStore:
             finally:
                 self._purge_lock.release()
 
-    def purge(self, now: datetime | None = None) -> tuple[list[Path], int]:
+    def purge(self, now: datetime | None = None,
+              keep: Set[Path] = frozenset()) -> tuple[list[Path], int]:
         """Delete photos past the retention, then the oldest beyond the size limit; (the deleted
-        paths, the bytes kept)."""
+        paths, the bytes kept). Files in ``keep`` (pack videos not yet uploaded) stay."""
         now = now or datetime.now(UTC)
         cutoff = (now - timedelta(days=self.retention_days)).timestamp()
         limit = int(self.max_mb * 1024 * 1024)
@@ -81,7 +82,7 @@ class PhotoStore:
         total = sum(size for _, size, _ in files)
         gone: list[Path] = []
         for mtime, size, path in files:
-            if mtime < cutoff or total > limit:
+            if (mtime < cutoff or total > limit) and path not in keep:
                 path.unlink(missing_ok=True)
                 total -= size
                 gone.append(path)
@@ -89,6 +90,10 @@ class PhotoStore:
 
 
 def extension(photo: bytes) -> str:
+    if photo.startswith(b"\x1aE\xdf\xa3"):  # EBML: MediaRecorder's WebM (pack videos, edge/evidence.py)
+        return ".webm"
+    if photo[4:8] == b"ftyp":  # ISO media: Safari's MediaRecorder MP4
+        return ".mp4"
     for magic, ext in ((b"\xff\xd8\xff", ".jpg"), (b"\x89PNG", ".png"), (b"RIFF", ".webp"),
                        (b"GIF8", ".gif"), (b"BM", ".bmp"), (b"II*\x00", ".tif"),
                        (b"MM\x00*", ".tif")):

@@ -21,10 +21,12 @@ import sqlite_utils
 
 from scanedge.edge.bus import EventBus
 from scanedge.edge.config import ConfigError, Settings
+from scanedge.edge.domain.evidence import with_evidence
 from scanedge.edge.domain.messages import freeze_message
 from scanedge.edge.domain.print_gate import GateVerdict
 from scanedge.edge.freezes.interceptions import record_interception
 from scanedge.edge.store import DiskFull, Store, bench, weighings
+from scanedge.edge.store.evidence import policy_problems
 from scanedge.edge.store.orders import load_freeze, load_order, load_pack_state
 from scanedge.edge.store.outbox import append_event
 from scanedge.printers import queue as q
@@ -273,7 +275,10 @@ class PrintService:
         state = load_pack_state(db, order_id)
         if state is None:
             raise q.QueueError("not_found", f"order {order_id} is not on this device")
-        return bench.gate(db, state, station, self.settings.print_policy, weight)
+        verdict = bench.gate(db, state, station, self.settings.print_policy, weight)
+        # pack evidence (docs/evidence.md): no label before the packing's video or photo is stored
+        return with_evidence(verdict, policy_problems(
+            db, order_id, self.settings.evidence_policy, self.settings.pack_video_min_s))
 
     def reprint(self, job_id: str, *, operator: str, reason: str, copies: int = 1) -> q.Job:
         """A new job for the same order, marked "补打 #n", logged with operator and reason."""

@@ -143,10 +143,20 @@ class HubClient:
         """A JSON call whose refusals the device reads in full (status, answer) whatever the
         status (the e-waybill call: a 502 from the hub carries the carrier's code). Only a
         network failure or a non-JSON answer raise (HubUnavailable, HubProtocolError)."""
+        data = json.dumps(body if body is not None else {}, ensure_ascii=False).encode()
+        return self._exchange(method, path, data, "application/json", {}, timeout)
+
+    def put_bytes(self, path: str, data: bytes, headers: dict[str, str], *,
+                  timeout: float | None = None) -> tuple[int, Any]:
+        """Raw bytes to the hub (a pack-evidence chunk, sync/blob_upload.py), answered as
+        :meth:`exchange`."""
+        return self._exchange("PUT", path, data, "application/octet-stream", headers, timeout)
+
+    def _exchange(self, method: str, path: str, data: bytes, content_type: str,
+                  headers: dict[str, str], timeout: float | None) -> tuple[int, Any]:
         conn = self._connection(self.timeout if timeout is None else timeout)
         headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json",
-                   "Content-Type": "application/json"}
-        data = json.dumps(body if body is not None else {}, ensure_ascii=False).encode()
+                   "Content-Type": content_type, **headers}
         where = f"{method} {path.split('?')[0]}"
         try:
             conn.request(method, self._prefix + path, body=data, headers=headers)

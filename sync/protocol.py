@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from typing import Any
 
@@ -115,3 +116,12 @@ def event_problem(event: Any, device_id: str) -> str | None:
     if not _ints_in_range(event["payload"]):
         return "out_of_range"
     return None
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """A pack-evidence blob's name (docs/evidence.md): the SHA-256 of the file, read in parts."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1024 * 1024):
+            digest.update(block)
+    return digest.hexdigest()

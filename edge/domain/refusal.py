@@ -44,6 +44,8 @@ STATUS: dict[str, int] = {
     "hub_refused": 502,
     "hub_unavailable": 503, "too_many_streams": 503, "busy": 503, "storage_unavailable": 503,
     "carrier_refused": 502, "carrier_unavailable": 503, "hub_unreachable": 503,  # e-waybills
+    "bad_evidence": 400, "clip_too_short": 422, "checksum_mismatch": 422,  # pack evidence
+    "offset_mismatch": 409,  # a blob upload resumed from another offset (docs/evidence.md)
     "disk_full": 507,
 }
 

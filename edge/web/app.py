@@ -42,6 +42,9 @@ def create_app(settings: Settings, context: EdgeContext | None = None) -> Flask:
     from scanedge.edge.web import countdowns
 
     app.register_blueprint(countdowns.bp, url_prefix="/api/v1")  # 生效倒计时, from the hub
+    from scanedge.edge.web import evidence
+
+    app.register_blueprint(evidence.bp, url_prefix="/api/v1")  # 装箱视频 (docs/evidence.md)
     from scanedge.edge.web import scale
 
     app.register_blueprint(scale.bp, url_prefix="/api/v1")  # the bench's scale (docs/scale.md)

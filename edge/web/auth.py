@@ -66,6 +66,9 @@ ENDPOINT_ACTIONS: dict[str, str] = {
     "waybills.list_orders": "capture_waybill",
     "printing.post_print_job": "print",
     "ewaybill.post_ewaybill": "print",  # the carrier's label: the same gate as a label
+    "evidence.post_evidence": "scan",  # pack video and photos (docs/evidence.md): the packer
+    "evidence.get_evidence": "read",
+    "evidence.get_uploads": "read",
     "printing.list_print_jobs": "read",
     "printing.get_print_job": "read",
     "printing.post_reprint": "reprint",

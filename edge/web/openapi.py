@@ -399,6 +399,7 @@ def _paths() -> dict[str, Any]:
             params=[query("order_id", {"type": "string", "minLength": 1, "maxLength": 64},
                           "an order on this device")], tags=("printing",))},
         **_returns_paths(),
+        **_evidence_paths(),
         **_dock_paths(),
     }
 
@@ -488,6 +489,44 @@ def _returns_paths() -> dict[str, Any]:
                                    "label_job": OPT_STR}, {"replayed": BOOL})),
                       400, 404, 409, 413, *WRITE),
             params=[RECEIPT_ID], body=json_body(obj({}), required=False), tags=("returns",))},
+    }
+
+
+# Pack evidence (docs/evidence.md): the bench's video and photos of the packing
+EVIDENCE = obj({"evidence_id": STR, "order_id": STR, "kind": {"enum": ["video", "photo"]},
+                "sha256": STR, "size": INT, "duration_s": nullable(NUM), "mime": STR,
+                "station": OPT_STR, "operator": OPT_STR, "recorded_at": STR,
+                "uploaded_at": OPT_STR, "on_device": BOOL, "uploaded": BOOL})
+GATE_PROBLEM = obj({"code": STR, "zh": STR, "en": STR})
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+def _evidence_paths() -> dict[str, Any]:
+    return {
+        "/api/v1/orders/{order_id}/evidence": {
+            "post": op(
+                "a video (duration_s: its length, at least pack_video_min_s) or photo of the "
+                "order's packing; the body is the file; kept content-addressed and sent to the "
+                "hub in the background; 201 new, 200 the same clip again", responses(
+                    ok_json(EVIDENCE, 201, "kept"), 400, 404, 413, 422, *WRITE),
+                params=[ORDER_ID, query("duration_s", {"type": "number"},
+                                        "a video's length in seconds, as the recorder measured"),
+                        STATION_Q],
+                body={"required": True, "content": {t: BINARY for t in (
+                    "video/webm", "video/mp4", "image/jpeg", "image/png")}},
+                tags=("evidence",)),
+            "get": op(
+                "the evidence_policy, the order's videos and photos, and what the policy still "
+                "asks before its label or tracking number", responses(ok_json(obj({
+                    "order_id": STR, "policy": STR, "min_video_s": NUM, "max_clip_mb": NUM,
+                    "items": {"type": "array", "items": EVIDENCE}, "satisfied": BOOL,
+                    "problems": {"type": "array", "items": GATE_PROBLEM}})), 404),
+                params=[ORDER_ID], tags=("evidence",))},
+        "/api/v1/evidence/uploads": {"get": op(
+            "the upload of pack evidence to the hub: blobs and bytes waiting, failures in a row",
+            responses(ok_json(obj({"hub": BOOL, "pending_blobs": INT, "pending_bytes": INT,
+                                   "failures": INT, "last_error": OPT_STR,
+                                   "rate_mbps": nullable(NUM)})), 404), tags=("evidence",))},
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -15,6 +16,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 from scanedge.edge.domain.countdown import STATES
+from scanedge.edge.domain.evidence import SHA256_RE
 from scanedge.edge.domain.orders import DEFAULT_SITE, ORDER_ID_RE, SITE_RE, OrderError
 from scanedge.edge.domain.packing import FREEZE_REASONS
 from scanedge.edge.domain.refusal import Refusal
@@ -24,6 +26,7 @@ from scanedge.sync.carriers.accounts import CarrierAccounts, load_accounts
 from scanedge.sync.hub import dock, ewaybills
 from scanedge.sync.hub import freezes as hub_freezes
 from scanedge.sync.hub import openapi as hub_openapi
+from scanedge.sync.hub.blobs import BlobUploads, open_blob_store
 from scanedge.sync.hub.limits import Rate, RateLimiter, retry_after_header
 from scanedge.sync.hub.storage import AdminScope, HubStorage, SiteChange, now_iso
 from scanedge.sync.protocol import HEARTBEAT_S, MAX_BATCH_BYTES, MAX_BATCH_EVENTS
@@ -52,6 +55,7 @@ class HubOptions:
     device_threads: int = 16
     notify_url: str = ""  # fuse trips are POSTed here (sync/hub/webhooks.py)
     carriers: CarrierAccounts = field(default_factory=CarrierAccounts)  # per site (carriers.md)
+    blobs: BlobUploads | None = None  # pack evidence (docs/evidence.md); None: not kept here
 
     @classmethod
     def from_settings(cls, settings: Any, **over: Any) -> HubOptions:
@@ -64,7 +68,8 @@ class HubOptions:
                    "stream": Rate(settings.hub_stream_rate, settings.hub_stream_burst)},
             admin_threads=settings.hub_admin_threads, device_threads=settings.hub_threads,
             reread_s=settings.hub_reread_s, notify_url=settings.notify_url,
-            carriers=load_accounts(settings.hub_carrier_accounts), **over)
+            carriers=load_accounts(settings.hub_carrier_accounts),
+            blobs=BlobUploads(*open_blob_store(settings.hub_blobs, settings.data_dir)), **over)
 
 
 class Hub:
@@ -554,6 +559,78 @@ def device_countdowns():
     return jsonify({"countdowns": hub().storage.list_countdowns(
         site=g.device.site, state=_state_arg(), limit=_int_arg("limit", 50, 1, 500)),
         "now": now_iso()})
+
+
+def _blobs() -> BlobUploads:
+    blobs = hub().options.blobs
+    if blobs is None:
+        raise Refusal("not_found", "this hub keeps no pack evidence (hub_blobs)")
+    return blobs
+
+
+@bp.get("/sync/blobs/<sha256>")
+@device_only()
+def blob_status(sha256: str):
+    """How much of a pack-evidence blob the hub holds: ``{offset, complete}`` (resume from
+    ``offset``; docs/evidence.md)."""
+    return jsonify(_blobs().status(sha256))
+
+
+@bp.put("/sync/blobs/<sha256>")
+@device_only()
+def put_blob_chunk(sha256: str):
+    """One chunk of a blob: the body's bytes, ``Content-Range: bytes START-LAST/SIZE`` and
+    ``X-Chunk-SHA256``; the last chunk completes it (sync/hub/blobs.py)."""
+    from scanedge.edge.domain.evidence import parse_content_range
+
+    try:
+        start, end, size = parse_content_range(request.headers.get("Content-Range", ""))
+    except ValueError as e:
+        raise Refusal("bad_request", str(e)) from None
+    chunk_sha = request.headers.get("X-Chunk-SHA256", "")
+    if not chunk_sha:
+        raise Refusal("bad_request", "X-Chunk-SHA256: the chunk's SHA-256, hex")
+    return jsonify(_blobs().receive(sha256, start, end, size, request.get_data(), chunk_sha))
+
+
+@bp.get("/orders/<order_id>/evidence")
+@admin_only
+def order_evidence(order_id: str):
+    """The order's pack evidence as devices reported it (``pack_evidence`` events), each with
+    whether the hub holds its blob yet (``stored``)."""
+    _order_site(order_id)
+    blobs = hub().options.blobs
+    items = []
+    for e in hub().storage.list_events(order_id=order_id, scope=_scope(), limit=5000):
+        if e["type"] != "pack_evidence":
+            continue
+        p = e["payload"]
+        sha = p.get("sha256")
+        items.append({**{k: p.get(k) for k in ("evidence_id", "kind", "sha256", "size",
+                                                "duration_s", "mime", "station", "operator")},
+                      "device_id": e["device_id"], "recorded_at": e["device_time"],
+                      "stored": bool(blobs and isinstance(sha, str) and SHA256_RE.fullmatch(sha)
+                                     and blobs.store.has(sha))})
+    return jsonify({"order_id": order_id, "evidence": items})
+
+
+@bp.get("/blobs/<sha256>")
+@admin_only
+def get_blob(sha256: str):
+    """A stored pack-evidence blob's bytes (a supervisor watching the packing video)."""
+    from scanedge.sync.hub.blobs import check_sha
+
+    check_sha(sha256)
+    f = _blobs().store.open(sha256)
+    if f is None:
+        raise Refusal("not_found", f"blob {sha256}: the hub does not hold it (yet)")
+
+    def chunks():
+        with contextlib.closing(f):
+            while block := f.read(1024 * 1024):
+                yield block
+
+    return Response(chunks(), mimetype="application/octet-stream")
 
 
 # GET /sync/stream is served from the event loop, not here: sync/hub/asgi.py.

@@ -42,6 +42,7 @@ ERROR_TEXT = {
     409: "refused in this state (an order cannot change site; no open conflict to decide)",
     413: "too large: the body, or too many events in one push",
     414: "the path and query are longer than 8 KiB",
+    422: "a checksum did not match (checksum_mismatch: nothing was kept, send it again)",
     429: "this device is over its rate for this call (Retry-After)",
     431: "a header over 8 KiB, headers over 32 KiB in all, or more than 100",
     502: "the carrier refused the e-waybill (carrier_refused: its code and message)",
@@ -250,6 +251,47 @@ def _paths() -> dict[str, Any]:
                     {"name": "Last-Event-ID", "in": "header", "required": False, "schema": STR,
                      "description": "as EventSource sends it"}], tag="devices")},
         **_returns_paths(),
+        **_evidence_paths(),
+    }
+
+
+# Pack evidence (docs/evidence.md): sync/hub/blobs.py
+SHA256 = path_param("sha256", "the blob's SHA-256, 64 lowercase hex digits",
+                    {"type": "string", "pattern": "^[0-9a-f]{64}$"})
+BLOB_STATE = obj({"sha256": STR, "offset": nullable(INT), "complete": BOOL}, {"stored": BOOL})
+
+
+def _evidence_paths() -> dict[str, Any]:
+    return {
+        "/api/v1/sync/blobs/{sha256}": {
+            "get": op("how many bytes of a pack-evidence blob the hub holds (offset; null once "
+                      "complete): resume from there", responses(ok_json(BLOB_STATE), *DEVICE, 404),
+                      params=[SHA256], tag="devices"),
+            "put": op("one chunk of a blob: Content-Range bytes START-LAST/SIZE, X-Chunk-SHA256; "
+                      "409 offset_mismatch says the hub's offset; 422 checksum_mismatch writes "
+                      "nothing; the last chunk completes it (its SHA-256 checked)",
+                      responses(ok_json(BLOB_STATE), *DEVICE, 404, 409, 413, 422),
+                      params=[SHA256, {"name": "Content-Range", "in": "header", "required": True,
+                                       "schema": STR, "description": "bytes START-LAST/SIZE"},
+                              {"name": "X-Chunk-SHA256", "in": "header", "required": True,
+                               "schema": STR, "description": "the chunk's SHA-256, hex"}],
+                      body={"required": True, "content": {"application/octet-stream": {
+                          "schema": {"type": "string", "format": "binary"}}}},
+                      tag="devices")},
+        "/api/v1/orders/{order_id}/evidence": {"get": op(
+            "the order's pack videos and photos as devices reported them, each with whether "
+            "the hub holds its blob (stored)", responses(ok_json(obj({
+                "order_id": STR, "evidence": {"type": "array", "items": obj({
+                    "kind": OPT_STR, "sha256": OPT_STR, "stored": BOOL, "device_id": STR,
+                    "recorded_at": OPT_STR}, {"evidence_id": OPT_STR, "size": nullable(INT),
+                                               "duration_s": nullable(NUM), "mime": OPT_STR,
+                                               "station": OPT_STR, "operator": OPT_STR})}})),
+                *ADMIN, 404), params=[ORDER_ID], tag="orders")},
+        "/api/v1/blobs/{sha256}": {"get": op(
+            "a stored pack-evidence blob's bytes (404 until the hub holds it)",
+            {"200": {"description": "the blob", "content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}},
+             **responses({}, *ADMIN, 404)}, params=[SHA256], tag="orders")},
     }
 
 

@@ -56,12 +56,15 @@ def pack_evidence_problems(ctx: EdgeContext, db: sqlite_utils.Database,
 
 def check_gates(ctx: EdgeContext, order_id: str, station: str) -> None:
     db = ctx.store.read()
-    if load_order(db, order_id) is None:
+    order = load_order(db, order_id)
+    if order is None:
         raise Refusal("unknown_order", f"order {order_id} is not on this device")
     freeze = load_freeze(db, order_id)
     if freeze is not None:
         raise Refusal("frozen", f"order {order_id} is frozen ({freeze.reason}): no waybill")
-    verdict = ctx.printing.gate(db, order_id, station)
+    # at a bench with a scale, the parcel's weight too (docs/scale.md); recorded by our label
+    weight = ctx.weigher.check(order) if ctx.weigher is not None else None
+    verdict = ctx.printing.gate(db, order_id, station, weight)
     problems = [p.as_json() for p in verdict.problems] if not verdict.allowed else []
     # the print gate lists them too (printers/service.py): each problem once
     problems += [p for p in pack_evidence_problems(ctx, db, order_id) if p not in problems]

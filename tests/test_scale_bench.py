@@ -196,3 +196,16 @@ def test_csv_orders_carry_weights_and_a_bad_one_is_refused_by_name(edge_ctx, tmp
     db = edge_ctx.store.read()
     assert load_order(db, "W-1").lines[0].unit_weight_kg == 0.35
     assert load_order(db, "W-2").expected_weight_kg == 0.5
+
+
+def test_the_carrier_label_waits_for_the_weight_too(bench, scale):
+    _, client = bench
+    pack_so_1004(client)
+    on_scale(client, 1.234)
+    r = client.post("/api/v1/orders/SO-1004/ewaybill", json={})
+    assert (r.status_code, r.get_json()["error"]) == (409, "ewaybill_gate")
+    assert [p["code"] for p in r.get_json()["problems"]] == ["weight_off"]
+    scale.set_weight(0.7)
+    on_scale(client, 0.7)
+    r = client.post("/api/v1/orders/SO-1004/ewaybill", json={})
+    assert r.get_json()["error"] == "hub_unreachable"  # past the gate: this device has no hub

@@ -209,3 +209,32 @@ def test_the_carrier_label_waits_for_the_weight_too(bench, scale):
     on_scale(client, 0.7)
     r = client.post("/api/v1/orders/SO-1004/ewaybill", json={})
     assert r.get_json()["error"] == "hub_unreachable"  # past the gate: this device has no hub
+
+
+def test_an_edge_database_from_before_weights_is_upgraded_in_place(tmp_path):
+    from scanedge.edge.store import Store
+    from scanedge.edge.store.db import connect, migrate
+    from scanedge.edge.store.orders import load_pack_state, save_order
+    from scanedge.edge.store.schema import EDGE_MIGRATIONS
+
+    path = tmp_path / "edge.db"
+    old = connect(path)
+    migrate(old, "edge", EDGE_MIGRATIONS[:4])  # the schema before migration 5
+    old.execute("INSERT INTO orders (order_id, version, priority, recipient, extra, updated_at)"
+                " VALUES ('OLD-1', 1, 'P2', '{}', '{}', 't')")
+    old.execute("INSERT INTO order_lines (order_id, line_no, sku, name, qty, packed)"
+                " VALUES ('OLD-1', 0, 'A', 'cup', 2, 1)")
+    old.conn.commit()
+    old.close()
+    store = Store(path)
+    try:
+        db = store.read()
+        kept = load_pack_state(db, "OLD-1")
+        assert kept.packed == (1,) and kept.order.expected_weight_kg is None
+        assert kept.order.lines[0].unit_weight_kg is None
+        order = parse_order({"order_id": "NEW-1", "expected_weight_kg": 1.5,
+                             "lines": [{"sku": "A", "qty": 1, "unit_weight_kg": 0.4}]})
+        store.write(lambda d: save_order(d, order))
+        assert load_pack_state(store.read(), "NEW-1").order == order
+    finally:
+        store.close()

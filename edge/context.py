@@ -66,11 +66,13 @@ class EdgeContext:
         from scanedge.edge.notes import NoteService
         from scanedge.edge.picking import PickService
         from scanedge.edge.returns import ReturnsService
+        from scanedge.edge.store import parcels
         from scanedge.edge.weighing import Weigher
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.edge_db_path, min_free_mb=settings.min_free_mb)
         store.ensure_schema(ewaybills.COMPONENT, ewaybills.MIGRATIONS)  # functions, no service
+        store.ensure_schema(parcels.COMPONENT, parcels.MIGRATIONS)  # split orders: functions too
         bus = EventBus()
         alarms = AlarmCenter(store, settings.device_id, bus)
         picking = PickService(store, settings.device_id, settings.data_dir / "layout.toml",

@@ -31,7 +31,7 @@ from ulid import ULID
 
 from scanedge.edge.domain import dock as rules
 from scanedge.edge.domain.interception_report import iso
-from scanedge.edge.domain.labels import parse_label_id
+from scanedge.edge.domain.labels import label_id, parse_label_id
 from scanedge.edge.domain.refusal import Refusal
 from scanedge.edge.freezes.interceptions import record_interception
 from scanedge.edge.store import Store, bench
@@ -50,7 +50,7 @@ STATES = ("open", "closed")
 MAX_LISTED = 200
 MANIFEST_KIND = "manifest"
 MANIFEST_PRIORITY = "P2"
-LABEL_KINDS = ("label", "ewaybill")  # jobs that put a shipping label on a parcel
+LABEL_KINDS = ("label", "ewaybill", "parcel")  # jobs that put a shipping label on a parcel
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS dock_batches (
@@ -143,7 +143,7 @@ def _parcel(db: sqlite_utils.Database, batch_id: str, code: str) -> rules.Parcel
     order = load_order(db, order_id)
     freeze = load_freeze(db, order_id)
     void = bench.voided(db, order_id)
-    if void is None and label is not None and bench.is_void(db, code):
+    if void is None and label is not None and bench.is_void(db, label_id(*label)):
         void = "old_label"  # the first label of a relabelled parcel: it must not ship
     held = db.execute("SELECT p.batch_id, b.state FROM dock_parcels p JOIN dock_batches b"
                       " USING (batch_id) WHERE p.order_id = ?", [order_id]).fetchall()

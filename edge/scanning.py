@@ -19,9 +19,10 @@ import sqlite_utils
 from scanedge.edge.alarms import Alarm, AlarmCenter
 from scanedge.edge.bus import EventBus
 from scanedge.edge.config import Settings
+from scanedge.edge.domain import parcels as parcel_rules
 from scanedge.edge.domain.codes import ScannedCode, classify, naming_order
 from scanedge.edge.domain.handover import short_pick
-from scanedge.edge.domain.labels import parse_label_id
+from scanedge.edge.domain.labels import label_id, parse_label_id
 from scanedge.edge.domain.messages import scan_message
 from scanedge.edge.domain.packing import (
     PackState,
@@ -33,7 +34,7 @@ from scanedge.edge.domain.packing import (
 )
 from scanedge.edge.domain.refusal import Refusal
 from scanedge.edge.freezes.interceptions import record_interception, seconds_since
-from scanedge.edge.store import Store, bench, notes
+from scanedge.edge.store import Store, bench, notes, parcels
 from scanedge.edge.store.db import utc_now
 from scanedge.edge.store.orders import (
     load_freeze,
@@ -77,6 +78,7 @@ class ScanService:
         self.picking = picking  # edge.picking.PickService: totes and short picks (handover)
         store.ensure_schema(bench.COMPONENT, bench.MIGRATIONS)
         store.ensure_schema(notes.COMPONENT, notes.MIGRATIONS)  # scans ask for unread notes
+        store.ensure_schema(parcels.COMPONENT, parcels.MIGRATIONS)  # and for a split order
         self._today = today
 
     def scan(
@@ -144,7 +146,8 @@ class ScanService:
                     acked.append(done)
 
         label = parse_label_id(code.text) if code.text else None
-        if label is not None and bench.is_void(db, code.text):
+        # a parcel's label (SO-1001:L1:P2) is void with its generation's label
+        if label is not None and bench.is_void(db, label_id(*label)):
             return self._void_label(db, code, station, operator, label[0]), None
         open_id = open_order_id(db, station)
         open_state = load_pack_state(db, open_id) if open_id else None
@@ -170,6 +173,9 @@ class ScanService:
                 and bench.voided(db, outcome.order_id)):
             # the address changed after the label printed: say so at the bench, at once
             outcome = replace(outcome, reason=Reason.LABEL_VOID)
+        parcel_no = None
+        if outcome.counted and outcome.line_no is not None and outcome.order_id is not None:
+            outcome, parcel_no = _into_parcel(db, outcome, open_state, station, operator)
         if outcome.opens and outcome.state is not None:
             set_open_order(db, station, outcome.state.order.order_id, operator)
         if outcome.counted and outcome.state is not None:
@@ -191,6 +197,8 @@ class ScanService:
         }
         if code.lot or code.expiry:
             payload.update(lot=code.lot, expiry=code.expiry.isoformat() if code.expiry else None)
+        if parcel_no is not None:  # an order split into parcels: the box the item went in
+            payload["parcel_no"] = parcel_no
         note = pending.get(outcome.order_id or "") if outcome.verdict is Verdict.NOTE_PENDING \
             else None
         if note is not None:
@@ -269,6 +277,34 @@ class ScanService:
                 "event_id": event.event_id, "seq": event.seq}
 
 
+def _into_parcel(db: sqlite_utils.Database, outcome: ScanOutcome, before: PackState | None,
+                 station: str, operator: str | None) -> tuple[ScanOutcome, int | None]:
+    """A counted item of a split order goes into its open parcel (saved), or is refused when
+    the split's plan has no room for it there: (the outcome, the parcel it went in)."""
+    assert outcome.order_id is not None and outcome.line_no is not None
+    split = parcels.load_split(db, outcome.order_id)
+    if split is None:
+        return outcome, None
+    placed = parcel_rules.place(split, outcome.line_no)
+    if isinstance(placed, parcel_rules.Misplaced):
+        return ScanOutcome(Verdict.OVER_SCAN, Reason.PARCEL_FULL, outcome.order_id,
+                           outcome.line_no, state=before, details={
+                               "parcel": f"{placed.parcel_no}/{split.count}",
+                               "wanted_in": f"{placed.wanted_in}/{split.count}"
+                               if placed.wanted_in else "?"}), None
+    parcels.save_split(db, outcome.order_id, placed, station=station, operator=operator)
+    return outcome, split.open_parcel
+
+
+def _parcels_view(db: sqlite_utils.Database, state: PackState) -> dict[str, Any] | None:
+    split = parcels.load_split(db, state.order.order_id)
+    if split is None:
+        return None
+    return {"count": split.count, "open_parcel": split.open_parcel,
+            "planned": split.planned is not None,
+            "parcels": parcel_rules.view(state.order, split)}
+
+
 def bench_view(db: sqlite_utils.Database, state: PackState, station: str,
                policy: str) -> dict[str, Any]:
     """What the bench shows beside an order's counts: gifts confirmed, the print gate."""
@@ -282,6 +318,7 @@ def _bench_view(db: sqlite_utils.Database, state: PackState, station: str, polic
     return {"gifts_confirmed": sorted(gifts),
             "print_gate": bench.gate_with(db, state, station, policy, gifts, note).as_json(),
             "label_void": bench.voided(db, order_id),
+            "parcels": _parcels_view(db, state),  # an order split into boxes (docs/parcels.md)
             "note": note.as_json() if note else None}  # a page shows it until read
 
 

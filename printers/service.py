@@ -25,7 +25,7 @@ from scanedge.edge.domain.evidence import with_evidence
 from scanedge.edge.domain.messages import freeze_message
 from scanedge.edge.domain.print_gate import GateVerdict
 from scanedge.edge.freezes.interceptions import record_interception
-from scanedge.edge.store import DiskFull, Store, bench, weighings
+from scanedge.edge.store import DiskFull, Store, bench, parcels, weighings
 from scanedge.edge.store.evidence import policy_problems
 from scanedge.edge.store.orders import load_freeze, load_order, load_pack_state
 from scanedge.edge.store.outbox import append_event
@@ -118,6 +118,7 @@ class PrintService:
         store.ensure_schema(q.COMPONENT, q.MIGRATIONS)
         store.ensure_schema(bench.COMPONENT, bench.MIGRATIONS)
         store.ensure_schema(weighings.COMPONENT, weighings.MIGRATIONS)
+        store.ensure_schema(parcels.COMPONENT, parcels.MIGRATIONS)  # a split order's labels
         # essential: a start-up write, it must not stop `scanedge serve` on a full disk
         self.store.write(lambda db: q.recover_after_crash(db, settings.device_id), essential=True)
         if start:
@@ -170,6 +171,9 @@ class PrintService:
             if reason:
                 self._alarm(db, "frozen_print", order_id=order_id, freeze_reason=reason)
                 return None, reason, self._intercept(db, order_id, "print_request")
+            if parcels.load_split(db, order_id) is not None:  # one label per box (docs/parcels.md)
+                raise q.QueueError("order_split", f"order {order_id} is split into parcels: "
+                                   "print each parcel's label")
             weight = self._weigh(db, order, station, operator)
             verdict = self.gate(db, order_id, station, weight)
             audit = {"problems": verdict.codes, "station": station, "operator": operator,
@@ -366,6 +370,10 @@ class PrintService:
             from scanedge.printers.returns_label import render_returns_job
 
             return render_returns_job(self, job)
+        if job.kind == "parcel":  # one parcel's label of a split order (edge/parcels.py)
+            from scanedge.printers.parcel_label import render_parcel_job
+
+            return render_parcel_job(self, job)
         if job.kind == "manifest":  # the dock's handover manifest (edge/dock.py)
             from scanedge.printers.manifest_label import render_manifest_job
 

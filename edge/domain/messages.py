@@ -43,6 +43,9 @@ _TEMPLATES: dict[Reason, tuple[str, str]] = {
     Reason.NOTE_PENDING: ("订单 {order_id} 有新备注:{note}(请阅读并点确认后再扫描)",
                           "Order {order_id} has a new note: {note} (read it and tap OK first)"),
     Reason.EMPTY: ("空扫描", "Empty scan"),
+    Reason.PARCEL_FULL: ("放错包裹!{name} 不属于包裹 {parcel},请放入包裹 {wanted_in}",
+                         "Wrong parcel: {name} does not go in parcel {parcel}; it goes in "
+                         "parcel {wanted_in}"),
 }
 
 

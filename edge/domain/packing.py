@@ -57,6 +57,9 @@ class Reason(StrEnum):
     LABEL_VOID = "label_void"  # the order's printed label is void: print it again
     VOID_LABEL = "void_label"  # a label made void (address changed after printing) was scanned
     NOTE_PENDING = "note_pending"
+    # an order split into parcels with a plan: this item does not go in the open parcel
+    # (edge/domain/parcels.py)
+    PARCEL_FULL = "parcel_full"
 
 
 # What an operator or the order system may freeze an order for; the hub itself adds

@@ -223,6 +223,13 @@ def parcel_order(order: Order, split: Split, parcel_no: int) -> Order:
                    gifts=order.gifts if parcel_no == 1 else ())
 
 
+def _shown_number(order: Order, parcel_no: int) -> str | None:
+    try:
+        return tracking_number(order, parcel_no)
+    except ParcelError:  # the order changed since its split: the label step says so
+        return None
+
+
 def view(order: Order, split: Split) -> list[dict[str, Any]]:
     """Each parcel as the bench shows it: its lines, counts, whether it may be labelled."""
     out = []
@@ -232,7 +239,7 @@ def view(order: Order, split: Split) -> list[dict[str, Any]]:
         out.append({
             "parcel_no": k, "label": f"{k}/{split.count}", "open": k == split.open_parcel,
             "items": sum(have), "planned_items": sum(want) if want is not None else None,
-            "tracking_number": tracking_number(order, k),
+            "tracking_number": _shown_number(order, k),
             "lines": [{"line_no": i, "sku": line.sku, "name": line.name, "packed": have[i],
                        "planned": want[i] if want is not None else None}
                       for i, line in enumerate(order.lines) if have[i] or (want and want[i])],

@@ -36,6 +36,7 @@ STATUS: dict[str, int] = {
     "rma_already_received": 409, "rma_frozen": 409, "receipt_finished": 409,
     "parcel_frozen": 409, "label_void": 409, "already_loaded": 409, "in_other_batch": 409,
     "wrong_carrier": 409, "batch_closed": 409, "frozen_in_batch": 409,  # the dock
+    "not_split": 409, "bad_split": 409, "order_split": 409,  # parcels (docs/parcels.md)
     # understood, not acceptable
     "cannot_render": 422, "paper_too_narrow": 422, "rule_failed": 422, "unknown_carrier": 422,
     "invalid_tracking_number": 422, "carrier_ambiguous": 422,

@@ -57,6 +57,9 @@ def create_app(settings: Settings, context: EdgeContext | None = None) -> Flask:
     from scanedge.edge.web import dock
 
     app.register_blueprint(dock.bp, url_prefix="/api/v1")  # 装车交接 (docs/dock.md)
+    from scanedge.edge.web import parcels
+
+    app.register_blueprint(parcels.bp, url_prefix="/api/v1")  # 一单多件 (docs/parcels.md)
     for module_name in ("scanedge.ocr.web", "scanedge.ocr.waybill_web", "scanedge.printers.web"):
         _register_optional(app, module_name)
     return app

@@ -92,6 +92,10 @@ ENDPOINT_ACTIONS: dict[str, str] = {
     "dock.post_close": "scan",
     "dock.get_manifest_csv": "read",
     "dock.post_print_manifest": "print",
+    "parcels.get_parcels": "read",  # multi-parcel orders (docs/parcels.md)
+    "parcels.post_parcels": "scan",
+    "parcels.post_open_parcel": "scan",
+    "parcels.post_parcel_label": "print",
 }
 STREAM_ACTION = "read"  # GET /api/v1/stream (served on the event loop, edge/web/stream.py)
 

@@ -401,6 +401,7 @@ def _paths() -> dict[str, Any]:
         **_returns_paths(),
         **_evidence_paths(),
         **_dock_paths(),
+        **_parcel_paths(),
     }
 
 
@@ -646,4 +647,55 @@ def _dock_paths() -> dict[str, Any]:
                        **ok_json(obj({"job": ANY_OBJ, "created": BOOL}))},
                       400, 404, 409, 413, *WRITE),
             params=[BATCH_ID], body=empty, tags=("dock",))},
+    }
+
+
+PARCEL_PROBLEM = obj({"code": STR, "zh": STR, "en": STR})
+SPLIT = obj({
+    "order_id": STR, "count": INT, "open_parcel": nullable(INT), "planned": BOOL,
+    "parcels": {"type": "array", "items": obj({
+        "parcel_no": INT, "label": STR, "open": BOOL, "items": INT,
+        "planned_items": nullable(INT), "tracking_number": OPT_STR,
+        "lines": {"type": "array", "items": obj({
+            "line_no": INT, "sku": STR, "name": STR, "packed": INT,
+            "planned": nullable(INT)})},
+        "problems": {"type": "array", "items": PARCEL_PROBLEM},
+        "job": nullable(obj({"job_id": STR, "state": STR}, {
+            "weight_kg": nullable(NUM), "tracking_number": OPT_STR}))})}})
+
+
+def _parcel_paths() -> dict[str, Any]:
+    """Multi-parcel orders (docs/parcels.md)."""
+    station = {"station": {"type": "string", "minLength": 1, "maxLength": 64}}
+    parcel_no = path_param("parcel_no", "the parcel, 1 to the split's count", INT)
+    return {
+        "/api/v1/orders/{order_id}/parcels": {
+            "get": op("the order's parcels: each one's label k/N, lines, tracking number, what "
+                      "stands before its label, its latest label job (count 0: not split)",
+                      responses(ok_json(SPLIT), 404), params=[ORDER_ID], tags=("parcels",)),
+            "post": op("split the order into parcels (again: the parcels' contents are kept); "
+                       "plan: per parcel, the items of each order line in it; 409 bad_split "
+                       "says what does not fit", responses(ok_json(SPLIT), 400, 404, 409, 413,
+                                                          *WRITE),
+                       params=[ORDER_ID], body=json_body(obj(
+                           {"count": {"type": "integer", "minimum": 1, "maximum": 50}},
+                           {"plan": {"type": "array", "items": {
+                               "type": "array", "items": {"type": "integer", "minimum": 0}}},
+                            **station})), tags=("parcels",)),
+        },
+        "/api/v1/orders/{order_id}/parcels/open": {"post": op(
+            "the bench's next items go into this parcel", responses(
+                ok_json(SPLIT), 400, 404, 409, 413, *WRITE), params=[ORDER_ID],
+            body=json_body(obj({"parcel_no": {"type": "integer", "minimum": 1}}, station)),
+            tags=("parcels",))},
+        "/api/v1/orders/{order_id}/parcels/{parcel_no}/label": {"post": op(
+            "queue one parcel's label (k/N, its own tracking number and weight) through the "
+            "print gate with the parcel's own counts; 409 not_ready with the problems, frozen",
+            responses(ok_json(obj({"job_id": STR, "state": STR, "parcel_no": INT},
+                                  {"payload": nullable(ANY_OBJ)}), 202, "queued"),
+                      400, 403, 404, 409, 413, *WRITE),
+            params=[ORDER_ID, parcel_no],
+            body=json_body(obj({}, {"idempotency_key": {"type": "string", "maxLength": MAX_ID},
+                                    "override": obj({"reason": STR}), **station}),
+                           required=False), tags=("parcels",))},
     }

@@ -693,8 +693,9 @@ def stream_rows(r: StreamResult) -> list[list[bench.Cell]]:
         [tag, "streams dropped", bench.Num(r.dropped), *na],
         [tag, "changes received of those made on the stream's site",
          f"{r.changes:,} of {r.changes_expected:,}", *na],
-        [tag, f"client CPU s during the {r.phase_s:.0f} s phase", bench.Num(r.client_cpu_s, "{:.1f}"),
+        [tag, "the phase (streams open, freezes, admin API), s", bench.Num(r.phase_s, "{:.1f}"),
          *na],
+        [tag, "client CPU s during the phase", bench.Num(r.client_cpu_s, "{:.1f}"), *na],
     ]
     if not r.with_sites:
         rows.append([tag, "note", "the hub storage has no sites: devices at its default site", *na])

@@ -195,7 +195,7 @@ def run(database_kind: str, database: str, args, workdir: Path) -> list[list[ben
     try:
         t_backlog = drain_backlog(workdir, hub, args.backlog)
         rows.append([database_kind, f"drain {args.backlog:,} backlog, 1 device",
-                     bench.Num(t_backlog, "{:.1f}"), bench.Num(args.backlog / t_backlog, "{:,.0f}"),
+                     bench.Num(t_backlog, "{:.2f}"), bench.Num(args.backlog / t_backlog, "{:,.0f}"),
                      *na, "-"])
         lat = [1000 * x for x in live_latency(workdir, hub, args.live, args.live_rate)]
         rows.append([database_kind, f"live push, {args.live} events at {args.live_rate:.0f}/s "
@@ -203,14 +203,14 @@ def run(database_kind: str, database: str, args, workdir: Path) -> list[list[ben
                      *(bench.Num(bench.percentile(lat, q)) for q in (0.5, 0.99, 1.0)), "-"])
         wall, acked = fleet_ingest(workdir, hub, args.devices, args.per_device)
         rows.append([database_kind, f"hub ingest, {args.devices} devices x {args.per_device:,}",
-                     bench.Num(wall, "{:.1f}"), bench.Num(acked / wall, "{:,.0f}"), *na, "-"])
+                     bench.Num(wall, "{:.2f}"), bench.Num(acked / wall, "{:,.0f}"), *na, "-"])
     finally:
         hub.stop()
     base_db = (str(workdir / "baseline.db") if database_kind == "sqlite"
                else _fresh_pg(database))
     t_base = baseline_storage(workdir, base_db, args.backlog)
     rows.append([database_kind, f"baseline: hub storage alone, same {args.backlog:,} events",
-                 bench.Num(t_base, "{:.1f}"), bench.Num(args.backlog / t_base, "{:,.0f}"), *na,
+                 bench.Num(t_base, "{:.2f}"), bench.Num(args.backlog / t_base, "{:,.0f}"), *na,
                  bench.Num(t_backlog / t_base, "{:.1f}")])
     return rows
 

@@ -23,17 +23,20 @@
   function renderButtons() {
     var last = lastJob(), g = gate(), who = S.who();
     // a weight refusal leaves the button enabled: the packer fixes the parcel and asks again
-    var problems = g.allowed ? refused() : (g.problems || []);
+    // the pack video or photo that evidence_policy still asks for (evidence.js)
+    var evidence = S.evidence ? S.evidence.missing() : [];
+    var problems = (g.allowed ? refused() : (g.problems || [])).concat(evidence);
     var why = problems.map(function (p) { return S.msg(p); }).join(' · ');
     // no print while an alarm of this station waits for a person
-    el('print-btn').disabled = !order || frozen() || !g.allowed || S.alarm.isUp();
+    el('print-btn').disabled = !order || frozen() || !g.allowed || evidence.length > 0 || S.alarm.isUp();
     el('print-why').hidden = !order || !problems.length || !why;
     el('print-why').textContent = why;
     el('override-btn').hidden = !order || !problems.length || frozen() || !who ||
       ['supervisor', 'admin'].indexOf(who.role) < 0;
     el('reprint-btn').disabled = !order || frozen() || !last || last.state === 'queued' || last.state === 'sending';
     // the carrier's waybill: the same gate as our label (the edge checks it again)
-    el('ewaybill-btn').disabled = !order || frozen() || !g.allowed || S.alarm.isUp() || fetchingWaybill;
+    el('ewaybill-btn').disabled = !order || frozen() || !g.allowed || evidence.length > 0 ||
+      S.alarm.isUp() || fetchingWaybill;
   }
 
   function renderJobs() {
@@ -102,6 +105,7 @@
   });
   S.on('job', function (j) { addJob(j); });
   S.on('who', function () { renderButtons(); });
+  S.on('evidence', function () { renderButtons(); });
   S.on('alarm_up', function () { renderButtons(); });
   S.on('alarms_cleared', function () { renderButtons(); });
   el('override-btn').addEventListener('click', function () {

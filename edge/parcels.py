@@ -16,6 +16,7 @@ from scanedge.edge.domain.print_gate import GateProblem
 from scanedge.edge.domain.refusal import Refusal
 from scanedge.edge.store import bench, weighings
 from scanedge.edge.store import parcels as store
+from scanedge.edge.store.evidence import policy_problems
 from scanedge.edge.store.orders import load_freeze, load_pack_state
 from scanedge.edge.store.outbox import append_event
 
@@ -140,11 +141,15 @@ def print_label(ctx: EdgeContext, order_id: str, parcel_no: int, *, station: str
             problems += rules.parcel_problems(state.order, split, parcel_no)
         else:
             problems = []
+        # pack evidence (docs/evidence.md): the order's video or photo, whatever print_policy says
+        evidence = policy_problems(db, order_id, ctx.settings.evidence_policy,
+                                   ctx.settings.pack_video_min_s)
+        problems += evidence
         audit = {"problems": [p.code for p in problems], "station": station,
                  "operator": operator, "policy": ctx.settings.print_policy,
                  "parcel_no": parcel_no,
                  **({"weight": weight.as_json()} if weight is not None else {})}
-        strict = ctx.settings.print_policy == "strict"
+        strict = ctx.settings.print_policy == "strict" or bool(evidence)
         if problems and strict and override_reason is None:
             append_event(db, device, "print_refused", audit, order_id=order_id)
             refused.append(problems)  # committed: the refusal is on the record

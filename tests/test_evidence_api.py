@@ -165,3 +165,14 @@ def test_unknown_orders_are_404(bench):
 def test_without_a_hub_the_uploads_say_so(bench):
     _, client = bench
     assert client.get("/api/v1/evidence/uploads").get_json()["hub"] is False
+
+
+def test_each_parcel_of_a_split_order_waits_for_the_orders_video(bench):
+    ctx, client = bench
+    assert client.post("/api/v1/orders/SO-1004/parcels", json={"count": 2}).status_code == 200
+    pack_so_1004(client)
+    r = client.post("/api/v1/orders/SO-1004/parcels/1/label", json={})
+    assert r.status_code == 409 and "video_missing" in [p["code"] for p in r.get_json()["problems"]]
+    assert send(client, webm(), duration_s="11").status_code == 201
+    r = client.post("/api/v1/orders/SO-1004/parcels/1/label", json={})
+    assert r.status_code == 202, r.get_json()  # both mugs went into the open parcel, 1/2

@@ -30,11 +30,13 @@ import sqlite_utils
 from ulid import ULID
 
 from scanedge.edge.domain import dock as rules
+from scanedge.edge.domain import parcels as parcel_rules
 from scanedge.edge.domain.interception_report import iso
-from scanedge.edge.domain.labels import label_id, parse_label_id
+from scanedge.edge.domain.labels import label_id, parcel_of, parse_label_id
 from scanedge.edge.domain.refusal import Refusal
 from scanedge.edge.freezes.interceptions import record_interception
 from scanedge.edge.store import Store, bench
+from scanedge.edge.store import parcels as parcels_store
 from scanedge.edge.store.db import Migration, utc_now
 from scanedge.edge.store.orders import load_freeze, load_order, order_id_for_code
 from scanedge.edge.store.outbox import append_event
@@ -50,7 +52,9 @@ STATES = ("open", "closed")
 MAX_LISTED = 200
 MANIFEST_KIND = "manifest"
 MANIFEST_PRIORITY = "P2"
-LABEL_KINDS = ("label", "ewaybill", "parcel")  # jobs that put a shipping label on a parcel
+ORDER_LABEL_KINDS = ("label", "ewaybill")  # jobs that put an order's shipping label on it
+PARCEL_KIND = parcels_store.PARCEL_JOB_KIND  # one parcel's label of a split order
+LABEL_KINDS = (*ORDER_LABEL_KINDS, PARCEL_KIND)
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS dock_batches (
@@ -86,7 +90,30 @@ def _v1(db: sqlite_utils.Database) -> None:
         db.execute(stmt)
 
 
-MIGRATIONS = (Migration(1, "dock: handover batches, their parcels, scans", _v1),)
+def _v2(db: sqlite_utils.Database) -> None:
+    # an order split into parcels is one handover item per parcel (docs/parcels.md): parcel_no
+    # 1..N, 0 for an order's single label; tracking: the parcel's own number (子单号) if any
+    db.execute("""CREATE TABLE dock_parcels_v2 (
+        batch_id TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        parcel_no INTEGER NOT NULL DEFAULT 0,
+        parcels INTEGER NOT NULL DEFAULT 0,
+        tracking TEXT,
+        code TEXT NOT NULL,
+        scans INTEGER NOT NULL DEFAULT 1,
+        scanned_at TEXT NOT NULL,
+        operator TEXT,
+        PRIMARY KEY (batch_id, order_id, parcel_no))""")
+    db.execute("INSERT INTO dock_parcels_v2 (batch_id, order_id, code, scans, scanned_at,"
+               " operator) SELECT batch_id, order_id, code, scans, scanned_at, operator"
+               " FROM dock_parcels")
+    db.execute("DROP TABLE dock_parcels")
+    db.execute("ALTER TABLE dock_parcels_v2 RENAME TO dock_parcels")
+    db.execute("CREATE INDEX IF NOT EXISTS dock_parcels_order ON dock_parcels (order_id)")
+
+
+MIGRATIONS = (Migration(1, "dock: handover batches, their parcels, scans", _v1),
+              Migration(2, "dock: one item per parcel of a split order", _v2))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,12 +128,15 @@ def batch_json(db: sqlite_utils.Database, batch_id: str) -> dict[str, Any] | Non
         return None
     # one query, not a load per parcel: every scan answers the whole batch from the writer
     parcels = [{"order_id": r[0], "code": r[1], "scans": r[2], "scanned_at": r[3],
-                "operator": r[4], "carrier": r[5], "tracking_number": r[6], "frozen": bool(r[7])}
+                "operator": r[4], "carrier": r[5], "tracking_number": r[6], "frozen": bool(r[7]),
+                "parcel_no": r[8], "parcels": r[9]}
                for r in db.execute(
         "SELECT p.order_id, p.code, p.scans, p.scanned_at, p.operator, o.carrier,"
-        " o.tracking_number, f.order_id IS NOT NULL FROM dock_parcels p"
+        " COALESCE(p.tracking, o.tracking_number), f.order_id IS NOT NULL, p.parcel_no,"
+        " p.parcels FROM dock_parcels p"
         " LEFT JOIN orders o USING (order_id) LEFT JOIN freezes f USING (order_id)"
-        " WHERE p.batch_id = ? ORDER BY p.scanned_at, p.order_id", [batch_id]).fetchall()]
+        " WHERE p.batch_id = ? ORDER BY p.scanned_at, p.order_id, p.parcel_no",
+        [batch_id]).fetchall()]
     return {"batch_id": row[0], "carrier": row[1], "station": row[2], "operator": row[3],
             "state": row[4], "opened_at": row[5], "closed_at": row[6], "closed_by": row[7],
             "parcels": parcels, "count": len(parcels),
@@ -116,28 +146,75 @@ def batch_json(db: sqlite_utils.Database, batch_id: str) -> dict[str, Any] | Non
 
 
 def _printed(db: sqlite_utils.Database, since: str) -> list[rules.Printed]:
-    """Labels printed here since ``since`` whose order is in no batch (the dock expects them)."""
+    """Labels printed here since ``since`` whose order (a split order: whose parcel) is in no
+    batch (the dock expects them)."""
     rows = db.execute(
         "SELECT j.order_id, MAX(j.printed_at), o.carrier, o.tracking_number,"
         " f.order_id IS NOT NULL FROM print_jobs j LEFT JOIN orders o USING (order_id)"
         " LEFT JOIN freezes f USING (order_id) WHERE j.state = 'printed' AND j.kind IN"
-        f" ({', '.join('?' for _ in LABEL_KINDS)}) AND j.printed_at >= ? AND j.order_id NOT IN"
-        " (SELECT order_id FROM dock_parcels) GROUP BY j.order_id ORDER BY MAX(j.printed_at)",
-        [*LABEL_KINDS, since]).fetchall()
-    return [rules.Printed(r[0], r[2], r[3], r[1], frozen=bool(r[4])) for r in rows]
+        f" ({', '.join('?' for _ in ORDER_LABEL_KINDS)}) AND j.printed_at >= ? AND j.order_id"
+        " NOT IN (SELECT order_id FROM dock_parcels) GROUP BY j.order_id"
+        " ORDER BY MAX(j.printed_at)", [*ORDER_LABEL_KINDS, since]).fetchall()
+    printed = [rules.Printed(r[0], r[2], r[3], r[1], frozen=bool(r[4])) for r in rows]
+    rows = db.execute(
+        "SELECT j.order_id, MAX(j.printed_at), o.carrier, j.parcel_no, j.parcels,"
+        " MAX(j.tracking), f.order_id IS NOT NULL FROM (SELECT order_id, printed_at,"
+        " json_extract(payload, '$.parcel_no') AS parcel_no,"
+        " json_extract(payload, '$.count') AS parcels,"
+        " json_extract(payload, '$.tracking_number') AS tracking FROM print_jobs"
+        " WHERE state = 'printed' AND kind = ? AND printed_at >= ?) j"
+        " LEFT JOIN orders o USING (order_id) LEFT JOIN freezes f USING (order_id)"
+        " WHERE NOT EXISTS (SELECT 1 FROM dock_parcels d WHERE d.order_id = j.order_id"
+        " AND d.parcel_no = j.parcel_no) GROUP BY j.order_id, j.parcel_no"
+        " ORDER BY MAX(j.printed_at)", [PARCEL_KIND, since]).fetchall()
+    printed += [rules.Printed(r[0], r[2], r[5], r[1], frozen=bool(r[6]), parcel_no=int(r[3]),
+                              parcels=int(r[4])) for r in rows if isinstance(r[3], int)]
+    return sorted(printed, key=lambda p: p.printed_at)
 
 
-def _label_printed(db: sqlite_utils.Database, order_id: str) -> bool:
+def _label_printed(db: sqlite_utils.Database, order_id: str, parcel_no: int = 0) -> bool:
+    if parcel_no:  # this parcel's own label
+        return db.execute(
+            "SELECT 1 FROM print_jobs WHERE order_id = ? AND state = 'printed' AND kind = ?"
+            " AND json_extract(payload, '$.parcel_no') = ? LIMIT 1",
+            [order_id, PARCEL_KIND, parcel_no]).fetchone() is not None
     return db.execute(
         "SELECT 1 FROM print_jobs WHERE order_id = ? AND state = 'printed' AND kind IN"
         f" ({', '.join('?' for _ in LABEL_KINDS)}) LIMIT 1", [order_id, *LABEL_KINDS]
     ).fetchone() is not None
 
 
+def _which_parcel(db: sqlite_utils.Database, code: str) -> tuple[str | None, int, int,
+                                                                   str | None]:
+    """The order ``code`` names and, for a split order, which of its parcels: (order id,
+    parcel no, parcels, the parcel's own tracking number). A parcel's label names its parcel;
+    a 子单号 its parcel; the order's id or master number parcel 1 (which carries it)."""
+    label = parse_label_id(code)
+    order_id = order_id_for_code(db, label[0] if label else code)
+    sub = None
+    if order_id is None and label is None:
+        sub = parcels_store.order_for_sub_tracking(db, code)
+        order_id = sub[0] if sub else None
+    if order_id is None:
+        return None, 0, 0, None
+    split = parcels_store.load_split(db, order_id)
+    if split is None:
+        return order_id, 0, 0, None
+    parcel_no = parcel_of(code) or (sub[1] if sub else 1)
+    if parcel_no > split.count:  # a label of a parcel the order no longer has
+        return None, 0, 0, None
+    order = load_order(db, order_id)
+    try:
+        tracking = parcel_rules.tracking_number(order, parcel_no) if order else None
+    except parcel_rules.ParcelError:
+        tracking = None
+    return order_id, parcel_no, split.count, tracking
+
+
 def _parcel(db: sqlite_utils.Database, batch_id: str, code: str) -> rules.Parcel:
     """What the rules need to know of the parcel ``code`` names."""
     label = parse_label_id(code)
-    order_id = order_id_for_code(db, label[0] if label else code)
+    order_id, parcel_no, count, tracking = _which_parcel(db, code)
     if order_id is None:
         return rules.Parcel(code, None)
     order = load_order(db, order_id)
@@ -146,15 +223,28 @@ def _parcel(db: sqlite_utils.Database, batch_id: str, code: str) -> rules.Parcel
     if void is None and label is not None and bench.is_void(db, label_id(*label)):
         void = "old_label"  # the first label of a relabelled parcel: it must not ship
     held = db.execute("SELECT p.batch_id, b.state FROM dock_parcels p JOIN dock_batches b"
-                      " USING (batch_id) WHERE p.order_id = ?", [order_id]).fetchall()
+                      " USING (batch_id) WHERE p.order_id = ? AND p.parcel_no = ?",
+                      [order_id, parcel_no]).fetchall()
     return rules.Parcel(
         code, order_id, carrier=order.carrier if order else None,
-        tracking_number=order.tracking_number if order else None,
+        tracking_number=tracking or (order.tracking_number if order else None),
+        parcel_no=parcel_no, parcels=count,
         freeze_reason=freeze.reason if freeze else None, void_reason=void,
-        printed=_label_printed(db, order_id),
+        printed=_label_printed(db, order_id, parcel_no),
         in_this_batch=any(b == batch_id for b, _ in held),
         open_batch=next((b for b, s in held if s == "open" and b != batch_id), None),
         loaded_in=next((b for b, s in held if s == "closed"), None))
+
+
+def _loaded_before(db: sqlite_utils.Database, parcels: list[rules.Loaded]
+                  ) -> dict[str, set[int]]:
+    """The parcels of the split orders in ``parcels`` that left in closed batches already."""
+    out: dict[str, set[int]] = {}
+    for order_id in {p.order_id for p in parcels if p.parcel_no}:
+        out[order_id] = {r[0] for r in db.execute(
+            "SELECT p.parcel_no FROM dock_parcels p JOIN dock_batches b USING (batch_id)"
+            " WHERE p.order_id = ? AND b.state = 'closed'", [order_id])}
+    return out
 
 
 def manifest_csv(doc: dict[str, Any]) -> str:
@@ -183,6 +273,7 @@ class DockService:
         self.alarms = alarms
         self.printing = printing
         store.ensure_schema(print_queue.COMPONENT, print_queue.MIGRATIONS)  # labels printed
+        store.ensure_schema(parcels_store.COMPONENT, parcels_store.MIGRATIONS)  # split orders
         store.ensure_schema(COMPONENT, MIGRATIONS)
 
     # -- batches -----------------------------------------------------------------------------
@@ -247,6 +338,7 @@ class DockService:
             decision = rules.judge(self._batch(batch), parcel)
             answer: dict[str, Any] = {
                 "verdict": decision.verdict.value, "order_id": parcel.order_id, "code": code,
+                "parcel_no": parcel.parcel_no or None, "parcels": parcel.parcels or None,
                 "flags": list(decision.flags), "message": decision.message,
                 "carrier": parcel.carrier, "tracking_number": parcel.tracking_number}
             alarm = None
@@ -263,12 +355,15 @@ class DockService:
                     verdict=decision.verdict.value, operator=operator)
                 answer["alarm_id"] = alarm.alarm_id
             if decision.counted and parcel.order_id is not None:
-                db.execute("INSERT INTO dock_parcels (batch_id, order_id, code, scanned_at,"
-                           " operator) VALUES (?, ?, ?, ?, ?)",
-                           [batch_id, parcel.order_id, code, utc_now(), operator])
+                db.execute("INSERT INTO dock_parcels (batch_id, order_id, parcel_no, parcels,"
+                           " tracking, code, scanned_at, operator) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           [batch_id, parcel.order_id, parcel.parcel_no, parcel.parcels,
+                            parcel.tracking_number if parcel.parcel_no else None, code,
+                            utc_now(), operator])
             elif decision.verdict is rules.DockVerdict.DUPLICATE:
                 db.execute("UPDATE dock_parcels SET scans = scans + 1 WHERE batch_id = ? AND"
-                           " order_id = ?", [batch_id, parcel.order_id])
+                           " order_id = ? AND parcel_no = ?",
+                           [batch_id, parcel.order_id, parcel.parcel_no])
             if decision.refused:
                 refusal = {**{k: v for k, v in answer.items() if k not in ("message", "code")},
                            "scanned": code[:64],
@@ -320,7 +415,8 @@ class DockService:
             if batch["state"] == "closed":  # a retried close: the same manifest, no event
                 return {"batch": batch, "manifest": batch["manifest"], "replayed": True}
             parcels = [rules.Loaded(p["order_id"], p["carrier"], p["tracking_number"],
-                                    p["scans"], p["scanned_at"], p["frozen"])
+                                    p["scans"], p["scanned_at"], p["frozen"], p["parcel_no"],
+                                    p["parcels"])
                        for p in batch["parcels"]]
             blockers = rules.close_blockers(parcels)
             if blockers:
@@ -329,23 +425,43 @@ class DockService:
             if not parcels:
                 raise Refusal("bad_state", f"handover batch {batch_id} has no parcels")
             now = utc_now()
+            _, incomplete = rules.order_completion(parcels, _loaded_before(db, parcels))
             doc = rules.manifest(self._batch(batch), parcels, _printed(db, since),
                                  station=batch["station"], operator=batch["operator"] or "",
-                                 opened_at=batch["opened_at"], closed_at=now)
+                                 opened_at=batch["opened_at"], closed_at=now,
+                                 incomplete=incomplete)
             doc["closed_by"] = operator
             event = append_event(db, device, "handover_closed", {
                 **{k: doc[k] for k in ("batch_id", "carrier", "station", "opened_at",
                                        "closed_at", "counts")},
                 "operator": operator,
-                "parcels": [{k: p[k] for k in ("order_id", "tracking_number", "carrier")}
+                "parcels": [{k: p[k] for k in ("order_id", "tracking_number", "carrier",
+                                               "parcel_no") if k in p}
                             for p in doc["parcels"]],
+                "incomplete": doc.get("incomplete", []),
                 "not_scanned": [p["order_id"] for p in doc["not_scanned"]],
                 "to_pull": [p["order_id"] for p in doc["to_pull"]]})
+            # one loaded per order, and only once all its parcels are on a truck; a split
+            # order's parcels that left without the rest: parcels_loaded (docs/parcels.md)
+            first = {p["order_id"]: p for p in reversed(doc["parcels"])}
             for p in doc["parcels"]:
+                order_id = p["order_id"]
+                if first.get(order_id) is not p:
+                    continue
+                on_truck = [q["parcel_no"] for q in doc["parcels"]
+                            if q["order_id"] == order_id and q.get("parcel_no")]
+                if order_id in incomplete:
+                    append_event(db, device, "parcels_loaded", {
+                        "batch_id": batch_id, "parcel_nos": on_truck,
+                        "missing": incomplete[order_id], "station": batch["station"],
+                        "operator": operator, "loaded_at": now}, order_id=order_id)
+                    continue
                 append_event(db, device, "loaded", {
                     "batch_id": batch_id, "carrier": p["carrier"],
                     "tracking_number": p["tracking_number"], "station": batch["station"],
-                    "operator": operator, "loaded_at": now}, order_id=p["order_id"])
+                    "operator": operator, "loaded_at": now,
+                    **({"parcels": p["parcel"].split("/")[1], "parcel_nos": on_truck}
+                       if p.get("parcel") else {})}, order_id=order_id)
             db.execute("UPDATE dock_batches SET state = 'closed', closed_at = ?, closed_by = ?,"
                        " manifest = ? WHERE batch_id = ?",
                        [now, operator, json.dumps(doc, ensure_ascii=False), batch_id])

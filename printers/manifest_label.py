@@ -27,6 +27,7 @@ KIND = "manifest"
 def manifest_rows(doc: dict[str, Any]) -> list[str]:
     """One printed line per parcel: its number, tracking number and order."""
     return [f"{i}. {p.get('tracking_number') or '-'}  {p['order_id']}"
+            + (f" {p['parcel']}" if p.get("parcel") else "")  # a split order's parcel: 2/3
             + (f" ×{p['scans']}" if p.get("scans", 1) > 1 else "")
             for i, p in enumerate(doc.get("parcels") or [], 1)]
 

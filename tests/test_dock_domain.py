@@ -121,9 +121,10 @@ def test_the_manifest_as_csv_rows_has_a_header_and_one_row_per_parcel() -> None:
     doc = manifest(SF, [loaded("A"), loaded("B", scans=2)], [], station="d", operator="o",
                    opened_at="o", closed_at="c")
     rows = manifest_rows(doc)
-    assert rows[0] == ["batch_id", "carrier", "order_id", "tracking_number", "scanned_at", "scans"]
-    assert rows[1:] == [["B1", "SF", "A", "T-A", "2026-05-01T09:00:00.000Z", "1"],
-                        ["B1", "SF", "B", "T-B", "2026-05-01T09:00:00.000Z", "2"]]
+    assert rows[0] == ["batch_id", "carrier", "order_id", "tracking_number", "scanned_at", "scans",
+                       "parcel"]
+    assert rows[1:] == [["B1", "SF", "A", "T-A", "2026-05-01T09:00:00.000Z", "1", ""],
+                        ["B1", "SF", "B", "T-B", "2026-05-01T09:00:00.000Z", "2", ""]]
 
 
 def test_a_parcel_pulled_at_the_dock_after_its_label_printed_is_intercepted_after_print() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-from scanedge.edge.domain.parcels import Split
+from scanedge.edge.domain.parcels import SUB_TRACKING_KEY, Split
 from scanedge.edge.store.db import Migration, utc_now
 
 COMPONENT = "parcels"
@@ -50,3 +50,21 @@ def parcel_jobs(db: sqlite_utils.Database, order_id: str) -> dict[int, dict[str,
                                      "weight_kg": doc.get("weight_kg"),
                                      "tracking_number": doc.get("tracking_number")}
     return out
+
+
+def order_for_sub_tracking(db: sqlite_utils.Database, number: str) -> tuple[str, int] | None:
+    """The order and parcel whose 子单号 ``number`` is (``sub_tracking_numbers`` of the order
+    document: parcel k carries the (k-1)th), or None. Read from the orders' kept extra keys: only
+    codes nothing else named reach here."""
+    wanted = number.upper().replace(" ", "")
+    if not wanted or '"' in wanted or "\\" in wanted:
+        return None
+    for order_id, extra in db.execute(
+            "SELECT order_id, extra FROM orders WHERE instr(upper(extra), ?) > 0"
+            " ORDER BY updated_at DESC", [f'"{wanted}"']):
+        subs = json.loads(extra or "{}").get(SUB_TRACKING_KEY)
+        if isinstance(subs, list):
+            normal = [s.upper().replace(" ", "") if isinstance(s, str) else None for s in subs]
+            if wanted in normal:
+                return order_id, normal.index(wanted) + 2
+    return None

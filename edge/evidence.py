@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scanedge.edge.domain.evidence import Evidence, check_clip, clip_kind
 from scanedge.edge.domain.print_gate import GateProblem
 from scanedge.edge.domain.refusal import Refusal
-from scanedge.edge.photos import PhotoStore
+from scanedge.edge.photos import PURGE_EVERY_S, PhotoStore
 from scanedge.edge.store import Store
 from scanedge.edge.store import evidence as rows
 from scanedge.edge.store.orders import load_order
@@ -47,6 +48,7 @@ class EvidenceService:
         self.settings = settings
         self.store = store
         self.bus = bus  # after a new clip's commit: signal "evidence_stored" (the uploader)
+        self._last_purge = time.monotonic()
         store.ensure_schema(rows.COMPONENT, rows.MIGRATIONS)
         self.files = PhotoStore(settings.data_dir / "evidence", store,
                                 retention_days=settings.evidence_retention_days,
@@ -84,7 +86,8 @@ class EvidenceService:
         row, new = self.store.write(write)
         if row["uploaded_at"] is None:
             self.bus.signal("evidence_stored", row["sha256"])
-        self.files.purge_if_due(self._forget)
+        if time.monotonic() - self._last_purge > PURGE_EVERY_S:
+            self.purge()
         return public(row), new
 
     def problems(self, db: sqlite_utils.Database, order_id: str) -> tuple[GateProblem, ...]:
@@ -106,19 +109,13 @@ class EvidenceService:
 
     def purge(self) -> list[Path]:
         """Files past the retention, then the oldest beyond the cap, never one still waiting
-        for the hub; their rows stay, without a file."""
-        keep = {Path(p) for p in rows.pending_paths(self.store.read())}
-        gone, _ = self.files.purge(keep=keep)
+        for the hub (a device without a hub waits for nobody); their rows stay, without a file."""
+        self._last_purge = time.monotonic()
+        pending = rows.pending_paths(self.store.read()) if self.settings.hub_url else set()
+        gone, _ = self.files.purge(keep={Path(p) for p in pending})
         if gone:
-            self._forget(gone)
+            self.store.write(lambda db: rows.forget_paths(db, [str(p) for p in gone]))
         return gone
-
-    def _forget(self, paths: list[Path]) -> None:
-        pending = rows.pending_paths(self.store.read())
-        lost = [str(p) for p in paths if str(p) in pending]
-        if lost:  # purge_if_due does not know the pending files: say so, keep the record
-            log.warning("pack evidence removed before it reached the hub: %s", lost)
-        self.store.write(lambda db: rows.forget_paths(db, [str(p) for p in paths]))
 
 
 def public(row: dict[str, Any]) -> dict[str, Any]:

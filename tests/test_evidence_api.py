@@ -176,3 +176,21 @@ def test_each_parcel_of_a_split_order_waits_for_the_orders_video(bench):
     assert send(client, webm(), duration_s="11").status_code == 201
     r = client.post("/api/v1/orders/SO-1004/parcels/1/label", json={})
     assert r.status_code == 202, r.get_json()  # both mugs went into the open parcel, 1/2
+
+
+def test_the_cap_removes_uploaded_clips_first_and_never_one_the_hub_lacks(demo_ctx):
+    from scanedge.edge.evidence import EvidenceService
+    from scanedge.edge.store import evidence as rows
+
+    tiny = replace(demo_ctx.settings, evidence_max_mb=0.001, hub_url="http://127.0.0.1:9")
+    service = EvidenceService(tiny, demo_ctx.store, demo_ctx.bus)
+    sent, waiting = (service.add("SO-1004", webm(), mime="video/webm", duration_s=12.0,
+                                 station="bench-1", operator=None)[0] for _ in range(2))
+    demo_ctx.store.write(lambda db: rows.mark_uploaded(db, sent["sha256"]))
+    gone = service.purge()  # 8 KB kept against a 1 KB cap: only the uploaded clip may go
+    assert [p.name for p in gone] == [f"{sent['sha256']}.webm"]
+    kept = {r["sha256"]: r["on_device"] for r in service.status("SO-1004")["items"]}
+    assert kept == {sent["sha256"]: False, waiting["sha256"]: True}  # the records stay
+    assert len(rows.stored(demo_ctx.store.read(), "SO-1004")) == 2  # both still count
+    offline = EvidenceService(replace(tiny, hub_url=""), demo_ctx.store, demo_ctx.bus)
+    assert [p.name for p in offline.purge()] == [f"{waiting['sha256']}.webm"]  # nobody to wait for

@@ -21,9 +21,9 @@ import pytest
 
 from tests.support import EdgeServer, HubServer, run_cli, wait_until
 from tests.test_pages_browser import By, PrinterSim, chromium, js_until, open_page, scan, shot
+from tests.test_returns_browser import FAKE_CAMERA
 
 pytestmark = pytest.mark.slow
-FAKE_CAMERA = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
 MUG = "6901234567021"  # SO-1004: 2 mugs, no gift, no lot
 
 

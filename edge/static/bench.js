@@ -26,12 +26,15 @@
     // the pack video or photo that evidence_policy still asks for (evidence.js)
     var evidence = S.evidence ? S.evidence.missing() : [];
     var problems = (g.allowed ? refused() : (g.problems || [])).concat(evidence);
+    // an order split into parcels prints each parcel's label from the parcels card (parcels.js)
+    if (order && order.parcels) problems = problems.concat([t('err_order_split')]);
     var why = problems.map(function (p) { return S.msg(p); }).join(' · ');
     // no print while an alarm of this station waits for a person
-    el('print-btn').disabled = !order || frozen() || !g.allowed || evidence.length > 0 || S.alarm.isUp();
+    el('print-btn').disabled = !order || frozen() || !g.allowed || evidence.length > 0 || S.alarm.isUp() ||
+      !!order.parcels;
     el('print-why').hidden = !order || !problems.length || !why;
     el('print-why').textContent = why;
-    el('override-btn').hidden = !order || !problems.length || frozen() || !who ||
+    el('override-btn').hidden = !order || !problems.length || frozen() || !who || !!order.parcels ||
       ['supervisor', 'admin'].indexOf(who.role) < 0;
     el('reprint-btn').disabled = !order || frozen() || !last || last.state === 'queued' || last.state === 'sending';
     // the carrier's waybill: the same gate as our label (the edge checks it again)

@@ -4,7 +4,8 @@ goods of a return (edge/returns.py), and pack videos and photos (edge/evidence.p
 - A photo is stored as ``<root>/<sha256[:2]>/<sha256>.<ext>``: the same photo sent twice is
   stored once (sent again, it is young again for the retention).
 - Below ``min_free_mb`` (the store's) a new photo is refused with ``DiskFull`` before a byte is
-  written; the file appears whole or not at all (written aside, then renamed).
+  written; the file appears whole or not at all (written aside, synced, then renamed), and is
+  on disk before the caller's row that names it commits.
 - :meth:`PhotoStore.purge` removes photos older than the retention, then the oldest beyond the
   size limit; the caller forgets the paths in its own rows (its records stay).
 - :func:`check_photo` refuses what is no single still image with the limits and the errors of
@@ -51,8 +52,12 @@ class PhotoStore:
                 raise DiskFull("not enough free disk for the photo (min_free_mb)")
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(path.suffix + f".{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_bytes(photo)
+            with tmp.open("wb") as f:
+                f.write(photo)
+                f.flush()
+                os.fsync(f.fileno())  # on disk before a row names it (a pack video gates a label)
             os.replace(tmp, path)
+            _fsync_dir(path.parent)
         else:
             os.utime(path)  # sent again: young again for the retention
         return sha, path
@@ -87,6 +92,15 @@ class PhotoStore:
                 total -= size
                 gone.append(path)
         return gone, total
+
+
+def _fsync_dir(folder: Path) -> None:
+    """The rename itself on disk (a power cut after the commit keeps the file's name)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def extension(photo: bytes) -> str:

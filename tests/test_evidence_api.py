@@ -168,7 +168,7 @@ def test_without_a_hub_the_uploads_say_so(bench):
 
 
 def test_each_parcel_of_a_split_order_waits_for_the_orders_video(bench):
-    ctx, client = bench
+    _, client = bench
     assert client.post("/api/v1/orders/SO-1004/parcels", json={"count": 2}).status_code == 200
     pack_so_1004(client)
     r = client.post("/api/v1/orders/SO-1004/parcels/1/label", json={})

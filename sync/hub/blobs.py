@@ -62,6 +62,11 @@ class DiskBlobs:
         target = self._path(sha256)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)  # staging is under the root: the same file system
+        folder = os.open(target.parent, os.O_RDONLY)
+        try:  # the rename on disk before the device hears "complete" and stops resending
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
     def open(self, sha256: str) -> BinaryIO | None:
         try:

@@ -5,17 +5,18 @@ into two parcels on the page, one mug scanned into each box, both parcels' label
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from tests.support import run_cli, wait_until
-from tests.test_pages_browser import (  # noqa: F401  (the module's fixtures)
+from tests.test_pages_browser import (
     By,
     EdgeServer,
     PrinterSim,
-    browser,
+    chromium,
     js_until,
     open_page,
     scan,
@@ -24,6 +25,12 @@ from tests.test_pages_browser import (  # noqa: F401  (the module's fixtures)
 
 pytestmark = pytest.mark.slow
 MUG = "6901234567021"  # SO-1004: two of them
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as driver:
+        yield driver
 
 
 @pytest.fixture

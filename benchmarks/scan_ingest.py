@@ -94,7 +94,9 @@ def _client(host: str, port: int, schedule: list[float] | None, duration: float,
 
 
 def run_phase(host: str, port: int, *, rate: float | None, duration: float, processes: int,
-              threads: int) -> dict[str, float]:
+              threads: int, latencies: list[float] | None = None) -> dict[str, float]:
+    """One phase's numbers; ``latencies`` (a list) also gets every answered scan's seconds, for a
+    caller that pools several phases (benchmarks/evidence.py)."""
     out: mp.Queue = mp.Queue()
     procs = []
     for p in range(processes):
@@ -110,6 +112,8 @@ def run_phase(host: str, port: int, *, rate: float | None, duration: float, proc
     for pr in procs:
         pr.join()
     lat = sorted(x for r in results for x in r[0])
+    if latencies is not None:
+        latencies.extend(lat)
     wall = max(r[2] for r in results)
     return {
         "scans": len(lat),

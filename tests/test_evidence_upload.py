@@ -223,3 +223,37 @@ def test_an_s3_compatible_store_keeps_the_blob_once(tmp_path, monkeypatch):
     finally:
         storage.close()
         s3.stop()
+
+
+def test_the_devices_uploader_rides_out_a_network_cut_and_stores_the_clip_once(hub, tmp_path):
+    from scanedge.edge.commands import load_demo_orders
+    from scanedge.edge.config import load_settings
+    from scanedge.edge.context import EdgeContext
+    from scanedge.edge.web.app import create_app
+
+    url, token, uploads, _ = hub
+    proxy = FaultyProxy(int(url.rsplit(":", 1)[1]))
+    settings = load_settings(env={}, data_dir=str(tmp_path / "var"), device_id="dev-1",
+                             station="bench-1", hub_url=proxy.url, hub_token=token,
+                             hub_trust_first_key=True, evidence_upload_mbps=0.5)
+    ctx = EdgeContext.open(settings)
+    try:
+        load_demo_orders(ctx.store)
+        client = create_app(settings, ctx).test_client()
+        data, sha = blob(1_200_000)  # 2 chunks at 0.5 MB/s: the cut lands between them
+        assert client.post("/api/v1/orders/SO-1004/evidence?duration_s=12", data=data,
+                           content_type="video/webm").status_code == 201
+        wait_until(lambda: uploads.status(sha)["offset"] > 0, timeout=10, what="the first chunk")
+        proxy.set_mode("reset")
+        wait_until(lambda: ctx.uploads.failures > 0, timeout=10, what="the uploader to see the cut")
+        assert not uploads.store.has(sha)
+        proxy.set_mode("pass")
+        ctx.uploads.wake()  # the network is back (the backoff would find it within seconds too)
+        wait_until(lambda: uploads.store.has(sha), timeout=20, what="the clip at the hub")
+        wait_until(lambda: client.get("/api/v1/evidence/uploads").get_json()["pending_blobs"] == 0,
+                   timeout=10, what="the device to mark it uploaded")
+        files = stored_files(uploads.store.root)
+        assert [f.name for f in files] == [sha] and files[0].read_bytes() == data
+    finally:
+        ctx.close()
+        proxy.close()

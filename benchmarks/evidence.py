@@ -16,7 +16,9 @@ enrolled at it (``evidence_upload_mbps``), with the demo's orders. Then:
    stored the whole).
 
 The table gives each number as median [min-max] of the runs, under the machine's facts: client,
-edge and hub share the machine, so its load moves the numbers.
+edge and hub share the machine, so its load moves the numbers; the edge process's CPU (user +
+system, per wall second, from /proc) alone and while uploading moves less with the load and
+says what the upload costs the device.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from _common import Num, free_port, run_repeated, table, wait_healthy
+from _common import Num, cpu_seconds, free_port, run_repeated, table, wait_healthy
 from scan_ingest import SCANEDGE, run_phase
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,8 +75,10 @@ def one_edge(args: argparse.Namespace, hub, workdir: Path, mbps: float) -> dict[
     try:
         wait_healthy(base + "/healthz")
         run_phase("127.0.0.1", port, rate=None, duration=1.0, processes=1, threads=2)  # warm-up
+        cpu0, w0 = cpu_seconds(server.pid), time.perf_counter()
         alone = run_phase("127.0.0.1", port, rate=args.rate, duration=args.duration,
                           processes=2, threads=8)
+        cpu_alone = (cpu_seconds(server.pid) - cpu0) / (time.perf_counter() - w0)
         video = b"\x1aE\xdf\xa3" + os.urandom(int(args.mb * 1024 * 1024) - 4)
         t0 = time.perf_counter()
         req = urllib.request.Request(base + "/api/v1/orders/SO-1004/evidence?duration_s=30",
@@ -98,11 +102,13 @@ def one_edge(args: argparse.Namespace, hub, workdir: Path, mbps: float) -> dict[
         # numbers are of scans made while it uploads, however fast it goes
         pooled: list[float] = []
         errors, slices = 0, 0
+        cpu0, w0 = cpu_seconds(server.pid), time.perf_counter()
         while slices == 0 or ("at" not in done and time.perf_counter() - t0 < 600):
             errors += run_phase("127.0.0.1", port, rate=args.rate, duration=SLICE_S,
                                 processes=2, threads=8, latencies=pooled)["errors"]
             slices += 1
         scans_end = time.perf_counter()
+        cpu_busy = (cpu_seconds(server.pid) - cpu0) / (scans_end - w0)
         watcher.join(600)
         upload_s = done.get("at", float("nan")) - (t0 + stored_s)
         pooled.sort()
@@ -111,6 +117,7 @@ def one_edge(args: argparse.Namespace, hub, workdir: Path, mbps: float) -> dict[
                "busy_p99": 1000 * pooled[min(len(pooled) - 1, int(len(pooled) * 0.99))],
                "busy_max": 1000 * pooled[-1], "busy_scans": len(pooled),
                "errors": alone["errors"] + errors,
+               "cpu_alone": 100 * cpu_alone, "cpu_busy": 100 * cpu_busy,
                "store_mbs": args.mb / stored_s, "upload_s": upload_s,
                "upload_mbs": args.mb / upload_s,
                # how much of the pooled scan time ran with the upload going
@@ -148,12 +155,12 @@ def main() -> int:
     header = ["evidence_upload_mbps", "video stored on the device MB/s", "upload to the hub MB/s",
               "upload s", "scan time uploading %", f"scan p99 ms alone ({args.rate:g}/s)",
               "scans uploading", "scan p50 ms uploading", "scan p99 ms uploading", "scan max ms uploading",
-              "errors"]
+              "edge CPU % alone", "edge CPU % uploading", "errors"]
     rows = [[[Num(m, "{:g}"), Num(v["store_mbs"]), Num(v["upload_mbs"], "{:.1f}"),
               Num(v["upload_s"], "{:.1f}"), Num(100 * v["overlap"]),
               Num(v["alone_p99"], "{:.2f}"), Num(v["busy_scans"]), Num(v["busy_p50"], "{:.2f}"),
               Num(v["busy_p99"], "{:.2f}"), Num(v["busy_max"], "{:.1f}"),
-              Num(v["errors"])] for m, v in r.items()] for r in runs]
+              Num(v["cpu_alone"]), Num(v["cpu_busy"]), Num(v["errors"])] for m, v in r.items()] for r in runs]
     print(f"\n{args.mb:g} MB video; {args.duration:g} s per scan phase; load average (1 min) "
           "after each run: " + ", ".join(f"{x:.2f}" for x in loads))
     print(table(header, rows))

@@ -16,6 +16,7 @@ from scanedge.edge.store import parcels
 from scanedge.edge.store.db import Migration
 from scanedge.edge.store.orders import save_freeze, save_order
 from scanedge.printers import queue as q
+from tests import test_dock_hub
 
 ORDER = {"order_id": "SO-88", "tracking_number": "SF1385628716739", "carrier": "SF",
          "sub_tracking_numbers": ["SF1385628716740", "SF1385628716741"],
@@ -168,3 +169,44 @@ def test_a_dock_database_before_parcels_is_upgraded_in_place(settings) -> None:
     assert tuple(row) == ("SO-1", 0, 0, 1)
     assert isinstance(dock.MIGRATIONS[-1], Migration)
     store.close()
+
+
+# -- at the hub -------------------------------------------------------------------------------
+
+hub = test_dock_hub.hub  # the hub's app on each database (fixture)
+
+
+def test_the_hub_shows_a_split_order_loaded_only_when_its_last_parcel_left(hub, tmp_path) -> None:
+    from scanedge.edge.config import load_settings
+    from scanedge.edge.context import EdgeContext
+    from tests.test_dock_hub import admin, push_all
+
+    doc = {k: v for k, v in ORDER.items() if k != "order_id"} | {"site": "sh"}
+    assert admin(hub, "PUT", "/api/v1/orders/SO-88", doc).status_code == 200
+    ctx = EdgeContext.open(load_settings(env={}, data_dir=str(tmp_path / "dev"),
+                                         device_id="dev-1", station="bench-1"))
+    try:
+        def tx(db):
+            save_order(db, parse_order({**ORDER, "site": "sh"}))
+            parcels.save_split(db, "SO-88", Split(2, ((2,), (1,)), closed=frozenset({1})),
+                               station="bench-1", operator="o")
+
+        ctx.store.write(tx)
+        for k in (1, 2):
+            parcel_printed(ctx, k, count=2)
+        first, _ = ctx.dock.open_batch(carrier="SF", station="dock-1", operator="li")
+        ctx.dock.scan(first["batch_id"], "SO-88:L1:P1", scan_id=None, operator="li")
+        ctx.dock.close(first["batch_id"], operator="li")
+        push_all(hub, ctx)
+        assert admin(hub, "GET", "/api/v1/orders/SO-88").get_json()["loaded"] is None
+        second, _ = ctx.dock.open_batch(carrier="SF", station="dock-1", operator="li")
+        ctx.dock.scan(second["batch_id"], "SF1385628716740", scan_id=None, operator="li")
+        ctx.dock.close(second["batch_id"], operator="li")
+        push_all(hub, ctx)
+        loaded = admin(hub, "GET", "/api/v1/orders/SO-88").get_json()["loaded"]
+        assert loaded["batch_id"] == second["batch_id"]
+        types = [e["type"] for e in admin(hub, "GET", "/api/v1/events?order_id=SO-88")
+                 .get_json()["events"]]
+        assert types.count("parcels_loaded") == 1 and types.count("loaded") == 1
+    finally:
+        ctx.close()

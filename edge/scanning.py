@@ -20,7 +20,7 @@ from scanedge.edge.alarms import Alarm, AlarmCenter
 from scanedge.edge.bus import EventBus
 from scanedge.edge.config import Settings
 from scanedge.edge.domain import parcels as parcel_rules
-from scanedge.edge.domain.codes import ScannedCode, classify, naming_order
+from scanedge.edge.domain.codes import CodeKind, ScannedCode, classify, naming_order
 from scanedge.edge.domain.handover import short_pick
 from scanedge.edge.domain.labels import label_id, parse_label_id
 from scanedge.edge.domain.messages import scan_message
@@ -153,6 +153,11 @@ class ScanService:
         open_state = load_pack_state(db, open_id) if open_id else None
         # a label's QR names its order (SO-1001#L2): it opens the order like the order id
         named_id = order_id_for_code(db, label[0] if label else code.text) if code.text else None
+        if named_id is None and code.kind is CodeKind.TRACKING and code.text:
+            # a parcel's 子单号 names its order too (docs/parcels.md); only a tracking number that
+            # named nothing else gets here
+            sub = parcels.order_for_sub_tracking(db, code.text)
+            named_id = sub[0] if sub else None
         tote = None  # a picker's tote: opens its orders one after the other (handover.py)
         if named_id is None and code.text and self.picking is not None:
             tote = self.picking.open_from_tote(db, code.text, open_id)

@@ -144,6 +144,14 @@ def test_bad_parcel_requests_get_a_clear_error_and_write_nothing(
     assert events(ctx, "parcels_split") == [] and events(ctx, "parcel_label") == []
 
 
+def test_a_parcels_sub_tracking_number_opens_its_order_at_the_bench(rig) -> None:
+    _, client, _ = rig
+    answer = scan(client, "sf 1385628716740")
+    assert (answer["verdict"], answer["reason"], answer["order_id"]) == (
+        "ok", "order_opened", "SO-77")
+    assert scan(client, "SF1385628716749")["reason"] == "unknown_tracking"  # no such number
+
+
 def test_an_unsplit_order_shows_no_parcels(rig) -> None:
     _, client, _ = rig
     assert client.get("/api/v1/orders/SO-77/parcels").get_json()["count"] == 0

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from scanedge.edge.domain.labels import label_id, parcel_of, parse_label_id
-from scanedge.edge.domain.orders import parse_order
+from scanedge.edge.domain.orders import OrderError, parse_order
 from scanedge.edge.domain.parcels import (
     Misplaced,
     ParcelError,
@@ -125,10 +127,13 @@ def test_parcel_one_ships_under_the_master_number_the_others_under_their_sub_num
 
 
 @pytest.mark.parametrize("value", ["SF1", [1, 2], ["", "x"], ["x" * 65], ["x"] * 50])
-def test_bad_sub_tracking_numbers_are_refused(value: object) -> None:
-    order = parse_order({**ORDER.to_json(), "sub_tracking_numbers": value})
+def test_bad_sub_tracking_numbers_are_refused_with_the_order(value: object) -> None:
+    with pytest.raises(OrderError, match="SO-7: sub_tracking_numbers: expected a list"):
+        parse_order({**ORDER.to_json(), "sub_tracking_numbers": value})
+    # an order stored before the check: the split says so
+    stored = replace(ORDER, extra={**ORDER.extra, "sub_tracking_numbers": value})
     with pytest.raises(ParcelError, match="sub_tracking_numbers"):
-        sub_tracking_numbers(order)
+        sub_tracking_numbers(stored)
 
 
 def test_a_parcel_ships_its_own_items_number_and_weight_basis() -> None:

@@ -178,6 +178,8 @@ def parse_order(doc: Any) -> Order:
         raise OrderError(f"{order_id}: recipient: expected an object")
     tracking = _text(doc, "tracking_number", f"{order_id}: ")
     carrier = _text(doc, "carrier", f"{order_id}: ")
+    if doc.get(SUB_TRACKING_KEY) is not None:  # kept among the extra keys, checked here
+        sub_tracking_numbers(doc[SUB_TRACKING_KEY], f"{order_id}: ")
     site = _text(doc, "site", f"{order_id}: ") or DEFAULT_SITE
     if not SITE_RE.fullmatch(site):
         raise OrderError(f"{order_id}: site {site!r}: 1-64 letters, digits, '-', '_', '.'")
@@ -256,6 +258,20 @@ def _parse_line(item: Any, where: str) -> OrderLine:
         location=_location(item, where),
         unit_weight_kg=_kg(item, "unit_weight_kg", where),
     )
+
+
+SUB_TRACKING_KEY = "sub_tracking_numbers"  # 子单号 of a multi-parcel order (docs/parcels.md)
+MAX_SUB_TRACKING = 49  # parcels 2..50
+
+
+def sub_tracking_numbers(raw: object, where: str = "") -> tuple[str, ...]:
+    """A ``sub_tracking_numbers`` value: a list of tracking numbers (texts of 1-64 characters),
+    normalized like ``tracking_number``; OrderError otherwise."""
+    if not isinstance(raw, list) or len(raw) > MAX_SUB_TRACKING or not all(
+            isinstance(t, str) and 0 < len(t.strip()) <= 64 for t in raw):
+        raise OrderError(f"{where}{SUB_TRACKING_KEY}: expected a list of at most "
+                         f"{MAX_SUB_TRACKING} tracking numbers (texts of 1-64 characters)")
+    return tuple(t.upper().replace(" ", "") for t in raw)
 
 
 MAX_KG = 10_000.0  # beyond any parcel scale; a bigger number is a unit mistake (grams)

@@ -22,10 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from scanedge.edge.domain.orders import Order
+from scanedge.edge.domain import orders
+from scanedge.edge.domain.orders import SUB_TRACKING_KEY, Order
 
-MAX_PARCELS = 50  # more boxes than this is a pallet, not a parcel split
-SUB_TRACKING_KEY = "sub_tracking_numbers"
+MAX_PARCELS = orders.MAX_SUB_TRACKING + 1  # more boxes than this is a pallet, not a parcel split
 
 
 class ParcelError(ValueError):
@@ -196,11 +196,10 @@ def sub_tracking_numbers(order: Order) -> tuple[str, ...]:
     raw = order.extra.get(SUB_TRACKING_KEY)
     if raw is None:
         return ()
-    if not isinstance(raw, list) or len(raw) > MAX_PARCELS - 1 or not all(
-            isinstance(t, str) and 0 < len(t.strip()) <= 64 for t in raw):
-        raise ParcelError(f"{SUB_TRACKING_KEY}: expected a list of at most {MAX_PARCELS - 1} "
-                          "tracking numbers (texts of 1-64 characters)")
-    return tuple(t.upper().replace(" ", "") for t in raw)
+    try:  # parse_order checked it; an order stored before that check may still hold anything
+        return orders.sub_tracking_numbers(raw)
+    except orders.OrderError as e:
+        raise ParcelError(str(e)) from None
 
 
 def tracking_number(order: Order, parcel_no: int) -> str | None:

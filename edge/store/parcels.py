@@ -8,7 +8,8 @@ from typing import Any
 
 import sqlite_utils
 
-from scanedge.edge.domain.parcels import SUB_TRACKING_KEY, Split
+from scanedge.edge.domain.orders import SUB_TRACKING_KEY
+from scanedge.edge.domain.parcels import Split
 from scanedge.edge.store.db import Migration, utc_now
 
 COMPONENT = "parcels"

@@ -130,9 +130,10 @@ def one_edge(args: argparse.Namespace, hub, workdir: Path, mbps: float) -> dict[
 
 
 def one_run(args: argparse.Namespace) -> dict[float, dict[str, float]]:
-    with tempfile.TemporaryDirectory(prefix="scanedge-evidence-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="scanedge-evidence-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="scanedge-evidence-hub-", dir=args.hub_dir) as hub_tmp:
         workdir = Path(tmp)
-        hub = _hub_class()(workdir / "hub", str(workdir / "hub" / "hub.db"))
+        hub = _hub_class()(Path(hub_tmp), str(Path(hub_tmp) / "hub.db"))
         try:
             return {mbps: one_edge(args, hub, workdir, mbps) for mbps in args.upload_mbps}
         finally:
@@ -147,6 +148,8 @@ def main() -> int:
     ap.add_argument("--upload-mbps", type=float, action="append",
                     help="evidence_upload_mbps of a device (repeatable; default 4 and 1000)")
     ap.add_argument("--repeat", type=int, default=3, help="runs (default 3)")
+    ap.add_argument("--hub-dir", help="where the hub keeps its data and blobs (default: beside the "
+                    "device's; /dev/shm stands for a hub on another machine's disk)")
     args = ap.parse_args()
     args.upload_mbps = args.upload_mbps or [4.0, 1000.0]
     runs, loads = run_repeated(args.repeat, lambda: one_run(args), lambda r: "; ".join(
@@ -161,7 +164,8 @@ def main() -> int:
               Num(v["alone_p99"], "{:.2f}"), Num(v["busy_scans"]), Num(v["busy_p50"], "{:.2f}"),
               Num(v["busy_p99"], "{:.2f}"), Num(v["busy_max"], "{:.1f}"),
               Num(v["cpu_alone"]), Num(v["cpu_busy"]), Num(v["errors"])] for m, v in r.items()] for r in runs]
-    print(f"\n{args.mb:g} MB video; {args.duration:g} s per scan phase; load average (1 min) "
+    print(f"\n{args.mb:g} MB video; {args.duration:g} s per scan phase; the hub's data in "
+          f"{args.hub_dir or 'the temporary folder beside the device'}; load average (1 min) "
           "after each run: " + ", ".join(f"{x:.2f}" for x in loads))
     print(table(header, rows))
     return 0

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 # the order's own "not all packed" gives way to each parcel's verification
 ORDER_WIDE = ("lines_unpacked",)
+LIVE_JOB_STATES = ("queued", "sending", "printed", "needs_confirmation")
 
 
 def _state(db: sqlite_utils.Database, order_id: str) -> PackState:
@@ -68,6 +69,11 @@ def split_order(ctx: EdgeContext, order_id: str, count: object, plan: object, *,
         freeze = load_freeze(db, order_id)
         if freeze is not None:
             raise Refusal("frozen", f"order {order_id} is frozen ({freeze.reason}): not split")
+        labelled = sorted(k for k, job in store.parcel_jobs(db, order_id).items()
+                          if job["state"] in LIVE_JOB_STATES)
+        if labelled:  # a printed "1/2" must not become one box of three
+            raise Refusal("bad_split", f"order {order_id}: the label of parcel {labelled[0]} is "
+                          "printed or queued already: the split cannot change", parcels=labelled)
         try:
             rules.sub_tracking_numbers(state.order)  # a bad list is said now, not on a label
             n = count if isinstance(count, int) and not isinstance(count, bool) else None
@@ -159,6 +165,8 @@ def print_label(ctx: EdgeContext, order_id: str, parcel_no: int, *, station: str
                          order_id=order_id)
         elif problems:
             append_event(db, device, "print_warned", audit, order_id=order_id)
+        if bench.voided(db, order_id):  # an address changed after printing: the new generation
+            bench.relabelled(db, order_id)
         return {"parcel_no": parcel_no, "count": split.count,
                 "tracking_number": shipped.tracking_number,
                 "packed": list(split.packed[parcel_no - 1]), "items": shipped.total_items,

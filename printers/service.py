@@ -299,6 +299,8 @@ class PrintService:
                     q.blocked_by_freeze(db, device, original.order_id, "reprint"):
                 return None, original.order_id, self._intercept(  # a carrier label ships
                     db, original.order_id, "reprint", operator=operator, job_id=job_id)
+            if original.kind == "parcel":  # a split order's box: relabelled as a label is
+                bench.relabelled(db, original.order_id)
             if original.kind != q.LABEL:  # its content travels with the job
                 return q.enqueue_job(db, device, original.order_id, original.priority,
                                      kind=original.kind, payload=original.payload,

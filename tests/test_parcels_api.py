@@ -174,3 +174,48 @@ def test_a_frozen_split_order_prints_no_parcel_label(rig) -> None:
     r = client.post("/api/v1/orders/SO-77/parcels/1/label", json={})
     assert r.status_code == 409 and r.get_json()["error"] == "frozen"
     assert events(ctx, "parcel_label") == []
+
+
+def pack_in_two(client) -> None:
+    """SO-77 split in two: both mugs in parcel 1, the cup in parcel 2."""
+    scan(client, "SO-77")
+    client.post("/api/v1/orders/SO-77/parcels", json={"count": 2, "plan": [[2, 0], [0, 1]]})
+    scan(client, MUG)
+    scan(client, MUG)
+    client.post("/api/v1/orders/SO-77/parcels/open", json={"parcel_no": 2})
+    scan(client, CUP)
+
+
+def test_the_split_cannot_change_once_a_parcels_label_is_out(rig) -> None:
+    _, client, _ = rig
+    pack_in_two(client)
+    assert client.post("/api/v1/orders/SO-77/parcels/1/label", json={}).status_code == 202
+    r = client.post("/api/v1/orders/SO-77/parcels", json={"count": 3})
+    assert r.status_code == 409 and r.get_json()["error"] == "bad_split"
+    assert r.get_json()["parcels"] == [1]
+
+
+def test_an_address_change_voids_every_parcels_label_and_the_new_ones_ship(rig) -> None:
+    from scanedge.edge.store import bench
+
+    ctx, client, sim = rig
+    pack_in_two(client)
+    for k in (1, 2):
+        job = client.post(f"/api/v1/orders/SO-77/parcels/{k}/label", json={}).get_json()
+        wait_printed(client, job["job_id"])
+    assert ctx.store.write(lambda db: bench.void_printed_label(db, "SO-77", "address_change"))
+    # the bench and the dock refuse both boxes' old labels
+    assert scan(client, "SO-77:L1:P2")["verdict"] == "void_label"
+    batch, _ = ctx.dock.open_batch(carrier="SF", station="dock-1", operator="li")
+    for code in ("SO-77:L1:P1", "SO-77:L1:P2"):
+        with pytest.raises(Exception, match="void"):
+            ctx.dock.scan(batch["batch_id"], code, scan_id=None, operator="li")
+    # parcel 1's label again: the next generation, and the order's label is no longer void
+    job = client.post("/api/v1/orders/SO-77/parcels/1/label", json={}).get_json()
+    wait_printed(client, job["job_id"])
+    assert sim.wait_labels(3)
+    assert "SO-77:L2:P1" in {s.text for s in decode_symbols(sim.labels[-1].image)}
+    ok = ctx.dock.scan(batch["batch_id"], "SO-77:L2:P1", scan_id=None, operator="li")
+    assert ok["verdict"] == "accepted" and ok["parcel_no"] == 1
+    with pytest.raises(Exception, match="void"):  # the old label of box 2 still must not ship
+        ctx.dock.scan(batch["batch_id"], "SO-77:L1:P2", scan_id=None, operator="li")

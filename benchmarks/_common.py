@@ -136,17 +136,25 @@ def run_repeated(repeat: int, one_run: Callable[[], T],
                  describe: Callable[[T], str] | None = None) -> tuple[list[T], list[float]]:
     """Print the machine's facts, then call ``one_run`` ``repeat`` times; the results and the
     1-minute load average after each run. A line per run (to stderr: progress, not the table)
-    says its wall time and the load, so a slow run can be matched with a busy machine."""
+    says its wall time and the load, so a slow run can be matched with a busy machine. A run
+    that fails is said on stdout (above the table) and left out; the others still count."""
     print(f"machine: {machine_facts()}", flush=True)
     results: list[T] = []
     loads: list[float] = []
     for i in range(repeat):
         t0 = time.monotonic()
-        results.append(one_run())
+        try:
+            results.append(one_run())
+        except (Exception, SystemExit) as e:  # one failed run: said with the table, not fatal
+            print(f"run {i + 1} of {repeat} FAILED after {time.monotonic() - t0:.0f} s "
+                  f"(load {load_now():.2f}): {type(e).__name__}: {e}", flush=True)
+            continue
         loads.append(load_now())
         what = f": {describe(results[-1])}" if describe else ""
         print(f"run {i + 1} of {repeat} ({time.monotonic() - t0:.0f} s){what}, load "
               f"{loads[-1]:.2f} after", file=sys.stderr, flush=True)
+    if not results:
+        raise SystemExit(f"every one of {repeat} run(s) failed")
     return results, loads
 
 

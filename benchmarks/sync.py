@@ -61,9 +61,12 @@ class Hub:
     def add_device(self, device_id: str) -> str:
         from scanedge.sync.enroll import parse_enrollment  # add-device prints an enrolment string
 
-        return parse_enrollment(subprocess.run(
-            [SCANEDGE, "hub", "add-device", device_id], env=self.env, capture_output=True,
-            text=True, check=True).stdout)["hub_token"]
+        done = subprocess.run([SCANEDGE, "hub", "add-device", device_id], env=self.env,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"scanedge hub add-device {device_id}: exit {done.returncode}: "
+                             f"{done.stderr.strip()[-500:]}")
+        return parse_enrollment(done.stdout)["hub_token"]
 
     def stop(self) -> None:
         self.proc.terminate()

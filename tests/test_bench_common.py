@@ -84,3 +84,26 @@ def test_each_run_is_called_and_the_load_after_it_recorded(capsys):
     assert out.startswith("machine: ")
     assert [line.split(" (")[0] for line in err.splitlines()] == [
         "run 1 of 3", "run 2 of 3", "run 3 of 3"]
+
+
+def test_a_failed_run_is_said_and_left_out_of_the_table(capsys):
+    outcomes = iter([1, RuntimeError("hub answered 500"), 3])
+
+    def one_run() -> int:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    results, loads = bench.run_repeated(3, one_run)
+    assert results == [1, 3]
+    assert len(loads) == 2
+    assert "run 2 of 3 FAILED" in capsys.readouterr().out
+
+
+def test_when_every_run_fails_the_script_stops():
+    def one_run() -> int:
+        raise SystemExit("hub did not start")
+
+    with pytest.raises(SystemExit, match="every one of 2 run"):
+        bench.run_repeated(2, one_run)

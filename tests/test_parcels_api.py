@@ -3,7 +3,6 @@ parcel, each parcel's label printed at the virtual printer and decoded back."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
@@ -16,6 +15,7 @@ from scanedge.edge.store.orders import save_order
 from scanedge.edge.web.app import create_app
 from scanedge.printers.selfcheck import decode_symbols, decode_symbols_zbar, ocr
 from scanedge.printers.sim import VirtualPrinter
+from tests.test_scale_bench import events
 
 MUG, CUP = "6901234567892", "4006381333931"
 ORDER = {"order_id": "SO-77", "tracking_number": "SF1385628716739", "carrier": "SF",
@@ -57,12 +57,6 @@ def mark_text(image: np.ndarray) -> str:
     cols = np.flatnonzero(image[band[0]] < 128)
     crop = 255 - image[band[0]:band[-1] + 1, cols[0]:cols[-1] + 1]
     return ocr(np.pad(crop, 12, constant_values=255))
-
-
-def events(ctx, type_: str) -> list[dict]:
-    rows = ctx.store.read().execute("SELECT payload FROM events WHERE type = ? ORDER BY seq",
-                                    [type_]).fetchall()
-    return [json.loads(r[0]) for r in rows]
 
 
 def test_an_order_split_in_two_prints_two_labels_that_decode_back_to_their_parcels(rig) -> None:

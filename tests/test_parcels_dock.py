@@ -3,7 +3,6 @@ item, the order counts as loaded only once all its parcels are on a truck."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
@@ -17,6 +16,7 @@ from scanedge.edge.store.db import Migration
 from scanedge.edge.store.orders import save_freeze, save_order
 from scanedge.printers import queue as q
 from tests import test_dock_hub
+from tests.test_dock_api import events
 
 ORDER = {"order_id": "SO-88", "tracking_number": "SF1385628716739", "carrier": "SF",
          "sub_tracking_numbers": ["SF1385628716740", "SF1385628716741"],
@@ -58,12 +58,6 @@ def test_the_dock_names_the_parcel_of_a_split_order(parcel: Parcel, verdict: str
 
 
 # -- through the API --------------------------------------------------------------------------
-
-def events(ctx, type_: str) -> list[dict]:
-    rows = ctx.store.read().execute("SELECT order_id, payload FROM events WHERE type = ?"
-                                    " ORDER BY seq", [type_]).fetchall()
-    return [{"order_id": r[0], **json.loads(r[1])} for r in rows]
-
 
 def parcel_printed(ctx, parcel_no: int, count: int = 3) -> None:
     """Parcel ``parcel_no``'s label printed here (the print queue's own steps)."""

@@ -5,56 +5,28 @@ every paper's parcel label reads back."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
 import pytest
 
 from scanedge.edge.domain.orders import parse_order
-from scanedge.edge.scale_sim import VirtualScale
 from scanedge.printers.layout import load_template
 from scanedge.printers.parcel_label import parcel_fields, render_parcel_label
 from scanedge.printers.selfcheck import decode_symbols, decode_symbols_zbar
-from tests.support import wait_until
+from tests import test_scale_bench
+from tests.test_scale_bench import events, on_scale
 
 MUG = "6901234567021"  # SO-1004: 2 mugs of 0.35 kg
 
 
-@pytest.fixture
-def scale():
-    with VirtualScale(weight_kg=0.35, interval=0.02) as sim:
-        yield sim
-
-
-@pytest.fixture
-def bench(settings, scale):
-    from scanedge.edge.commands import load_demo_orders
-    from scanedge.edge.context import EdgeContext
-    from scanedge.edge.web.app import create_app
-
-    ctx = EdgeContext.open(replace(settings, scale=scale.address, weight_tolerance="0.05kg, 5%",
-                                   print_policy="strict"))
-    load_demo_orders(ctx.store)
-    try:
-        yield ctx, create_app(ctx.settings, ctx).test_client()
-    finally:
-        ctx.close()
-
-
-def on_scale(client, kg: float) -> None:
-    wait_until(lambda: client.get("/api/v1/scale").get_json()["weight_kg"] == kg, timeout=10,
-               what=f"{kg} kg on the scale")
-
-
-def events(ctx, type_: str) -> list[dict]:
-    return [json.loads(p) for (p,) in ctx.store.read().execute(
-        "SELECT payload FROM events WHERE type = ? ORDER BY seq", [type_])]
+# the weight check's bench with a virtual scale on TCP, and its helpers
+scale, bench = test_scale_bench.scale, test_scale_bench.bench
 
 
 def test_each_parcel_is_weighed_against_its_own_items(bench, scale) -> None:
     ctx, client = bench
+    scale.set_weight(0.35)
     assert client.post("/api/v1/scans", json={"code": "SO-1004"}).status_code == 200
     assert client.post("/api/v1/orders/SO-1004/parcels", json={"count": 2}).status_code == 200
     for parcel_no in (1, 2):

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from scanedge.edge.domain.ewaybill import EWaybill
 from scanedge.edge.domain.refusal import Refusal
-from scanedge.edge.store import evidence
+from scanedge.edge.store import evidence, parcels
 from scanedge.edge.store.db import Migration, utc_now
 from scanedge.edge.store.orders import load_freeze, load_order
 from scanedge.edge.store.outbox import append_event
@@ -62,6 +62,10 @@ def check_gates(ctx: EdgeContext, order_id: str, station: str) -> None:
     freeze = load_freeze(db, order_id)
     if freeze is not None:
         raise Refusal("frozen", f"order {order_id} is frozen ({freeze.reason}): no waybill")
+    if parcels.load_split(db, order_id) is not None:  # one number for several boxes: no
+        raise Refusal("order_split", f"order {order_id} is split into parcels: the carrier's "
+                      "multi-parcel waybill (子母件) is not asked for here; print each parcel's "
+                      "label (docs/parcels.md)")
     # at a bench with a scale, the parcel's weight too (docs/scale.md); recorded by our label
     weight = ctx.weigher.check(order) if ctx.weigher is not None else None
     verdict = ctx.printing.gate(db, order_id, station, weight)

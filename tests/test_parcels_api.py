@@ -75,8 +75,10 @@ def test_an_order_split_in_two_prints_two_labels_that_decode_back_to_their_parce
     r = client.post("/api/v1/orders/SO-77/parcels/1/label", json={})
     assert r.status_code == 409 and r.get_json()["error"] == "not_ready"
     assert [p["code"] for p in r.get_json()["problems"]] == ["parcel_open"]
-    # the order's single label is no longer the way: one label per box
+    # the order's single label is no longer the way: one label per box; nor one carrier waybill
     r = client.post("/api/v1/print-jobs", json={"order_id": "SO-77"})
+    assert r.status_code == 409 and r.get_json()["error"] == "order_split"
+    r = client.post("/api/v1/orders/SO-77/ewaybill", json={})
     assert r.status_code == 409 and r.get_json()["error"] == "order_split"
 
     r = client.post("/api/v1/orders/SO-77/parcels/open", json={"parcel_no": 2})

@@ -39,7 +39,7 @@
     el('reprint-btn').disabled = !order || frozen() || !last || last.state === 'queued' || last.state === 'sending';
     // the carrier's waybill: the same gate as our label (the edge checks it again)
     el('ewaybill-btn').disabled = !order || frozen() || !g.allowed || evidence.length > 0 ||
-      S.alarm.isUp() || fetchingWaybill;
+      S.alarm.isUp() || fetchingWaybill || !!order.parcels;  // a split order: no 子母件 waybill yet
   }
 
   function renderJobs() {

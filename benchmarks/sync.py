@@ -227,8 +227,14 @@ def one_run(args) -> list[list[bench.Cell]]:
         workdir = Path(tmp)
         rows = run("sqlite", str(workdir / "hub" / "hub.db"), args, workdir / "sqlite")
         if args.postgres:
-            rows += run("postgresql", _fresh_pg(args.postgres), args, workdir / "pg")
+            try:
+                rows += run("postgresql", _fresh_pg(args.postgres), args, workdir / "pg")
+            finally:
+                _drop_created(args.postgres)
     return rows
+
+
+CREATED: list[str] = []  # this run's PostgreSQL databases, dropped at its end
 
 
 def _fresh_pg(url: str) -> str:
@@ -237,7 +243,16 @@ def _fresh_pg(url: str) -> str:
     name = f"scanedge_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
+    CREATED.append(name)
     return url.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_created(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        while CREATED:
+            conn.execute(f"DROP DATABASE IF EXISTS {CREATED.pop()} WITH (FORCE)")
 
 
 def main() -> int:
@@ -249,7 +264,7 @@ def main() -> int:
     ap.add_argument("--live-rate", type=float, default=20.0)
     ap.add_argument("--devices", type=int, default=20)
     ap.add_argument("--per-device", type=int, default=2_500)
-    bench.add_repeat(ap, why="~40 s a run, ~90 s with --postgres")
+    bench.add_repeat(ap, why="~40 s a run, ~95 s with --postgres")
     args = ap.parse_args()
     started = time.monotonic()
     runs, loads = bench.run_repeated(args.repeat, lambda: one_run(args))

@@ -88,6 +88,19 @@ class EdgeServer(ServerProcess):
         port = free_port()
         super().__init__(cli_env(data_dir, SCANEDGE_LISTEN=f"127.0.0.1:{port}", **env), port)
 
+    def start(self, timeout: float = 20.0):
+        super().start(timeout)
+        if "--demo" in self.command:
+            # the demo's virtual scale (docs/scale.md): its first steady reading comes a few
+            # frames after the start, and no label prints before it (weight_missing), as a
+            # packer waits for the reading too
+            def steady() -> bool:
+                with urllib.request.urlopen(self.url + "/api/v1/scale", timeout=5) as r:
+                    return json.loads(r.read())["weight_kg"] is not None
+
+            wait_until(steady, timeout=timeout, what="the demo scale's first steady weight")
+        return self
+
     def post(self, path: str, body: dict, timeout: float = 10) -> tuple[int, dict]:
         req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})

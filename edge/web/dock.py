@@ -14,7 +14,7 @@ from scanedge.edge.domain.refusal import Refusal
 from scanedge.edge.scanning import MAX_CODE, MAX_SCAN_ID
 from scanedge.edge.web import context
 from scanedge.edge.web.auth import operator, station_of
-from scanedge.edge.web.limits import json_body, scanned_code, text_field
+from scanedge.edge.web.limits import choice_arg, json_body, scanned_code, text_field
 
 bp = Blueprint("dock", __name__)
 MAX_FIELD = 64
@@ -38,9 +38,7 @@ def post_batch():
 
 @bp.get("/dock/batches")
 def list_batches():
-    state = request.args.get("state") or "open"
-    if state not in STATES:
-        raise Refusal("bad_request", f"state: one of {', '.join(STATES)}")
+    state = choice_arg("state", STATES, "open")
     return jsonify({"batches": _service().batches(state)})
 
 

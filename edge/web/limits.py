@@ -216,6 +216,14 @@ def text_field(body: dict[str, Any], key: str, limit: int, *,
     return value.strip()
 
 
+def choice_arg(name: str, choices: tuple[str, ...], default: str) -> str:
+    """The query argument ``name``: one of ``choices``, ``default`` when absent or empty."""
+    value = request.args.get(name) or default
+    if value not in choices:
+        raise Refusal("bad_request", f"{name}: one of {', '.join(choices)}")
+    return value
+
+
 def scanned_code(body: dict[str, Any], limit: int) -> str:
     """``body["code"]``, what a scanner typed: required, at most ``limit`` characters (413)."""
     code = body.get("code")

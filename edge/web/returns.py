@@ -13,7 +13,7 @@ from scanedge.edge.returns import STATES, ReturnsService
 from scanedge.edge.scanning import MAX_CODE, MAX_SCAN_ID
 from scanedge.edge.web import context
 from scanedge.edge.web.auth import operator, station_of
-from scanedge.edge.web.limits import json_body, scanned_code, text_field
+from scanedge.edge.web.limits import choice_arg, json_body, scanned_code, text_field
 
 bp = Blueprint("returns", __name__)
 MAX_FIELD = 64
@@ -56,9 +56,7 @@ def post_receipt():
 
 @bp.get("/returns/receipts")
 def list_receipts():
-    state = request.args.get("state") or "open"
-    if state not in STATES:
-        raise Refusal("bad_request", f"state: one of {', '.join(STATES)}")
+    state = choice_arg("state", STATES, "open")
     return jsonify({"receipts": _service().receipts(state)})
 
 

@@ -93,6 +93,21 @@ class ScanService:
         """One scan at ``station``. While an alarm of the station waits for a person, the scan
         answers ``alarm_pending`` unless it carries those alarms' ids in ``acks`` (the person at
         the station saw them: they are acknowledged in the same transaction)."""
+        pending = self.begin(code, station=station, operator=operator, scan_id=scan_id, acks=acks)
+        return pending.done(self.store.write(pending.apply))
+
+    def begin(
+        self,
+        code: str,
+        *,
+        station: str | None = None,
+        operator: str | None = None,
+        scan_id: str | None = None,
+        acks: list[str] | None = None,
+    ) -> PendingScan:
+        """:meth:`scan` in its three steps: this one checks the input (raising
+        :class:`ScanInputError`), ``apply`` runs in the writer's transaction, ``done`` after the
+        commit. The event loop runs them without a request thread (edge/web/scan_route.py)."""
         station = station or self.settings.station
         check_name("station", station, 64)
         if operator is not None:
@@ -106,18 +121,15 @@ class ScanService:
         if not _is_unicode(code):  # e.g. a command line in another encoding: no UTF-8 form
             raise ScanInputError("bad_request", "code: not valid Unicode text (a lone surrogate or bytes "
                                  "in another encoding)")
-        scanned = classify(code)
-        acked: list[Alarm] = []
-        response, alarm = self.store.write(
-            lambda db: self._apply(db, scanned, station, operator, scan_id, acks or [], acked)
-        )
+        return PendingScan(self, classify(code), station, operator, scan_id, acks or [])
+
+    def _publish(self, response: dict[str, Any], alarm: Alarm | None, acked: list[Alarm]) -> None:
         if self.alarms is not None:
             for done in acked:
                 self.alarms.bus.publish("alarm_ack", done.as_json())
             if alarm is not None:
                 self.alarms.announce(alarm)
         self.bus.publish("scan", response)
-        return response
 
     def _apply(
         self,
@@ -280,6 +292,33 @@ class ScanService:
                 "code": code.as_json(), "order": None, "complete": False,
                 "ready_to_print": False, "freeze": None, "alarms": holding,
                 "event_id": event.event_id, "seq": event.seq}
+
+
+class PendingScan:
+    """A checked scan on its way through the writer (:meth:`ScanService.begin`)."""
+
+    __slots__ = ("acked", "acks", "code", "operator", "scan_id", "service", "station")
+
+    def __init__(self, service: ScanService, code: ScannedCode, station: str,
+                 operator: str | None, scan_id: str | None, acks: list[str]) -> None:
+        self.service = service
+        self.code = code
+        self.station = station
+        self.operator = operator
+        self.scan_id = scan_id
+        self.acks = acks
+        self.acked: list[Alarm] = []  # alarms the scan acknowledged, announced after the commit
+
+    def apply(self, db: sqlite_utils.Database) -> tuple[dict[str, Any], Alarm | None]:
+        """In the writer's transaction: the answer, and the alarm to announce after the commit."""
+        return self.service._apply(db, self.code, self.station, self.operator, self.scan_id,
+                                   self.acks, self.acked)
+
+    def done(self, applied: tuple[dict[str, Any], Alarm | None]) -> dict[str, Any]:
+        """After the commit: tell the pages and the services; the answer."""
+        response, alarm = applied
+        self.service._publish(response, alarm, self.acked)
+        return response
 
 
 def _into_parcel(db: sqlite_utils.Database, outcome: ScanOutcome, before: PackState | None,

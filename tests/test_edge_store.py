@@ -127,3 +127,40 @@ def test_reimport_keeps_progress_of_unchanged_lines(tmp_path):
     assert state.packed == (0, 2)
     assert store.write(lambda db: save_order(db, v2)) == "unchanged"
     store.close()
+
+
+def test_a_submitted_job_is_answered_by_callback_after_its_commit(tmp_path):
+    """``Store.submit`` (the event loop's way in): the callback runs once the job's transaction
+    committed, or with the job's own error, which rolls back that job alone."""
+    store = Store(tmp_path / "edge.db")
+    answers: list[tuple[object, BaseException | None, int]] = []
+    done = threading.Semaphore(0)
+
+    def on_done(result, error):  # on the writer thread: what was on disk when it ran
+        seen = sqlite3.connect(tmp_path / "edge.db").execute("SELECT COUNT(*) FROM events")
+        answers.append((result, error, seen.fetchone()[0]))
+        done.release()
+
+    def good(db):
+        return append_event(db, "dev", "t", {}).seq
+
+    def bad(db):
+        append_event(db, "dev", "t", {})
+        raise KeyError("refused")
+
+    for job in (good, bad, good):
+        store.submit(job, on_done)
+    for _ in range(3):
+        assert done.acquire(timeout=30)
+    results = sorted(answers, key=lambda a: str(a[0]))
+    assert [a[0] for a in results] == [1, 2, None]
+    assert isinstance(results[2][1], KeyError) and results[0][1] is None
+    assert all(a[2] >= 1 for a in answers if a[1] is None)  # committed before the callback
+    assert store.read().execute("SELECT COUNT(*) FROM events").fetchone()[0] == 2
+
+    store.submit(lambda db: (_ for _ in ()).throw(RuntimeError("x")),
+                 lambda r, e: (_ for _ in ()).throw(ValueError("a broken callback")))
+    assert store.write(good) == 3  # a callback that raises does not stop the writer
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.submit(good, on_done)

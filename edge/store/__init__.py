@@ -18,7 +18,7 @@ import sqlite_utils
 
 from scanedge.edge.store.db import DiskFull, Migration, StoreError, connect, migrate
 from scanedge.edge.store.schema import EDGE_MIGRATIONS
-from scanedge.edge.store.writer import Writer
+from scanedge.edge.store.writer import Done, Writer
 
 T = TypeVar("T")
 __all__ = ["DiskFull", "Store", "StoreError"]
@@ -50,6 +50,18 @@ class Store:
         :class:`DiskFull`; ``essential`` writes (freezes, hub acknowledgements, applied changes)
         still go through: they are small, and refusing them would be worse than using the reserve.
         """
+        self._check_free(essential)
+        return self._writer.run(fn)
+
+    def submit(self, fn: Callable[[sqlite_utils.Database], T], on_done: Done, *,
+               essential: bool = False) -> None:
+        """:meth:`write` without waiting, for an event loop: ``on_done(result, error)`` is called
+        on the writer thread once the transaction committed (or rolled back); it must only hand
+        the result over. Raises :class:`DiskFull` at once, like :meth:`write`."""
+        self._check_free(essential)
+        self._writer.submit(fn, on_done)
+
+    def _check_free(self, essential: bool) -> None:
         if not essential and self.min_free_bytes:
             free = self.free_bytes()
             if free < self.min_free_bytes:
@@ -57,7 +69,6 @@ class Store:
                     f"only {free // (1024 * 1024)} MB free on the disk of {self.path.parent} "
                     f"(min_free_mb = {self.min_free_bytes // (1024 * 1024)}): new work is refused "
                     f"until space is freed; freezes and sync still work")
-        return self._writer.run(fn)
 
     def free_bytes(self) -> int:
         checked_at, free = self._free_checked

@@ -26,24 +26,43 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-class _Job:
-    __slots__ = ("done", "error", "fn", "result")
+Done = Callable[[Any, BaseException | None], None]
 
-    def __init__(self, fn: Callable[[sqlite_utils.Database], Any]) -> None:
+
+class _Job:
+    __slots__ = ("done", "error", "fn", "on_done", "result")
+
+    def __init__(self, fn: Callable[[sqlite_utils.Database], Any], on_done: Done | None = None
+                 ) -> None:
         self.fn = fn
-        # held until the commit: a bare lock is the cheapest one-shot signal between two threads
-        # (an Event is a Condition and a Lock in Python code, paid twice per scan)
-        self.done = threading.Lock()
-        self.done.acquire()
+        self.on_done = on_done
+        self.done: threading.Lock | None = None
+        if on_done is None:
+            # held until the commit: a bare lock is the cheapest one-shot signal between two
+            # threads (an Event is a Condition and a Lock in Python code, paid twice per scan)
+            self.done = threading.Lock()
+            self.done.acquire()
         self.result: Any = None
         self.error: BaseException | None = None
 
+    def finish(self) -> None:
+        if self.done is not None:
+            self.done.release()
+            return
+        assert self.on_done is not None
+        try:
+            self.on_done(self.result, self.error)
+        except Exception:  # a caller's callback must not stop the writer
+            log.exception("a writer callback failed")
+
 
 _STOP = object()
+COMMIT_TIMEOUT_S = 30.0  # a job not committed by then is answered "store unavailable"
 
 
 class Writer:
-    def __init__(self, path: str | Path, *, max_batch: int = 256, timeout_s: float = 30.0) -> None:
+    def __init__(self, path: str | Path, *, max_batch: int = 256,
+                 timeout_s: float = COMMIT_TIMEOUT_S) -> None:
         self._db = connect(path)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._max_batch = max_batch
@@ -58,11 +77,20 @@ class Writer:
             raise StoreError("the store is closed")
         job = _Job(fn)
         self._queue.put(job)
+        assert job.done is not None
         if not job.done.acquire(timeout=self._timeout_s):
             raise StoreError(f"the store did not commit within {self._timeout_s:.0f} s")
         if job.error is not None:
             raise job.error
         return job.result
+
+    def submit(self, fn: Callable[[sqlite_utils.Database], Any], on_done: Done) -> None:
+        """Queue ``fn(db)`` without waiting: ``on_done(result, error)`` is called on the writer
+        thread after the commit (or the rollback). For an event loop, which must not block:
+        ``on_done`` hands the result over (``call_soon_threadsafe``) and returns at once."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        self._queue.put(_Job(fn, on_done))
 
     def close(self) -> None:
         if not self._closed:
@@ -114,4 +142,4 @@ class Writer:
                     job.error = StoreError(f"nothing was recorded: {e}")
         finally:
             for job in batch:
-                job.done.release()
+                job.finish()

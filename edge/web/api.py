@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
+from scanedge.edge.context import EdgeContext
+from scanedge.edge.domain.access import Principal
 from scanedge.edge.domain.refusal import Refusal
-from scanedge.edge.scanning import bench_view, check_name, order_view
+from scanedge.edge.scanning import PendingScan, bench_view, check_name, order_view
 from scanedge.edge.store.orders import load_freeze, load_pack_state
 from scanedge.edge.store.outbox import append_event
 from scanedge.edge.web import context
-from scanedge.edge.web.auth import operator, station_of
+from scanedge.edge.web.auth import operator, station_for, station_of
 from scanedge.edge.web.limits import json_body
 
 bp = Blueprint("api", __name__)
@@ -28,18 +30,27 @@ def _optional_text(body: dict[str, Any], key: str) -> str | None:
 
 @bp.post("/scans")
 def post_scan():
-    body = json_body()
+    # the edge's server answers this path on its event loop (edge/web/scan_route.py); this
+    # route serves the Flask app alone (tests, tools), from the same begin_scan
+    ctx = context()
+    pending = begin_scan(ctx, json_body(), g.get("principal"))
+    return jsonify(pending.done(ctx.store.write(pending.apply)))
+
+
+def begin_scan(ctx: EdgeContext, body: dict[str, Any], who: Principal | None) -> PendingScan:
+    """A scan request's body, checked and handed to the scan service (its first step)."""
     code = body.get("code")
     if not isinstance(code, str):
         raise Refusal("bad_request", "code: required, a string (what the scanner typed)")
-    result = context().scans.scan(
+    if who is None:
+        raise Refusal("unauthorized", "sign in first")
+    return ctx.scans.begin(
         code,
-        station=station_of(_optional_text(body, "station")),
-        operator=operator(),  # the signed-in person, never the request's own words
+        station=station_for(_optional_text(body, "station"), who, ctx.settings.station),
+        operator=who.operator,  # the signed-in person, never the request's own words
         scan_id=_optional_text(body, "scan_id"),
         acks=_id_list(body, "acks"),
     )  # a bad code, station or scan id: 400 (413 for a huge code), from the scan service
-    return jsonify(result)
 
 
 def _id_list(body: dict[str, Any], key: str, limit: int = 20) -> list[str]:

@@ -1,12 +1,14 @@
 """The edge as one ASGI app: page streams on the event loop, the Flask API on a thread pool.
 
 - ``GET /api/v1/stream`` -> :class:`edge.web.stream.PageStreams`: a coroutine per open page;
+- the common ``POST /api/v1/scans`` -> :class:`edge.web.scan_route.ScanRoute`, on the loop
+  with no request thread (the busiest call; any other shape of it goes to Flask);
 - everything else -> the Flask app (``edge.web.app.create_app``) through
   :class:`edge.web.wsgi_bridge.WsgiBridge`, on ``http_threads`` threads that no page stream
   ever takes.
 
-A plain ASGI dispatcher, like the hub's (``sync/hub/asgi.py``): a scan passes no router and no
-middleware stack on its way to Flask, which routes and answers errors itself. Requests whose
+A plain ASGI dispatcher, like the hub's (``sync/hub/asgi.py``): a request passes no router and
+no middleware stack on its way to Flask, which routes and answers errors itself. Requests whose
 line or headers are over the caps are answered 414/431 before anything reads them. Errors of the
 stream (bad Last-Event-ID, too many pages, the store refusing) are JSON shaped like the Flask
 API's (edge/web/errors.py): ``{"error": code, "message": ...}``, with ``Retry-After`` on a 503
@@ -15,7 +17,6 @@ that says when.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,15 +24,13 @@ from starlette.responses import JSONResponse
 
 from scanedge.edge.config import Settings
 from scanedge.edge.context import EdgeContext
-from scanedge.edge.domain.refusal import Refusal
-from scanedge.edge.store.db import DiskFull, StoreError
 from scanedge.edge.web.app import create_app
-from scanedge.edge.web.errors import retry_after
+from scanedge.edge.web.errors import error_answer
 from scanedge.edge.web.limits import refuse_request, request_head_problem
+from scanedge.edge.web.scan_route import ScanRoute
 from scanedge.edge.web.stream import PageStreams
 from scanedge.edge.web.wsgi_bridge import WsgiBridge
 
-log = logging.getLogger(__name__)
 STREAM_PATH = "/api/v1/stream"
 
 Scope = dict[str, Any]
@@ -41,16 +40,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 def error_response(e: Exception) -> JSONResponse:
     """The JSON answer to an error a page stream raised before its response started."""
-    if isinstance(e, Refusal):  # the same body as the Flask routes' (edge/web/errors.py)
-        return JSONResponse(e.as_json(), status_code=e.status, headers=retry_after(e))
-    if isinstance(e, DiskFull):
-        return JSONResponse({"error": "disk_full", "message": str(e)}, status_code=507)
-    if isinstance(e, StoreError):
-        log.error("store error: %s", e)
-        return JSONResponse({"error": "storage_unavailable", "message": f"try again: {e}"},
-                            status_code=503)
-    log.error("page stream failed", exc_info=e)
-    return JSONResponse({"error": "internal_error", "message": "internal error"}, status_code=500)
+    status, body, headers = error_answer(e)  # the same as the Flask routes' (edge/web/errors.py)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 class EdgeAsgi:
@@ -60,7 +51,11 @@ class EdgeAsgi:
     asgi_routes: tuple[tuple[str, str], ...] = (("get", STREAM_PATH),)
 
     def __init__(self, settings: Settings, ctx: EdgeContext) -> None:
-        self.api = WsgiBridge(create_app(settings, ctx), workers=settings.http_threads)
+        app = create_app(settings, ctx)
+        self.api = WsgiBridge(app, workers=settings.http_threads)
+        # the common scan request, answered on the loop (edge/web/scan_route.py)
+        self.scans = ScanRoute(ctx, lambda obj: app.json.dumps(obj, separators=(",", ":")),
+                               int(settings.max_body_mb * 1024 * 1024))
         self.streams = PageStreams(ctx)
         # serve_asgi's on_exit (any thread, a signal handler): SIGTERM ends pages at once
         self.end_streams = self.streams.end_all
@@ -76,6 +71,8 @@ class EdgeAsgi:
             await refuse_request(send, *problem)
         elif scope.get("path") == STREAM_PATH:
             await self._stream(scope, receive, send)
+        elif self.scans.takes(scope):
+            await self.scans(scope, receive, send)
         else:
             await self.api(scope, receive, send)
 

@@ -196,9 +196,11 @@ def operator() -> str:
 
 def station_of(requested: str | None) -> str:
     """The station a call acts at: the one asked for, else the session's, else the device's."""
-    p = g.get("principal")
-    return requested or (p.station if p is not None and p.station else None) \
-        or context().settings.station
+    return station_for(requested, g.get("principal"), context().settings.station)
+
+
+def station_for(requested: str | None, p: Principal | None, device_station: str) -> str:
+    return requested or (p.station if p is not None and p.station else None) or device_station
 
 
 # -- /api/v1/session ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -23,22 +24,28 @@ def retry_after(e: Refusal) -> dict[str, str]:
     return {} if seconds is None else {"Retry-After": str(seconds)}
 
 
+def error_answer(e: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """``(status, body, headers)`` for an error a request ran into: the one mapping behind the
+    Flask handlers below and the routes served on the event loop (edge/web/asgi.py)."""
+    if isinstance(e, Refusal):  # every refusal, whoever raised it (edge/domain/refusal.py)
+        return e.status, e.as_json(), retry_after(e)
+    if isinstance(e, DiskFull):
+        log.error("disk full: %s", e)
+        return 507, {"error": "disk_full", "message": str(e)}, {}
+    if isinstance(e, StoreError):
+        log.error("store refused a write: %s", e)
+        return 503, {"error": "storage_unavailable", "message": f"not recorded, try again: {e}"}, {}
+    log.error("unhandled error", exc_info=e)
+    return 500, {"error": "internal_error",
+                 "message": "internal error; the event was not recorded"}, {}
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Refusal)
-    def _refusal(e: Refusal):  # every refusal, whoever raised it (edge/domain/refusal.py)
-        body, status = error_body(e.status, e.code, e.message, **e.details)
-        body.headers.update(retry_after(e))
-        return body, status
-
-    @app.errorhandler(DiskFull)
-    def _disk_full(e: DiskFull):
-        log.error("disk full: %s", e)
-        return error_body(507, "disk_full", str(e))
-
-    @app.errorhandler(StoreError)
-    def _store(e: StoreError):
-        log.error("store refused a write: %s", e)
-        return error_body(503, "storage_unavailable", f"not recorded, try again: {e}")
+    @app.errorhandler(StoreError)  # DiskFull too
+    def _known(e: Exception):
+        status, body, headers = error_answer(e)
+        return jsonify(body), status, headers
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(e: RequestEntityTooLarge):
@@ -52,5 +59,5 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):
-        log.exception("unhandled error")
-        return error_body(500, "internal_error", "internal error; the event was not recorded")
+        status, body, headers = error_answer(e)
+        return jsonify(body), status, headers

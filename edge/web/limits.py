@@ -95,14 +95,38 @@ class StrictJSONProvider(DefaultJSONProvider):
     max_int_bits: int | None = 64
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        kwargs.setdefault("parse_constant", _no_constant)
-        kwargs.setdefault("parse_float", _finite_float)
-        try:
-            data = json.loads(s, **kwargs)
-        except RecursionError:
-            raise JSONInputError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
-        check_tree(data, max_int_bits=self.max_int_bits)
-        return data
+        return strict_loads(s, max_int_bits=self.max_int_bits, **kwargs)
+
+
+def strict_loads(s: str | bytes, *, max_int_bits: int | None = 64, **kwargs: Any) -> Any:
+    """``json.loads`` refusing what no handler can store or answer (``ValueError``)."""
+    kwargs.setdefault("parse_constant", _no_constant)
+    kwargs.setdefault("parse_float", _finite_float)
+    try:
+        data = json.loads(s, **kwargs)
+    except RecursionError:
+        raise JSONInputError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    check_tree(data, max_int_bits=max_int_bits)
+    return data
+
+
+def is_json_type(content_type: str | None) -> bool:
+    """Werkzeug's ``Request.is_json`` for a Content-Type header: ``application/json`` or
+    ``application/*+json``."""
+    mimetype = (content_type or "").partition(";")[0].strip().lower()
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+def json_object(raw: bytes, loads: Any = strict_loads) -> dict[str, Any]:
+    """A body as a JSON object, or the 400 that says what is wrong with it."""
+    try:
+        body = loads(raw)
+    except ValueError as e:
+        raise Refusal("bad_request", f"the body is not a JSON object: {str(e)[:200]}") from None
+    if not isinstance(body, dict):
+        raise Refusal("bad_request", "the body is not a JSON object")
+    return body
 
 
 class HubJSONProvider(StrictJSONProvider):
@@ -146,15 +170,6 @@ def checked_text(value: Any, name: str, *, max_len: int = MAX_ID, status: int = 
     return value
 
 
-def json_problem() -> str:
-    """Why the current request's body is not a JSON object (for the 400's message)."""
-    from flask import current_app, request
-
-    try:
-        current_app.json.loads(request.get_data(cache=True))
-    except ValueError as e:
-        return f"the body is not a JSON object: {str(e)[:200]}"
-    return "the body is not a JSON object"
 
 
 # -- the request line and headers (an ASGI check before any app sees the request) ------------
@@ -199,8 +214,10 @@ def json_body() -> dict[str, Any]:
     if not request.is_json:
         raise Refusal("bad_request", "expected a JSON body (Content-Type: application/json)")
     body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise Refusal("bad_request", json_problem())
+    if not isinstance(body, dict):  # parse again for the reason (the 400 says it)
+        from flask import current_app
+
+        return json_object(request.get_data(cache=True), current_app.json.loads)
     return body
 
 

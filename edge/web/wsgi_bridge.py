@@ -81,10 +81,10 @@ class WorkerThreads:
             except BaseException as e:  # handed to the awaiting coroutine, raised there
                 result, error = None, e
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-                loop.call_soon_threadsafe(_settle, future, result, error)
+                loop.call_soon_threadsafe(settle, future, result, error)
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+def settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if future.cancelled():  # the client went away while the app ran
         return
     if error is not None:

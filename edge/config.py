@@ -166,7 +166,8 @@ KEYS: tuple[Key, ...] = (
     Key("hub_database", str, _default_hub_database, help="SQLite path or postgresql:// URL"),
     Key("hub_admin_token", str, "", help="order-system token; generated at first start"),
     Key("http_threads", int, 24, _positive,
-        "threads for the API's requests (page streams are served from the event loop, not these)"),
+        "threads for the API's requests (page streams and the common scan request are served "
+        "from the event loop, not these)"),
     Key("page_streams_max", int, 1000, _positive,
         "live page streams open at once; one more is answered 503 and retries"),
     Key("max_body_mb", float, 20.0, _positive, "largest HTTP request body accepted"),

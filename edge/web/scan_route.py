@@ -3,7 +3,7 @@
 Through Flask, a scan crossed three threads (the loop, a request thread, the writer) and back,
 and paid Flask's request context, routing and response objects: at peak, more CPU than the scan
 itself (docs/benchmarks.md, "Where a scan's time goes"). Here the loop reads the small JSON body,
-checks who asks, hands the scan service's transaction to the writer (``Store.submit``) and sends
+hands the sign-in check and the scan's transaction to the writer (``Store.submit``) and sends
 the answer when the writer's commit settles the future: one hop to the writer and one back.
 
 The common shape only: ``POST``, this exact path, a JSON ``Content-Type``, no query string, a
@@ -16,16 +16,19 @@ sends the same requests to both and compares):
 2. who asks (:func:`~edge.web.auth.principal_from`) and may they scan there
    (:func:`~edge.web.auth.refusal`, the action from ``ENDPOINT_ACTIONS``);
 3. the body as a JSON object or a 400 that says why (:func:`~edge.web.limits.json_object`);
-4. :func:`~edge.web.api.begin_scan`, the writer, ``PendingScan.done``;
+4. :func:`~edge.web.api.begin_scan`, the scan's transaction, ``PendingScan.done``;
 5. any error mapped by :func:`~edge.web.errors.error_answer`.
 
-Auth reads one indexed row of the accounts tables on the loop (tens of microseconds, hot in
-the page cache), as the Flask route does on its thread; no other SQLite work runs here.
+Steps 2-4 run as one job on the writer: who asks is a read of the accounts tables, and no
+SQLite runs on the event loop (docs/pages.md). A refused request writes nothing (its savepoint
+rolls back). One order differs from Flask's: on a full disk (``min_free_mb``) a request is
+answered 507 before its sign-in is checked, where Flask says 401 first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +36,7 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 
 from scanedge.edge.context import EdgeContext
+from scanedge.edge.scanning import PendingScan
 from scanedge.edge.store.db import StoreError
 from scanedge.edge.store.writer import COMMIT_TIMEOUT_S
 from scanedge.edge.web.api import begin_scan
@@ -94,13 +98,21 @@ class ScanRoute:
             lenient = None
         station = lenient.get("station") if isinstance(lenient, dict) else None
         headers = Headers(scope=scope)
-        who = principal_from(ctx, headers, cookie_parser(headers.get("cookie", "")))
-        problem = refusal(who, ACTION, station if isinstance(station, str) and station else None)
-        if problem is not None:
-            raise problem
-        body = lenient if isinstance(lenient, dict) else json_object(raw)
-        pending = begin_scan(ctx, body, who)
-        return pending.done(await _written(ctx, pending.apply))
+        cookies = cookie_parser(headers.get("cookie", ""))
+
+        def write(db: Any) -> tuple[PendingScan, Any]:
+            # on the writer: who asks is read from SQLite, which the loop never touches (a
+            # reader there could wait out another process's lock with every page stream stalled)
+            who = principal_from(ctx, headers, cookies)
+            problem = refusal(who, ACTION, station if isinstance(station, str) and station else None)
+            if problem is not None:
+                raise problem
+            body = lenient if isinstance(lenient, dict) else json_object(raw)
+            pending = begin_scan(ctx, body, who)
+            return pending, pending.apply(db)
+
+        pending, applied = await _written(ctx, write)
+        return pending.done(applied)
 
 
 async def _written(ctx: EdgeContext, fn: Callable[[Any], Any]) -> Any:
@@ -109,7 +121,8 @@ async def _written(ctx: EdgeContext, fn: Callable[[Any], Any]) -> Any:
     future = loop.create_future()
 
     def on_done(result: Any, error: BaseException | None) -> None:  # on the writer thread
-        loop.call_soon_threadsafe(settle, future, result, error)
+        with contextlib.suppress(RuntimeError):  # the loop closed (shutting down): nobody waits
+            loop.call_soon_threadsafe(settle, future, result, error)
 
     ctx.store.submit(fn, on_done)
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -81,19 +81,12 @@ class ScanService:
         store.ensure_schema(parcels.COMPONENT, parcels.MIGRATIONS)  # and for a split order
         self._today = today
 
-    def scan(
-        self,
-        code: str,
-        *,
-        station: str | None = None,
-        operator: str | None = None,
-        scan_id: str | None = None,
-        acks: list[str] | None = None,
-    ) -> dict[str, Any]:
-        """One scan at ``station``. While an alarm of the station waits for a person, the scan
-        answers ``alarm_pending`` unless it carries those alarms' ids in ``acks`` (the person at
-        the station saw them: they are acknowledged in the same transaction)."""
-        pending = self.begin(code, station=station, operator=operator, scan_id=scan_id, acks=acks)
+    def scan(self, code: str, **options: Any) -> dict[str, Any]:
+        """One scan at ``station``, in one call (``options``: those of :meth:`begin`). While an
+        alarm of the station waits for a person, the scan answers ``alarm_pending`` unless it
+        carries those alarms' ids in ``acks`` (the person at the station saw them: they are
+        acknowledged in the same transaction)."""
+        pending = self.begin(code, **options)
         return pending.done(self.store.write(pending.apply))
 
     def begin(
@@ -294,20 +287,17 @@ class ScanService:
                 "event_id": event.event_id, "seq": event.seq}
 
 
+@dataclass(slots=True)
 class PendingScan:
     """A checked scan on its way through the writer (:meth:`ScanService.begin`)."""
 
-    __slots__ = ("acked", "acks", "code", "operator", "scan_id", "service", "station")
-
-    def __init__(self, service: ScanService, code: ScannedCode, station: str,
-                 operator: str | None, scan_id: str | None, acks: list[str]) -> None:
-        self.service = service
-        self.code = code
-        self.station = station
-        self.operator = operator
-        self.scan_id = scan_id
-        self.acks = acks
-        self.acked: list[Alarm] = []  # alarms the scan acknowledged, announced after the commit
+    service: ScanService
+    code: ScannedCode
+    station: str
+    operator: str | None
+    scan_id: str | None
+    acks: list[str]
+    acked: list[Alarm] = field(default_factory=list)  # acknowledged by the scan, announced after
 
     def apply(self, db: sqlite_utils.Database) -> tuple[dict[str, Any], Alarm | None]:
         """In the writer's transaction: the answer, and the alarm to announce after the commit."""

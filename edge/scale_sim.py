@@ -95,6 +95,9 @@ class VirtualScale:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._server is not None:  # wake the accept() now rather than at its 0.2 s timeout
+            with contextlib.suppress(OSError):
+                socket.create_connection((self.host, self.port), timeout=1).close()
         for t in self._threads:
             t.join(timeout=2)
         if self.pty:
@@ -154,6 +157,9 @@ class VirtualScale:
                 continue
             except OSError:
                 return
+            if self._stop.is_set():  # stop()'s own connection
+                conn.close()
+                return
             if self.mode == "disconnect":
                 conn.close()
                 continue
@@ -172,7 +178,8 @@ class VirtualScale:
         buffer = b""
         next_at = time.monotonic()
         while not self._stop.is_set():
-            wait = max(0.0, next_at - time.monotonic()) if streaming else 0.2
+            # asked, not streaming: a request wakes the select; the timeout is how soon stop() is seen
+            wait = max(0.0, next_at - time.monotonic()) if streaming else 0.05
             try:
                 data = link.recv(wait)
             except OSError:

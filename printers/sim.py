@@ -80,6 +80,8 @@ class VirtualPrinter:
 
     def stop(self) -> None:
         self._stop.set()
+        with contextlib.suppress(OSError):  # wake the accept() now rather than at its 0.2 s timeout
+            socket.create_connection((self.host, self.port), timeout=1).close()
         for t in self._threads:
             t.join(timeout=2)
         self._sock.close()
@@ -128,6 +130,9 @@ class VirtualPrinter:
             except TimeoutError:
                 continue
             except OSError:
+                return
+            if self._stop.is_set():  # stop()'s own connection
+                conn.close()
                 return
             with self._lock:
                 self.connections += 1

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-import biip
-from biip.gs1_messages import GS1Message
+# biip is imported where a GS1 string is parsed, not here: loading its tables takes ~0.1 s, which
+# every `scanedge` command would pay (the CLI's parser imports the packing rules for their names)
 
 GS = "\x1d"
 GS1_SYMBOLOGY_PREFIXES = ("]C1", "]d2", "]Q3", "]e0", "]J1")
@@ -68,6 +68,9 @@ def parse_gs1(text: str) -> Gs1Data | None:
     body = body.lstrip(GS).replace("<GS>", GS)
     if not body:
         return None
+    import biip
+    from biip.gs1_messages import GS1Message
+
     try:
         message = GS1Message.parse_hri(body) if body.startswith("(") else GS1Message.parse(body)
     except (biip.ParseError, ValueError):

@@ -79,7 +79,7 @@ class CarrierSimulator:
 
     def start(self) -> CarrierSimulator:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={
-            "poll_interval": 0.05}, name=f"carrier-sim-{self.carrier}", daemon=True)
+            "poll_interval": 0.01}, name=f"carrier-sim-{self.carrier}", daemon=True)
         self._thread.start()
         return self
 

@@ -19,6 +19,7 @@ from scanedge.sync.hub import freezes
 from scanedge.sync.hub.countdowns import iso, parse_time
 from scanedge.sync.hub.storage import FULL_SCOPE, HubPolicy, open_storage
 from scanedge.sync.signing import verify
+from tests.support import wait_until
 
 T0 = datetime(2026, 11, 30, 8, 0, 0, tzinfo=UTC)
 
@@ -133,6 +134,10 @@ def test_a_cancel_is_signed_with_its_deadline_from_the_order_category(hub):
     assert parse_time(cancel["effective_by"]) == issued + timedelta(seconds=5)
     signed = {k: v for k, v in cancel.items() if k != "change_seq"}  # as the devices get it
     assert verify(signed, hub.signer().public_b64) is None  # the deadline is signed in
+    # the list is newest first by issued_at, to the millisecond: the note comes a tick later
+    # (two commands in one millisecond have no order; on a fast machine that happened)
+    wait_until(lambda: iso(datetime.now(UTC)) > cancel["issued_at"], timeout=5,
+               what="the next millisecond")
     note = hub.add_command("note", "SO-8", {"note": "改发顺丰"})
     assert note["countdown_s"] == 15.0  # no category: the default
     hold = hub.add_command("freeze", "SO-8", {"reason": "hold"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,17 +13,52 @@ import pytest
 from scanedge.edge.config import Settings, load_settings
 from tests.support import EdgeServer
 
+# Tesseract (the label read-backs, the waybill reader's Tesseract engine, in this process's
+# subprocesses and the CLI's) runs one thread per process: with its default OpenMP threads it
+# took 2.4-2.8 times as long on the project's 2-core machine (same reads; 11.6-13.3 s against
+# 4.8 s for three OCR tests, most of it spinning in sys). A setting given outside wins.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+
+def _settings(data_dir: Path) -> Settings:
+    return load_settings(env={}, data_dir=str(data_dir), device_id="test-dev", station="bench-1")
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(env={}, data_dir=str(tmp_path / "var"), device_id="test-dev",
-                         station="bench-1")
+    return _settings(tmp_path / "var")
+
+
+@pytest.fixture(scope="session")
+def migrated_edge_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An edge store every component's migrations ran on, made once per session by
+    ``EdgeContext.open``: ``edge_ctx`` starts from a copy of it, as a device whose store is
+    already up to date starts (the migrations themselves: tests/test_edge_store.py). It holds
+    the schema and nothing else: the check below fails when opening starts to write rows."""
+    import sqlite3
+
+    from scanedge.edge.context import EdgeContext
+
+    settings = _settings(tmp_path_factory.mktemp("migrated") / "var")
+    EdgeContext.open(settings).close()
+    path = settings.edge_db_path
+    assert not path.with_name(path.name + "-wal").exists(), "closed with a WAL left to copy"
+    with sqlite3.connect(path) as db:
+        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                           " AND name NOT LIKE 'sqlite_%'")]
+        filled = [t for t in tables if t != "schema_version"
+                  and db.execute(f'SELECT 1 FROM "{t}" LIMIT 1').fetchone()]
+    assert filled == [], f"opening a new store wrote rows into {filled}: copy no template"
+    return path
 
 
 @pytest.fixture
-def edge_ctx(settings: Settings):
+def edge_ctx(settings: Settings, migrated_edge_db: Path):
     from scanedge.edge.context import EdgeContext
 
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.edge_db_path.exists():  # 15 ms of migrations less a test
+        shutil.copyfile(migrated_edge_db, settings.edge_db_path)
     ctx = EdgeContext.open(settings)
     yield ctx
     ctx.close()

@@ -53,6 +53,7 @@ class ServerProcess:
         self.proc = subprocess.Popen([SCANEDGE, *self.command], env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
+        pause = 0.005  # doubling up to 50 ms (wait_until's)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.command[0]} exited: {self.proc.stderr.read().decode()}")
@@ -61,7 +62,8 @@ class ServerProcess:
                     if r.status == 200:
                         return self
             except OSError:
-                time.sleep(0.05)
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
         raise RuntimeError(f"{self.command[0]} did not become healthy")
 
     def kill(self) -> None:
@@ -162,12 +164,16 @@ class HubServer(ServerProcess):
 
 
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
+    """Poll ``predicate`` until it is true; the pause starts at 5 ms and doubles up to
+    ``interval``, so a condition met at once costs no 50 ms and a long wait no CPU."""
     deadline = time.monotonic() + timeout
+    pause = min(0.005, interval)
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(interval)
+        time.sleep(pause)
+        pause = min(pause * 2, interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
@@ -195,7 +201,7 @@ class WebhookReceiver:
         self._server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
         self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
         # a short poll interval: close() waits for it (0.5 s by default)
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True).start()
 
     def close(self) -> None:
         self._server.shutdown()

@@ -1,5 +1,6 @@
 """The documentation matches the code it describes."""
 
+import os
 from pathlib import Path
 
 from scanedge.edge.config import KEYS, markdown_table
@@ -29,12 +30,18 @@ SOURCE_SUFFIXES = {".py", ".md", ".toml", ".sh", ".html", ".js", ".json", ".txt"
 SKIPPED_DIRS = {".git", ".venv", "build", "var", "node_modules"}
 
 
+def _skipped(name: str) -> bool:
+    return name in SKIPPED_DIRS or name.endswith(".egg-info")
+
+
 def _repo_files():
-    for path in ROOT.rglob("*"):
-        parts = path.relative_to(ROOT).parts
-        if (path.suffix in SOURCE_SUFFIXES and path.is_file()
-                and not any(p in SKIPPED_DIRS or p.endswith(".egg-info") for p in parts)):
-            yield path
+    # os.walk, pruned: the skipped folders are not walked at all (.venv alone is ~27,000 files)
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = sorted(d for d in dirs if not _skipped(d))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if path.suffix in SOURCE_SUFFIXES and not _skipped(name) and path.is_file():
+                yield path
 
 
 def test_nothing_points_at_a_design_note_outside_the_repo():

@@ -9,6 +9,7 @@ The checker is tested on planted code as well: a rule that cannot fail is no rul
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -76,6 +77,19 @@ def sources(root: Path = ROOT) -> dict[str, str]:
             for package in PACKAGES for p in sorted((root / package).rglob("*.py"))}
 
 
+@functools.cache
+def parse(text: str) -> ast.Module:
+    """``ast.parse``, once per text in a test run (here and tests/test_refusals.py read the
+    same product sources; nobody changes a tree)."""
+    return ast.parse(text)
+
+
+@functools.cache
+def product_graph() -> dict[str, set[str]]:
+    """The product's import graph, read once for the tests below (the same sources)."""
+    return graph(sources())
+
+
 def _type_checking_only(tree: ast.AST) -> set[int]:
     skip: set[int] = set()
     for node in ast.walk(tree):
@@ -88,7 +102,7 @@ def _type_checking_only(tree: ast.AST) -> set[int]:
 def imports(module: str, text: str, known: Iterable[str]) -> set[str]:
     """The project modules ``module`` imports, wherever in its code."""
     known = set(known)
-    tree = ast.parse(text)
+    tree = parse(text)
     skip = _type_checking_only(tree)
     package = module if text and module in _packages(known) else module.rpartition(".")[0]
     out = set()
@@ -190,11 +204,11 @@ def cycles(edges: Mapping[str, set[str]]) -> list[list[str]]:
 
 # -- the product ---------------------------------------------------------------------------------
 def test_no_module_imports_a_layer_above_its_own():
-    assert forbidden(graph(sources())) == []
+    assert forbidden(product_graph()) == []
 
 
 def test_no_import_cycles_between_modules():
-    assert cycles(graph(sources())) == []
+    assert cycles(product_graph()) == []
 
 
 def test_every_module_has_a_layer_the_docs_name():

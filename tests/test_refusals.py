@@ -10,7 +10,7 @@ from flask import Flask
 
 from scanedge.edge.domain.refusal import STATUS, Refusal
 from scanedge.edge.web.errors import register_error_handlers
-from tests.test_layers import sources
+from tests.test_layers import parse, sources
 
 REFUSALS = {"Refusal", "QueueError", "WaybillError", "NoteError", "PickError", "ImageError",
             "AlarmError", "ScanInputError", "ScanTooLarge", "ConflictError"}
@@ -20,7 +20,7 @@ def raised_codes() -> dict[str, set[str]]:
     """Code literals given to a refusal anywhere in the product: {code: {module, ...}}."""
     found: dict[str, set[str]] = {}
     for module, text in sources().items():
-        for node in ast.walk(ast.parse(text)):
+        for node in ast.walk(parse(text)):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                     and node.func.id in REFUSALS and node.args
                     and isinstance(node.args[0], ast.Constant)):
@@ -37,7 +37,7 @@ def test_every_code_raised_has_its_status():
 def test_no_module_defines_its_own_error_with_a_status():
     """The copies this replaced (ApiError, WaybillError, QueueError) each kept a status."""
     for module, text in sources().items():
-        for node in ast.walk(ast.parse(text)):
+        for node in ast.walk(parse(text)):
             if isinstance(node, ast.ClassDef) and node.name in REFUSALS - {"Refusal"}:
                 bases = {ast.unparse(b) for b in node.bases}
                 assert bases & {"Refusal", "ScanInputError"}, f"{module}.{node.name}: {bases}"

@@ -19,7 +19,7 @@ PROTOCOLS = ["continuous", "sics"]
 
 
 def reader_for(scale: VirtualScale, **kwargs) -> ScaleReader:
-    return ScaleReader(parse_scale_address(scale.address), poll_s=0.05, retry_s=0.2, **kwargs)
+    return ScaleReader(parse_scale_address(scale.address), poll_s=0.02, retry_s=0.2, **kwargs)
 
 
 def settles_at(reader: ScaleReader, kg: float, what: str) -> None:
@@ -29,7 +29,7 @@ def settles_at(reader: ScaleReader, kg: float, what: str) -> None:
 @pytest.mark.parametrize("pty", LINKS_PTY_FAST)
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_a_stable_weight_is_read_and_a_moving_or_overloaded_one_is_not(pty, protocol):
-    with VirtualScale(protocol=protocol, weight_kg=1.234, pty=pty, interval=0.05) as scale:
+    with VirtualScale(protocol=protocol, weight_kg=1.234, pty=pty, interval=0.02) as scale:
         reader = reader_for(scale).start()
         try:
             settles_at(reader, 1.234, "the first stable weight")
@@ -49,7 +49,7 @@ def test_a_stable_weight_is_read_and_a_moving_or_overloaded_one_is_not(pty, prot
 
 @pytest.mark.parametrize("pty", LINKS)
 def test_a_pulled_cable_reads_as_disconnected_and_the_reader_comes_back(pty):
-    with VirtualScale(weight_kg=2.5, pty=pty, interval=0.05) as scale:
+    with VirtualScale(weight_kg=2.5, pty=pty, interval=0.02) as scale:
         reader = reader_for(scale, stale_after_s=0.5).start()
         try:
             settles_at(reader, 2.5, "the weight before the cut")
@@ -68,9 +68,9 @@ def test_a_pulled_cable_reads_as_disconnected_and_the_reader_comes_back(pty):
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_protocol_auto_reads_a_streaming_scale_and_asks_one_that_must_be_asked(protocol):
-    with VirtualScale(protocol=protocol, weight_kg=0.85, pty=True, interval=0.05) as scale:
+    with VirtualScale(protocol=protocol, weight_kg=0.85, pty=True, interval=0.02) as scale:
         address = scale.address.replace(f"protocol={protocol}", "protocol=auto")
-        reader = ScaleReader(parse_scale_address(address), poll_s=0.05, retry_s=0.2).start()
+        reader = ScaleReader(parse_scale_address(address), poll_s=0.02, retry_s=0.2).start()
         try:
             settles_at(reader, 0.85, f"a {protocol} scale read with protocol auto")
         finally:
@@ -79,7 +79,7 @@ def test_protocol_auto_reads_a_streaming_scale_and_asks_one_that_must_be_asked(p
 
 @pytest.mark.parametrize(("unit", "kg"), [("g", 1.234), ("lb", 1.233771)])
 def test_grams_and_pounds_are_read_as_kilograms(unit, kg):
-    with VirtualScale(weight_kg=1.234, unit=unit, interval=0.05) as scale:
+    with VirtualScale(weight_kg=1.234, unit=unit, interval=0.02) as scale:
         reader = reader_for(scale).start()
         try:
             settles_at(reader, kg, f"a weight in {unit}")

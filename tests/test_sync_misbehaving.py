@@ -94,7 +94,7 @@ class FakeHub:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.port = self.server.server_address[1]
         # a short poll interval: shutdown() waits for it (0.5 s by default, per test)
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True).start()
 
     def pulls(self) -> int:
         return sum(p.startswith("/api/v1/sync/pull") for p in self.requests)

@@ -49,6 +49,9 @@ def test_rapidocr_needs_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     assert all(0 <= x <= w and 0 <= y <= h for ln in lines for x, y in ln.quad)
 
 
+@pytest.mark.slow  # a RapidOCR photo read (2 s, both cores); in the loop: how the page pass's
+# reads merge with the lines' (the two tests below), and photos read by Tesseract
+# (test_waybill_reader.py)
 @needs_rapidocr
 def test_rapidocr_reads_a_motion_blurred_label_from_the_page() -> None:
     # Blur melts the glyphs of the printed copies into blobs the run finder cannot cut: the

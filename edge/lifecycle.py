@@ -198,40 +198,7 @@ class BackgroundServer:
         self.sock = bind_socket(host, port)
         self.host, self.port = self.sock.getsockname()[:2]
         self.url = f"http://{host}:{self.port}"
-
-        class Server(uvicorn.Server):
-            """uvicorn's server, whose main loop looks at ``should_exit`` once per 0.1 s tick:
-            this one looks every 10 ms (stop() returns sooner; the tests stop dozens of these) and
-            runs the tick's work as often as before."""
-
-            async def main_loop(self) -> None:
-                import asyncio
-
-                counter = 0
-                should_exit = await self.on_tick(counter)
-                while not should_exit:
-                    for _ in range(10):
-                        await asyncio.sleep(0.01)
-                        if self.should_exit:
-                            break
-                    counter = (counter + 1) % 864000
-                    should_exit = await self.on_tick(counter)
-
-            async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-                if self.server_state.connections or self.server_state.tasks:
-                    await super().shutdown(sockets)  # uvicorn's: open connections may finish
-                    return
-                # nothing open: uvicorn's steps without its 0.1 s pause for open connections
-                for server in self.servers:
-                    server.close()
-                for sock in sockets or []:
-                    sock.close()
-                for server in self.servers:
-                    await server.wait_closed()
-                if not self.force_exit:
-                    await self.lifespan.shutdown()
-
-        self.server = Server(_uvicorn_config(app, **uvicorn_options))
+        self.server = uvicorn.Server(_uvicorn_config(app, **uvicorn_options))
         self._thread: threading.Thread | None = None
 
     def start(self, timeout: float = 30.0) -> BackgroundServer:

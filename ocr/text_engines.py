@@ -72,10 +72,22 @@ def _stack(crops: Sequence[np.ndarray], gap: int) -> tuple[np.ndarray, list[tupl
     return out, spans
 
 
+def one_thread_per_tesseract() -> None:
+    """Tesseract with one OpenMP thread, unless the operator set ``OMP_THREAD_LIMIT``.
+
+    With its default threads a page read took 1.86-1.91 s of wall time on 2 cores against 0.62 s
+    with one (and 2.1 s of CPU against 0.6 s): the threads spin-wait on each other and on the
+    service's own work (docs/benchmarks.md, "Waybill capture"). The tesseract process inherits
+    the variable; libtesseract in-process (tesserocr) reads it when OpenMP loads, on import.
+    """
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+
 class PytesseractEngine:
     name = "tesseract"
 
     def __init__(self) -> None:
+        one_thread_per_tesseract()
         import pytesseract
 
         self._tess = pytesseract
@@ -157,6 +169,7 @@ class TesserocrEngine:
     name = "tesserocr"
 
     def __init__(self) -> None:
+        one_thread_per_tesseract()
         import tesserocr
 
         self._mod = tesserocr

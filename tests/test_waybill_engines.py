@@ -3,6 +3,7 @@ rule that one printed copy read by two passes is still one read."""
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -84,3 +85,14 @@ def test_a_tilted_line_does_not_take_the_place_of_the_line_below() -> None:
     line = [Read("76269889531945", "ocr", "level:4", 0.9, below)]
     merged = _same_places([Read("76269889531945", "ocr", "level-page:1", 0.9, tilted)], line)
     assert merged[0].where == "level-page:1"
+
+
+def test_tesseract_runs_with_one_thread_unless_the_operator_says_otherwise(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its OpenMP threads made a page read three times slower on 2 cores (docs/benchmarks.md)."""
+    monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
+    text_engines.PytesseractEngine()
+    assert os.environ["OMP_THREAD_LIMIT"] == "1"  # the tesseract processes inherit it
+    monkeypatch.setenv("OMP_THREAD_LIMIT", "4")
+    text_engines.PytesseractEngine()
+    assert os.environ["OMP_THREAD_LIMIT"] == "4"

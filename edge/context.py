@@ -108,6 +108,7 @@ class EdgeContext:
             weigher.start()
         printing.start()
         freezes.run_pending()  # follow-ups of freezes a crash interrupted
+        ctx.returns.on_applied()  # and alarms of RMAs cancelled while on a bench
         return ctx
 
     def _connect_hub(self) -> None:

@@ -451,21 +451,35 @@ class ReturnsService:
 
     # -- a cancellation from the hub ----------------------------------------------------------
 
-    def on_applied(self, applied: Applied) -> None:
-        """After the hub's changes committed: an RMA cancelled while its parcel is on a bench
-        raises an alarm at that station at once (bus ``hub_applied``)."""
-        for rma_id in applied.rmas_cancelled:
-            def tx(db: sqlite_utils.Database, rma_id: str = rma_id) -> Alarm | None:
-                row = db.execute("SELECT station FROM return_receipts WHERE rma_id = ? AND"
-                                 " state = 'open'", [rma_id]).fetchone()
-                rma = load_rma(db, rma_id)
-                if row is None or rma is None:
-                    return None
-                return self._alarm(db, rma, row[0], None, "cancelled_on_bench")
+    def on_applied(self, applied: Applied | None = None) -> int:
+        """After the hub's changes committed (bus ``hub_applied``) and once at start: each open
+        receipt of an RMA cancelled upstream raises an alarm at its station, once per version
+        of the cancellation. The stored state decides, not the change that was applied, so a
+        crash between the hub's commit and the alarm's loses nothing: the next start raises it.
+        Returns how many alarms were raised."""
+        if applied is not None and not applied.rmas_cancelled:
+            return 0  # nothing newly cancelled: the start's pass covered the rest
 
-            alarm = self.store.write(tx, essential=True)
-            if alarm is not None:
-                self.alarms.announce(alarm)
+        def tx(db: sqlite_utils.Database) -> list[Alarm]:
+            raised = []
+            for rma_id, station, version in db.execute(
+                    "SELECT r.rma_id, r.station, m.version FROM return_receipts r"
+                    " JOIN rmas m ON m.rma_id = r.rma_id"
+                    " WHERE r.state = 'open' AND m.status = 'cancelled' AND NOT EXISTS ("
+                    "  SELECT 1 FROM alarms a WHERE a.type = 'rma_frozen'"
+                    "  AND json_extract(a.details, '$.rma_id') = r.rma_id"
+                    "  AND json_extract(a.details, '$.action') = 'cancelled_on_bench'"
+                    "  AND json_extract(a.details, '$.version') = m.version)").fetchall():
+                rma = load_rma(db, rma_id)
+                if rma is not None:
+                    raised.append(self._alarm(db, rma, station, None, "cancelled_on_bench",
+                                              version=version))
+            return raised
+
+        alarms = self.store.write(tx, essential=True)
+        for alarm in alarms:
+            self.alarms.announce(alarm)
+        return len(alarms)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -505,13 +519,13 @@ class ReturnsService:
         return _Frozen(rma.rma_id, self._alarm(db, rma, station, operator, action))
 
     def _alarm(self, db: sqlite_utils.Database, rma: rules.Rma, station: str | None,
-               operator: str | None, action: str) -> Alarm:
+               operator: str | None, action: str, **details: Any) -> Alarm:
         message = {"zh": f"退货单 {rma.rma_id} 已被取消:不要收货,交给主管",
                    "en": f"RMA {rma.rma_id} was cancelled upstream: do not receive it, "
                          "call the supervisor"}
         return self.alarms.insert(db, "rma_frozen", message, order_id=rma.order_id,
                                   station=station or self.settings.station, rma_id=rma.rma_id,
-                                  action=action, operator=operator)
+                                  action=action, operator=operator, **details)
 
     def _forget_photos(self, gone: list[Path]) -> None:
         def tx(db: sqlite_utils.Database) -> None:

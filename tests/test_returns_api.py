@@ -207,6 +207,27 @@ def test_an_rma_cancelled_while_on_the_bench_is_refused_and_raises_alarms(rig):
     assert looked["rma"]["status"] == "cancelled"
 
 
+def test_a_cancellation_whose_alarm_a_crash_cut_off_raises_it_at_the_next_start(rig):
+    """The hub's change committed, then the process died before the alarm (no ``hub_applied``
+    signal): opening the store again raises it, once, and only for that version."""
+    from scanedge.edge.context import EdgeContext
+
+    client, ctx = rig
+    start(client)
+    change = {"seq": next(_SEQ) + _cursor(ctx), "kind": "rma", "order_id": "SO-1001",
+              "payload": rma_doc(status="cancelled", version=2), "created_at": iso(datetime.now(UTC))}
+    ctx.store.write(lambda db: apply_changes(db, ctx.settings.device_id, [change]))
+    assert [a for a in ctx.alarms.active() if a.type == "rma_frozen"] == []  # "the crash"
+    ctx.close()
+
+    for _ in range(2):  # started again, twice: one alarm
+        again = EdgeContext.open(ctx.settings)
+        alarms = [a for a in again.alarms.active() if a.type == "rma_frozen"]
+        again.close()
+        assert [(a.details["action"], a.details["version"], a.station) for a in alarms] == [
+            ("cancelled_on_bench", 2, ctx.settings.station)]
+
+
 def test_a_cancelled_rma_cannot_be_started_and_an_older_copy_changes_nothing(rig):
     client, ctx = rig
     apply_rma(ctx, rma_doc(status="cancelled", version=3))

@@ -197,3 +197,48 @@ def test_who_may_scan_is_decided_alike_on_both_routes(pair):
         assert flask[0] == status, (body, flask)
         if status == 200:
             assert flask[1]["station"] == "bench-1"
+
+
+def test_concurrent_scans_on_the_loop_are_each_committed_once(tmp_path_factory):
+    """8 connections at once, every scan sent twice with its scan_id (a PDA retrying): each is
+    answered after its commit, the retry from the stored answer, and the outbox holds one event
+    per scan."""
+    import threading
+
+    from scanedge.edge.lifecycle import BackgroundServer
+    from scanedge.edge.web.asgi import create_asgi_app
+
+    settings, ctx = _device(tmp_path_factory, "burst")
+    server = BackgroundServer(create_asgi_app(settings, ctx)).start()
+    answers: dict[str, list[dict]] = {}
+    lock = threading.Lock()
+
+    def pda(n: int) -> None:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
+        for i in range(25):
+            scan_id = f"pda{n}-{i:03d}"
+            body = json.dumps({"code": "4006381333931", "station": f"bench-{n}",
+                               "scan_id": scan_id})
+            for _ in range(2):
+                conn.request("POST", SCANS_PATH, body, JSON)
+                resp = conn.getresponse()
+                assert resp.status == 200
+                with lock:
+                    answers.setdefault(scan_id, []).append(json.loads(resp.read()))
+        conn.close()
+
+    try:
+        threads = [threading.Thread(target=pda, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        server.stop()
+    events = ctx.store.read().execute("SELECT COUNT(*), COUNT(DISTINCT event_id) FROM events"
+                                      " WHERE type = 'scan'").fetchone()
+    ctx.close()
+    assert len(answers) == 200 and events == (200, 200)
+    for first, retry in answers.values():
+        assert "replayed" not in first and retry["replayed"] is True
+        assert retry["event_id"] == first["event_id"]

@@ -72,6 +72,13 @@ def _sigterm_ends_loop() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _http_protocol() -> Any:
+    """httptools (a dependency) with deadlines for slow clients (edge/web/http_guard.py)."""
+    from scanedge.edge.web.http_guard import guarded_protocol
+
+    return guarded_protocol()
+
+
 def _uvicorn_config(app: Any, **options: Any) -> Any:
     import uvicorn
 
@@ -82,7 +89,7 @@ def _uvicorn_config(app: Any, **options: Any) -> Any:
 
     settings: dict[str, Any] = {
         "loop": "uvloop" if have("uvloop") else "asyncio",
-        "http": "httptools" if have("httptools") else "h11",
+        "http": _http_protocol() if have("httptools") else "h11",
         "lifespan": "on", "log_level": "warning", "access_log": False,
         "server_header": False, "proxy_headers": False,
         "timeout_keep_alive": 30,  # the devices' push/pull reuse connections

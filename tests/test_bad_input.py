@@ -338,3 +338,22 @@ def test_the_cli_module_stays_light():
                           "import sys, scanedge.edge.cli; print('scanedge.edge.store' in sys.modules)"],
                          capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.slow  # waits out the real 20 s head deadline; tests/test_http_guard.py is quicker
+def test_a_request_that_stops_halfway_is_cut_off_while_scans_go_on(edge):
+    """Slowloris against the edge's real app and limits (edge/web/http_guard.py)."""
+    import socket
+    import time
+
+    from scanedge.edge.web.http_guard import HEAD_TIMEOUT_S
+
+    stuck = [socket.create_connection((edge.host, edge.port), timeout=60) for _ in range(20)]
+    t0 = time.monotonic()
+    for sock in stuck:
+        sock.sendall(b"POST /api/v1/scans HTTP/1.1\r\nHost: x\r\nContent-")
+    status, body = request(edge.url, "POST", "/api/v1/scans", '{"code": "SO-1001"}')
+    assert status == 200 and body["verdict"] == "ok"  # the others are not held up
+    for sock in stuck:
+        assert sock.recv(1024) == b""  # closed by the server
+    assert time.monotonic() - t0 >= HEAD_TIMEOUT_S * 0.5

@@ -36,7 +36,7 @@ ALLOWED: dict[str, frozenset[str]] = {
                       "cli"}),
 }
 HTTP = {"edge.web", "edge.web.errors", "edge.web.limits", "edge.web.schema", "edge.web.wsgi_bridge",
-        "edge.webhook"}
+        "edge.web.http_guard", "edge.webhook"}
 SHARED = {"edge.config", "sync.protocol", "sync.signing", "printers.address"}
 WEB = {"ocr.web", "ocr.waybill_web", "printers.web"}
 # what a process starts from, and the command lines: they wire everything together

@@ -14,19 +14,48 @@ file descriptors and no scanner can connect. So, per connection:
   reading (flow control: the app has not taken the last chunk yet; ``Expect: 100-continue``
   before the app asks for the body) does not count.
 
-The only answer is closing the connection: a client that stopped sending is not reading either.
+One sweep per event loop checks the deadlines four times within the shortest limit (every 5 s
+with the defaults), so a connection is closed up to a quarter of its limit late. The only answer
+is closing the connection: a client that stopped sending is not reading either.
 Once the request is complete nothing here limits the answer (page streams stay open for hours).
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 HEAD_TIMEOUT_S = 20.0  # no client takes seconds to send a request's head
 BODY_IDLE_S = 30.0  # between two pieces of a body (nginx's client_body_timeout is 60 s)
+
+
+class _Sweep:
+    """One timer per event loop that closes its connections past their deadline. A timer per
+    connection, set and cancelled at each step of each request, cost 10 % of a scan's CPU at
+    peak (docs/benchmarks.md); a step here only writes the deadline down."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, every_s: float) -> None:
+        self.loop = loop
+        self.every_s = every_s
+        self.connections: set[GuardedHttpTools] = set()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, connection: GuardedHttpTools) -> None:
+        self.connections.add(connection)
+        if self.timer is None:
+            self.timer = self.loop.call_later(self.every_s, self.run)
+
+    def run(self) -> None:
+        now = self.loop.time()
+        for connection in list(self.connections):
+            connection._check(now)
+        self.timer = self.loop.call_later(self.every_s, self.run) if self.connections else None
+
+
+_sweeps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sweep] = weakref.WeakKeyDictionary()
 
 
 class GuardedHttpTools(HttpToolsProtocol):
@@ -36,46 +65,45 @@ class GuardedHttpTools(HttpToolsProtocol):
     body_idle_s = BODY_IDLE_S
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self._guard: asyncio.TimerHandle | None = None
         super().connection_made(transport)
-        self._arm(self.timeout_keep_alive, reading_body=False)
+        self._deadline: float | None = self.loop.time() + self.timeout_keep_alive
+        self._reading_body = False
+        sweep = _sweeps.get(self.loop)
+        if sweep is None:  # checked 4 times within the shortest limit: closes within 1.25 x
+            every = min(self.head_timeout_s, self.body_idle_s, self.timeout_keep_alive) / 4
+            sweep = _sweeps[self.loop] = _Sweep(self.loop, every)
+        self._sweep = sweep
+        sweep.add(self)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._arm(self.head_timeout_s, reading_body=False)
+        self._deadline = self.loop.time() + self.head_timeout_s
+        self._reading_body = False
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
-        self._arm(self.body_idle_s, reading_body=True)
+        self._deadline = self.loop.time() + self.body_idle_s
+        self._reading_body = True
 
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
-        self._arm(self.body_idle_s, reading_body=True)
+        self._deadline = self.loop.time() + self.body_idle_s
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self._disarm()
+        self._deadline = None  # the answer is the app's; between requests, uvicorn's limit
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._sweep.connections.discard(self)
         super().connection_lost(exc)
 
-    def _arm(self, seconds: float, *, reading_body: bool) -> None:
-        self._disarm()
-        self._guard = self.loop.call_later(seconds, self._expired, seconds, reading_body)
-
-    def _disarm(self) -> None:
-        if self._guard is not None:
-            self._guard.cancel()
-            self._guard = None
-
-    def _expired(self, seconds: float, reading_body: bool) -> None:
-        self._guard = None
-        if self.transport.is_closing():
+    def _check(self, now: float) -> None:
+        if self._deadline is None or now < self._deadline or self.transport.is_closing():
             return
-        if reading_body and self._server_is_waiting():
-            self._arm(seconds, reading_body=True)  # our pause, not the client's
+        if self._reading_body and self._server_is_waiting():
+            self._deadline = now + self.body_idle_s  # our pause, not the client's
             return
+        self._sweep.connections.discard(self)
         self.transport.close()
 
     def _server_is_waiting(self) -> bool:

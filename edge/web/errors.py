@@ -41,12 +41,6 @@ def error_answer(e: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]
 
 
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(Refusal)
-    @app.errorhandler(StoreError)  # DiskFull too
-    def _known(e: Exception):
-        status, body, headers = error_answer(e)
-        return jsonify(body), status, headers
-
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(e: RequestEntityTooLarge):
         limit = request.max_content_length  # smaller for JSON bodies (edge/web/limits.py)
@@ -57,7 +51,7 @@ def register_error_handlers(app: Flask) -> None:
         code = (e.name or "error").lower().replace(" ", "_")
         return error_body(e.code or 500, code, e.description or e.name)
 
-    @app.errorhandler(Exception)
-    def _unexpected(e: Exception):
+    @app.errorhandler(Exception)  # refusals, the store's errors, anything else: error_answer
+    def _answer(e: Exception):
         status, body, headers = error_answer(e)
         return jsonify(body), status, headers

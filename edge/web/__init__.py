@@ -6,9 +6,11 @@ must not load the device's services (the context is imported for type checking o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
+
+from scanedge.edge.domain.refusal import Refusal
 
 if TYPE_CHECKING:
     from scanedge.edge.context import EdgeContext
@@ -17,3 +19,12 @@ if TYPE_CHECKING:
 def context() -> EdgeContext:
     """The running app's store and services."""
     return current_app.extensions["scanedge"]
+
+
+def service(name: str, missing: str, code: str = "not_found") -> Any:
+    """``context().<name>``, or a refusal saying ``missing`` when this device has not that
+    service (an EdgeContext built without it; never one of ``EdgeContext.open``)."""
+    found = getattr(context(), name)
+    if found is None:
+        raise Refusal(code, missing)
+    return found

@@ -12,7 +12,7 @@ from scanedge.edge.dock import STATES, DockService, manifest_csv
 from scanedge.edge.domain.orders import ORDER_ID_RE
 from scanedge.edge.domain.refusal import Refusal
 from scanedge.edge.scanning import MAX_CODE, MAX_SCAN_ID
-from scanedge.edge.web import context
+from scanedge.edge.web import service
 from scanedge.edge.web.auth import operator, station_of
 from scanedge.edge.web.limits import choice_arg, json_body, scanned_code, text_field
 
@@ -21,10 +21,7 @@ MAX_FIELD = 64
 
 
 def _service() -> DockService:
-    service = context().dock
-    if service is None:  # an EdgeContext built without it (never by EdgeContext.open)
-        raise Refusal("not_found", "the dock is not set up on this device")
-    return service
+    return service("dock", "the dock is not set up on this device")
 
 
 @bp.post("/dock/batches")

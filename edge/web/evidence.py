@@ -16,7 +16,7 @@ from flask import Blueprint, jsonify, request
 
 from scanedge.edge.domain.refusal import Refusal
 from scanedge.edge.evidence import EvidenceService
-from scanedge.edge.web import context
+from scanedge.edge.web import context, service
 from scanedge.edge.web.auth import operator, station_of
 
 bp = Blueprint("evidence", __name__)
@@ -24,10 +24,7 @@ MAX_FIELD = 64
 
 
 def _service() -> EvidenceService:
-    service = context().evidence
-    if service is None:  # an EdgeContext built without it (never by EdgeContext.open)
-        raise Refusal("not_found", "pack evidence is not set up on this device")
-    return service
+    return service("evidence", "pack evidence is not set up on this device")
 
 
 def _duration() -> float | None:

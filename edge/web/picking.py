@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, request
 
 from scanedge.edge.domain.refusal import Refusal
 from scanedge.edge.picking import PickService
-from scanedge.edge.web import context
+from scanedge.edge.web import service
 from scanedge.edge.web.auth import operator, station_of
 from scanedge.edge.web.limits import json_body
 
@@ -16,10 +16,7 @@ bp = Blueprint("picking", __name__)
 
 
 def _service() -> PickService:
-    service = context().picking
-    if service is None:
-        raise Refusal("no_picking", "picking is not set up on this device")
-    return service
+    return service("picking", "picking is not set up on this device", "no_picking")
 
 
 def _station(body: dict[str, Any] | None = None) -> str:

@@ -11,7 +11,7 @@ from flask import Blueprint, jsonify, request
 from scanedge.edge.domain.refusal import Refusal
 from scanedge.edge.returns import STATES, ReturnsService
 from scanedge.edge.scanning import MAX_CODE, MAX_SCAN_ID
-from scanedge.edge.web import context
+from scanedge.edge.web import context, service
 from scanedge.edge.web.auth import operator, station_of
 from scanedge.edge.web.limits import choice_arg, json_body, scanned_code, text_field
 
@@ -21,10 +21,7 @@ PHOTO_TYPES = ("image/jpeg", "image/png")
 
 
 def _service() -> ReturnsService:
-    service = context().returns
-    if service is None:  # an EdgeContext built without it (never by EdgeContext.open)
-        raise Refusal("not_found", "returns are not set up on this device")
-    return service
+    return service("returns", "returns are not set up on this device")
 
 
 @bp.get("/returns/lookup")

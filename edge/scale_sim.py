@@ -26,6 +26,8 @@ import threading
 import time
 import tty
 
+from scanedge.edge.listener import accepted, wake
+
 MODES = ("ok", "unstable", "overload", "disconnect")
 PROTOCOLS = ("continuous", "sics")
 UNITS = {"kg": 1.0, "g": 1000.0, "lb": 1 / 0.45359237}
@@ -95,9 +97,8 @@ class VirtualScale:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._server is not None:  # wake the accept() now rather than at its 0.2 s timeout
-            with contextlib.suppress(OSError):
-                socket.create_connection((self.host, self.port), timeout=1).close()
+        if self._server is not None:
+            wake(self._server)
         for t in self._threads:
             t.join(timeout=2)
         if self.pty:
@@ -150,16 +151,7 @@ class VirtualScale:
 
     def _serve_tcp(self) -> None:
         assert self._server is not None
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if self._stop.is_set():  # stop()'s own connection
-                conn.close()
-                return
+        for conn in accepted(self._server, self._stop):
             if self.mode == "disconnect":
                 conn.close()
                 continue

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scanedge.edge.listener import accepted, wake
 from scanedge.printers import status as st
 from scanedge.printers.escpos_stream import Page, PaperModel, Parser
 
@@ -80,8 +81,7 @@ class VirtualPrinter:
 
     def stop(self) -> None:
         self._stop.set()
-        with contextlib.suppress(OSError):  # wake the accept() now rather than at its 0.2 s timeout
-            socket.create_connection((self.host, self.port), timeout=1).close()
+        wake(self._sock)
         for t in self._threads:
             t.join(timeout=2)
         self._sock.close()
@@ -124,16 +124,7 @@ class VirtualPrinter:
     # --- serving -----------------------------------------------------------------------------
 
     def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if self._stop.is_set():  # stop()'s own connection
-                conn.close()
-                return
+        for conn in accepted(self._sock, self._stop):
             with self._lock:
                 self.connections += 1
                 number = self.connections

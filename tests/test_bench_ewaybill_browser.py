@@ -72,7 +72,6 @@ def shop(tmp_path) -> Iterator[dict[str, Any]]:
     edge = EdgeServer(data, SCANEDGE_DEVICE_ID="bench-dev", SCANEDGE_HUB_URL=hub.url,
                       SCANEDGE_HUB_TOKEN=token, SCANEDGE_HUB_PUBLIC_KEY=hub.public_key,
                       SCANEDGE_PRINTER=printer.address)
-    edge.env["SCANEDGE_DEVICE_ID"] = "bench-dev"  # cli_env's default is test-dev
     edge.start()
     yield {"sim": sim, "hub": hub, "edge": edge, "printer": printer, "saved": saved}
     edge.kill()

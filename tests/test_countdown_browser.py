@@ -33,7 +33,6 @@ def hub_rig(tmp_path_factory):
     edge = EdgeServer(root / "edge", SCANEDGE_DEVICE_ID="page-dev", SCANEDGE_HUB_URL=hub.url,
                       SCANEDGE_HUB_TOKEN=token, SCANEDGE_HUB_PUBLIC_KEY=hub.public_key,
                       SCANEDGE_PRINTER="dummy://")
-    edge.env["SCANEDGE_DEVICE_ID"] = "page-dev"  # cli_env's default is test-dev
     edge.start()
     yield hub, edge
     edge.kill()

@@ -52,7 +52,6 @@ def site(tmp_path_factory) -> Iterator[tuple[HubServer, EdgeServer, PrinterSim]]
     edge = EdgeServer(data, SCANEDGE_DEVICE_ID="dock-dev", SCANEDGE_HUB_URL=hub.url,
                       SCANEDGE_HUB_TOKEN=token, SCANEDGE_HUB_PUBLIC_KEY=hub.public_key,
                       SCANEDGE_PRINTER=printer.address, SCANEDGE_SYNC_POLL_S="0.3")
-    edge.env["SCANEDGE_DEVICE_ID"] = "dock-dev"  # cli_env's default is test-dev
     edge.start()
     yield hub, edge, printer
     edge.kill()

@@ -45,7 +45,6 @@ def shop(tmp_path_factory) -> Iterator[tuple[HubServer, EdgeServer, PrinterSim]]
                       SCANEDGE_HUB_TOKEN=token, SCANEDGE_HUB_PUBLIC_KEY=hub.public_key,
                       SCANEDGE_PRINTER=printer.address, SCANEDGE_EVIDENCE_POLICY="require_video",
                       SCANEDGE_PACK_VIDEO_MIN_S="2")
-    edge.env["SCANEDGE_DEVICE_ID"] = "ev-dev"  # cli_env's default is test-dev
     edge.start()
     yield hub, edge, printer
     edge.kill()

@@ -347,7 +347,6 @@ def hub_rig(tmp_path) -> Iterator[tuple[HubServer, EdgeServer]]:
     edge = EdgeServer(data, SCANEDGE_DEVICE_ID="page-dev", SCANEDGE_HUB_URL=hub.url,
                       SCANEDGE_HUB_TOKEN=token, SCANEDGE_HUB_PUBLIC_KEY=hub.public_key,
                       SCANEDGE_PRINTER="dummy://")
-    edge.env["SCANEDGE_DEVICE_ID"] = "page-dev"  # cli_env's default is test-dev
     edge.start()
     yield hub, edge
     edge.kill()  # graceful shutdowns are tested elsewhere; here they only cost time

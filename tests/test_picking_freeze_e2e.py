@@ -56,10 +56,10 @@ def start_rig(root: Path, orders: dict[str, dict], device_id: str = "pda-gw"
     data = root / "edge"
     data.mkdir(parents=True)
     (data / "layout.toml").write_text(LAYOUT, encoding="utf-8")
-    edge = EdgeServer(data, SCANEDGE_HUB_URL=hub.url, SCANEDGE_HUB_TOKEN=token,
-                      SCANEDGE_HUB_PUBLIC_KEY=hub.public_key, SCANEDGE_PRINTER="dummy://",
-                      SCANEDGE_SYNC_POLL_S="0.3", SCANEDGE_HUB_TIMEOUT_S="2")
-    edge.env["SCANEDGE_DEVICE_ID"] = device_id  # cli_env's default is test-dev
+    edge = EdgeServer(data, SCANEDGE_DEVICE_ID=device_id, SCANEDGE_HUB_URL=hub.url,
+                      SCANEDGE_HUB_TOKEN=token, SCANEDGE_HUB_PUBLIC_KEY=hub.public_key,
+                      SCANEDGE_PRINTER="dummy://", SCANEDGE_SYNC_POLL_S="0.3",
+                      SCANEDGE_HUB_TIMEOUT_S="2")
     try:
         edge.start()
         for oid, doc in orders.items():

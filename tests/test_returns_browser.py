@@ -66,7 +66,6 @@ def shop(tmp_path_factory) -> Iterator[tuple[HubServer, EdgeServer, PrinterSim]]
     edge = EdgeServer(data, SCANEDGE_DEVICE_ID="ret-dev", SCANEDGE_HUB_URL=hub.url,
                       SCANEDGE_HUB_TOKEN=token, SCANEDGE_HUB_PUBLIC_KEY=hub.public_key,
                       SCANEDGE_PRINTER=printer.address)
-    edge.env["SCANEDGE_DEVICE_ID"] = "ret-dev"  # cli_env's default is test-dev
     edge.start()
     for rma in demo_rmas():
         hub.admin("PUT", f"/api/v1/rmas/{rma['rma_id']}", {k: v for k, v in rma.items() if k != "demo"})
